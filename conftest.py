@@ -1,0 +1,11 @@
+"""Root conftest: service fixtures for every test directory (tests/, providers/*, plugins/*)."""
+
+from __future__ import annotations
+
+pytest_plugins = [
+    "tests.services.moto",
+    "tests.services.vault",
+    "tests.services.softhsm",
+    "tests.services.redis",
+    "tests.services.postgres",
+]

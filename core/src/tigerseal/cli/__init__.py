@@ -1,0 +1,100 @@
+"""The ``tigerseal`` command.
+
+Subcommands live in small modules of this package and in plugin distributions (entry-point
+group ``tigerseal.commands``, e.g. ``tigerseal vault init-key``). Each is imported only when it
+is invoked, so ``tigerseal --help`` stays fast: listing reads names, not modules.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib import metadata
+from typing import Any
+
+import click
+
+__all__ = ["BUILTIN_COMMANDS", "cli", "main"]
+
+#: name -> ("module:attribute", one-line help). Help is duplicated here so --help imports nothing.
+BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("tigerseal.cli.demo:demo", "Walk through the quick start on the embedded default."),
+    "keygen": ("tigerseal.cli.keys:keygen", "Create a keyring file or print a new master key."),
+    "rotate": ("tigerseal.cli.keys:rotate", "Add a new key version and make it current."),
+    "encrypt": ("tigerseal.cli.crypto:encrypt", "Encrypt a file or stdin."),
+    "decrypt": ("tigerseal.cli.crypto:decrypt", "Decrypt a file or stdin."),
+    "inspect": ("tigerseal.cli.crypto:inspect", "Show a message's header without decrypting."),
+    "rewrap": ("tigerseal.cli.crypto:rewrap", "Re-wrap files' data keys under the newest keys."),
+    "plugins": ("tigerseal.cli.admin:plugins", "List installed plugins (imports none)."),
+    "doctor": ("tigerseal.cli.admin:doctor", "Check configuration and provider health."),
+    "hash-password": ("tigerseal.cli.security:hash_password", "Hash a password."),
+    "verify-password": ("tigerseal.cli.security:verify_password", "Verify a password."),
+    "token": ("tigerseal.cli.security:token", "Issue and verify JWTs."),
+    "apikey": ("tigerseal.cli.security:apikey", "Create and verify API keys."),
+    "audit": ("tigerseal.cli.audit:audit", "Verify, tail and summarise audit trails."),
+    "env-template": ("tigerseal.cli.demo:env_template", "Write a .env template."),
+}
+
+_COMMANDS_GROUP = "tigerseal.commands"
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def _table(self) -> dict[str, tuple[str, str]]:
+        table = dict(BUILTIN_COMMANDS)
+        for ep in metadata.entry_points(group=_COMMANDS_GROUP):
+            dist = ep.dist.name if ep.dist is not None else ep.value
+            table.setdefault(ep.name, (ep.value, f"Commands of {dist}."))
+        return table
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(self._table())
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = self._table().get(cmd_name)
+        if target is None:
+            return None
+        module_name, _, attr = target[0].partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise click.ClickException(
+                f"the {cmd_name!r} command could not be loaded ({exc}); reinstall tigerseal"
+            ) from exc
+        command: click.Command = getattr(module, attr)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_) for name, (_, help_) in sorted(self._table().items())]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="tigerseal")
+def cli() -> None:
+    """tigerseal: envelope encryption with pluggable key stores, and security services.
+
+    Keys are named by URIs (env://, file://, aws-kms://, vault://, pkcs11:) set in
+    TIGERSEAL_KEY_PROVIDERS; see `tigerseal doctor` for what is configured.
+    """
+
+
+def main(argv: Any = None) -> None:
+    """Entry point of the ``tigerseal`` script; turns tigerseal errors into clean messages."""
+    from tigerseal.errors import TigerSealError
+
+    try:
+        cli.main(args=argv, standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        raise SystemExit(1) from None
+    except click.ClickException as exc:
+        exc.show()
+        raise SystemExit(exc.exit_code) from None
+    except TigerSealError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+    except SystemExit:
+        raise

@@ -1,0 +1,127 @@
+"""Every extension point of tigerseal, one registration hook per kind.
+
+Plugins are plain modules with ``@hookimpl`` functions (see ``tigerseal.providers.env`` for a
+built-in one and ``providers/vault`` for an external one)::
+
+    from tigerseal import hookimpl
+    from tigerseal.spi import ProviderSpec
+
+    @hookimpl
+    def register_key_providers() -> list[ProviderSpec]:
+        return [ProviderSpec(name="vault", factory="tigerseal_vault._provider:from_uri")]
+
+Registration hooks only describe implementations; they never build one or do crypto work, and
+they must be cheap to call (no SDK imports: give the factory as a ``"module:attr"`` path).
+None of them is ``firstresult``: every registered plugin answers, and the plugin manager
+(:mod:`tigerseal.plugins`) merges the answers by name, rejecting duplicates. Applications never
+call ``pm.hook.*`` directly; typed functions in :mod:`tigerseal.plugins` wrap each hook.
+
+External plugins are discovered through one entry-point group per kind (named below) and loaded
+only when configuration names them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from tigerseal.spi import (
+        AuditSinkSpec,
+        HasherSpec,
+        ProviderSpec,
+        RateLimitStorageSpec,
+        RevocationStoreSpec,
+        TokenSignerSpec,
+    )
+
+PROJECT = "tigerseal"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+#: Entry-point group of each hook's plugins, in one place so listing and loading agree.
+ENTRY_POINT_GROUPS: dict[str, str] = {
+    "register_key_providers": "tigerseal.key_providers",
+    "register_password_hashers": "tigerseal.hashers",
+    "register_token_signers": "tigerseal.token_signers",
+    "register_rate_limit_storage": "tigerseal.rate_limit_storage",
+    "register_audit_sinks": "tigerseal.audit_sinks",
+    "register_revocation_stores": "tigerseal.revocation_stores",
+}
+
+
+@hookspec
+def register_key_providers() -> list[ProviderSpec]:
+    """Register key providers (entry-point group ``tigerseal.key_providers``).
+
+    Called once per plugin when the plugin manager builds its table of providers.
+
+    :return: specs whose ``name`` is the URI scheme (``"aws-kms"`` for ``aws-kms://...``) and
+        whose factory is called as ``factory(uri, **options)`` and returns a
+        :class:`tigerseal.spi.KeyProvider`. Not ``firstresult``: all answers are merged, and two
+        specs with one name are an error.
+    """
+
+
+@hookspec
+def register_password_hashers() -> list[HasherSpec]:
+    """Register password-hashing schemes (entry-point group ``tigerseal.hashers``).
+
+    :return: specs whose ``name`` is the value of ``PASSWORD_HASH_ALGORITHM`` selecting them
+        (``"argon2"``, ``"bcrypt"``, ...); the factory is called as ``factory(**options)`` and
+        returns a :class:`tigerseal.spi.PasswordHasher`. Not ``firstresult``.
+    """
+
+
+@hookspec
+def register_token_signers() -> list[TokenSignerSpec]:
+    """Register JWT signers backed by external keys (group ``tigerseal.token_signers``).
+
+    :return: specs whose ``name`` is a URI scheme (``"aws-kms"``) and whose factory is called as
+        ``factory(uri, **options)`` and returns a :class:`tigerseal.spi.TokenSigner`.
+        Not ``firstresult``.
+    """
+
+
+@hookspec
+def register_rate_limit_storage() -> list[RateLimitStorageSpec]:
+    """Register rate-limit storage backends (group ``tigerseal.rate_limit_storage``).
+
+    :return: specs whose ``name`` is the URI scheme (``"memory"``, ``"redis"``) and whose factory
+        is called as ``factory(uri, **options)`` and returns a
+        :class:`tigerseal.spi.RateLimitStorage`. A spec may list further schemes in ``aliases``
+        (``rediss``, ``redis+sentinel``). Not ``firstresult``.
+    """
+
+
+@hookspec
+def register_audit_sinks() -> list[AuditSinkSpec]:
+    """Register audit sinks (entry-point group ``tigerseal.audit_sinks``).
+
+    :return: specs whose ``name`` is the URI scheme (``"file"`` for the hash-chained JSONL sink,
+        ``"logging"``, ``"postgresql"``) and whose factory is called as ``factory(uri, **options)``
+        and returns a :class:`tigerseal.spi.AuditSink`. Not ``firstresult``.
+    """
+
+
+@hookspec
+def register_revocation_stores() -> list[RevocationStoreSpec]:
+    """Register token revocation stores (entry-point group ``tigerseal.revocation_stores``).
+
+    :return: specs whose ``name`` is the URI scheme (``"memory"``, ``"redis"``) and whose factory
+        is called as ``factory(uri, **options)`` and returns a
+        :class:`tigerseal.spi.RevocationStore`. Not ``firstresult``.
+    """
+
+
+@hookspec
+def audit_event(event: Mapping[str, Any]) -> None:
+    """Observe every audit event after redaction, before it reaches the sinks.
+
+    A fan-out notification (like datasette's ``track_event``): every implementation is called,
+    return values are ignored, and an exception in one observer is logged, not raised.
+
+    :param event: the redacted record (``event_type``, ``risk_level``, ``timestamp``, ...).
+    """

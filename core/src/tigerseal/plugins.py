@@ -1,0 +1,434 @@
+"""The plugin manager: built-in plugins plus entry points, loaded by name, merged by name.
+
+Rules (each one is tested):
+
+* Built-in plugins (``BUILTIN_PLUGINS``) register through the same hooks as external ones.
+* External plugins are found in one entry-point group per kind (``tigerseal.key_providers``,
+  ...) and imported only when configuration names them: installing a package is not enough to
+  run its code inside a crypto library. ``TIGERSEAL_DISABLE_PLUGIN_AUTOLOAD=1`` turns even
+  that off (only built-ins and plugins registered in code remain).
+* A ciphertext header never causes a plugin to load; only configuration does.
+* Two plugins claiming one name (within a kind) is a :class:`~tigerseal.errors.PluginError`,
+  never a silent pick. An unknown name is an :class:`~tigerseal.errors.UnknownProviderError`
+  that lists the installed names and the distribution to install.
+* A plugin that fails to import is reported by name; the others keep working.
+* Listing (:func:`list_plugins`) reads entry-point metadata and imports nothing.
+
+Applications and providers never call ``pm.hook.*`` directly: the typed functions at the bottom
+of this module wrap each hook.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import logging
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import pluggy
+
+from tigerseal import hookspecs
+from tigerseal.errors import PluginError, UnknownProviderError
+from tigerseal.spi.specs import (
+    AuditSinkSpec,
+    HasherSpec,
+    PluginSpec,
+    ProviderSpec,
+    RateLimitStorageSpec,
+    RevocationStoreSpec,
+    TokenSignerSpec,
+)
+
+if TYPE_CHECKING:
+    from tigerseal.spi import (
+        AuditSink,
+        KeyProvider,
+        PasswordHasher,
+        RateLimitStorage,
+        RevocationStore,
+        TokenSigner,
+    )
+
+__all__ = [
+    "BUILTIN_PLUGINS",
+    "KNOWN_DISTRIBUTIONS",
+    "LoadFailure",
+    "PluginInfo",
+    "PluginRegistry",
+    "audit_sink_from_uri",
+    "get_registry",
+    "key_provider_from_uri",
+    "list_plugins",
+    "password_hasher",
+    "rate_limit_storage_from_uri",
+    "revocation_store_from_uri",
+    "set_registry",
+    "token_signer_from_uri",
+    "uri_scheme",
+]
+
+log = logging.getLogger(__name__)
+
+#: Core modules registered as plugins, exactly like external ones (pytest's default_plugins).
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "tigerseal.providers.env",
+    "tigerseal.providers.file",
+    "tigerseal.testing.fake",
+    "tigerseal.passwords.plugin",
+    "tigerseal.tokens.plugin",
+    "tigerseal.ratelimit.plugin",
+    "tigerseal.audit.plugin",
+)
+
+#: Which distribution provides a name that is not installed, for the error message.
+KNOWN_DISTRIBUTIONS: dict[str, dict[str, str]] = {
+    "register_key_providers": {
+        "aws-kms": "tigerseal-aws-kms",
+        "vault": "tigerseal-vault",
+        "pkcs11": "tigerseal-pkcs11",
+    },
+    "register_token_signers": {"aws-kms": "tigerseal-aws-kms"},
+    "register_rate_limit_storage": {"redis": "tigerseal-redis", "rediss": "tigerseal-redis"},
+    "register_revocation_stores": {"redis": "tigerseal-redis", "rediss": "tigerseal-redis"},
+    "register_audit_sinks": {"postgresql": "tigerseal-sql", "sqlite": "tigerseal-sql"},
+    "register_password_hashers": {},
+}
+
+_KIND_NAMES = {
+    "register_key_providers": "key provider",
+    "register_password_hashers": "password hasher",
+    "register_token_signers": "token signer",
+    "register_rate_limit_storage": "rate-limit storage",
+    "register_audit_sinks": "audit sink",
+    "register_revocation_stores": "revocation store",
+}
+
+S = TypeVar("S", bound=PluginSpec)
+
+
+def uri_scheme(uri: str) -> str:
+    """Return the scheme of a key or storage URI (``pkcs11:...`` has no ``//``)."""
+    scheme, sep, _ = uri.partition(":")
+    if not sep or not scheme or not (scheme[0].isalpha() and scheme.isascii()):
+        raise UnknownProviderError(
+            f"{uri!r} is not a URI: expected scheme:..., e.g. env://ENCRYPTION_MASTER_KEY, "
+            "file:///etc/tigerseal/keyring.json, aws-kms://alias/NAME or vault://transit/NAME"
+        )
+    return scheme.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class PluginInfo:
+    """One installed plugin, as listed by ``tigerseal plugins`` (nothing imported)."""
+
+    group: str
+    name: str
+    target: str
+    distribution: str
+    version: str
+    builtin: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LoadFailure:
+    """A plugin whose import failed: reported, never fatal to the others."""
+
+    group: str
+    name: str
+    distribution: str
+    error: str
+
+
+def list_plugins(groups: Iterable[str] | None = None) -> list[PluginInfo]:
+    """List installed plugins from entry-point metadata, without importing any of them.
+
+    Built-ins are listed too (distribution ``tigerseal``), with the names they register.
+    """
+    wanted = set(groups) if groups is not None else set(hookspecs.ENTRY_POINT_GROUPS.values())
+    infos: list[PluginInfo] = []
+    core_version = _dist_version("tigerseal")
+    registry = get_registry()
+    for hook, group in hookspecs.ENTRY_POINT_GROUPS.items():
+        if group not in wanted:
+            continue
+        for name, spec in sorted(registry.builtin_specs(hook).items()):
+            target = spec.factory if isinstance(spec.factory, str) else spec.factory.__module__
+            infos.append(PluginInfo(group, name, target, "tigerseal", core_version, True))
+        for ep in metadata.entry_points(group=group):
+            dist = ep.dist.name if ep.dist is not None else "?"
+            version = ep.dist.version if ep.dist is not None else "?"
+            infos.append(PluginInfo(group, ep.name, ep.value, dist, version, False))
+    return infos
+
+
+def _dist_version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+class PluginRegistry:
+    """A pluggy manager plus name resolution. Use :func:`get_registry` for the process one.
+
+    Args:
+        builtins: dotted module paths registered at first use.
+        autoload: whether configured names may be loaded from entry points. Defaults to true
+            unless ``TIGERSEAL_DISABLE_PLUGIN_AUTOLOAD`` is set.
+    """
+
+    def __init__(
+        self, builtins: Iterable[str] = BUILTIN_PLUGINS, *, autoload: bool | None = None
+    ) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self._builtin_modules = tuple(builtins)
+        self._builtins_loaded = False
+        if autoload is None:
+            autoload = os.environ.get("TIGERSEAL_DISABLE_PLUGIN_AUTOLOAD", "") in ("", "0")
+        self.autoload = autoload
+        self._lock = threading.RLock()
+        self._distributions: dict[str, str] = {}  # pluggy plugin name -> distribution
+        self._builtin_names: set[str] = set()
+        self._cache: dict[str, dict[str, PluginSpec]] = {}
+
+    # -- registration ----------------------------------------------------------------------
+    def _ensure_builtins(self) -> None:
+        if self._builtins_loaded:
+            return
+        with self._lock:
+            if self._builtins_loaded:
+                return
+            for path in self._builtin_modules:
+                module = importlib.import_module(path)
+                name = f"builtin:{path}"
+                self.pm.register(module, name=name)
+                self._distributions[name] = "tigerseal"
+                self._builtin_names.add(name)
+            self.pm.check_pending()
+            self._builtins_loaded = True
+            self._cache.clear()
+
+    def register(self, plugin: object, name: str | None = None, distribution: str = "") -> str:
+        """Register a plugin object (module or class instance) in code; returns its name."""
+        self._ensure_builtins()
+        with self._lock:
+            registered = self.pm.register(plugin, name=name)
+            if registered is None:
+                raise PluginError(f"plugin {name or plugin!r} is blocked or already registered")
+            self.pm.check_pending()
+            self._distributions[registered] = distribution or getattr(plugin, "__name__", "")
+            self._cache.clear()
+            return registered
+
+    def unregister(self, name: str) -> None:
+        """Remove a plugin registered with :meth:`register`."""
+        with self._lock:
+            self.pm.unregister(name=name)
+            self._distributions.pop(name, None)
+            self._cache.clear()
+
+    def load_entry_point(self, group: str, name: str) -> bool:
+        """Import and register the plugin(s) installed under ``name`` in ``group``.
+
+        Returns:
+            Whether an entry point with that name exists.
+
+        Raises:
+            PluginError: it failed to import, or several distributions claim the name.
+        """
+        eps = list(metadata.entry_points(group=group, name=name))
+        if not eps:
+            return False
+        if len({ep.value for ep in eps}) > 1:
+            owners = ", ".join(sorted(f"{_ep_dist(ep)} ({ep.value})" for ep in eps))
+            raise PluginError(
+                f"the name {name!r} in {group} is claimed by several plugins: {owners}; "
+                "uninstall all but one"
+            )
+        ep = eps[0]
+        with self._lock:
+            try:
+                module = ep.load()
+            except Exception as exc:
+                raise PluginError(
+                    f"plugin {name!r} from {_ep_dist(ep)} failed to import: "
+                    f"{type(exc).__name__}: {exc}; reinstall it or remove it from the "
+                    "configuration"
+                ) from exc
+            if not self.pm.is_registered(module):
+                plugin_name = f"{group}:{name}"
+                self.pm.register(module, name=plugin_name)
+                self.pm.check_pending()
+                self._distributions[plugin_name] = _ep_dist(ep)
+                self._cache.clear()
+        return True
+
+    def load_all(self) -> list[LoadFailure]:
+        """Load every installed plugin (``tigerseal plugins --load``); report failures."""
+        self._ensure_builtins()
+        failures: list[LoadFailure] = []
+        for group in hookspecs.ENTRY_POINT_GROUPS.values():
+            for ep in metadata.entry_points(group=group):
+                try:
+                    self.load_entry_point(group, ep.name)
+                except PluginError as exc:
+                    failures.append(LoadFailure(group, ep.name, _ep_dist(ep), str(exc)))
+        return failures
+
+    # -- resolution --------------------------------------------------------------------------
+    def builtin_specs(self, hook: str) -> dict[str, PluginSpec]:
+        """Specs registered by built-in plugins only."""
+        return {
+            n: s for n, s in self.specs(hook).items() if s.distribution == "tigerseal"
+        }
+
+    def specs(self, hook: str) -> dict[str, PluginSpec]:
+        """All specs currently registered for ``hook``, by name and alias."""
+        self._ensure_builtins()
+        with self._lock:
+            cached = self._cache.get(hook)
+            if cached is not None:
+                return cached
+            table: dict[str, PluginSpec] = {}
+            owner: dict[str, str] = {}
+            caller = getattr(self.pm.hook, hook)
+            for impl in caller.get_hookimpls():
+                dist = self._distributions.get(impl.plugin_name, impl.plugin_name)
+                for spec in impl.function() or ():
+                    if spec.distribution is None:
+                        spec = _with_distribution(spec, dist)
+                    for key in (spec.name, *spec.aliases):
+                        if key in table:
+                            raise PluginError(
+                                f"the {_KIND_NAMES[hook]} name {key!r} is registered twice, "
+                                f"by {owner[key]} and by {dist}; uninstall or unregister one"
+                            )
+                        table[key] = spec
+                        owner[key] = dist
+            self._cache[hook] = table
+            return table
+
+    def resolve(self, hook: str, name: str) -> PluginSpec:
+        """Find the spec named ``name``, loading its entry point if configuration asks for it."""
+        table = self.specs(hook)
+        spec = table.get(name)
+        if spec is not None:
+            return spec
+        group = hookspecs.ENTRY_POINT_GROUPS[hook]
+        if self.autoload:
+            base = name.split("+", 1)[0]
+            for candidate in dict.fromkeys((name, base)):
+                if self.load_entry_point(group, candidate):
+                    table = self.specs(hook)
+                    if name in table:
+                        return table[name]
+        raise self._unknown(hook, name, table)
+
+    def _unknown(self, hook: str, name: str, table: Mapping[str, PluginSpec]) -> Exception:
+        kind = _KIND_NAMES[hook]
+        group = hookspecs.ENTRY_POINT_GROUPS[hook]
+        installed = sorted(set(table) | {ep.name for ep in metadata.entry_points(group=group)})
+        parts = [f"unknown {kind} {name!r}; installed: {', '.join(installed) or 'none'}."]
+        dist = KNOWN_DISTRIBUTIONS.get(hook, {}).get(name.split("+", 1)[0])
+        if dist:
+            parts.append(f"Install it with: pip install {dist}")
+            if not self.autoload:
+                parts.append("(plugin autoload is disabled by TIGERSEAL_DISABLE_PLUGIN_AUTOLOAD)")
+        else:
+            close = difflib.get_close_matches(name, installed, n=1)
+            if close:
+                parts.append(f"Did you mean {close[0]!r}?")
+        return UnknownProviderError(" ".join(parts))
+
+    def notify_audit_event(self, event: Mapping[str, Any]) -> None:
+        """Fan an audit event out to observers; an observer's failure is logged, not raised."""
+        self._ensure_builtins()
+        for impl in self.pm.hook.audit_event.get_hookimpls():
+            try:
+                impl.function(event=event)
+            except Exception:
+                log.exception("audit_event observer %s failed", impl.plugin_name)
+
+
+def _ep_dist(ep: metadata.EntryPoint) -> str:
+    return ep.dist.name if ep.dist is not None else ep.value
+
+
+def _with_distribution(spec: S, dist: str) -> S:
+    import dataclasses
+
+    return dataclasses.replace(spec, distribution=dist)
+
+
+_registry: PluginRegistry | None = None
+_registry_lock = threading.Lock()
+
+
+def get_registry() -> PluginRegistry:
+    """The process-wide registry (created on first use)."""
+    global _registry
+    if _registry is None:
+        with _registry_lock:
+            if _registry is None:
+                _registry = PluginRegistry()
+    return _registry
+
+
+def set_registry(registry: PluginRegistry | None) -> PluginRegistry | None:
+    """Replace the process-wide registry (tests); returns the previous one."""
+    global _registry
+    with _registry_lock:
+        previous, _registry = _registry, registry
+    return previous
+
+
+# -- typed wrappers, one per hook -----------------------------------------------------------
+def _spec(hook: str, name: str, cls: type[S]) -> S:
+    return cast(S, get_registry().resolve(hook, name))
+
+
+def key_provider_from_uri(uri: str, **options: Any) -> KeyProvider:
+    """Build a key provider from its URI (``env://...``, ``aws-kms://...``, ``pkcs11:...``).
+
+    Raises:
+        UnknownProviderError: no installed plugin offers the scheme (the message says which
+            distribution would).
+    """
+    spec = _spec("register_key_providers", uri_scheme(uri), ProviderSpec)
+    return cast("KeyProvider", spec.create(uri, **options))
+
+
+def password_hasher(name: str, **options: Any) -> PasswordHasher:
+    """Build the password hasher registered as ``name`` (``argon2``, ``bcrypt``, ...)."""
+    spec = _spec("register_password_hashers", name, HasherSpec)
+    return cast("PasswordHasher", spec.create(**options))
+
+
+def token_signer_from_uri(uri: str, **options: Any) -> TokenSigner:
+    """Build a JWT signer from its URI (e.g. ``aws-kms://alias/jwt``)."""
+    spec = _spec("register_token_signers", uri_scheme(uri), TokenSignerSpec)
+    return cast("TokenSigner", spec.create(uri, **options))
+
+
+def rate_limit_storage_from_uri(uri: str, **options: Any) -> RateLimitStorage:
+    """Build rate-limit storage from its URI (``memory://``, ``redis://host:6379/0``)."""
+    spec = _spec("register_rate_limit_storage", uri_scheme(uri), RateLimitStorageSpec)
+    return cast("RateLimitStorage", spec.create(uri, **options))
+
+
+def revocation_store_from_uri(uri: str, **options: Any) -> RevocationStore:
+    """Build a token revocation store from its URI (``memory://``, ``redis://...``)."""
+    spec = _spec("register_revocation_stores", uri_scheme(uri), RevocationStoreSpec)
+    return cast("RevocationStore", spec.create(uri, **options))
+
+
+def audit_sink_from_uri(uri: str, **options: Any) -> AuditSink:
+    """Build an audit sink from its URI (``file:///var/log/audit.jsonl``, ``logging://``)."""
+    spec = _spec("register_audit_sinks", uri_scheme(uri), AuditSinkSpec)
+    return cast("AuditSink", spec.create(uri, **options))

@@ -1,0 +1,11 @@
+"""Built-in plugin: the file:// keyring provider."""
+
+from __future__ import annotations
+
+from tigerseal.hookspecs import hookimpl
+from tigerseal.spi.specs import ProviderSpec
+
+
+@hookimpl
+def register_key_providers() -> list[ProviderSpec]:
+    return []

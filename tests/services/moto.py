@@ -1,0 +1,3 @@
+"""Session fixture for moto (see tests/services/__init__.py)."""
+
+from __future__ import annotations
