@@ -106,6 +106,11 @@ class KeyProvider(ABC):
     #: The provider's name: URI scheme, entry-point name and the name recorded in envelopes.
     scheme: ClassVar[str]
 
+    #: Whether the backend itself binds the context to the wrapped key (KMS EncryptionContext,
+    #: Vault associated_data, AES-GCM AAD). The envelope binds the context in any case; this
+    #: tells the contract suite whether ``unwrap`` with a wrong context must fail.
+    binds_context: ClassVar[bool] = True
+
     @property
     @abstractmethod
     def key_id(self) -> str:
