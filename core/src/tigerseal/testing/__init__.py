@@ -1,1 +1,44 @@
-"""testing."""
+"""Test helpers for applications and for authors of third-party providers.
+
+* :class:`FakeKeyProvider` (``fake://name``): in-memory keys with fault injection and call
+  counts, registered as a built-in provider so ``TIGERSEAL_KEY_PROVIDERS=fake://test`` works.
+* :class:`ProviderContract`: the pytest contract suite every key provider must pass; subclass it
+  in your provider's tests (see :mod:`tigerseal.testing.contract`).
+
+Names are imported on first access, so ``import tigerseal.testing`` does not import pytest.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tigerseal.testing.contract import ProviderContract
+    from tigerseal.testing.fake import FakeKeyProvider, reset_fake_keys
+
+__all__ = ["FakeKeyProvider", "ProviderContract", "reset_fake_keys"]
+
+# Under pytest, rewrite the contract's asserts so failures show values (before it is imported).
+if "pytest" in sys.modules and "tigerseal.testing.contract" not in sys.modules:
+    sys.modules["pytest"].register_assert_rewrite("tigerseal.testing.contract")
+
+_LAZY = {
+    "FakeKeyProvider": "tigerseal.testing.fake",
+    "reset_fake_keys": "tigerseal.testing.fake",
+    "ProviderContract": "tigerseal.testing.contract",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'tigerseal.testing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,11 +1,365 @@
-"""Built-in plugin: the fake:// provider for tests."""
+"""The ``fake://`` key provider: in-memory keys, fault injection and call counting for tests.
+
+Not for production: the keys live in process memory and vanish at exit. It is a built-in plugin
+so that ``TIGERSEAL_KEY_PROVIDERS="fake://test"`` works in any test suite, and it runs the same
+local AES-256-GCM-SIV wrap as the ``env`` and ``file`` providers, so tests exercise real crypto.
+
+URI: ``fake://<name>[?version=N&binds_context=0&min_version=M&latency_ms=L]``
+
+* ``name`` selects a process-global key table: two providers with one name share keys (like
+  two services pointing at one KMS key); another name is another, unrelated key.
+* ``version=N`` pins the version this instance wraps with (creating versions up to ``N`` in the
+  shared table), to simulate a rolling deployment where hosts lag behind a rotation.
+* ``binds_context=0`` ignores the encryption context (like a backend without AAD).
+* ``min_version=M`` retires versions below ``M`` in the shared table.
+* ``latency_ms=L`` sleeps ``L`` milliseconds in every operation.
+
+Example::
+
+    from tigerseal.testing import FakeKeyProvider
+    from tigerseal.errors import ProviderUnavailable
+
+    kp = FakeKeyProvider("orders")
+    kp.fail_next(ProviderUnavailable("KMS is down"), times=2)
+    ...
+    assert kp.calls["unwrap"] == 3
+"""
 
 from __future__ import annotations
 
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import parse_qsl, urlsplit
+
+from tigerseal.errors import ConfigError, ProviderUnavailable
 from tigerseal.hookspecs import hookimpl
+from tigerseal.spi.keys import Context, DataKey, HealthStatus, KeyProvider, WrappedKey
 from tigerseal.spi.specs import ProviderSpec
+
+if TYPE_CHECKING:
+    from tigerseal.providers._local import LocalKeyring
+
+__all__ = ["FakeKeyProvider", "from_uri", "register_key_providers", "reset_fake_keys"]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+@dataclass
+class _SharedKeys:
+    keys: dict[int, bytes] = field(default_factory=dict)
+    current: int = 0
+    min_version: int = 0
+    generation: int = 0
+
+
+_TABLE: dict[str, _SharedKeys] = {}
+_TABLE_LOCK = threading.RLock()
+
+
+def _shared(name: str, at_least: int) -> _SharedKeys:
+    import secrets
+
+    with _TABLE_LOCK:
+        entry = _TABLE.setdefault(name, _SharedKeys())
+        while entry.current < at_least:
+            entry.current += 1
+            entry.keys[entry.current] = secrets.token_bytes(32)
+            entry.generation += 1
+        return entry
+
+
+def reset_fake_keys(name: str | None = None) -> None:
+    """Forget the fake keys of ``name`` (or of every name): later providers get fresh keys."""
+    with _TABLE_LOCK:
+        if name is None:
+            _TABLE.clear()
+        else:
+            _TABLE.pop(name, None)
+
+
+@dataclass
+class _Fault:
+    exc: BaseException | type[BaseException]
+    remaining: int
+    operation: str | None
+
+
+class FakeKeyProvider(KeyProvider):
+    """In-memory key provider for tests (see the module docstring for the URI).
+
+    Args:
+        name: key name; providers with the same name share keys within the process.
+        version: pin the version this instance wraps with (default: the shared current one).
+        latency: seconds to sleep in every operation.
+
+    Attributes:
+        calls: how many times each operation was called (``generate``, ``wrap``, ``unwrap``,
+            ``rewrap``, ``unwrap_many``, ``rewrap_many``, ``rotate``, ``retire``,
+            ``health_check``); batch calls count once.
+    """
+
+    scheme: ClassVar[str] = "fake"
+
+    def __init__(self, name: str = "default", *, version: int | None = None, latency: float = 0.0):
+        if not _NAME.match(name):
+            raise ConfigError(
+                f"fake provider name {name!r} is invalid: use 1-128 letters, digits, '.', '_' "
+                "or '-', e.g. fake://test"
+            )
+        if version is not None and version < 1:
+            raise ConfigError(f"fake provider version must be >= 1, got {version}")
+        if latency < 0:
+            raise ConfigError(f"fake provider latency must be >= 0, got {latency}")
+        self._name = name
+        self._pinned = version
+        self.latency = latency
+        self.calls: Counter[str] = Counter()
+        self._faults: list[_Fault] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self._entry = _shared(name, version or 1)
+        self._generation = -1
+        self._keyring: LocalKeyring | None = None
+        self._sync()
+
+    # -- shared-table synchronisation ------------------------------------------------------
+    def _sync(self) -> LocalKeyring:
+        entry = self._entry
+        keyring = self._keyring
+        if keyring is not None and self._generation == entry.generation:
+            return keyring
+        from tigerseal.providers._local import LocalKeyring
+
+        with _TABLE_LOCK:
+            current = self._pinned or entry.current
+            keys, min_version, generation = dict(entry.keys), entry.min_version, entry.generation
+        if keyring is None:
+            keyring = LocalKeyring(
+                self.scheme,
+                self._name,
+                keys,
+                current=current,
+                min_version=min(min_version, current),
+                binds_context=self.binds_context,
+            )
+        else:
+            keyring.replace(keys, current=current, min_version=min(min_version, current))
+        self._keyring, self._generation = keyring, generation
+        return keyring
+
+    # -- test controls -----------------------------------------------------------------------
+    def fail_next(
+        self,
+        exc: BaseException | type[BaseException],
+        times: int = 1,
+        *,
+        operation: str | None = None,
+    ) -> None:
+        """Make the next ``times`` operations (or only those named ``operation``) raise ``exc``."""
+        if times < 1:
+            raise ValueError("times must be >= 1")
+        with self._lock:
+            self._faults.append(_Fault(exc, times, operation))
+
+    def clear_faults(self) -> None:
+        """Drop every pending injected fault."""
+        with self._lock:
+            self._faults.clear()
+
+    def _enter(self, operation: str) -> LocalKeyring:
+        fault: BaseException | type[BaseException] | None = None
+        with self._lock:
+            self.calls[operation] += 1
+            for pending in self._faults:
+                if pending.operation in (None, operation):
+                    pending.remaining -= 1
+                    fault = pending.exc
+                    if pending.remaining == 0:
+                        self._faults.remove(pending)
+                    break
+        if self.latency:
+            time.sleep(self.latency)
+        if fault is not None:
+            raise fault
+        if self._closed:
+            raise ProviderUnavailable(f"{self.uri} is closed; create a new provider")
+        return self._sync()
+
+    # -- KeyProvider -------------------------------------------------------------------------
+    @property
+    def key_id(self) -> str:
+        return self._name
+
+    @property
+    def key_version(self) -> int:
+        return self._sync().current
+
+    @property
+    def min_decryption_version(self) -> int:
+        return self._sync().min_version
+
+    @property
+    def uri(self) -> str:
+        query = []
+        if self._pinned is not None:
+            query.append(f"version={self._pinned}")
+        if not self.binds_context:
+            query.append("binds_context=0")
+        return f"fake://{self._name}" + ("?" + "&".join(query) if query else "")
+
+    def generate_data_key(self, context: Context) -> DataKey:
+        import secrets
+
+        keyring = self._enter("generate")
+        dek = secrets.token_bytes(32)
+        return DataKey(dek, keyring.wrap(dek, context))
+
+    def wrap(self, dek: bytes, context: Context) -> WrappedKey:
+        return self._enter("wrap").wrap(dek, context)
+
+    def unwrap(self, wrapped: WrappedKey, context: Context) -> bytes:
+        return self._enter("unwrap").unwrap(wrapped, context)
+
+    def rewrap(self, wrapped: WrappedKey, context: Context) -> WrappedKey:
+        keyring = self._enter("rewrap")
+        return keyring.wrap(keyring.unwrap(wrapped, context), context)
+
+    def unwrap_many(self, items: Sequence[tuple[WrappedKey, Context]]) -> list[bytes]:
+        keyring = self._enter("unwrap_many")
+        return [keyring.unwrap(w, c) for w, c in items]
+
+    def rewrap_many(self, items: Sequence[tuple[WrappedKey, Context]]) -> list[WrappedKey]:
+        keyring = self._enter("rewrap_many")
+        return [keyring.wrap(keyring.unwrap(w, c), c) for w, c in items]
+
+    def rotate(self) -> int:
+        """Add a version to the shared key table and make it current; return it."""
+        import secrets
+
+        self._enter("rotate")
+        with _TABLE_LOCK:
+            entry = self._entry
+            entry.current += 1
+            entry.keys[entry.current] = secrets.token_bytes(32)
+            entry.generation += 1
+            if self._pinned is not None:
+                self._pinned = entry.current
+            new = entry.current
+        self._sync()
+        return new
+
+    def retire(self, min_version: int) -> None:
+        """Refuse to unwrap versions below ``min_version`` (for every provider of this name)."""
+        self._enter("retire")
+        with _TABLE_LOCK:
+            entry = self._entry
+            if not 0 <= min_version <= entry.current:
+                raise ConfigError(
+                    f"minimum decryption version must be between 0 and {entry.current}, "
+                    f"got {min_version}"
+                )
+            entry.min_version = min_version
+            entry.generation += 1
+        self._sync()
+
+    def health_check(self) -> HealthStatus:
+        start = time.perf_counter()
+        try:
+            keyring = self._enter("health_check")
+            probe = {"tigerseal-health-check": "1"}
+            dek = bytes(32)
+            ok = keyring.unwrap(keyring.wrap(dek, probe), probe) == dek
+            detail = "wrap/unwrap round trip ok" if ok else "round trip returned another key"
+        except Exception as exc:  # a health check reports, it does not raise
+            ok, detail = False, f"{type(exc).__name__}: {exc}"
+        return HealthStatus(
+            ok=ok,
+            provider=self.scheme,
+            key_id=self.key_id,
+            key_version=self.key_version,
+            detail=detail,
+            latency_ms=(time.perf_counter() - start) * 1000,
+        )
+
+    def close(self) -> None:
+        """Mark the provider closed: later operations raise ProviderUnavailable."""
+        self._closed = True
+
+
+class _ContextFreeFakeKeyProvider(FakeKeyProvider):
+    """``fake://name?binds_context=0``: the context is not bound into the wrap."""
+
+    binds_context: ClassVar[bool] = False
+
+
+def _flag(value: str, option: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"fake provider option {option}={value!r} must be 0 or 1")
+
+
+def _int(value: str, option: str) -> int:
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ConfigError(f"fake provider option {option}={value!r} must be an integer") from exc
+
+
+def from_uri(uri: str, **options: Any) -> FakeKeyProvider:
+    """Build a fake provider from ``fake://<name>?...`` (see the module docstring).
+
+    Keyword options override the query: ``version``, ``binds_context``, ``latency`` (seconds),
+    ``min_version``.
+    """
+    parts = urlsplit(uri)
+    if parts.scheme != "fake":
+        raise ConfigError(f"not a fake:// URI: {uri!r}")
+    name = (parts.netloc + parts.path).strip("/") or "default"
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    known = {"version", "binds_context", "min_version", "latency_ms"}
+    unknown = sorted(set(query) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown fake provider option(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(known))}"
+        )
+    version = options.pop("version", None)
+    if version is None and "version" in query:
+        version = _int(query["version"], "version")
+    binds = options.pop("binds_context", None)
+    if binds is None:
+        binds = _flag(query.get("binds_context", "1"), "binds_context")
+    latency = options.pop("latency", None)
+    if latency is None:
+        latency = _int(query.get("latency_ms", "0"), "latency_ms") / 1000
+    min_version = options.pop("min_version", None)
+    if min_version is None and "min_version" in query:
+        min_version = _int(query["min_version"], "min_version")
+    if options:
+        raise ConfigError(f"unknown fake provider option(s) {', '.join(sorted(options))}")
+    cls = FakeKeyProvider if binds else _ContextFreeFakeKeyProvider
+    provider = cls(name, version=version, latency=latency)
+    if min_version is not None:
+        provider.retire(min_version)
+        provider.calls.clear()
+    return provider
 
 
 @hookimpl
 def register_key_providers() -> list[ProviderSpec]:
-    return []
+    """Register the ``fake`` key provider (tests only)."""
+    return [
+        ProviderSpec(
+            name="fake",
+            factory="tigerseal.testing.fake:from_uri",
+            description="In-memory keys for tests (fault injection, call counts); not production",
+        )
+    ]
