@@ -1,1 +1,24 @@
-"""envelope."""
+"""Envelope encryption: format v1 (``docs/format.md``), the service, streams and the cache."""
+
+from tigerseal.envelope.cache import CachePolicy, DataKeyCache
+from tigerseal.envelope.default import (
+    configured_provider_uris,
+    decrypt_stream,
+    encrypt_stream,
+    get_encryption_service,
+    reset_encryption_service,
+)
+from tigerseal.envelope.message import EncryptedData
+from tigerseal.envelope.service import EncryptionService
+
+__all__ = [
+    "CachePolicy",
+    "DataKeyCache",
+    "EncryptedData",
+    "EncryptionService",
+    "configured_provider_uris",
+    "decrypt_stream",
+    "encrypt_stream",
+    "get_encryption_service",
+    "reset_encryption_service",
+]

@@ -1,0 +1,159 @@
+"""The data-key cache: fewer calls to KMS, Vault or an HSM.
+
+Encryption reuses one data key within limits of age, messages and bytes, with the semantics of the
+AWS Encryption SDK's caching CMM: an entry serves a message only if, counting that message, it
+stays within ``max_messages`` and ``max_bytes``, and only while younger than ``max_age``.
+Decryption keeps a bounded, TTL'd map from wrapped key (and context) to the unwrapped data key.
+
+Reuse is safe for confidentiality because every message derives its own content key from the
+data key and its random message id (``docs/format.md``, section 4). What reuse costs is blast
+radius: one leaked data key opens every message it served, hence the limits. Off by default.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from tigerseal.errors import ConfigError
+from tigerseal.spi.keys import WrappedKey
+
+__all__ = ["CachePolicy", "DataKeyCache"]
+
+
+@dataclass(frozen=True, slots=True)
+class CachePolicy:
+    """Limits of the data-key cache.
+
+    Attributes:
+        max_age: seconds an encryption data key may be reused.
+        max_messages: messages one encryption data key may protect.
+        max_bytes: plaintext bytes one encryption data key may protect.
+        decrypt_ttl: seconds an unwrapped data key is kept for decryption (0 disables).
+        decrypt_max_entries: unwrapped data keys kept at most (least recently used go first).
+    """
+
+    max_age: float = 300.0
+    max_messages: int = 2**32
+    max_bytes: int = 2**40
+    decrypt_ttl: float = 300.0
+    decrypt_max_entries: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.max_age <= 0 or self.max_messages < 1 or self.max_bytes < 1:
+            raise ConfigError(
+                "cache limits must be positive: max_age > 0, max_messages >= 1, max_bytes >= 1 "
+                "(set TIGERSEAL_CACHE_ENABLED=false to turn the cache off instead)"
+            )
+        if self.decrypt_ttl < 0 or self.decrypt_max_entries < 0:
+            raise ConfigError("decrypt_ttl and decrypt_max_entries must not be negative")
+
+
+class _Entry:
+    __slots__ = ("created", "dek", "key_section", "messages", "nbytes", "wrapped")
+
+    def __init__(self, dek: bytes, wrapped: tuple[WrappedKey, ...], key_section: bytes) -> None:
+        self.dek = dek
+        self.wrapped = wrapped
+        self.key_section = key_section
+        self.created = time.monotonic()
+        self.messages = 0
+        self.nbytes = 0
+
+
+class DataKeyCache:
+    """Thread-safe cache of data keys for encryption and of unwrapped keys for decryption."""
+
+    def __init__(self, policy: CachePolicy | None = None) -> None:
+        self.policy = policy or CachePolicy()
+        self._lock = threading.Lock()
+        self._enc: dict[bytes, _Entry] = {}
+        self._dec: OrderedDict[tuple[str, str, bytes, bytes], tuple[bytes, float]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    # -- encryption --------------------------------------------------------------------------
+    def take(
+        self, context_key: bytes, nbytes: int
+    ) -> tuple[bytes, bytes, tuple[WrappedKey, ...]] | None:
+        """Reserve a cached data key for one message of ``nbytes``.
+
+        Returns:
+            ``(dek, key_section, wrapped_keys)``, or None when the caller must make a new key.
+        """
+        p = self.policy
+        if nbytes > p.max_bytes:
+            return None
+        with self._lock:
+            e = self._enc.get(context_key)
+            if e is not None:
+                if (
+                    time.monotonic() - e.created < p.max_age
+                    and e.messages + 1 <= p.max_messages
+                    and e.nbytes + nbytes <= p.max_bytes
+                ):
+                    e.messages += 1
+                    e.nbytes += nbytes
+                    self.hits += 1
+                    return e.dek, e.key_section, e.wrapped
+                del self._enc[context_key]
+            self.misses += 1
+            return None
+
+    def put(
+        self,
+        context_key: bytes,
+        dek: bytes,
+        wrapped: tuple[WrappedKey, ...],
+        key_section: bytes,
+        nbytes: int,
+    ) -> None:
+        """Store a fresh data key that has just protected one message of ``nbytes``."""
+        if nbytes > self.policy.max_bytes:
+            return
+        e = _Entry(dek, wrapped, key_section)
+        e.messages, e.nbytes = 1, nbytes
+        with self._lock:
+            self._enc[context_key] = e
+            if len(self._enc) > 10_000:  # bound memory if contexts are unbounded
+                self._enc.pop(next(iter(self._enc)))
+
+    # -- decryption --------------------------------------------------------------------------
+    def get_unwrapped(self, wrapped: WrappedKey, context_key: bytes) -> bytes | None:
+        """A cached unwrapped data key, or None."""
+        if not self.policy.decrypt_ttl:
+            return None
+        k = (wrapped.provider, wrapped.key_id, wrapped.blob, context_key)
+        with self._lock:
+            hit = self._dec.get(k)
+            if hit is None:
+                return None
+            if hit[1] < time.monotonic():
+                del self._dec[k]
+                return None
+            self._dec.move_to_end(k)
+            self.hits += 1
+            return hit[0]
+
+    def put_unwrapped(self, wrapped: WrappedKey, context_key: bytes, dek: bytes) -> None:
+        """Remember an unwrapped data key for ``decrypt_ttl`` seconds."""
+        p = self.policy
+        if not p.decrypt_ttl or not p.decrypt_max_entries:
+            return
+        k = (wrapped.provider, wrapped.key_id, wrapped.blob, context_key)
+        with self._lock:
+            self._dec[k] = (dek, time.monotonic() + p.decrypt_ttl)
+            self._dec.move_to_end(k)
+            while len(self._dec) > p.decrypt_max_entries:
+                self._dec.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every cached key (after a rotation or a suspected leak)."""
+        with self._lock:
+            self._enc.clear()
+            self._dec.clear()
+
+    def __repr__(self) -> str:
+        return f"<DataKeyCache {self.policy} hits={self.hits} misses={self.misses}>"

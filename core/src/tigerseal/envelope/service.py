@@ -1,0 +1,474 @@
+"""``EncryptionService``: envelope encryption over one or more key providers."""
+
+from __future__ import annotations
+
+import hmac
+import io
+import secrets
+import threading
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, BinaryIO
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from tigerseal.envelope import stream as _stream
+from tigerseal.envelope.cache import CachePolicy, DataKeyCache
+from tigerseal.envelope.format import (
+    CONTENT_FRAMED,
+    CONTENT_SINGLE,
+    DEFAULT_FRAME_SIZE,
+    MAX_FRAME_SIZE,
+    MAX_HEADER_SIZE,
+    MESSAGE_ID_SIZE,
+    TAG_SIZE,
+    Header,
+    build_aad,
+    derive,
+    encode_context,
+    encode_key_section,
+    nonce,
+    parse_header,
+)
+from tigerseal.envelope.message import EncryptedData
+from tigerseal.errors import (
+    ConfigError,
+    ContextMismatchError,
+    DecryptionError,
+    EncryptionError,
+    KeyProviderError,
+    KeyVersionRetired,
+    NoMatchingKeyError,
+    TigerSealError,
+)
+from tigerseal.spi.keys import Context, KeyProvider, WrappedKey
+
+__all__ = ["EncryptionService", "MessageInput"]
+
+MessageInput = EncryptedData | bytes | bytearray | memoryview | str
+_FINAL0 = nonce(0, True)
+
+
+class EncryptionService:
+    """Envelope encryption: a fresh data key per message, wrapped by every configured provider.
+
+    The first provider generates data keys; every provider wraps them, so any one of them can
+    decrypt (two KMS regions, or KMS plus an offline recovery key). Decryption tries only
+    providers that own a wrapped key in the message, and never any provider that is not
+    configured.
+
+    Args:
+        providers: one provider or several (primary first).
+        cache: a :class:`CachePolicy` (or a ready :class:`DataKeyCache`) to reuse data keys and
+            cut calls to remote key stores; ``None`` (the default) disables caching.
+        frame_size: plaintext bytes per frame for :meth:`encrypt_stream`.
+
+    Thread-safe: share one instance.
+    """
+
+    def __init__(
+        self,
+        providers: KeyProvider | Sequence[KeyProvider],
+        *,
+        cache: CachePolicy | DataKeyCache | None = None,
+        frame_size: int = DEFAULT_FRAME_SIZE,
+    ) -> None:
+        provs = (providers,) if isinstance(providers, KeyProvider) else tuple(providers)
+        if not provs:
+            raise ConfigError(
+                "an EncryptionService needs at least one key provider; set "
+                "TIGERSEAL_KEY_PROVIDERS (e.g. env://ENCRYPTION_MASTER_KEY)"
+            )
+        if not 1 <= frame_size <= MAX_FRAME_SIZE:
+            raise ConfigError(f"frame_size must be between 1 and {MAX_FRAME_SIZE} bytes")
+        self.providers: tuple[KeyProvider, ...] = provs
+        self.cache: DataKeyCache | None = (
+            DataKeyCache(cache) if isinstance(cache, CachePolicy) else cache
+        )
+        self.frame_size = frame_size
+        self._calls: Counter[str] = Counter()
+        self._calls_lock = threading.Lock()
+
+    # -- metrics -----------------------------------------------------------------------------
+    def _count(self, what: str, n: int = 1) -> None:
+        with self._calls_lock:
+            self._calls[what] += n
+
+    @property
+    def metrics(self) -> dict[str, int]:
+        """Provider calls and cache use since creation.
+
+        Keys: ``generate``, ``wrap``, ``unwrap``, ``rewrap`` (calls to providers, the figure that
+        costs money and latency with KMS/Vault/HSM), ``provider_calls`` (their sum),
+        ``cache_hits``, ``cache_misses`` and ``decrypt_failures``.
+        """
+        with self._calls_lock:
+            m = dict(self._calls)
+        for k in ("generate", "wrap", "unwrap", "rewrap"):
+            m.setdefault(k, 0)
+        m.setdefault("decrypt_failures", 0)
+        m["provider_calls"] = m["generate"] + m["wrap"] + m["unwrap"] + m["rewrap"]
+        m["cache_hits"] = self.cache.hits if self.cache else 0
+        m["cache_misses"] = self.cache.misses if self.cache else 0
+        return m
+
+    # -- data keys ---------------------------------------------------------------------------
+    def _new_data_key(
+        self, context: Context, ctx_bytes: bytes, nbytes: int, *, use_cache: bool = True
+    ) -> tuple[bytes, bytes, tuple[WrappedKey, ...]]:
+        use_cache = use_cache and self.cache is not None
+        if use_cache and self.cache is not None:
+            hit = self.cache.take(ctx_bytes, nbytes)
+            if hit is not None:
+                return hit
+        primary = self.providers[0]
+        try:
+            dk = primary.generate_data_key(context)
+            self._count("generate")
+            wrapped = [dk.wrapped]
+            for p in self.providers[1:]:
+                wrapped.append(p.wrap(dk.plaintext, context))
+                self._count("wrap")
+        except TigerSealError:
+            raise
+        except Exception as exc:  # a provider bug must not leak its internals as-is
+            raise EncryptionError(
+                f"a key provider failed to create a data key ({type(exc).__name__}); run "
+                "`tigerseal doctor` to check the configured providers"
+            ) from exc
+        wrapped_t = tuple(wrapped)
+        section = encode_key_section(wrapped_t)
+        if use_cache and self.cache is not None:
+            self.cache.put(ctx_bytes, dk.plaintext, wrapped_t, section, nbytes)
+        return dk.plaintext, section, wrapped_t
+
+    def _unwrap(self, header: Header, context: Context, ctx_bytes: bytes) -> bytes:
+        """Unwrap the message's data key with the first configured provider that can."""
+        errors: list[TigerSealError] = []
+        tried = False
+        for w in header.wrapped_keys:
+            for p in self.providers:
+                if not p.owns(w):
+                    continue
+                tried = True
+                if self.cache is not None:
+                    dek = self.cache.get_unwrapped(w, ctx_bytes)
+                    if dek is not None:
+                        return dek
+                try:
+                    dek = p.unwrap(w, context)
+                    self._count("unwrap")
+                except (DecryptionError, KeyProviderError) as exc:
+                    self._count("unwrap")
+                    errors.append(exc)
+                    continue
+                except TigerSealError:
+                    raise
+                except Exception as exc:
+                    raise DecryptionError(
+                        f"the {p.scheme} provider failed to unwrap the data key "
+                        f"({type(exc).__name__}); run `tigerseal doctor`"
+                    ) from exc
+                if self.cache is not None:
+                    self.cache.put_unwrapped(w, ctx_bytes, dek)
+                return dek
+        if not tried:
+            have = ", ".join(
+                f"{w.provider}:{w.key_id} v{w.key_version}" for w in header.wrapped_keys
+            )
+            configured = ", ".join(p.uri for p in self.providers)
+            raise NoMatchingKeyError(
+                f"none of the configured key providers ({configured}) holds a key this message "
+                f"was wrapped with ({have}); configure one of those keys in "
+                "TIGERSEAL_KEY_PROVIDERS"
+            )
+        # Prefer the most actionable error: a retired version or an outage over "not authentic".
+        for kind in (KeyVersionRetired, KeyProviderError):
+            for e in errors:
+                if isinstance(e, kind):
+                    raise e
+        raise errors[-1]
+
+    # -- context -----------------------------------------------------------------------------
+    @staticmethod
+    def _check_context(header: Header, context: Mapping[str, str] | None) -> None:
+        expected = dict(context) if context else {}
+        if expected == header.context:
+            return
+        missing = sorted(set(header.context) - set(expected))
+        extra = sorted(set(expected) - set(header.context))
+        common = set(expected) & set(header.context)
+        differ = sorted(k for k in common if expected[k] != header.context[k])
+        parts = []
+        if missing:
+            parts.append(f"the message is bound to keys you did not pass: {missing}")
+        if extra:
+            parts.append(f"you passed keys the message is not bound to: {extra}")
+        if differ:
+            parts.append(f"values differ for: {differ}")
+        raise ContextMismatchError(
+            "encryption context mismatch: " + "; ".join(parts) + ". Pass the exact context "
+            "used to encrypt (`tigerseal inspect` shows it)"
+        )
+
+    # -- single messages ---------------------------------------------------------------------
+    def encrypt(
+        self, data: str | bytes | bytearray | memoryview, context: Mapping[str, str] | None = None
+    ) -> EncryptedData:
+        """Encrypt a value in memory.
+
+        Args:
+            data: text (encoded as UTF-8) or bytes.
+            context: non-secret key/value pairs bound to the message; decryption must present
+                the same pairs (e.g. ``{"table": "accounts", "column": "tiger_id", "id": "42"}``).
+
+        Raises:
+            EncryptionError: bad input, or no provider could create a data key.
+        """
+        if isinstance(data, str):
+            pt: bytes | bytearray | memoryview = data.encode()
+        elif isinstance(data, (bytes, bytearray, memoryview)):
+            pt = data
+        else:
+            raise EncryptionError(
+                f"encrypt() takes str or bytes, not {type(data).__name__}; serialise the value "
+                "first (e.g. json.dumps)"
+            )
+        ctx = context or {}
+        ctx_bytes = encode_context(ctx)
+        dek, section, wrapped = self._new_data_key(ctx, ctx_bytes, len(pt))
+        message_id = secrets.token_bytes(MESSAGE_ID_SIZE)
+        key, commitment = derive(dek, message_id)
+        aad = build_aad(CONTENT_SINGLE, 0, message_id, ctx_bytes, commitment)
+        body = AESGCM(key).encrypt(_FINAL0, pt, aad)
+        # We built the header, so skip re-parsing it.
+        header = Header(
+            aad=aad,
+            content_type=CONTENT_SINGLE,
+            frame_size=0,
+            message_id=message_id,
+            context=dict(ctx),
+            commitment=commitment,
+            wrapped_keys=wrapped,
+            size=len(aad) + len(section),
+        )
+        return EncryptedData(aad + section + body, header)
+
+    def decrypt(self, message: MessageInput, context: Mapping[str, str] | None = None) -> bytes:
+        """Decrypt a message written by :meth:`encrypt` (or a framed one, in memory).
+
+        Args:
+            message: ``EncryptedData``, its bytes, its ``ts1.`` text or its JSON.
+            context: the context given at encryption (``None`` if there was none).
+
+        Raises:
+            ContextMismatchError: ``context`` differs from the message's.
+            NoMatchingKeyError: no configured provider holds a key the message was wrapped with.
+            DecryptionError: the message is malformed, tampered with or under another key.
+        """
+        try:
+            ed = EncryptedData.parse(message)
+            header = ed.header
+            self._check_context(header, context)
+            key = self._content_key(header)
+            data = bytes(ed)
+            if header.content_type == CONTENT_FRAMED:
+                out = io.BytesIO()
+                _stream.decrypt_frames(io.BytesIO(data[header.size :]), header, key, out)
+                result = out.getvalue()
+            else:
+                try:
+                    body = memoryview(data)[header.size :]
+                    result = AESGCM(key).decrypt(_FINAL0, body, header.aad)
+                except InvalidTag:
+                    raise DecryptionError(
+                        "the message failed authentication: it was modified, truncated or corrupted"
+                    ) from None
+        except DecryptionError:
+            self._count("decrypt_failures")
+            raise
+        return result
+
+    def _content_key(self, header: Header) -> bytes:
+        ctx_bytes = header.aad[42:-32]
+        dek = self._unwrap(header, header.context, ctx_bytes)
+        key, commitment = derive(dek, header.message_id)
+        if not hmac.compare_digest(commitment, header.commitment):
+            raise DecryptionError(
+                "the data key does not match the message's key commitment: a wrapped key was "
+                "replaced or the message was modified"
+            )
+        return key
+
+    def decrypt_to_string(
+        self, message: MessageInput, context: Mapping[str, str] | None = None
+    ) -> str:
+        """Decrypt and decode as UTF-8 (the seed's ``decrypt_to_string``)."""
+        raw = self.decrypt(message, context)
+        try:
+            return raw.decode()
+        except UnicodeDecodeError:
+            raise DecryptionError(
+                "the decrypted value is not UTF-8 text; use decrypt() to get bytes"
+            ) from None
+
+    # -- streams -----------------------------------------------------------------------------
+    def encrypt_stream(
+        self,
+        src: BinaryIO,
+        dst: BinaryIO,
+        context: Mapping[str, str] | None = None,
+        *,
+        frame_size: int | None = None,
+    ) -> int:
+        """Encrypt ``src`` to ``dst`` in frames, in constant memory. Returns plaintext bytes."""
+        fs = frame_size or self.frame_size
+        if not 1 <= fs <= MAX_FRAME_SIZE:
+            raise ConfigError(f"frame_size must be between 1 and {MAX_FRAME_SIZE} bytes")
+        ctx = context or {}
+        ctx_bytes = encode_context(ctx)
+        # The cache counts bytes; a stream's size is unknown up front, so streams never reuse.
+        dek, section, _ = self._new_data_key(ctx, ctx_bytes, 0, use_cache=False)
+        message_id = secrets.token_bytes(MESSAGE_ID_SIZE)
+        key, commitment = derive(dek, message_id)
+        aad = build_aad(CONTENT_FRAMED, fs, message_id, ctx_bytes, commitment)
+        dst.write(aad + section)
+        return _stream.encrypt_frames(src, dst, key, aad, fs)
+
+    def decrypt_stream(
+        self, src: BinaryIO, dst: BinaryIO, context: Mapping[str, str] | None = None
+    ) -> int:
+        """Decrypt a framed message from ``src`` to ``dst``. Returns plaintext bytes written.
+
+        Each frame is written only after it authenticated; an error after some frames means
+        ``dst`` holds a verified prefix, so write to a temporary file and rename it on success
+        (the CLI does).
+
+        Raises:
+            DecryptionError: tampering, truncation, reordering, duplication or extension.
+        """
+        try:
+            head = _stream.read_up_to(src, MAX_HEADER_SIZE)
+            header = parse_header(head)
+            self._check_context(header, context)
+            key = self._content_key(header)
+            if header.content_type != CONTENT_FRAMED:
+                rest = head[header.size :] + src.read()
+                try:
+                    out = AESGCM(key).decrypt(_FINAL0, rest, header.aad)
+                except InvalidTag:
+                    raise DecryptionError("the message failed authentication") from None
+                dst.write(out)
+                n = len(out)
+            else:
+                n = _stream.decrypt_frames(
+                    _stream.Prefixed(head[header.size :], src), header, key, dst
+                )
+        except DecryptionError:
+            self._count("decrypt_failures")
+            raise
+        return n
+
+    # -- rotation ----------------------------------------------------------------------------
+    def _owner(self, w: WrappedKey) -> KeyProvider | None:
+        for p in self.providers:
+            if p.owns(w):
+                return p
+        return None
+
+    @staticmethod
+    def _stale(p: KeyProvider, w: WrappedKey) -> bool:
+        # Version-less backends (KMS: 0) rotate behind the key id, so always re-encrypt there.
+        return p.key_version == 0 or w.key_version != p.key_version
+
+    def rewrap(self, message: MessageInput) -> EncryptedData:
+        """Move the message's wrapped data keys to each provider's newest key version.
+
+        The payload is not re-encrypted: only the key section changes (it is outside the
+        authenticated header, and the key commitment still binds the data key). Wrapped keys of
+        providers that are not configured are kept as they are.
+        """
+        return self.rewrap_many([message])[0]
+
+    def rewrap_many(self, messages: Iterable[MessageInput]) -> list[EncryptedData]:
+        """Rewrap several messages with each provider's batch API (Vault, HSM) where it has one."""
+        eds = [EncryptedData.parse(m) for m in messages]
+        new_keys = [list(ed.wrapped_keys) for ed in eds]
+        jobs: dict[int, list[tuple[int, int]]] = {}
+        items: dict[int, list[tuple[WrappedKey, Context]]] = {}
+        provs: dict[int, KeyProvider] = {}
+        for i, ed in enumerate(eds):
+            for j, w in enumerate(ed.wrapped_keys):
+                p = self._owner(w)
+                if p is None or not self._stale(p, w):
+                    continue
+                pid = id(p)
+                provs[pid] = p
+                jobs.setdefault(pid, []).append((i, j))
+                items.setdefault(pid, []).append((w, ed.header.context))
+        for pid, p in provs.items():
+            result = p.rewrap_many(items[pid])
+            self._count("rewrap", len(result))
+            for (i, j), nw in zip(jobs[pid], result, strict=True):
+                new_keys[i][j] = nw
+        out = []
+        for ed, keys in zip(eds, new_keys, strict=True):
+            if keys == list(ed.wrapped_keys):
+                out.append(ed)
+                continue
+            h = ed.header
+            data = bytes(ed)
+            out.append(EncryptedData(h.aad + encode_key_section(tuple(keys)) + data[h.size :]))
+        return out
+
+    def needs_rewrap(self, message: MessageInput) -> bool:
+        """Whether any wrapped key of a configured provider is not on its newest version."""
+        ed = EncryptedData.parse(message)
+        for w in ed.wrapped_keys:
+            p = self._owner(w)
+            if p is not None and p.key_version and w.key_version != p.key_version:
+                return True
+        return False
+
+    # -- inspection --------------------------------------------------------------------------
+    @staticmethod
+    def inspect(message: MessageInput) -> dict[str, Any]:
+        """Describe a message's header without decrypting it (no key or provider needed)."""
+        ed = EncryptedData.parse(message)
+        h = ed.header
+        body = len(ed) - h.size
+        if h.content_type == CONTENT_SINGLE:
+            payload: int | None = max(body - TAG_SIZE, 0)
+        else:
+            payload = None
+        return {
+            "format": "tigerseal/1",
+            "content_type": "framed" if h.content_type == CONTENT_FRAMED else "single",
+            "frame_size": h.frame_size,
+            "message_id": h.message_id.hex(),
+            "context": dict(h.context),
+            "wrapped_keys": [
+                {
+                    "provider": w.provider,
+                    "key_id": w.key_id,
+                    "key_version": w.key_version,
+                    "wrapped_size": len(w.blob),
+                }
+                for w in h.wrapped_keys
+            ],
+            "header_size": h.size,
+            "body_size": body,
+            "total_size": len(ed),
+            "payload_size": payload,
+        }
+
+    def close(self) -> None:
+        """Close every provider."""
+        for p in self.providers:
+            p.close()
+
+    def __repr__(self) -> str:
+        uris = " ".join(p.uri for p in self.providers)
+        cache = "on" if self.cache else "off"
+        return f"<EncryptionService {uris} cache={cache}>"

@@ -1,0 +1,150 @@
+"""Framed bodies (docs/format.md, section 5): constant-memory encryption of streams.
+
+Buffers are allocated once per stream and reused (``encrypt_into``/``decrypt_into``), so memory
+stays at about two frames whatever the stream's size.
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO, Protocol
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from tigerseal.envelope.format import MAX_FRAMES, TAG_SIZE, Header, nonce
+from tigerseal.errors import DecryptionError, EncryptionError
+
+__all__ = ["Prefixed", "decrypt_frames", "encrypt_frames", "read_up_to"]
+
+
+class _Readable(Protocol):
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
+def _readinto_full(src: _Readable, view: memoryview) -> int:
+    """Fill ``view`` from ``src`` (pipes return short reads); return bytes read (< len at EOF)."""
+    got = 0
+    size = len(view)
+    readinto = getattr(src, "readinto", None)
+    while got < size:
+        if readinto is not None:
+            n = readinto(view[got:])
+            if not n:
+                break
+        else:
+            chunk = src.read(size - got)
+            if not chunk:
+                break
+            n = len(chunk)
+            view[got : got + n] = chunk
+        got += n
+    return got
+
+
+def read_up_to(src: _Readable, n: int) -> bytes:
+    """Read up to ``n`` bytes, fewer only at end of stream."""
+    buf = bytearray(n)
+    got = _readinto_full(src, memoryview(buf))
+    del buf[got:]
+    return bytes(buf)
+
+
+class Prefixed:
+    """A reader that returns ``prefix`` first, then reads from ``src``."""
+
+    def __init__(self, prefix: bytes, src: _Readable) -> None:
+        self._prefix = memoryview(prefix)
+        self._src = src
+
+    def readinto(self, view: memoryview) -> int:
+        if self._prefix:
+            n = min(len(view), len(self._prefix))
+            view[:n] = self._prefix[:n]
+            self._prefix = self._prefix[n:]
+            return n
+        readinto = getattr(self._src, "readinto", None)
+        if readinto is not None:
+            return int(readinto(view))
+        chunk = self._src.read(len(view))
+        view[: len(chunk)] = chunk
+        return len(chunk)
+
+    def read(self, n: int = -1, /) -> bytes:
+        if n < 0:
+            return bytes(self._prefix) + self._src.read()
+        buf = bytearray(n)
+        got = self.readinto(memoryview(buf))
+        return bytes(buf[:got])
+
+
+def encrypt_frames(src: _Readable, dst: BinaryIO, key: bytes, aad: bytes, frame_size: int) -> int:
+    """Write the framed body of ``src``; return the plaintext length."""
+    aes = AESGCM(key)
+    buf = bytearray(frame_size)
+    view = memoryview(buf)
+    out = bytearray(frame_size + TAG_SIZE)
+    full_len = frame_size.to_bytes(4, "big")
+    seq = total = 0
+    while True:
+        n = _readinto_full(src, view)
+        if seq >= MAX_FRAMES:
+            raise EncryptionError("the stream exceeds 2^32 frames; use a larger frame size")
+        if n == frame_size:
+            aes.encrypt_into(nonce(seq, False), view, aad, out)
+            dst.write(full_len)
+            dst.write(out)
+        else:
+            dst.write(n.to_bytes(4, "big"))
+            dst.write(aes.encrypt(nonce(seq, True), view[:n], aad))
+            return total + n
+        total += n
+        seq += 1
+
+
+def decrypt_frames(src: _Readable, header: Header, key: bytes, dst: BinaryIO) -> int:
+    """Verify and decrypt a framed body; return the plaintext length.
+
+    Raises:
+        DecryptionError: a frame failed authentication, or the stream was truncated or extended.
+    """
+    aes = AESGCM(key)
+    fs = header.frame_size
+    aad = header.aad
+    buf = bytearray(fs + TAG_SIZE)
+    out = bytearray(fs)
+    length = bytearray(4)
+    seq = total = 0
+    while True:
+        if _readinto_full(src, memoryview(length)) != 4:
+            raise DecryptionError(
+                f"the stream is truncated: it ends after {seq} frames without a final frame"
+            )
+        n = int.from_bytes(length, "big")
+        if n > fs:
+            raise DecryptionError(
+                f"frame {seq} claims {n} bytes, more than the frame size {fs}: the stream is "
+                "corrupted or was modified"
+            )
+        final = n < fs
+        view = memoryview(buf)[: n + TAG_SIZE]
+        if _readinto_full(src, view) != n + TAG_SIZE:
+            raise DecryptionError(f"the stream is truncated inside frame {seq}")
+        try:
+            if final:
+                dst.write(aes.decrypt(nonce(seq, True), view, aad))
+            else:
+                aes.decrypt_into(nonce(seq, False), view, aad, out)
+                dst.write(out)
+        except InvalidTag:
+            raise DecryptionError(
+                f"frame {seq} failed authentication: the stream was modified, reordered, "
+                "truncated or had frames removed or duplicated"
+            ) from None
+        total += n
+        seq += 1
+        if final:
+            if src.read(1):
+                raise DecryptionError(
+                    "data follows the final frame: the stream was extended or concatenated"
+                )
+            return total
