@@ -94,10 +94,6 @@ class KeyDisabled(KeyProviderError):
     """The key exists but is disabled or scheduled for deletion."""
 
 
-class KeyVersionRetired(KeyProviderError):
-    """The message was wrapped with a key version below the minimum decryption version."""
-
-
 class UnsupportedOperation(KeyProviderError):
     """The backend cannot do this (for example rotation of a key it does not own)."""
 
@@ -119,6 +115,14 @@ class NoMatchingKeyError(DecryptionError):
 
     The header is public, so naming the providers it lists is no oracle; this error says which
     ones to configure.
+    """
+
+
+class KeyVersionRetired(KeyProviderError, DecryptionError):
+    """The message was wrapped with a key version below the minimum decryption version.
+
+    Both a provider error (the key store refused) and a decryption error (the message cannot be
+    read), so ``except DecryptionError`` catches every reason a message does not decrypt.
     """
 
 

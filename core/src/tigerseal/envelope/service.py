@@ -33,13 +33,17 @@ from tigerseal.envelope.format import (
 )
 from tigerseal.envelope.message import EncryptedData
 from tigerseal.errors import (
+    AccessDenied,
     ConfigError,
     ContextMismatchError,
     DecryptionError,
     EncryptionError,
+    KeyDisabled,
+    KeyNotFound,
     KeyProviderError,
     KeyVersionRetired,
     NoMatchingKeyError,
+    ProviderUnavailable,
     TigerSealError,
 )
 from tigerseal.spi.keys import Context, KeyProvider, WrappedKey
@@ -141,6 +145,9 @@ class EncryptionService:
         section = encode_key_section(wrapped_t)
         if use_cache and self.cache is not None:
             self.cache.put(ctx_bytes, dk.plaintext, wrapped_t, section, nbytes)
+            # The key is held anyway; let this process decrypt its own messages without a call.
+            for w in wrapped_t:
+                self.cache.put_unwrapped(w, ctx_bytes, dk.plaintext)
         return dk.plaintext, section, wrapped_t
 
     def _unwrap(self, header: Header, context: Context, ctx_bytes: bytes) -> bytes:
@@ -184,11 +191,16 @@ class EncryptionService:
                 "TIGERSEAL_KEY_PROVIDERS"
             )
         # Prefer the most actionable error: a retired version or an outage over "not authentic".
-        for kind in (KeyVersionRetired, KeyProviderError):
+        for kind in (KeyVersionRetired, ProviderUnavailable, AccessDenied, KeyDisabled):
             for e in errors:
                 if isinstance(e, kind):
                     raise e
-        raise errors[-1]
+        last = errors[-1]
+        if isinstance(last, KeyNotFound):
+            # The header names a key version the provider lacks: the message cannot be read
+            # here, which callers catch as a DecryptionError like any other unreadable message.
+            raise NoMatchingKeyError(str(last)) from last
+        raise last
 
     # -- context -----------------------------------------------------------------------------
     @staticmethod
