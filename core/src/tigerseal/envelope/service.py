@@ -406,38 +406,48 @@ class EncryptionService:
     def rewrap_many(self, messages: Iterable[MessageInput]) -> list[EncryptedData]:
         """Rewrap several messages with each provider's batch API (Vault, HSM) where it has one."""
         eds = [EncryptedData.parse(m) for m in messages]
-        new_keys = [list(ed.wrapped_keys) for ed in eds]
+        heads = self.rewrap_headers([ed.header for ed in eds])
+        out = []
+        for ed, head in zip(eds, heads, strict=True):
+            if head is None:
+                out.append(ed)
+            else:
+                out.append(EncryptedData(head + bytes(ed)[ed.header.size :]))
+        return out
+
+    def rewrap_headers(self, headers: Sequence[Header]) -> list[bytes | None]:
+        """New header bytes for each header whose wrapped keys are stale, else ``None``.
+
+        Works on headers alone, so files of any size are rewrapped by rewriting their first
+        bytes and copying the body (``tigerseal rewrap``).
+        """
+        new_keys = [list(h.wrapped_keys) for h in headers]
         jobs: dict[int, list[tuple[int, int]]] = {}
         items: dict[int, list[tuple[WrappedKey, Context]]] = {}
         provs: dict[int, KeyProvider] = {}
-        for i, ed in enumerate(eds):
-            for j, w in enumerate(ed.wrapped_keys):
+        for i, h in enumerate(headers):
+            for j, w in enumerate(h.wrapped_keys):
                 p = self._owner(w)
                 if p is None or not self._stale(p, w):
                     continue
                 pid = id(p)
                 provs[pid] = p
                 jobs.setdefault(pid, []).append((i, j))
-                items.setdefault(pid, []).append((w, ed.header.context))
+                items.setdefault(pid, []).append((w, h.context))
         for pid, p in provs.items():
             result = p.rewrap_many(items[pid])
             self._count("rewrap", len(result))
             for (i, j), nw in zip(jobs[pid], result, strict=True):
                 new_keys[i][j] = nw
-        out = []
-        for ed, keys in zip(eds, new_keys, strict=True):
-            if keys == list(ed.wrapped_keys):
-                out.append(ed)
-                continue
-            h = ed.header
-            data = bytes(ed)
-            out.append(EncryptedData(h.aad + encode_key_section(tuple(keys)) + data[h.size :]))
-        return out
+        return [
+            None if keys == list(h.wrapped_keys) else h.aad + encode_key_section(tuple(keys))
+            for h, keys in zip(headers, new_keys, strict=True)
+        ]
 
-    def needs_rewrap(self, message: MessageInput) -> bool:
+    def needs_rewrap(self, message: MessageInput | Header) -> bool:
         """Whether any wrapped key of a configured provider is not on its newest version."""
-        ed = EncryptedData.parse(message)
-        for w in ed.wrapped_keys:
+        header = message if isinstance(message, Header) else EncryptedData.parse(message).header
+        for w in header.wrapped_keys:
             p = self._owner(w)
             if p is not None and p.key_version and w.key_version != p.key_version:
                 return True
