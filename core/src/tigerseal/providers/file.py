@@ -1,11 +1,442 @@
-"""Built-in plugin: the file:// keyring provider."""
+"""Built-in plugin: the ``file://`` key provider (a versioned JSON keyring on local disk).
+
+URI: ``file:///etc/tigerseal/keyring.json`` (absolute) or ``file://.tigerseal/keyring.json``
+(relative to the working directory). Create one with ``tigerseal keygen PATH`` or
+:func:`create_keyring`.
+
+Keyring format (JSON, mode 0600)::
+
+    {
+      "format": "tigerseal-keyring",
+      "format_version": 1,
+      "keyring_id": "kr-<32 hex>",          # random: the key id recorded in messages
+      "suite": "AES-256-GCM-SIV",
+      "current_version": 2,
+      "min_decryption_version": 0,
+      "keys": [
+        {"version": 1, "created": "2026-01-01T00:00:00Z", "key": "<64 hex>"},
+        {"version": 2, "created": "2026-03-01T00:00:00Z", "key": "<64 hex>"}
+      ]
+    }
+
+The key id is the random ``keyring_id``, not the path, so two keyrings never claim each other's
+wrapped keys and a keyring can move without breaking messages. The file is refused when group
+or others can read it, and is always written atomically (temp file, fsync, rename, fsync of the
+directory). :meth:`FileKeyProvider.rotate` and :meth:`FileKeyProvider.retire` hold an
+exclusive ``flock`` on ``<path>.lock`` while they read, change and write the keyring, so two
+processes rotating at once both succeed, one after the other. Other processes notice a rotation
+within :attr:`FileKeyProvider.reload_interval` seconds, and at once when they meet a version
+they do not have. POSIX only (``fcntl``).
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import secrets
+import stat
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import unquote, urlsplit
+
+from tigerseal.errors import ConfigError, KeyNotFound, KeyProviderError
 from tigerseal.hookspecs import hookimpl
+from tigerseal.spi.keys import Context, KeyProvider, WrappedKey
 from tigerseal.spi.specs import ProviderSpec
+
+if TYPE_CHECKING:
+    from tigerseal.providers._local import LocalKeyring
+
+__all__ = [
+    "FORMAT",
+    "FileKeyProvider",
+    "create_keyring",
+    "from_uri",
+    "path_from_uri",
+    "register_key_providers",
+]
+
+FORMAT = "tigerseal-keyring"
+FORMAT_VERSION = 1
+_KEYRING_ID = re.compile(r"^kr-[0-9a-f]{32}$")
+_HEX_KEY = re.compile(r"^[0-9a-f]{64}$")
+
+
+def path_from_uri(uri: str) -> Path:
+    """The filesystem path named by a ``file://`` URI (relative when it has no leading ``/``)."""
+    parts = urlsplit(uri)
+    if parts.scheme != "file":
+        raise ConfigError(f"not a file:// URI: {uri[:80]!r}")
+    if parts.query:
+        raise ConfigError(f"file:// keyrings take no options, got ?{parts.query[:40]}")
+    netloc = "" if parts.netloc == "localhost" else parts.netloc
+    raw = unquote(netloc + parts.path)
+    if not raw:
+        raise ConfigError("file:// needs a path, e.g. file:///etc/tigerseal/keyring.json")
+    return Path(raw).expanduser()
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _check_permissions(path: Path, st: os.stat_result) -> None:
+    if stat.S_IMODE(st.st_mode) & 0o077:
+        raise ConfigError(
+            f"keyring {path} is accessible to group or others (mode "
+            f"{stat.S_IMODE(st.st_mode):04o}); restrict it with: chmod 600 {path}"
+        )
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as JSON to ``path`` (mode 0600) so readers see the old or new file only."""
+    payload = (json.dumps(data, indent=2) + "\n").encode()
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        try:
+            os.fchmod(fd, 0o600)  # the umask cannot widen it, but be explicit
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``<path>.lock`` (serialises writers across processes)."""
+    import fcntl
+
+    lock_path = path.with_name(path.name + ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _parse(path: Path, raw: bytes) -> dict[str, Any]:
+    """Validate a keyring document; errors name the path and the field, never a key."""
+
+    def bad(what: str) -> ConfigError:
+        return ConfigError(
+            f"keyring {path} is not a valid tigerseal keyring ({what}); restore it from a "
+            "backup or create one with `tigerseal keygen`"
+        )
+
+    try:
+        doc = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise bad("not JSON") from None  # the parser's message could quote key bytes
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise bad(f"format is not {FORMAT!r}")
+    if doc.get("format_version") != FORMAT_VERSION:
+        raise bad(f"unsupported format_version {doc.get('format_version')!r}")
+    if not isinstance(doc.get("keyring_id"), str) or not _KEYRING_ID.match(doc["keyring_id"]):
+        raise bad("keyring_id must be 'kr-' and 32 hex characters")
+    from tigerseal.providers._local import SUITE
+
+    if doc.get("suite") != SUITE:
+        raise bad(f"suite {doc.get('suite')!r} is not {SUITE!r}, the one this build supports")
+    for field in ("current_version", "min_decryption_version"):
+        if type(doc.get(field)) is not int or doc[field] < 0:
+            raise bad(f"{field} must be a non-negative integer")
+    keys = doc.get("keys")
+    if not isinstance(keys, list) or not keys:
+        raise bad("keys must be a non-empty list")
+    seen: set[int] = set()
+    for entry in keys:
+        if not isinstance(entry, dict):
+            raise bad("each key must be an object")
+        version = entry.get("version")
+        if type(version) is not int or version < 1 or version in seen:
+            raise bad("key versions must be unique integers >= 1")
+        seen.add(version)
+        if not isinstance(entry.get("key"), str) or not _HEX_KEY.match(entry["key"]):
+            raise bad(f"key version {version} must be 64 lowercase hex characters")
+        if not isinstance(entry.get("created"), str):
+            raise bad(f"key version {version} has no 'created' timestamp")
+    if doc["current_version"] not in seen:
+        raise bad(f"current_version {doc['current_version']} has no key")
+    if doc["min_decryption_version"] > doc["current_version"]:
+        raise bad("min_decryption_version is above current_version")
+    return doc
+
+
+def _new_document() -> dict[str, Any]:
+    from tigerseal.providers._local import SUITE
+
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "keyring_id": "kr-" + secrets.token_hex(16),
+        "suite": SUITE,
+        "current_version": 1,
+        "min_decryption_version": 0,
+        "keys": [{"version": 1, "created": _now(), "key": secrets.token_hex(32)}],
+    }
+
+
+class FileKeyProvider(KeyProvider):
+    """KEKs in a versioned JSON keyring file (see the module docstring for the format).
+
+    Build one with :meth:`from_path`, :func:`create_keyring` or ``file://`` URIs.
+
+    Raises:
+        ConfigError: the file is missing, malformed or readable by group/others.
+    """
+
+    scheme: ClassVar[str] = "file"
+    #: Seconds between checks whether another process changed the keyring (0: every call).
+    reload_interval: float = 2.0
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._path = Path(path)
+        self._lock = threading.Lock()
+        self._keyring: LocalKeyring | None = None
+        self._keyring_id = ""
+        self._stamp: tuple[int, int, int] | None = None
+        self._checked = 0.0
+        self._load()
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike[str]) -> FileKeyProvider:
+        """Open an existing keyring file."""
+        return cls(path)
+
+    # -- loading -----------------------------------------------------------------------------
+    @property
+    def path(self) -> Path:
+        """The keyring file."""
+        return self._path
+
+    def _read(self) -> tuple[dict[str, Any], tuple[int, int, int]]:
+        path = self._path
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise ConfigError(
+                f"keyring {path} does not exist; create it with `tigerseal keygen {path}`"
+            ) from None
+        except PermissionError as exc:
+            raise ConfigError(
+                f"keyring {path} is not readable by this user; fix its owner or permissions"
+            ) from exc
+        except OSError as exc:
+            raise ConfigError(f"keyring {path} cannot be opened ({exc.strerror})") from exc
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise ConfigError(f"keyring {path} cannot be opened (not a regular file)")
+            _check_permissions(path, st)
+            with os.fdopen(os.dup(fd), "rb") as handle:
+                raw = handle.read()
+        finally:
+            os.close(fd)
+        return _parse(path, raw), (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _apply(self, doc: dict[str, Any], stamp: tuple[int, int, int]) -> None:
+        from tigerseal.providers._local import LocalKeyring
+
+        keys = {e["version"]: bytes.fromhex(e["key"]) for e in doc["keys"]}
+        current, min_version = doc["current_version"], doc["min_decryption_version"]
+        if self._keyring is None or self._keyring_id != doc["keyring_id"]:
+            if self._keyring is not None:
+                raise ConfigError(
+                    f"keyring {self._path} was replaced by another keyring "
+                    f"({doc['keyring_id']}); restart to use it"
+                )
+            self._keyring_id = doc["keyring_id"]
+            self._keyring = LocalKeyring(
+                self.scheme, self._keyring_id, keys, current=current, min_version=min_version
+            )
+        else:
+            self._keyring.replace(keys, current=current, min_version=min_version)
+        self._stamp = stamp
+        self._checked = time.monotonic()
+
+    def _load(self) -> None:
+        doc, stamp = self._read()
+        with self._lock:
+            self._apply(doc, stamp)
+
+    def reload(self) -> None:
+        """Re-read the keyring now (another process may have rotated it)."""
+        self._load()
+
+    def _fresh(self) -> LocalKeyring:
+        keyring = self._keyring
+        assert keyring is not None  # set by __init__
+        if time.monotonic() - self._checked < self.reload_interval:
+            return keyring
+        try:
+            st = os.stat(self._path)
+        except OSError:
+            self._checked = time.monotonic()  # keep serving the keys we have
+            return keyring
+        if (st.st_ino, st.st_mtime_ns, st.st_size) != self._stamp:
+            self._load()
+        else:
+            self._checked = time.monotonic()
+        return keyring
+
+    # -- KeyProvider -------------------------------------------------------------------------
+    @property
+    def key_id(self) -> str:
+        return self._keyring_id
+
+    @property
+    def key_version(self) -> int:
+        return self._fresh().current
+
+    @property
+    def min_decryption_version(self) -> int:
+        return self._fresh().min_version
+
+    @property
+    def versions(self) -> list[int]:
+        """Every key version in the keyring."""
+        return self._fresh().versions
+
+    @property
+    def uri(self) -> str:
+        return f"file://{self._path}"
+
+    def wrap(self, dek: bytes, context: Context) -> WrappedKey:
+        return self._fresh().wrap(dek, context)
+
+    def unwrap(self, wrapped: WrappedKey, context: Context) -> bytes:
+        keyring = self._fresh()
+        try:
+            return keyring.unwrap(wrapped, context)
+        except KeyNotFound:
+            # Another process may have rotated since our last check: look once more.
+            self._load()
+            return keyring.unwrap(wrapped, context)
+
+    def _update(self, change: str, min_version: int | None = None) -> dict[str, Any]:
+        with self._lock, _locked(self._path):
+            doc, _ = self._read()  # the file, not our copy: another process may have changed it
+            if doc["keyring_id"] != self._keyring_id:
+                raise ConfigError(
+                    f"keyring {self._path} was replaced by another keyring; restart to use it"
+                )
+            if change == "rotate":
+                version = max(e["version"] for e in doc["keys"]) + 1
+                doc["keys"].append(
+                    {"version": version, "created": _now(), "key": secrets.token_hex(32)}
+                )
+                doc["current_version"] = version
+            else:
+                assert min_version is not None
+                if not 0 <= min_version <= doc["current_version"]:
+                    raise ConfigError(
+                        f"the minimum decryption version must be between 0 and the current "
+                        f"version {doc['current_version']}, got {min_version}"
+                    )
+                doc["min_decryption_version"] = min_version
+            try:
+                _write_atomic(self._path, doc)
+                st = os.stat(self._path)
+            except OSError as exc:
+                raise KeyProviderError(
+                    f"could not write keyring {self._path} ({exc.strerror}); check that the "
+                    "directory is writable and the disk is not full"
+                ) from exc
+            self._apply(doc, (st.st_ino, st.st_mtime_ns, st.st_size))
+        return doc
+
+    def rotate(self) -> int:
+        """Add a new random key version, make it current and persist the keyring."""
+        doc = self._update("rotate")
+        version: int = doc["current_version"]
+        return version
+
+    def retire(self, min_version: int) -> None:
+        """Refuse versions below ``min_version`` from now on (rewrap old messages first)."""
+        self._update("retire", min_version)
+
+    def describe(self) -> dict[str, Any]:
+        """Non-secret facts about the keyring: id, versions with creation times, current, min."""
+        doc, _ = self._read()
+        return {
+            "path": str(self._path),
+            "keyring_id": doc["keyring_id"],
+            "suite": doc["suite"],
+            "current_version": doc["current_version"],
+            "min_decryption_version": doc["min_decryption_version"],
+            "versions": [{"version": e["version"], "created": e["created"]} for e in doc["keys"]],
+        }
+
+
+def create_keyring(path: str | os.PathLike[str], *, overwrite: bool = False) -> FileKeyProvider:
+    """Create a keyring with one random 256-bit key at ``path`` (mode 0600).
+
+    Missing parent directories are created with mode 0700.
+
+    Args:
+        path: where to write the keyring.
+        overwrite: replace an existing keyring. Every message wrapped under it then becomes
+            undecryptable, so this is never the default.
+
+    Raises:
+        ConfigError: the file exists and ``overwrite`` is false.
+    """
+    target = Path(path)
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    doc = _new_document()
+    with _locked(target):
+        if target.exists() and not overwrite:
+            raise ConfigError(
+                f"a keyring already exists at {target}; refusing to replace it (messages "
+                "wrapped under it would become undecryptable). Rotate it with `tigerseal "
+                "rotate`, or delete it deliberately first"
+            )
+        try:
+            _write_atomic(target, doc)
+        except OSError as exc:
+            raise ConfigError(
+                f"could not create keyring {target} ({exc.strerror}); check the directory"
+            ) from exc
+    return FileKeyProvider(target)
+
+
+def from_uri(uri: str, **options: Any) -> FileKeyProvider:
+    """Build a :class:`FileKeyProvider` from ``file://PATH`` (the keyring must exist)."""
+    if options:
+        raise ConfigError(f"file:// keyrings take no options, got {', '.join(sorted(options))}")
+    return FileKeyProvider(path_from_uri(uri))
 
 
 @hookimpl
 def register_key_providers() -> list[ProviderSpec]:
-    return []
+    """Register the built-in ``file`` key provider."""
+    return [
+        ProviderSpec(
+            name="file",
+            factory="tigerseal.providers.file:from_uri",
+            description="Versioned JSON keyring on local disk (mode 0600, rotation, retirement)",
+        )
+    ]
