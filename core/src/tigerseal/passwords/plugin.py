@@ -1,11 +1,40 @@
-"""Built-in plugin: password hashers."""
+"""Built-in plugin: the password hashers (argon2id, bcrypt, scrypt, PBKDF2-SHA256).
+
+Factories are import paths, so argon2-cffi and bcrypt load only when a scheme is first used.
+"""
 
 from __future__ import annotations
 
 from tigerseal.hookspecs import hookimpl
 from tigerseal.spi.specs import HasherSpec
 
+_PKG = "tigerseal.passwords"
+
 
 @hookimpl
 def register_password_hashers() -> list[HasherSpec]:
-    return []
+    """The built-in schemes; ``argon2`` is the default."""
+    return [
+        HasherSpec(
+            name="argon2",
+            factory=f"{_PKG}.argon2_hasher:Argon2Hasher",
+            description="argon2id (RFC 9106), PHC strings; the default",
+            aliases=("argon2id",),
+        ),
+        HasherSpec(
+            name="bcrypt",
+            factory=f"{_PKG}.bcrypt_hasher:BcryptHasher",
+            description="bcrypt $2b$, and passlib's bcrypt-sha256 past 72 bytes",
+        ),
+        HasherSpec(
+            name="scrypt",
+            factory=f"{_PKG}.scrypt_hasher:ScryptHasher",
+            description="scrypt (RFC 7914), passlib's $scrypt$ format",
+        ),
+        HasherSpec(
+            name="pbkdf2-sha256",
+            factory=f"{_PKG}.pbkdf2_hasher:Pbkdf2Sha256Hasher",
+            description="PBKDF2-HMAC-SHA256, passlib's $pbkdf2-sha256$ format",
+            aliases=("pbkdf2", "pbkdf2_sha256"),
+        ),
+    ]
