@@ -1,1 +1,41 @@
-"""Placeholder."""
+"""tigerseal-vault: the ``vault://`` key provider (HashiCorp Vault / OpenBao transit).
+
+Importing this module is cheap (no hvac, no requests): it only registers the provider spec.
+The provider class lives in :mod:`tigerseal_vault.provider` and is imported when a
+``vault://`` URI is first configured::
+
+    from tigerseal.plugins import key_provider_from_uri
+    provider = key_provider_from_uri("vault://transit/tiger-creds")
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tigerseal.hookspecs import hookimpl
+from tigerseal.spi.specs import ProviderSpec
+
+if TYPE_CHECKING:
+    from tigerseal_vault.provider import VaultTransitProvider
+
+__all__ = ["VaultTransitProvider", "register_key_providers"]
+
+
+@hookimpl
+def register_key_providers() -> list[ProviderSpec]:
+    """Register the ``vault`` scheme."""
+    return [
+        ProviderSpec(
+            name="vault",
+            factory="tigerseal_vault.provider:from_uri",
+            description="HashiCorp Vault / OpenBao transit key (vault://[mount/]key-name)",
+        )
+    ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "VaultTransitProvider":
+        from tigerseal_vault.provider import VaultTransitProvider
+
+        return VaultTransitProvider
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
