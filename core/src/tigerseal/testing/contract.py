@@ -381,8 +381,8 @@ class ProviderContract:
         old = provider.wrap(dek, context)
         new_version = provider.rotate()
         assert isinstance(new_version, int)
-        assert new_version > before
-        assert provider.key_version == new_version
+        assert new_version > before, "rotate() must return a higher version"
+        assert provider.key_version == new_version, "key_version must follow rotate()"
         assert provider.unwrap(old, context) == dek, "old wraps must keep unwrapping"
         fresh = provider.wrap(dek, context)
         assert fresh.key_version == new_version

@@ -1,0 +1,273 @@
+"""``tigerseal plugins`` (list, importing nothing) and ``tigerseal doctor`` (health report)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import click
+
+if TYPE_CHECKING:
+    from tigerseal.config import Settings
+
+__all__ = ["configured_key_provider_uris", "doctor", "plugins", "redact_uri"]
+
+_SENSITIVE = ("secret", "key", "password", "passwd", "token", "credential", "pin", "salt")
+
+
+def redact_uri(uri: str) -> str:
+    """Hide the password in ``user:password@`` and values of sensitive query options."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return "<unparseable URI>"
+    netloc, query = parts.netloc, parts.query
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        user, sep, _ = userinfo.partition(":")
+        netloc = f"{user}{':***' if sep else ''}@{host}"
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        redacted = [(k, "***" if any(s in k.lower() for s in _SENSITIVE) else v) for k, v in pairs]
+        query = urlencode(redacted, safe="*/:")
+    if netloc == parts.netloc and query == parts.query:
+        return uri  # unchanged: keep its exact spelling (urlunsplit drops an empty "//")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+# -- plugins ------------------------------------------------------------------------------------
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--group", "groups", multiple=True, help="Only this entry-point group (repeatable).")
+@click.option(
+    "--load",
+    is_flag=True,
+    help="Also import every installed plugin and report the ones that fail (runs their code).",
+)
+def plugins(as_json: bool, groups: tuple[str, ...], load: bool) -> None:
+    """List installed plugins: built-ins and entry points, without importing them."""
+    from tigerseal.plugins import get_registry, list_plugins
+
+    infos = list_plugins(groups or None)
+    failures = get_registry().load_all() if load else []
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "plugins": [asdict(info) for info in infos],
+                    "failures": [asdict(f) for f in failures],
+                },
+                indent=2,
+            )
+        )
+    else:
+        rows = [
+            (
+                i.group.removeprefix("tigerseal."),
+                i.name,
+                i.distribution,
+                i.version,
+                "builtin" if i.builtin else i.target,
+            )
+            for i in infos
+        ]
+        header = ("GROUP", "NAME", "DISTRIBUTION", "VERSION", "SOURCE")
+        widths = [max(len(str(r[c])) for r in [header, *rows]) for c in range(len(header))]
+        for row in [header, *rows]:
+            click.echo(
+                "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
+            )
+        for failure in failures:
+            click.echo(
+                f"FAILED {failure.group} {failure.name} ({failure.distribution}): {failure.error}",
+                err=True,
+            )
+    if failures:
+        raise SystemExit(1)
+
+
+# -- doctor -------------------------------------------------------------------------------------
+def configured_key_provider_uris(settings: Settings) -> list[str]:
+    """The key-provider URIs the settings select (the same rule as get_encryption_service)."""
+    uris = settings.key_providers.split()
+    if uris:
+        return uris
+    if settings.encryption_master_key is not None:
+        return ["env://ENCRYPTION_MASTER_KEY"]
+    return [f"file://{settings.keyring_path}"]
+
+
+@dataclass
+class Check:
+    """One line of the doctor's report."""
+
+    name: str
+    ok: bool
+    detail: str
+    latency_ms: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _settings_summary(settings: Settings) -> dict[str, Any]:
+    def is_set(value: object) -> str:
+        return "set" if value is not None else "not set"
+
+    return {
+        "environment": settings.environment,
+        "production": settings.is_production,
+        "key_providers": [redact_uri(u) for u in configured_key_provider_uris(settings)],
+        "key_providers_explicit": bool(settings.key_providers.split()),
+        "keyring_path": settings.keyring_path,
+        "ENCRYPTION_MASTER_KEY": is_set(settings.encryption_master_key),
+        "JWT_SECRET": is_set(settings.jwt_secret),
+        "DATABASE_URL": redact_uri(settings.database_url.get_secret_value())
+        if settings.database_url is not None
+        else "not set",
+        "password_hash_algorithm": settings.password_hash_algorithm,
+        "pbkdf2_iterations": settings.pbkdf2_iterations,
+        "cache_enabled": settings.cache_enabled,
+        "rate_limit_storage": redact_uri(settings.rate_limit_storage),
+        "revocation_store": redact_uri(settings.revocation_store),
+        "audit_sinks": [redact_uri(u) for u in settings.audit_sinks.split()],
+    }
+
+
+def _provider_checks(settings: Settings) -> list[Check]:
+    from tigerseal.errors import TigerSealError
+    from tigerseal.plugins import key_provider_from_uri
+
+    checks = []
+    for uri in configured_key_provider_uris(settings):
+        name = f"key provider {redact_uri(uri)}"
+        start = time.perf_counter()
+        try:
+            provider = key_provider_from_uri(uri)
+        except TigerSealError as exc:
+            elapsed = (time.perf_counter() - start) * 1000
+            checks.append(Check(name, False, f"{type(exc).__name__}: {exc}", elapsed))
+            continue
+        try:
+            status = provider.health_check()
+        finally:
+            provider.close()
+        extra = {"key_id": status.key_id, "key_version": status.key_version}
+        checks.append(Check(name, status.ok, status.detail, status.latency_ms, extra))
+        if settings.is_production and provider.scheme == "fake":
+            checks.append(
+                Check(
+                    name,
+                    False,
+                    "the fake provider keeps keys in memory: never use it in "
+                    "production; configure env://, file:// or a KMS",
+                )
+            )
+    return checks
+
+
+def _plugin_checks(settings: Settings, load_all: bool) -> list[Check]:
+    """Resolve every configured plugin name (loading only those), report failures by name."""
+    from tigerseal.errors import TigerSealError
+    from tigerseal.plugins import get_registry, uri_scheme
+
+    registry = get_registry()
+    wanted = [
+        ("register_password_hashers", settings.password_hash_algorithm),
+        ("register_rate_limit_storage", settings.rate_limit_storage),
+        ("register_revocation_stores", settings.revocation_store),
+        *(("register_audit_sinks", uri) for uri in settings.audit_sinks.split()),
+    ]
+    checks = []
+    for hook, value in wanted:
+        try:
+            name = value if hook == "register_password_hashers" else uri_scheme(value)
+            spec = registry.resolve(hook, name)
+        except TigerSealError as exc:
+            label = redact_uri(value) if hook != "register_password_hashers" else value
+            checks.append(Check(f"plugin {label}", False, f"{type(exc).__name__}: {exc}"))
+            continue
+        checks.append(Check(f"plugin {name} ({spec.kind})", True, f"from {spec.distribution}"))
+    if load_all:
+        for failure in registry.load_all():
+            checks.append(
+                Check(
+                    f"plugin {failure.name} ({failure.group})",
+                    False,
+                    failure.error,
+                    extra={"distribution": failure.distribution},
+                )
+            )
+    return checks
+
+
+def _production_checks(settings: Settings) -> list[Check]:
+    if not settings.is_production:
+        return []
+    checks = []
+    if not settings.key_providers.split() and settings.encryption_master_key is None:
+        checks.append(
+            Check(
+                "production keys",
+                False,
+                "no TIGERSEAL_KEY_PROVIDERS or "
+                "ENCRYPTION_MASTER_KEY: the development keyring is not for production",
+            )
+        )
+    if settings.jwt_secret is None:
+        checks.append(
+            Check(
+                "JWT_SECRET",
+                False,
+                "not set; generate one with `tigerseal keygen --print --kind jwt-secret`",
+            )
+        )
+    return checks
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--load-all-plugins",
+    is_flag=True,
+    help="Also import every installed plugin and report failures (runs their code).",
+)
+def doctor(as_json: bool, load_all_plugins: bool) -> None:
+    """Check the configuration and every configured key provider; exit 1 if anything fails.
+
+    Prints the settings without secrets, each provider's health check with its latency, and
+    the plugins the configuration names. Nothing is written.
+    """
+    from tigerseal.config import get_settings
+    from tigerseal.errors import TigerSealError
+
+    try:
+        settings = get_settings()
+    except (TigerSealError, ValueError) as exc:
+        raise click.ClickException(f"settings are invalid: {exc}") from exc
+    checks = [
+        *_production_checks(settings),
+        *_provider_checks(settings),
+        *_plugin_checks(settings, load_all_plugins),
+    ]
+    healthy = all(c.ok for c in checks)
+    if as_json:
+        report = {
+            "ok": healthy,
+            "settings": _settings_summary(settings),
+            "checks": [asdict(c) for c in checks],
+        }
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo("settings:")
+        for key, value in _settings_summary(settings).items():
+            click.echo(f"  {key}: {value}")
+        click.echo("checks:")
+        for check in checks:
+            latency = f" [{check.latency_ms:.1f} ms]" if check.latency_ms is not None else ""
+            mark = "ok  " if check.ok else "FAIL"
+            click.echo(f"  {mark} {check.name}{latency}: {check.detail}")
+        click.echo("healthy" if healthy else "UNHEALTHY: see FAIL lines above")
+    if not healthy:
+        raise SystemExit(1)
