@@ -49,9 +49,9 @@ from tigerseal.errors import (
     UnknownProviderError,
     UnsupportedOperation,
 )
-from tigerseal.hookspecs import hookimpl
 
 if TYPE_CHECKING:
+    from tigerseal.hookspecs import hookimpl
     from tigerseal.apikeys import APIKeyRecord, generate_api_key, verify_api_key
     from tigerseal.audit import audit_security_event, get_security_metrics
     from tigerseal.config import (
@@ -114,6 +114,7 @@ _LAZY: dict[str, str] = {
     "decrypt_stream": "tigerseal.envelope",
     "encrypt_stream": "tigerseal.envelope",
     "get_encryption_service": "tigerseal.envelope",
+    "hookimpl": "tigerseal.hookspecs",
     "KeyManager": "tigerseal.keymanager",
     "check_password_policy": "tigerseal.passwords",
     "generate_secure_password": "tigerseal.passwords",
@@ -163,7 +164,6 @@ __all__ = [
     "TokenRevokedError",
     "UnknownProviderError",
     "UnsupportedOperation",
-    "hookimpl",
     *sorted(_LAZY),
 ]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from tigerseal.errors import DecryptionError, EncryptionError
 from tigerseal.spi.keys import WrappedKey
@@ -127,8 +127,7 @@ def encode_key_section(wrapped: tuple[WrappedKey, ...]) -> bytes:
     return bytes(out)
 
 
-@dataclass(frozen=True, slots=True)
-class Header:
+class Header(NamedTuple):
     """A parsed header.
 
     Attributes:
@@ -185,6 +184,7 @@ def _malformed(detail: str) -> DecryptionError:
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 _KEY_META = struct.Struct(">IH")  # key version, blob length
+_FIXED_CTX = struct.Struct(">BI32xH")  # content type, frame size, (message id), context count
 
 
 def parse_header(buf: bytes | memoryview) -> Header:
@@ -197,27 +197,15 @@ def parse_header(buf: bytes | memoryview) -> Header:
     Raises:
         DecryptionError: not a tigerseal v1 message, or a malformed/oversized header.
     """
-    if len(buf) < 6 or buf[:3] != MAGIC:
-        raise DecryptionError(
-            "not a tigerseal message (missing the 'TSL' magic); pass the bytes, the 'ts1.' text "
-            "or the JSON form written by tigerseal"
-        )
-    if buf[3] != VERSION:
-        raise DecryptionError(
-            f"unsupported tigerseal format version {buf[3]}; this tigerseal reads version "
-            f"{VERSION}: upgrade tigerseal"
-        )
-    if buf[4] != SUITE_AES256GCM_HKDF_SHA512_COMMIT:
-        raise _malformed(f"unknown algorithm suite {buf[4]}")
-    end = min(len(buf), MAX_HEADER_SIZE)
-
-    def need(pos: int, n: int, what: str) -> None:
-        # One bounds check per field, before any slicing or allocation.
-        if pos + n > end:
-            raise _truncated(what) if end < MAX_HEADER_SIZE else _oversized()
-
-    need(5, 5 + MESSAGE_ID_SIZE + 2, "fixed fields")
-    content_type, frame_size = _FIXED.unpack_from(buf, 5)
+    # Hot path (every decrypt): plain locals and inline bounds checks, no helper calls.
+    if isinstance(buf, memoryview):
+        buf = bytes(buf[:MAX_HEADER_SIZE])
+    end = len(buf)
+    if end < 44 or buf[:5] != _PREFIX:
+        _bad_prefix(buf)
+    if end > MAX_HEADER_SIZE:
+        end = MAX_HEADER_SIZE
+    content_type, frame_size, count = _FIXED_CTX.unpack_from(buf, 5)
     if content_type == CONTENT_SINGLE:
         if frame_size != 0:
             raise _malformed("a single-shot message must have frame size 0")
@@ -226,70 +214,85 @@ def parse_header(buf: bytes | memoryview) -> Header:
             raise _malformed(f"frame size {frame_size} outside 1..{MAX_FRAME_SIZE}")
     else:
         raise _malformed(f"unknown content type {content_type}")
-    message_id = bytes(buf[10:42])
-    (count,) = _U16.unpack_from(buf, 42)
     if count > MAX_CONTEXT_PAIRS:
         raise _malformed(f"context claims {count} pairs, limit {MAX_CONTEXT_PAIRS}")
     pos = 44
     context: dict[str, str] = {}
-    previous = b""
-    for _ in range(count):
-        need(pos, 2, "context key length")
-        (n,) = _U16.unpack_from(buf, pos)
-        need(pos + 2, n + 2, "context key")
-        k = bytes(buf[pos + 2 : pos + 2 + n])
-        pos += 2 + n
-        (n,) = _U16.unpack_from(buf, pos)
-        need(pos + 2, n, "context value")
-        v = bytes(buf[pos + 2 : pos + 2 + n])
-        pos += 2 + n
-        if not k or (previous and k <= previous):
-            raise _malformed("context keys are empty, unsorted or repeated")
-        previous = k
+    if count:
+        previous = b""
+        u16 = _U16.unpack_from
         try:
-            context[k.decode()] = v.decode()
+            for _ in range(count):
+                (n,) = u16(buf, pos)
+                k = buf[pos + 2 : pos + 2 + n]
+                pos += 2 + n
+                (n,) = u16(buf, pos)
+                v = buf[pos + 2 : pos + 2 + n]
+                pos += 2 + n
+                if pos > end:
+                    raise _short(end, "context")
+                if not k or k <= previous:
+                    raise _malformed("context keys are empty, unsorted or repeated")
+                previous = k
+                context[k.decode()] = v.decode()
+        except struct.error:
+            raise _short(end, "context") from None
         except UnicodeDecodeError:
             raise _malformed("context is not valid UTF-8") from None
-    need(pos, COMMITMENT_SIZE + 1, "commitment")
-    commitment = bytes(buf[pos : pos + COMMITMENT_SIZE])
+    if pos + COMMITMENT_SIZE + 1 > end:
+        raise _short(end, "commitment")
+    commitment = buf[pos : pos + COMMITMENT_SIZE]
     pos += COMMITMENT_SIZE
-    aad = bytes(buf[:pos])
+    aad = buf[:pos]
     n_keys = buf[pos]
     pos += 1
     if not 1 <= n_keys <= MAX_WRAPPED_KEYS:
         raise _malformed(f"{n_keys} wrapped keys, expected 1..{MAX_WRAPPED_KEYS}")
-    wrapped: list[WrappedKey] = []
-    for _ in range(n_keys):
-        need(pos, 1, "provider name length")
-        n = buf[pos]
-        if not 1 <= n <= MAX_PROVIDER_NAME:
-            raise _malformed("provider name length out of range")
-        need(pos + 1, n + 2, "provider name")
-        name = bytes(buf[pos + 1 : pos + 1 + n])
-        pos += 1 + n
-        (n,) = _U16.unpack_from(buf, pos)
-        if n > MAX_KEY_ID:
-            raise _malformed("key id too long")
-        need(pos + 2, n + 6, "key id")
-        kid = bytes(buf[pos + 2 : pos + 2 + n])
-        pos += 2 + n
-        version, n = _KEY_META.unpack_from(buf, pos)
-        if not 1 <= n <= MAX_BLOB:
-            raise _malformed("wrapped key length out of range")
-        need(pos + 6, n, "wrapped key")
-        blob = bytes(buf[pos + 6 : pos + 6 + n])
-        pos += 6 + n
-        try:
+    wrapped = []
+    try:
+        for _ in range(n_keys):
+            n = buf[pos]
+            if not 1 <= n <= MAX_PROVIDER_NAME:
+                raise _malformed("provider name length out of range")
+            name = buf[pos + 1 : pos + 1 + n]
+            pos += 1 + n
+            (n,) = _U16.unpack_from(buf, pos)
+            if n > MAX_KEY_ID:
+                raise _malformed("key id too long")
+            kid = buf[pos + 2 : pos + 2 + n]
+            pos += 2 + n
+            version, n = _KEY_META.unpack_from(buf, pos)
+            if not 1 <= n <= MAX_BLOB:
+                raise _malformed("wrapped key length out of range")
+            blob = buf[pos + 6 : pos + 6 + n]
+            pos += 6 + n
+            if pos > end:
+                raise _short(end, "wrapped keys")
             wrapped.append(WrappedKey(name.decode("ascii"), kid.decode(), version, blob))
-        except UnicodeDecodeError:
-            raise _malformed("provider name or key id is not valid text") from None
+    except (struct.error, IndexError):
+        raise _short(end, "wrapped keys") from None
+    except UnicodeDecodeError:
+        raise _malformed("provider name or key id is not valid text") from None
     return Header(
-        aad=aad,
-        content_type=content_type,
-        frame_size=frame_size,
-        message_id=message_id,
-        context=context,
-        commitment=commitment,
-        wrapped_keys=tuple(wrapped),
-        size=pos,
+        aad, content_type, frame_size, buf[10:42], context, commitment, tuple(wrapped), pos
     )
+
+
+def _short(end: int, what: str) -> DecryptionError:
+    return _oversized() if end >= MAX_HEADER_SIZE else _truncated(what)
+
+
+def _bad_prefix(buf: bytes) -> None:
+    if buf[:3] != MAGIC:
+        raise DecryptionError(
+            "not a tigerseal message (missing the 'TSL' magic); pass the bytes, the 'ts1.' text "
+            "or the JSON form written by tigerseal"
+        )
+    if len(buf) > 3 and buf[3] != VERSION:
+        raise DecryptionError(
+            f"unsupported tigerseal format version {buf[3]}; this tigerseal reads version "
+            f"{VERSION}: upgrade tigerseal"
+        )
+    if len(buf) > 4 and buf[4] != SUITE_AES256GCM_HKDF_SHA512_COMMIT:
+        raise _malformed(f"unknown algorithm suite {buf[4]}")
+    raise _truncated("fixed fields")
