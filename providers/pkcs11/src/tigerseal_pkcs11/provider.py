@@ -1,0 +1,369 @@
+"""The ``pkcs11:`` key provider: data keys wrapped by an AES-256 KEK that never leaves the HSM.
+
+Example::
+
+    from tigerseal import key_provider_from_uri
+    hsm = key_provider_from_uri(
+        "pkcs11:token=tigerseal;object=tiger-kek"
+        "?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=env:TIGERSEAL_PKCS11_PIN"
+    )
+
+See :mod:`tigerseal_pkcs11.uri` for the URI, :mod:`tigerseal_pkcs11._wrap` for the wrap
+mechanisms and blob format, :mod:`tigerseal_pkcs11._session` for threads, logins and sessions.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import pkcs11.exceptions as p11
+from pkcs11 import Mechanism, MechanismFlag
+from tigerseal.errors import (
+    ConfigError,
+    DecryptionError,
+    KeyNotFound,
+    KeyProviderError,
+    KeyVersionRetired,
+    NoMatchingKeyError,
+    UnsupportedOperation,
+)
+from tigerseal.spi.keys import DEK_SIZE, Context, KeyProvider, WrappedKey
+
+from tigerseal_pkcs11 import _keys, _wrap
+from tigerseal_pkcs11._errors import SESSION_LOST, raise_mapped
+from tigerseal_pkcs11._session import Session, TokenPool, get_module
+from tigerseal_pkcs11.uri import Pkcs11Uri, parse_uri
+
+__all__ = ["Pkcs11Provider", "from_uri"]
+
+T = TypeVar("T")
+
+#: Operations done per session checkout in the batch methods (bounds the lock hold time).
+_BATCH = 64
+
+
+class _StaleHandle(Exception):
+    """A cached key handle went stale (object deleted or session reset): look it up again."""
+
+
+_RETRYABLE: tuple[type[BaseException], ...] = (_StaleHandle, *SESSION_LOST)
+
+
+class Pkcs11Provider(KeyProvider):
+    """Key provider backed by a PKCS#11 token (an HSM, or SoftHSM2 for development).
+
+    Args:
+        uri: a ``pkcs11:`` URI (RFC 7512) or a parsed :class:`~tigerseal_pkcs11.uri.Pkcs11Uri`.
+        **options: override query attributes (``mechanism``, ``locking``, ``max_sessions``,
+            ``min_decryption_version``, ``module_path``, ``pin_source``).
+
+    The constructor loads the module, logs in, finds every key version and checks the newest
+    one, so a wrong path, PIN or label fails here rather than at the first encryption.
+
+    Raises:
+        ConfigError: bad URI, module path, or a key with unsafe attributes.
+        AccessDenied: the PIN was rejected.
+        ProviderUnavailable: the token is not present.
+        KeyNotFound: no version of the key exists (create it with ``tigerseal pkcs11 init-key``).
+        UnsupportedOperation: neither mechanism works with this token and key.
+    """
+
+    scheme = "pkcs11"
+
+    def __init__(self, uri: str | Pkcs11Uri, **options: Any) -> None:
+        self._uri = uri if isinstance(uri, Pkcs11Uri) else parse_uri(uri, **options)
+        pin = self._uri.pin_source.read()
+        self._module = get_module(self._uri.module_path, self._uri.locking)
+        self._pool: TokenPool | None = self._module.pool(self._uri)
+        self._token = self._pool.description
+        self._state = threading.Lock()
+        self._versions: dict[int, _keys.KeyVersion] = {}
+        self._current = 0
+        self._format = _wrap.FORMAT_GCM
+        self._min_version = self._uri.min_decryption_version
+        try:
+            self._pool.login(pin)
+            self.refresh()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- identity ----------------------------------------------------------------------------
+    @property
+    def key_id(self) -> str:
+        return self._uri.key_id
+
+    @property
+    def key_version(self) -> int:
+        return self._current
+
+    @property
+    def uri(self) -> str:
+        return self._uri.to_uri()
+
+    @property
+    def binds_context(self) -> bool:  # type: ignore[override]
+        """True when new wraps use AES-GCM with the context as AAD (false for RFC 5649)."""
+        return self._format == _wrap.FORMAT_GCM
+
+    @property
+    def mechanism(self) -> str:
+        """The mechanism new wraps use: ``aes-gcm`` or ``aes-key-wrap-pad``."""
+        return _wrap.FORMAT_NAMES[self._format]
+
+    @property
+    def min_decryption_version(self) -> int:
+        return self._min_version
+
+    def set_min_decryption_version(self, version: int) -> None:
+        """Retire every version below ``version``: unwrapping them raises KeyVersionRetired.
+
+        Raises:
+            ConfigError: ``version`` is negative or above the current version.
+        """
+        if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+            raise ConfigError("min_decryption_version must be a non-negative integer")
+        if version > self._current:
+            raise ConfigError(
+                f"min_decryption_version {version} is above the current version "
+                f"{self._current}; rotate first"
+            )
+        self._min_version = version
+
+    def __repr__(self) -> str:
+        return f"<Pkcs11Provider {self.key_id} v{self._current} {self.mechanism}>"
+
+    # -- plumbing ----------------------------------------------------------------------------
+    def _active_pool(self) -> TokenPool:
+        if self._pool is None:
+            raise KeyProviderError(f"the pkcs11 provider for {self.key_id} is closed")
+        return self._pool
+
+    def _call(self, what: str, fn: Callable[[Session], T]) -> T:
+        """Run ``fn`` on a pooled session; retry once on a lost session or stale key handle."""
+        pool = self._active_pool()
+        for attempt in (1, 2):
+            try:
+                with pool.session() as session:
+                    try:
+                        return fn(session)
+                    except (p11.KeyHandleInvalid, p11.ObjectHandleInvalid) as exc:
+                        session.forget()
+                        raise _StaleHandle from exc
+            except _RETRYABLE as exc:
+                if attempt == 2:
+                    cause = exc.__cause__ if isinstance(exc, _StaleHandle) else exc
+                    if isinstance(exc, _StaleHandle):
+                        raise KeyNotFound(
+                            f"{what}: the key object disappeared from token {self._token}; "
+                            "was the version deleted? Recreate or restore it"
+                        ) from cause
+                    raise_mapped(exc, what=what, token=self._token)
+            except p11.PKCS11Error as exc:
+                raise_mapped(exc, what=what, token=self._token)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def refresh(self) -> None:
+        """Re-read the key versions from the token (picks up a rotation by another process).
+
+        Raises:
+            KeyNotFound: no version exists.
+        """
+
+        def scan(session: Session) -> tuple[dict[int, str], bool]:
+            versions = _keys.scan_versions(session, self._uri)
+            unversioned = not versions and _keys.has_unversioned(session, self._uri)
+            return versions, unversioned
+
+        versions, unversioned = self._call(f"listing versions of {self._uri.object}", scan)
+        if not versions:
+            raise _keys.missing_key(self._uri, self._token, None, unversioned=unversioned)
+        newest = max(versions)
+        info = self._version(newest)
+        fmt = self._choose_format(info)
+        with self._state:
+            self._current = newest
+            self._format = fmt
+
+    def _version(self, version: int) -> _keys.KeyVersion:
+        info = self._versions.get(version)
+        if info is None:
+            info = self._call(
+                f"loading {self._uri.label(version)}",
+                lambda s: _keys.load_version(s, self._uri, version, self._token),
+            )
+            with self._state:
+                self._versions[version] = info
+        return info
+
+    def _choose_format(self, info: _keys.KeyVersion) -> int:
+        pool = self._active_pool()
+        gcm = info.encrypt and pool.supports(
+            Mechanism.AES_GCM, MechanismFlag.ENCRYPT, MechanismFlag.DECRYPT
+        )
+        kwp = info.wrap and pool.supports(
+            Mechanism.AES_KEY_WRAP_PAD, MechanismFlag.WRAP, MechanismFlag.UNWRAP
+        )
+        wanted = self._uri.mechanism
+        if wanted in ("auto", "aes-gcm") and gcm:
+            return _wrap.FORMAT_GCM
+        if wanted in ("auto", "aes-key-wrap-pad") and kwp:
+            return _wrap.FORMAT_KWP
+        reasons = []
+        if wanted in ("auto", "aes-gcm"):
+            reasons.append(
+                "AES-GCM needs CKA_ENCRYPT/CKA_DECRYPT on the key"
+                if not info.encrypt
+                else "the token does not offer CKM_AES_GCM for encrypt/decrypt"
+            )
+        if wanted in ("auto", "aes-key-wrap-pad"):
+            reasons.append(
+                "RFC 5649 key wrap needs CKA_WRAP/CKA_UNWRAP on the key"
+                if not info.wrap
+                else "the token does not offer CKM_AES_KEY_WRAP_PAD for wrap/unwrap"
+            )
+        raise UnsupportedOperation(
+            f"key {info.label!r} on token {self._token} cannot wrap data keys with "
+            f"mechanism={wanted}: {'; '.join(reasons)}. Choose another mechanism= or create a "
+            "key with `tigerseal pkcs11 init-key` (usage both)"
+        )
+
+    # -- wrap / unwrap -----------------------------------------------------------------------
+    def wrap(self, dek: bytes, context: Context) -> WrappedKey:
+        """Wrap ``dek`` under the current version (AES-GCM with the context, or RFC 5649)."""
+        if not isinstance(dek, bytes | bytearray) or len(dek) != DEK_SIZE:
+            raise TypeError(f"a data key must be {DEK_SIZE} bytes")
+        dek = bytes(dek)
+        with self._state:
+            version, fmt = self._current, self._format
+        info = self._version(version)
+        extra = _wrap.aad(context) if fmt == _wrap.FORMAT_GCM else b""
+
+        def run(session: Session) -> bytes:
+            kek = session.find_key(info.label, info.obj_id)
+            if fmt == _wrap.FORMAT_GCM:
+                return _wrap.gcm_wrap(session, kek, dek, extra)
+            return _wrap.kwp_wrap(session, kek, dek)
+
+        blob = self._call(f"wrap with {info.label}", run)
+        return WrappedKey(self.scheme, self.key_id, version, blob)
+
+    def _prepare(
+        self, wrapped: WrappedKey, context: Context
+    ) -> tuple[_keys.KeyVersion, int, bytes]:
+        """Checks that need no HSM: owner, retirement, blob shape; then the version's key."""
+        if not isinstance(wrapped, WrappedKey):
+            raise TypeError("unwrap expects a WrappedKey")
+        if wrapped.provider != self.scheme:
+            raise NoMatchingKeyError(
+                f"this data key was wrapped by the {wrapped.provider!r} provider, not pkcs11; "
+                "configure that provider to decrypt it"
+            )
+        if wrapped.key_id != self.key_id:
+            raise NoMatchingKeyError(
+                f"this data key was wrapped under pkcs11 key {wrapped.key_id!r}, not "
+                f"{self.key_id!r}; configure a provider for that key"
+            )
+        version = wrapped.key_version
+        if not isinstance(version, int) or version < 1:
+            raise DecryptionError("the wrapped data key is not authentic for this key and context")
+        if version < self._min_version:
+            raise KeyVersionRetired(
+                f"key version {version} of {self._uri.object} is retired (minimum "
+                f"{self._min_version}); it can no longer be decrypted"
+            )
+        fmt = _wrap.check_blob(wrapped.blob)
+        extra = _wrap.aad(context) if fmt == _wrap.FORMAT_GCM else b""
+        info = self._version(version)
+        if version > self._current:
+            self.refresh()  # another process rotated: new wraps should use it too
+        return info, fmt, extra
+
+    @staticmethod
+    def _unwrap_in(
+        session: Session, info: _keys.KeyVersion, fmt: int, blob: bytes, extra: bytes
+    ) -> bytes:
+        kek = session.find_key(info.label, info.obj_id)
+        if fmt == _wrap.FORMAT_GCM:
+            if not info.encrypt:
+                raise DecryptionError(
+                    "the wrapped data key is not authentic for this key and context"
+                )
+            return _wrap.gcm_unwrap(session, kek, blob, extra)
+        if not info.wrap:
+            raise DecryptionError("the wrapped data key is not authentic for this key and context")
+        return _wrap.kwp_unwrap(session, kek, blob)
+
+    def unwrap(self, wrapped: WrappedKey, context: Context) -> bytes:
+        """Unwrap inside the HSM.
+
+        Raises:
+            DecryptionError: tampered blob, wrong context (AES-GCM form) or another key.
+            KeyVersionRetired: the version is below ``min_decryption_version``.
+            KeyNotFound: the version's object is not on the token.
+        """
+        info, fmt, extra = self._prepare(wrapped, context)
+        blob = bytes(wrapped.blob)
+        return self._call(
+            f"unwrap with {info.label}",
+            lambda s: self._unwrap_in(s, info, fmt, blob, extra),
+        )
+
+    def unwrap_many(self, items: Sequence[tuple[WrappedKey, Context]]) -> list[bytes]:
+        """Unwrap a batch, up to 64 per session checkout (one lock acquisition)."""
+        prepared = [(*self._prepare(w, c), bytes(w.blob)) for w, c in items]
+        out: list[bytes] = []
+        for start in range(0, len(prepared), _BATCH):
+            chunk = prepared[start : start + _BATCH]
+            out.extend(
+                self._call(
+                    "batch unwrap",
+                    lambda s, chunk=chunk: [  # type: ignore[misc]
+                        self._unwrap_in(s, info, fmt, blob, extra)
+                        for info, fmt, extra, blob in chunk
+                    ],
+                )
+            )
+        return out
+
+    def rewrap_many(self, items: Sequence[tuple[WrappedKey, Context]]) -> list[WrappedKey]:
+        """Rewrap a batch to the current version (unwrap and wrap inside the HSM)."""
+        deks = self.unwrap_many(items)
+        return [self.wrap(dek, context) for dek, (_, context) in zip(deks, items, strict=True)]
+
+    # -- rotation ----------------------------------------------------------------------------
+    def rotate(self) -> int:
+        """Generate the next version ``<object>.v<N+1>`` in the token and make it current.
+
+        The new key gets the usage (encrypt and/or wrap) of the current one. Old versions keep
+        unwrapping until retired with :meth:`set_min_decryption_version` (or deleted).
+        """
+        current = self._version(self._current)
+        usage = (
+            "both" if current.encrypt and current.wrap else "encrypt" if current.encrypt else "wrap"
+        )
+
+        def run(session: Session) -> int:
+            versions = _keys.scan_versions(session, self._uri)
+            new = max(versions, default=0) + 1
+            _keys.create_kek(session, self._uri, new, usage)
+            return new
+
+        new = self._call(f"rotating {self._uri.object}", run)
+        self.refresh()
+        return new
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def close(self) -> None:
+        """Give the shared token pool back; the last provider of a token logs out."""
+        with self._state:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            self._module.release(pool)
+
+
+def from_uri(uri: str, **options: Any) -> Pkcs11Provider:
+    """Factory named by the plugin spec: ``key_provider_from_uri("pkcs11:...")``."""
+    return Pkcs11Provider(uri, **options)
