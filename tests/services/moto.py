@@ -26,8 +26,8 @@ FAKE_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
-    "AWS_CONFIG_FILE": "/dev/null",
-    "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    "AWS_CONFIG_FILE": "/nonexistent/tigerseal-tests/aws-config",
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/tigerseal-tests/aws-credentials",
     "AWS_EC2_METADATA_DISABLED": "true",
 }
 
@@ -52,7 +52,8 @@ class MotoServer:
 
     def reset(self) -> None:
         """Forget every resource (keys, aliases) in every region and account."""
-        req = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")
+        url = f"{self.endpoint_url}/moto-api/reset"
+        req = urllib.request.Request(url, method="POST")  # noqa: S310 - local http
         with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - local http
             resp.read()
 

@@ -84,10 +84,12 @@ _BAD_CREDENTIALS = frozenset(
 )
 _INTEGRITY = frozenset({"InvalidCiphertextException", "IncorrectKeyException"})
 _MALFORMED = frozenset({"ValidationException", "InvalidParameterValue", "SerializationException"})
-# AWS's Decrypt answer when the key *named inside the ciphertext* is unknown or not usable by
-# the caller. Under a pinned KeyId that means "not a ciphertext of this key", so it is an
-# integrity failure, unlike the IAM denial ("... is not authorized to perform: kms:Decrypt").
-_FOREIGN_CIPHERTEXT = "ciphertext refers to a customer master key"
+# An IAM or key-policy denial always reads "User: ... is not authorized to perform: kms:...".
+# Decrypt also answers AccessDeniedException, with another text ("The ciphertext refers to a
+# customer master key that does not exist ...", or none at all from moto), when the key *named
+# inside the ciphertext* is unknown: under a pinned KeyId that means "not a ciphertext of this
+# key", an integrity failure like InvalidCiphertextException.
+_IAM_DENIAL = "not authorized to perform"
 _QUOTABLE = frozenset(
     {
         "AccessDeniedException",
@@ -169,7 +171,7 @@ def _from_client_error(exc: ClientError, operation: str, where: str) -> Exceptio
     if decrypting and code in _INTEGRITY | _MALFORMED:
         return DecryptionError(_OPAQUE)
     if code.startswith("AccessDenied"):
-        if decrypting and _FOREIGN_CIPHERTEXT in server:
+        if decrypting and _IAM_DENIAL not in server:
             return DecryptionError(_OPAQUE)
         return AccessDenied(
             f"{where} was denied{quoted}; allow kms:{operation} on this key for the caller's "

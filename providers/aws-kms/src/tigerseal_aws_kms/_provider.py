@@ -25,6 +25,7 @@ and decrypts them with its own replica, as the AWS Encryption SDK's MRK-aware ke
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from tigerseal.errors import (
     KeyDisabled,
     KeyProviderError,
     NoMatchingKeyError,
+    TigerSealError,
 )
 from tigerseal.spi.keys import DEK_SIZE, Context, DataKey, HealthStatus, KeyProvider, WrappedKey
 
@@ -333,20 +335,26 @@ class AwsKmsProvider(KeyProvider):
 
     def health_check(self) -> HealthStatus:
         """Round-trip a data key through KMS and report the rotation settings (never raises)."""
-        status = super().health_check()
-        if not status.ok:
-            return status
+        start = time.perf_counter()
+        probe = {"tigerseal-health-check": "1"}
         try:
-            rotation = self.rotation_status().describe()
-        except KeyProviderError as exc:
-            rotation = f"rotation status unknown ({type(exc).__name__}: {exc})"
+            dk = self.generate_data_key(probe)
+            ok = self.unwrap(dk.wrapped, probe) == dk.plaintext
+            detail = "GenerateDataKey/Decrypt round trip ok" if ok else "round trip mismatch"
+        except TigerSealError as exc:
+            ok, detail = False, f"{type(exc).__name__}: {exc}"
+        if ok:
+            try:
+                detail += "; " + self.rotation_status().describe()
+            except KeyProviderError as exc:
+                detail += f"; rotation status unknown ({type(exc).__name__}: {exc})"
         return HealthStatus(
-            ok=True,
-            provider=status.provider,
-            key_id=status.key_id,
-            key_version=status.key_version,
-            detail=f"{status.detail}; {rotation}",
-            latency_ms=status.latency_ms,
+            ok=ok,
+            provider=self.scheme,
+            key_id=self._arn.raw if self._arn is not None else self._options.key.raw,
+            key_version=0,
+            detail=detail,
+            latency_ms=(time.perf_counter() - start) * 1000,
         )
 
     def close(self) -> None:
