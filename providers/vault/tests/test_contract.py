@@ -1,0 +1,60 @@
+"""The shared provider contract, against a real OpenBao server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import ClassVar
+
+import pytest
+from tigerseal.spi.keys import KeyProvider
+from tigerseal.testing.contract import ProviderContract
+from tigerseal_vault.provider import VaultTransitProvider
+
+from tests.services.vault import VaultServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.vault]
+
+MakeProvider = Callable[..., VaultTransitProvider]
+
+
+class TestVaultAssociatedData(ProviderContract):
+    """aes256-gcm96 key; the context travels as associated_data."""
+
+    supports_rotation: ClassVar[bool] = True
+    supports_min_decryption_version: ClassVar[bool] = True
+
+    @pytest.fixture
+    def provider(self, vault_server: VaultServer, make_provider: MakeProvider) -> KeyProvider:
+        return make_provider(vault_server.create_key())
+
+    @pytest.fixture
+    def other_provider(self, vault_server: VaultServer, make_provider: MakeProvider) -> KeyProvider:
+        return make_provider(vault_server.create_key())
+
+    @pytest.fixture
+    def provider_secrets(self, vault_server: VaultServer) -> Sequence[str | bytes]:
+        return [vault_server.root_token, vault_server.unseal_key]
+
+    def retire(self, provider: KeyProvider, min_version: int) -> None:
+        assert isinstance(provider, VaultTransitProvider)
+        provider.set_min_decryption_version(min_version)
+
+
+class TestVaultDerived(TestVaultAssociatedData):
+    """A derived key; the whole context is the key-derivation context."""
+
+    @pytest.fixture
+    def provider(self, vault_server: VaultServer, make_provider: MakeProvider) -> KeyProvider:
+        return make_provider(vault_server.create_key(derived=True), derived=True)
+
+    @pytest.fixture
+    def other_provider(self, vault_server: VaultServer, make_provider: MakeProvider) -> KeyProvider:
+        return make_provider(vault_server.create_key(derived=True), derived=True)
+
+
+class TestVaultWithoutAssociatedData(TestVaultAssociatedData):
+    """aad=0: Vault does not see the context (the envelope still binds it)."""
+
+    @pytest.fixture
+    def provider(self, vault_server: VaultServer, make_provider: MakeProvider) -> KeyProvider:
+        return make_provider(vault_server.create_key(), aad=False)
