@@ -196,6 +196,7 @@ class PluginRegistry:
         self._distributions: dict[str, str] = {}  # pluggy plugin name -> distribution
         self._builtin_names: set[str] = set()
         self._cache: dict[str, dict[str, PluginSpec]] = {}
+        self._spec_failures: dict[str, list[LoadFailure]] = {}
 
     # -- registration ----------------------------------------------------------------------
     def _ensure_builtins(self) -> None:
@@ -214,14 +215,36 @@ class PluginRegistry:
             self._builtins_loaded = True
             self._cache.clear()
 
+    def _register_checked(self, plugin: object, name: str | None, label: str) -> str:
+        """Register ``plugin``; on any validation failure leave the manager unchanged."""
+        try:
+            registered = self.pm.register(plugin, name=name)
+        except (ValueError, pluggy.PluginValidationError) as exc:
+            raise PluginError(f"plugin {label} cannot be registered: {exc}") from exc
+        if registered is None:
+            raise PluginError(f"plugin {label} is blocked")
+        try:
+            # A hookimpl without a matching hookspec is almost always a misspelled hook name.
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            self.pm.unregister(name=registered)
+            raise PluginError(
+                f"plugin {label} implements an unknown hook ({exc}); check the hook names "
+                "against tigerseal.hookspecs"
+            ) from exc
+        return registered
+
     def register(self, plugin: object, name: str | None = None, distribution: str = "") -> str:
-        """Register a plugin object (module or class instance) in code; returns its name."""
+        """Register a plugin object (module or class instance) in code; returns its name.
+
+        Raises:
+            PluginError: the plugin (or its name) is already registered, or it implements a
+                hook that does not exist.
+        """
         self._ensure_builtins()
         with self._lock:
-            registered = self.pm.register(plugin, name=name)
-            if registered is None:
-                raise PluginError(f"plugin {name or plugin!r} is blocked or already registered")
-            self.pm.check_pending()
+            label = repr(name) if name else repr(getattr(plugin, "__name__", plugin))
+            registered = self._register_checked(plugin, name, label)
             self._distributions[registered] = distribution or getattr(plugin, "__name__", "")
             self._cache.clear()
             return registered
@@ -263,8 +286,8 @@ class PluginRegistry:
                 ) from exc
             if not self.pm.is_registered(module):
                 plugin_name = f"{group}:{name}"
-                self.pm.register(module, name=plugin_name)
-                self.pm.check_pending()
+                label = f"{name!r} from {_ep_dist(ep)}"
+                self._register_checked(module, plugin_name, label)
                 self._distributions[plugin_name] = _ep_dist(ep)
                 self._cache.clear()
         return True
@@ -284,9 +307,12 @@ class PluginRegistry:
     # -- resolution --------------------------------------------------------------------------
     def builtin_specs(self, hook: str) -> dict[str, PluginSpec]:
         """Specs registered by built-in plugins only."""
-        return {
-            n: s for n, s in self.specs(hook).items() if s.distribution == "tigerseal"
-        }
+        return {n: s for n, s in self.specs(hook).items() if s.distribution == "tigerseal"}
+
+    def failures(self, hook: str) -> list[LoadFailure]:
+        """Plugins whose registration hook raised or returned something other than specs."""
+        self.specs(hook)
+        return list(self._spec_failures.get(hook, ()))
 
     def specs(self, hook: str) -> dict[str, PluginSpec]:
         """All specs currently registered for ``hook``, by name and alias."""
@@ -297,10 +323,20 @@ class PluginRegistry:
                 return cached
             table: dict[str, PluginSpec] = {}
             owner: dict[str, str] = {}
+            failures: list[LoadFailure] = []
+            group = hookspecs.ENTRY_POINT_GROUPS[hook]
             caller = getattr(self.pm.hook, hook)
             for impl in caller.get_hookimpls():
                 dist = self._distributions.get(impl.plugin_name, impl.plugin_name)
-                for spec in impl.function() or ():
+                try:
+                    answered = _checked_specs(hook, impl.function())
+                except Exception as exc:  # a broken plugin must not take the others down
+                    log.error("plugin %s (%s) failed in %s: %s", impl.plugin_name, dist, hook, exc)
+                    failures.append(
+                        LoadFailure(group, impl.plugin_name, dist, f"{type(exc).__name__}: {exc}")
+                    )
+                    continue
+                for spec in answered:
                     if spec.distribution is None:
                         spec = _with_distribution(spec, dist)
                     for key in (spec.name, *spec.aliases):
@@ -311,6 +347,7 @@ class PluginRegistry:
                             )
                         table[key] = spec
                         owner[key] = dist
+            self._spec_failures[hook] = failures
             self._cache[hook] = table
             return table
 
@@ -328,22 +365,39 @@ class PluginRegistry:
                     table = self.specs(hook)
                     if name in table:
                         return table[name]
+                    dists = sorted(
+                        {_ep_dist(ep) for ep in metadata.entry_points(group=group, name=candidate)}
+                    )
+                    raise PluginError(
+                        f"{', '.join(dists)} installs the entry point {candidate!r} in {group}, "
+                        f"but its plugin registers no {_KIND_NAMES[hook]} named {name!r}; "
+                        "report this to the plugin's authors"
+                    )
         raise self._unknown(hook, name, table)
 
     def _unknown(self, hook: str, name: str, table: Mapping[str, PluginSpec]) -> Exception:
         kind = _KIND_NAMES[hook]
         group = hookspecs.ENTRY_POINT_GROUPS[hook]
-        installed = sorted(set(table) | {ep.name for ep in metadata.entry_points(group=group)})
+        entry_points = {ep.name for ep in metadata.entry_points(group=group)}
+        installed = sorted(set(table) | entry_points)
         parts = [f"unknown {kind} {name!r}; installed: {', '.join(installed) or 'none'}."]
-        dist = KNOWN_DISTRIBUTIONS.get(hook, {}).get(name.split("+", 1)[0])
-        if dist:
+        base = name.split("+", 1)[0]
+        dist = KNOWN_DISTRIBUTIONS.get(hook, {}).get(base)
+        if not self.autoload and (name in entry_points or base in entry_points):
+            parts.append(
+                "It is installed, but TIGERSEAL_DISABLE_PLUGIN_AUTOLOAD is set: unset it or "
+                "register the plugin in code."
+            )
+        elif dist:
             parts.append(f"Install it with: pip install {dist}")
-            if not self.autoload:
-                parts.append("(plugin autoload is disabled by TIGERSEAL_DISABLE_PLUGIN_AUTOLOAD)")
         else:
             close = difflib.get_close_matches(name, installed, n=1)
             if close:
                 parts.append(f"Did you mean {close[0]!r}?")
+        for failure in self._spec_failures.get(hook, ()):
+            parts.append(
+                f"(plugin {failure.name} from {failure.distribution} failed: {failure.error})"
+            )
         return UnknownProviderError(" ".join(parts))
 
     def notify_audit_event(self, event: Mapping[str, Any]) -> None:
@@ -354,6 +408,37 @@ class PluginRegistry:
                 impl.function(event=event)
             except Exception:
                 log.exception("audit_event observer %s failed", impl.plugin_name)
+
+
+#: The spec class each registration hook must return.
+_SPEC_TYPES: dict[str, type[PluginSpec]] = {
+    "register_key_providers": ProviderSpec,
+    "register_password_hashers": HasherSpec,
+    "register_token_signers": TokenSignerSpec,
+    "register_rate_limit_storage": RateLimitStorageSpec,
+    "register_audit_sinks": AuditSinkSpec,
+    "register_revocation_stores": RevocationStoreSpec,
+}
+
+
+def _checked_specs(hook: str, answer: object) -> list[PluginSpec]:
+    """Validate one plugin's answer to a registration hook."""
+    if answer is None:
+        return []
+    if not isinstance(answer, list | tuple):
+        raise PluginError(f"{hook} must return a list of specs, got {type(answer).__name__}")
+    expected = _SPEC_TYPES[hook]
+    specs: list[PluginSpec] = []
+    for spec in answer:
+        if not isinstance(spec, expected):
+            raise PluginError(
+                f"{hook} must return {expected.__name__} objects, got {type(spec).__name__}"
+            )
+        for key in (spec.name, *spec.aliases):
+            if not isinstance(key, str) or not key or key != key.strip() or ":" in key:
+                raise PluginError(f"{hook} returned an invalid name {key!r}")
+        specs.append(spec)
+    return specs
 
 
 def _ep_dist(ep: metadata.EntryPoint) -> str:
@@ -390,7 +475,10 @@ def set_registry(registry: PluginRegistry | None) -> PluginRegistry | None:
 
 # -- typed wrappers, one per hook -----------------------------------------------------------
 def _spec(hook: str, name: str, cls: type[S]) -> S:
-    return cast(S, get_registry().resolve(hook, name))
+    spec = get_registry().resolve(hook, name)
+    if not isinstance(spec, cls):  # pragma: no cover - _checked_specs enforces this
+        raise PluginError(f"{name!r} resolved to a {type(spec).__name__}, not a {cls.__name__}")
+    return spec
 
 
 def key_provider_from_uri(uri: str, **options: Any) -> KeyProvider:

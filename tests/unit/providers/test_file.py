@@ -73,8 +73,30 @@ def test_create_refuses_to_overwrite(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="already exists"):
         create_keyring(path)
     assert FileKeyProvider.from_path(path).key_id == first.key_id
+    assert create_keyring(path, exist_ok=True).key_id == first.key_id
     second = create_keyring(path, overwrite=True)
     assert second.key_id != first.key_id
+    with pytest.raises(ValueError, match="contradict"):
+        create_keyring(path, overwrite=True, exist_ok=True)
+
+
+CREATE_SCRIPT = """
+import sys
+from tigerseal.providers.file import create_keyring
+print(create_keyring(sys.argv[1], exist_ok=True).key_id)
+"""
+
+
+def test_processes_racing_to_create_share_one_keyring(tmp_path: Path) -> None:
+    path = tmp_path / "dev" / "keyring.json"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CREATE_SCRIPT, str(path)], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
+    ids = {p.communicate(timeout=120)[0].strip() for p in procs}
+    assert ids == {FileKeyProvider(path).key_id}
 
 
 def test_two_keyrings_never_claim_each_others_keys(tmp_path: Path) -> None:

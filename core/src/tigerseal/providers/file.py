@@ -391,23 +391,31 @@ class FileKeyProvider(KeyProvider):
         }
 
 
-def create_keyring(path: str | os.PathLike[str], *, overwrite: bool = False) -> FileKeyProvider:
+def create_keyring(
+    path: str | os.PathLike[str], *, overwrite: bool = False, exist_ok: bool = False
+) -> FileKeyProvider:
     """Create a keyring with one random 256-bit key at ``path`` (mode 0600).
 
-    Missing parent directories are created with mode 0700.
+    Missing parent directories are created with mode 0700. Creation holds the keyring's lock,
+    so processes racing to create one keyring end up sharing the first one (``exist_ok``).
 
     Args:
         path: where to write the keyring.
         overwrite: replace an existing keyring. Every message wrapped under it then becomes
             undecryptable, so this is never the default.
+        exist_ok: open an existing keyring instead of failing (for "create on first use").
 
     Raises:
-        ConfigError: the file exists and ``overwrite`` is false.
+        ConfigError: the file exists and neither ``overwrite`` nor ``exist_ok`` is set.
     """
+    if overwrite and exist_ok:
+        raise ValueError("overwrite and exist_ok contradict each other; pass one")
     target = Path(path)
     target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     doc = _new_document()
     with _locked(target):
+        if target.exists() and exist_ok:
+            return FileKeyProvider(target)
         if target.exists() and not overwrite:
             raise ConfigError(
                 f"a keyring already exists at {target}; refusing to replace it (messages "
