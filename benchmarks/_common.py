@@ -51,6 +51,11 @@ def emit(name: str, rows: list[dict[str, Any]]) -> None:
         cells = [str(r.get(k, "")) for k in keys]
         for m in metrics:
             v = r.get(m, "")
-            cells.append(f"{v:,.3f}" if isinstance(v, float) and v < 10 else
-                         f"{v:,.0f}" if isinstance(v, float) else str(v))
+            cells.append(
+                f"{v:,.3f}"
+                if isinstance(v, float) and v < 10
+                else f"{v:,.0f}"
+                if isinstance(v, float)
+                else str(v)
+            )
         print("| " + " | ".join(cells) + " |")

@@ -13,8 +13,6 @@ Writes ``benchmarks/results/envelope.json`` and prints a markdown table.
 from __future__ import annotations
 
 import argparse
-import io
-import json
 import os
 import secrets
 import subprocess
@@ -28,7 +26,7 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import best_rate, emit  # noqa: E402
+from _common import best_rate, emit
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -170,16 +168,19 @@ def stream_esdk(src: Path, dst: Path) -> None:
     client = aws_encryption_sdk.EncryptionSDKClient(
         commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT
     )
-    with open(src, "rb") as fin, open(dst, "wb") as fout:
-        with client.stream(
+    with (
+        open(src, "rb") as fin,
+        open(dst, "wb") as fout,
+        client.stream(
             mode="e",
             source=fin,
             key_provider=_esdk_provider(),
             algorithm=Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY,
             frame_length=MIB,
-        ) as enc:
-            for chunk in enc:
-                fout.write(chunk)
+        ) as enc,
+    ):
+        for chunk in enc:
+            fout.write(chunk)
 
 
 def stream_tigerseal(src: Path, dst: Path) -> None:
@@ -257,7 +258,9 @@ def main() -> None:
             rates[name] = max(rates[name], best_rate(lambda fn=fn: fn(pt), seconds / 3))
     floor = rates["raw AESGCM (floor)"]
     for name, r in rates.items():
-        rows.append({"group": "1 KiB round trip", "name": name, "ops_per_s": r, "vs_raw": r / floor})
+        rows.append(
+            {"group": "1 KiB round trip", "name": name, "ops_per_s": r, "vs_raw": r / floor}
+        )
 
     big = os.urandom(16 * MIB)
     aes = AESGCM(AESGCM.generate_key(256))
@@ -309,7 +312,9 @@ def main() -> None:
         stream_tigerseal(src, d / "enc.tsl")
         t = time.perf_counter()
         stream_tigerseal_decrypt(d / "enc.tsl", d / "dec.bin")
-        stream_rates["tigerseal decrypt_stream"] = src.stat().st_size / (time.perf_counter() - t) / 1e6
+        stream_rates["tigerseal decrypt_stream"] = (
+            src.stat().st_size / (time.perf_counter() - t) / 1e6
+        )
         base = stream_rates["plain AES-GCM 1 MiB loop"]
         for name, r in stream_rates.items():
             rows.append(

@@ -4,7 +4,6 @@ import secrets
 from collections.abc import Iterator
 
 import pytest
-
 from tigerseal.envelope import EncryptionService
 from tigerseal.testing.fake import FakeKeyProvider, reset_fake_keys
 

@@ -7,7 +7,6 @@ import secrets
 import struct
 
 import pytest
-
 from tigerseal.envelope import EncryptedData, EncryptionService
 from tigerseal.envelope.format import MAX_HEADER_SIZE
 from tigerseal.errors import DecryptionError, TigerSealError
@@ -63,7 +62,9 @@ def test_not_bytes_or_str(svc: EncryptionService) -> None:
 
 
 def _header_prefix(n_keys_field: bytes, ctx: bytes = b"\x00\x00") -> bytes:
-    return b"TSL\x01\x01\x01" + b"\x00" * 4 + secrets.token_bytes(32) + ctx + bytes(32) + n_keys_field
+    return (
+        b"TSL\x01\x01\x01" + b"\x00" * 4 + secrets.token_bytes(32) + ctx + bytes(32) + n_keys_field
+    )
 
 
 def test_header_claiming_a_million_wrapped_keys_is_rejected_at_once() -> None:

@@ -12,7 +12,6 @@ import secrets
 import struct
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from tigerseal.envelope import EncryptionService
 from tigerseal.spi.keys import WrappedKey
 from tigerseal.testing.fake import FakeKeyProvider

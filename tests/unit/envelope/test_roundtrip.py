@@ -10,7 +10,6 @@ import threading
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from tigerseal.envelope import CachePolicy, EncryptedData, EncryptionService
 from tigerseal.errors import (
     ConfigError,
@@ -22,12 +21,12 @@ from tigerseal.errors import (
 )
 from tigerseal.testing.fake import FakeKeyProvider, reset_fake_keys
 
-contexts = st.dictionaries(
-    st.text(min_size=1, max_size=20), st.text(max_size=40), max_size=5
+contexts = st.dictionaries(st.text(min_size=1, max_size=20), st.text(max_size=40), max_size=5)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-
-
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.binary(max_size=70_000), context=contexts, cached=st.booleans())
 def test_round_trip_any_payload_and_context(
     provider: FakeKeyProvider, data: bytes, context: dict[str, str], cached: bool
@@ -216,7 +215,7 @@ def test_cache_is_thread_safe(provider: FakeKeyProvider) -> None:
                 assert svc.decrypt(ed) == str(i).encode()
                 with lock:
                     results.append(ed)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=work) for _ in range(8)]

@@ -18,7 +18,6 @@ from cryptography.hazmat.primitives.keywrap import (
     aes_key_unwrap_with_padding,
     aes_key_wrap_with_padding,
 )
-
 from tigerseal.envelope.format import derive
 
 

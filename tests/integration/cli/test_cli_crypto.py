@@ -1,0 +1,144 @@
+"""`tigerseal encrypt|decrypt|inspect|rewrap` end to end, in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXE = str(Path(sys.executable).parent / "tigerseal")
+
+
+def run(
+    *args: str, cwd: Path, env: dict[str, str], input: bytes | None = None, check: bool = True
+) -> subprocess.CompletedProcess[bytes]:
+    proc = subprocess.run(
+        [EXE, *args], cwd=cwd, env=env, input=input, capture_output=True, timeout=600
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args} failed: {proc.stderr.decode()}")
+    return proc
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("TIGERSEAL_", "ENCRYPTION_"))}
+    e["TIGERSEAL_KEYRING_PATH"] = str(tmp_path / "keyring.json")
+    e["ENVIRONMENT"] = "development"
+    return e
+
+
+def test_file_round_trip_with_context(tmp_path: Path, env: dict[str, str]) -> None:
+    data = secrets.token_bytes(3 * 1024 * 1024 + 11)
+    (tmp_path / "in.bin").write_bytes(data)
+    run("encrypt", "in.bin", "-o", "in.tsl", "-c", "owner=alice", cwd=tmp_path, env=env)
+    assert (tmp_path / "keyring.json").exists()
+    run("decrypt", "in.tsl", "-o", "out.bin", "-c", "owner=alice", cwd=tmp_path, env=env)
+    assert (tmp_path / "out.bin").read_bytes() == data
+
+
+def test_pipes_and_text_form(tmp_path: Path, env: dict[str, str]) -> None:
+    enc = run("encrypt", "-", input=b"piped secret", cwd=tmp_path, env=env).stdout
+    assert enc[:3] == b"TSL"
+    assert run("decrypt", "-", input=enc, cwd=tmp_path, env=env).stdout == b"piped secret"
+    text = run("encrypt", "--text", "-c", "a=b", input=b"t", cwd=tmp_path, env=env).stdout
+    assert text.startswith(b"ts1.")
+    assert run("decrypt", "-c", "a=b", input=text, cwd=tmp_path, env=env).stdout == b"t"
+
+
+def test_failed_decryption_writes_nothing(tmp_path: Path, env: dict[str, str]) -> None:
+    (tmp_path / "in.bin").write_bytes(b"x" * 5000)
+    run("encrypt", "in.bin", "-o", "in.tsl", "-c", "k=v", cwd=tmp_path, env=env)
+    blob = bytearray((tmp_path / "in.tsl").read_bytes())
+    blob[-1] ^= 1
+    (tmp_path / "bad.tsl").write_bytes(bytes(blob))
+    for args in (("bad.tsl", "-c", "k=v"), ("in.tsl", "-c", "k=other"), ("in.tsl",)):
+        proc = run("decrypt", *args, "-o", "out.bin", cwd=tmp_path, env=env, check=False)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.startswith(b"error: ")
+        assert not (tmp_path / "out.bin").exists()
+        assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+    proc = run("decrypt", "bad.tsl", "-c", "k=v", cwd=tmp_path, env=env, check=False)
+    assert proc.returncode == 2 and proc.stdout == b""  # nothing unauthenticated on stdout
+
+
+def test_inspect(tmp_path: Path, env: dict[str, str]) -> None:
+    run("encrypt", "-", "-o", "m.tsl", "-c", "tenant=t1", input=b"abc", cwd=tmp_path, env=env)
+    info = json.loads(run("inspect", "m.tsl", "--json", cwd=tmp_path, env=env).stdout)
+    assert info["context"] == {"tenant": "t1"}
+    assert info["wrapped_keys"][0]["provider"] == "file"
+    assert info["wrapped_keys"][0]["key_version"] == 1
+    human = run("inspect", "m.tsl", cwd=tmp_path, env=env).stdout.decode()
+    assert "tenant" in human and "version 1" in human
+
+
+def test_bad_context_option(tmp_path: Path, env: dict[str, str]) -> None:
+    proc = run("encrypt", "-c", "novalue", input=b"x", cwd=tmp_path, env=env, check=False)
+    assert proc.returncode == 2 and b"key=value" in proc.stderr
+
+
+def test_rotate_then_rewrap_directory(tmp_path: Path, env: dict[str, str]) -> None:
+    d = tmp_path / "data"
+    (d / "sub").mkdir(parents=True)
+    for i, name in enumerate(["a", "b", "sub/c"]):
+        run(
+            "encrypt",
+            "-",
+            "-o",
+            f"data/{name}.tsl",
+            "-c",
+            f"i={i}",
+            input=name.encode(),
+            cwd=tmp_path,
+            env=env,
+        )
+    (d / "plain.txt").write_text("not encrypted")
+    run("rotate", cwd=tmp_path, env=env)
+    dry = run("rewrap", "--dry-run", "data", cwd=tmp_path, env=env, check=False)
+    assert dry.returncode == 1 and b"3 stale" in dry.stdout
+    out = run("rewrap", "data", cwd=tmp_path, env=env).stdout.decode()
+    assert "3 rewrapped" in out and "1 not tigerseal" in out
+    again = run("rewrap", "data", cwd=tmp_path, env=env).stdout.decode()  # resumable: idempotent
+    assert "0 rewrapped, 3 already current" in again
+    for i, name in enumerate(["a", "b", "sub/c"]):
+        info = json.loads(
+            run("inspect", f"data/{name}.tsl", "--json", cwd=tmp_path, env=env).stdout
+        )
+        assert info["wrapped_keys"][0]["key_version"] == 2
+        got = run("decrypt", f"data/{name}.tsl", "-c", f"i={i}", cwd=tmp_path, env=env).stdout
+        assert got == name.encode()
+
+
+@pytest.mark.slow
+def test_one_gib_stream_in_constant_memory(tmp_path: Path, env: dict[str, str]) -> None:
+    """1 GiB through the CLI; peak RSS of each child measured with wait4()."""
+    size = 1024 * 1024 * 1024
+    src = tmp_path / "big.bin"
+    chunk = secrets.token_bytes(1024 * 1024)
+    with open(src, "wb") as f:
+        for i in range(1024):
+            f.write(chunk[:-4] + i.to_bytes(4, "big"))
+    peaks = {}
+    for name, args in (
+        ("encrypt", ["encrypt", str(src), "-o", str(tmp_path / "big.tsl")]),
+        ("decrypt", ["decrypt", str(tmp_path / "big.tsl"), "-o", str(tmp_path / "back.bin")]),
+    ):
+        proc = subprocess.Popen([EXE, *args], cwd=tmp_path, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        assert proc.returncode == 0
+        peaks[name] = usage.ru_maxrss / 1024  # KiB -> MiB
+    src.unlink()
+    back = tmp_path / "back.bin"
+    assert back.stat().st_size == size
+    with open(back, "rb") as f:
+        for i in range(1024):
+            block = f.read(1024 * 1024)
+            assert block[-4:] == i.to_bytes(4, "big") and block[:64] == chunk[:64]
+    print(f"peak RSS MiB: {peaks}")
+    assert peaks["encrypt"] < 64 and peaks["decrypt"] < 64, peaks
