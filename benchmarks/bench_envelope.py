@@ -155,10 +155,13 @@ def stream_tink(src: Path, dst: Path) -> None:
     streaming_aead.register()
     h = tink.new_keyset_handle(streaming_aead.streaming_aead_key_templates.AES256_GCM_HKDF_1MB)
     p = h.primitive(streaming_aead.StreamingAead)
-    with open(src, "rb") as fin, open(dst, "wb") as raw:
-        with p.new_encrypting_stream(raw, b"") as enc:
-            while chunk := fin.read(MIB):
-                enc.write(chunk)
+    with (
+        open(src, "rb") as fin,
+        open(dst, "wb") as raw,
+        p.new_encrypting_stream(raw, b"") as enc,
+    ):
+        while chunk := fin.read(MIB):
+            enc.write(chunk)
 
 
 def stream_esdk(src: Path, dst: Path) -> None:

@@ -39,7 +39,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
 def test_development_default_creates_a_private_keyring(tmp_path: Path) -> None:
     svc = get_encryption_service()
     keyring = tmp_path / ".tigerseal" / "keyring.json"
-    assert keyring.exists() and keyring.stat().st_mode & 0o077 == 0
+    assert keyring.exists()
+    assert keyring.stat().st_mode & 0o077 == 0
     assert svc.decrypt_to_string(svc.encrypt("x")) == "x"
     assert get_encryption_service() is svc
     # A second process (here: a reset) reuses the same keyring and reads old messages.
@@ -77,4 +78,5 @@ def test_unknown_scheme_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TIGERSEAL_KEY_PROVIDERS", "gcp-kms://projects/x")
     with pytest.raises(ConfigError) as e:
         get_encryption_service()
-    assert "gcp-kms" in str(e.value) and "env" in str(e.value)
+    assert "gcp-kms" in str(e.value)
+    assert "env" in str(e.value)

@@ -18,7 +18,9 @@ from tigerseal.testing.fake import FakeKeyProvider
 
 
 def read_message(data: bytes, unwrap: object) -> tuple[dict[str, str], bytes]:
-    assert data[:3] == b"TSL" and data[3] == 1 and data[4] == 1
+    assert data[:3] == b"TSL"
+    assert data[3] == 1
+    assert data[4] == 1
     content_type, frame_size = struct.unpack_from(">BI", data, 5)
     message_id = data[10:42]
     (count,) = struct.unpack_from(">H", data, 42)
