@@ -126,6 +126,15 @@ def test_context_mismatch_is_a_decryption_error(key_arn: str) -> None:
         assert "wrong encryption context" in str(info.value)
 
 
+def test_the_envelope_catches_contexts_that_moto_confuses(key_arn: str) -> None:
+    from tigerseal.envelope import EncryptionService
+
+    svc = EncryptionService(provider(f"aws-kms://{key_arn}"))
+    ed = svc.encrypt(b"x", {"ab": ""})
+    with pytest.raises(ContextMismatchError):
+        svc.decrypt(ed, {"a": "b"})
+
+
 def test_unwrap_is_pinned_to_the_configured_key(mock_kms: Client) -> None:
     client = mock_kms(REGION)
     mine = provider(f"aws-kms://{create_key(client)}")
