@@ -1,1 +1,93 @@
-"""tokens."""
+"""JWTs: key sets with ``kid`` rotation and JWKS, strict verification, refresh rotation.
+
+::
+
+    from tigerseal.tokens import create_jwt_token, verify_jwt_token, validate_account_access
+
+    token = create_jwt_token("user_id", scopes=["read", "write"], expires_in=3600,
+                             accounts=["12345"])
+    payload = verify_jwt_token(token, required_scopes=["read"])
+    validate_account_access(payload, "12345")
+
+HS256 with ``JWT_SECRET`` by default; EdDSA, ES256, RS256 (and the rest of RFC 7518 but
+``none``) from a key file. Every key is bound to one algorithm. Names are imported lazily, so
+PyJWT loads on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tigerseal.tokens.default import (
+        create_jwt_token,
+        create_token_pair,
+        get_jwks,
+        get_token_manager,
+        refresh_tokens,
+        revoke_token,
+        set_token_manager,
+        verify_jwt_token,
+    )
+    from tigerseal.tokens.keys import JWTKey, KeySet, jwk_thumbprint
+    from tigerseal.tokens.manager import (
+        TokenManager,
+        validate_account_access,
+        validate_token_scopes,
+    )
+    from tigerseal.tokens.payload import TokenPair, TokenPayload
+    from tigerseal.tokens.revocation import MemoryRevocationStore
+
+_LAZY = {
+    "create_jwt_token": "default",
+    "create_token_pair": "default",
+    "get_jwks": "default",
+    "get_token_manager": "default",
+    "refresh_tokens": "default",
+    "revoke_token": "default",
+    "set_token_manager": "default",
+    "verify_jwt_token": "default",
+    "JWTKey": "keys",
+    "KeySet": "keys",
+    "jwk_thumbprint": "keys",
+    "TokenManager": "manager",
+    "validate_account_access": "manager",
+    "validate_token_scopes": "manager",
+    "TokenPair": "payload",
+    "TokenPayload": "payload",
+    "MemoryRevocationStore": "revocation",
+}
+
+__all__ = [
+    "JWTKey",
+    "KeySet",
+    "MemoryRevocationStore",
+    "TokenManager",
+    "TokenPair",
+    "TokenPayload",
+    "create_jwt_token",
+    "create_token_pair",
+    "get_jwks",
+    "get_token_manager",
+    "jwk_thumbprint",
+    "refresh_tokens",
+    "revoke_token",
+    "set_token_manager",
+    "validate_account_access",
+    "validate_token_scopes",
+    "verify_jwt_token",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tigerseal.tokens' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,4 +1,4 @@
-"""Built-in plugin: token revocation stores."""
+"""Built-in plugin: the ``memory://`` token revocation store."""
 
 from __future__ import annotations
 
@@ -8,4 +8,11 @@ from tigerseal.spi.specs import RevocationStoreSpec
 
 @hookimpl
 def register_revocation_stores() -> list[RevocationStoreSpec]:
-    return []
+    """The in-process store; ``redis://`` comes from tigerseal-redis."""
+    return [
+        RevocationStoreSpec(
+            name="memory",
+            factory="tigerseal.tokens.revocation:from_uri",
+            description="in-process revocation store (one process only)",
+        )
+    ]

@@ -1,0 +1,149 @@
+"""The process-wide token manager built from settings, and the seed's module-level functions."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from tigerseal.tokens.keys import JWTKey, KeySet
+from tigerseal.tokens.manager import TokenManager
+from tigerseal.tokens.payload import TokenPair, TokenPayload
+
+__all__ = [
+    "create_jwt_token",
+    "create_token_pair",
+    "get_jwks",
+    "get_token_manager",
+    "refresh_tokens",
+    "revoke_token",
+    "set_token_manager",
+    "verify_jwt_token",
+]
+
+log = logging.getLogger("tigerseal.tokens")
+_manager: TokenManager | None = None
+_source: object = None
+_explicit = False
+_lock = threading.Lock()
+
+
+def _build(settings: Any) -> TokenManager:
+    from tigerseal.config import get_security_config
+    from tigerseal.plugins import revocation_store_from_uri
+
+    config = get_security_config()
+    alg = config.jwt_algorithm
+    if alg.startswith("HS"):
+        keys = KeySet.from_secret(config.jwt_secret.get_secret_value(), alg)
+    elif config.jwt_keys_file:
+        keys = KeySet.load(config.jwt_keys_file)
+    else:
+        # Settings refuse this in production; in development a key per process will do.
+        log.warning(
+            "JWT_ALGORITHM=%s without TIGERSEAL_JWT_KEYS_FILE: using a random per-process key "
+            "(tokens will not verify after a restart); create one with `tigerseal token keygen`",
+            alg,
+        )
+        keys = KeySet([JWTKey.generate(alg)])
+    if keys.current.algorithm != alg:
+        from tigerseal.errors import ConfigError
+
+        raise ConfigError(
+            f"JWT_ALGORITHM is {alg} but the current key in TIGERSEAL_JWT_KEYS_FILE is "
+            f"{keys.current.algorithm}; make them agree"
+        )
+    return TokenManager(
+        keys,
+        issuer=config.jwt_issuer,
+        audience=config.jwt_audience,
+        access_token_expire=config.jwt_access_token_expire,
+        refresh_token_expire=config.jwt_refresh_token_expire,
+        leeway=config.jwt_leeway,
+        revocation=revocation_store_from_uri(config.revocation_store),
+    )
+
+
+def get_token_manager() -> TokenManager:
+    """The process-wide :class:`TokenManager`, from settings (rebuilt after ``reset_settings``).
+
+    ``JWT_ALGORITHM`` with ``JWT_SECRET`` (HS*) or ``TIGERSEAL_JWT_KEYS_FILE`` (asymmetric),
+    ``JWT_ISSUER``, ``JWT_AUDIENCE``, ``JWT_LEEWAY``, the two lifetimes and
+    ``TIGERSEAL_REVOCATION_STORE``.
+    """
+    global _manager, _source
+    manager = _manager
+    if manager is not None and _explicit:
+        return manager
+    from tigerseal.config import get_settings
+
+    settings = get_settings()
+    if manager is None or _source is not settings:
+        with _lock:
+            if _manager is None or _source is not settings:
+                _manager, _source = _build(settings), settings
+            manager = _manager
+    return manager
+
+
+def set_token_manager(manager: TokenManager | None) -> None:
+    """Install a manager for the whole process (``None``: back to settings)."""
+    global _manager, _source, _explicit
+    with _lock:
+        _manager, _source, _explicit = manager, None, manager is not None
+
+
+def create_jwt_token(
+    subject: str,
+    scopes: Iterable[str] = (),
+    expires_in: int | float | timedelta | None = None,
+    **claims: Any,
+) -> str:
+    """Create a signed access token (the seed's ``create_jwt_token``).
+
+    Args:
+        subject: the ``sub`` claim.
+        scopes: granted scopes.
+        expires_in: lifetime in seconds (default ``JWT_ACCESS_TOKEN_EXPIRE``).
+        **claims: further claims (``accounts=[...]``, ``audience=...``).
+    """
+    return get_token_manager().create(subject, scopes, expires_in, **claims)
+
+
+def verify_jwt_token(
+    token: str | bytes,
+    *,
+    required_scopes: Iterable[str] = (),
+    audience: str | None = None,
+    token_type: str = "access",  # noqa: S107 - not a password
+) -> TokenPayload:
+    """Verify a token and return its claims (``.sub``, ``.scopes``, ``.exp``, ``.jti``...).
+
+    Raises:
+        TokenError: a subclass saying why (expired, invalid, revoked, insufficient scope).
+    """
+    return get_token_manager().verify(
+        token, required_scopes=required_scopes, audience=audience, token_type=token_type
+    )
+
+
+def create_token_pair(subject: str, scopes: Iterable[str] = (), **claims: Any) -> TokenPair:
+    """An access token plus a single-use refresh token."""
+    return get_token_manager().create_pair(subject, scopes, **claims)
+
+
+def refresh_tokens(refresh_token: str) -> TokenPair:
+    """Rotate a refresh token (reuse revokes its whole family)."""
+    return get_token_manager().refresh(refresh_token)
+
+
+def revoke_token(token: str | TokenPayload, *, family: bool = False) -> None:
+    """Revoke a token (and its refresh family, e.g. at sign-out)."""
+    get_token_manager().revoke(token, family=family)
+
+
+def get_jwks() -> dict[str, Any]:
+    """The public signing keys as a JWKS (empty for HS256)."""
+    return get_token_manager().jwks()
