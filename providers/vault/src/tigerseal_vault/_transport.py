@@ -145,12 +145,15 @@ class Transport:
         token: str,
         body: dict[str, Any] | None = None,
         idempotent: bool = True,
+        accept_errors: bool = False,
     ) -> VaultResponse:
         """Send one request; return its answer, or raise for outages.
 
         A connection that fails before an answer (a keep-alive socket the server closed while it
         restarted) is retried once for idempotent requests; a timeout is never retried, so a
-        call takes at most about ``2 * timeout``.
+        call takes at most about ``2 * timeout``. With ``accept_errors``, 5xx answers (other
+        than "sealed") are returned instead of raised: token renewal answers 500 past a
+        token's max TTL.
 
         Raises:
             ProviderUnavailable: unreachable, timed out, TLS failure, sealed, 5xx or 429.
@@ -180,7 +183,7 @@ class Transport:
                     f"cannot connect to Vault at {self.addr} (connection refused or reset): "
                     "check VAULT_ADDR / addr= and that the server is running"
                 ) from None
-        return self._judge(method, path, raw)
+        return self._judge(method, path, raw, accept_errors=accept_errors)
 
     def _send(self, method: str, path: str, *, token: str, body: dict[str, Any] | None) -> Any:
         with self._count_lock:
@@ -198,7 +201,7 @@ class Transport:
         adapter.token = token
         return adapter.request(method, f"/v1/{path}", **kwargs)
 
-    def _judge(self, method: str, path: str, raw: Any) -> VaultResponse:
+    def _judge(self, method: str, path: str, raw: Any, *, accept_errors: bool) -> VaultResponse:
         if isinstance(raw, dict):  # an injected client with hvac's JSONAdapter: 200 + JSON
             return _from_json(200, raw)
         status = int(raw.status_code)
@@ -222,7 +225,7 @@ class Transport:
                 f"Vault at {self.addr} is rate limiting requests (HTTP 429): retry later or "
                 "raise the rate-limit quota for this client"
             )
-        if status >= 500:
+        if status >= 500 and not accept_errors:
             detail = response.error_text or "no detail"
             raise ProviderUnavailable(
                 f"Vault at {self.addr} failed on {method.upper()} {path} with HTTP {status} "

@@ -58,7 +58,14 @@ from tigerseal.errors import (
     KeyVersionRetired,
     NoMatchingKeyError,
 )
-from tigerseal.spi.keys import DEK_SIZE, Context, DataKey, KeyProvider, WrappedKey
+from tigerseal.spi.keys import (
+    DEK_SIZE,
+    Context,
+    DataKey,
+    HealthStatus,
+    KeyProvider,
+    WrappedKey,
+)
 
 from tigerseal_vault._auth import Authenticator, AuthMethod
 from tigerseal_vault._context import b64, canonical_context, select_fields
@@ -715,6 +722,26 @@ class VaultTransitProvider(KeyProvider):
         if not resp.ok:
             raise self._failure(op, resp, decrypting=False)
         self.key_info(refresh=True)
+
+    def health_check(self) -> HealthStatus:
+        """Generate a data key and unwrap it. Never raises for backend failures."""
+        start = time.perf_counter()
+        probe = {"tigerseal-health-check": "1"}
+        try:
+            dk = self.generate_data_key(probe)
+            ok = self.unwrap(dk.wrapped, probe) == dk.plaintext
+            detail = "datakey + decrypt round trip ok" if ok else "round trip returned another key"
+        except Exception as exc:
+            ok, detail = False, f"{type(exc).__name__}: {exc}"
+        info = self._key_info
+        return HealthStatus(
+            ok=ok,
+            provider=self.scheme,
+            key_id=self.key_id,
+            key_version=info.latest_version if info is not None else 0,
+            detail=detail,
+            latency_ms=(time.perf_counter() - start) * 1000,
+        )
 
     def close(self) -> None:
         self._transport.close()
