@@ -28,5 +28,5 @@ if ((${#missing[@]})); then
 fi
 
 python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install -q --disable-pip-version-check uv
-python3 -m uv sync --locked --all-packages --quiet
+python3 -m uv sync --locked --all-packages --compile-bytecode --quiet
 exec python3 -m uv run --locked --all-packages --no-sync pytest "$@"
