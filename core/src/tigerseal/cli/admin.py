@@ -245,29 +245,34 @@ def doctor(as_json: bool, load_all_plugins: bool) -> None:
     try:
         settings = get_settings()
     except (TigerSealError, ValueError) as exc:
-        raise click.ClickException(f"settings are invalid: {exc}") from exc
+        # Invalid settings are a finding like any other: report them, in the requested format.
+        _report(as_json, None, [Check("settings", False, f"settings are invalid: {exc}")])
+        raise SystemExit(1) from None
     checks = [
         *_production_checks(settings),
         *_provider_checks(settings),
         *_plugin_checks(settings, load_all_plugins),
     ]
-    healthy = all(c.ok for c in checks)
-    if as_json:
-        report = {
-            "ok": healthy,
-            "settings": _settings_summary(settings),
-            "checks": [asdict(c) for c in checks],
-        }
-        click.echo(json.dumps(report, indent=2))
-    else:
-        click.echo("settings:")
-        for key, value in _settings_summary(settings).items():
-            click.echo(f"  {key}: {value}")
-        click.echo("checks:")
-        for check in checks:
-            latency = f" [{check.latency_ms:.1f} ms]" if check.latency_ms is not None else ""
-            mark = "ok  " if check.ok else "FAIL"
-            click.echo(f"  {mark} {check.name}{latency}: {check.detail}")
-        click.echo("healthy" if healthy else "UNHEALTHY: see FAIL lines above")
-    if not healthy:
+    if not _report(as_json, settings, checks):
         raise SystemExit(1)
+
+
+def _report(as_json: bool, settings: Settings | None, checks: list[Check]) -> bool:
+    """Print the doctor's report; return whether everything is healthy."""
+    healthy = all(c.ok for c in checks)
+    summary = _settings_summary(settings) if settings is not None else None
+    if as_json:
+        report = {"ok": healthy, "settings": summary, "checks": [asdict(c) for c in checks]}
+        click.echo(json.dumps(report, indent=2))
+        return healthy
+    if summary is not None:
+        click.echo("settings:")
+        for key, value in summary.items():
+            click.echo(f"  {key}: {value}")
+    click.echo("checks:")
+    for check in checks:
+        latency = f" [{check.latency_ms:.1f} ms]" if check.latency_ms is not None else ""
+        mark = "ok  " if check.ok else "FAIL"
+        click.echo(f"  {mark} {check.name}{latency}: {check.detail}")
+    click.echo("healthy" if healthy else "UNHEALTHY: see FAIL lines above")
+    return healthy
