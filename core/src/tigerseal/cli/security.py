@@ -1,0 +1,228 @@
+"""``tigerseal hash-password``, ``verify-password``, ``token ...`` and ``apikey ...``.
+
+Secrets (passwords, tokens, API keys) are read from a hidden prompt or from stdin, never only
+from the command line, where they would land in shell history and ``ps`` output.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from tigerseal.errors import TigerSealError, TokenError
+
+__all__ = ["apikey", "hash_password", "token", "verify_password"]
+
+
+def _read_secret(what: str, *, from_stdin: bool, confirm: bool = False) -> str:
+    """Read one secret: a hidden prompt on a terminal, else the first line of stdin."""
+    stream = sys.stdin
+    if from_stdin or not stream.isatty():
+        line: str = stream.readline()
+        if not line:
+            raise click.UsageError(f"expected the {what} on stdin, got nothing")
+        return line.rstrip("\r\n")
+    value: str = click.prompt(what.capitalize(), hide_input=True, confirmation_prompt=confirm)
+    return value
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(message, err=True)
+    sys.exit(code)
+
+
+# -- passwords ----------------------------------------------------------------------------------
+@click.command("hash-password")
+@click.option(
+    "--algorithm",
+    "-a",
+    default=None,
+    help="Scheme: argon2 (default from PASSWORD_HASH_ALGORITHM), bcrypt, scrypt, pbkdf2-sha256.",
+)
+@click.option("--stdin", "from_stdin", is_flag=True, help="Read the password from stdin.")
+@click.option(
+    "--check-policy", is_flag=True, help="Refuse passwords that fail the default password policy."
+)
+def hash_password(algorithm: str | None, from_stdin: bool, check_policy: bool) -> None:
+    """Hash a password read from a hidden prompt (or stdin) and print the hash."""
+    from tigerseal.passwords import PasswordContext, check_password_policy, get_password_context
+
+    password = _read_secret("password", from_stdin=from_stdin, confirm=True)
+    if check_policy:
+        result = check_password_policy(password)
+        if not result.valid:
+            _fail("password refused: " + "; ".join(result.errors))
+    context = get_password_context()
+    if algorithm:
+        context = PasswordContext(algorithm, pepper=context.pepper)
+    click.echo(context.hash(password))
+
+
+@click.command("verify-password")
+@click.argument("stored_hash")
+@click.option("--stdin", "from_stdin", is_flag=True, help="Read the password from stdin.")
+def verify_password(stored_hash: str, from_stdin: bool) -> None:
+    """Check a password (prompt or stdin) against STORED_HASH; exit 0 if it matches, else 1."""
+    from tigerseal.passwords import get_password_context
+
+    password = _read_secret("password", from_stdin=from_stdin)
+    ok, new_hash = get_password_context().verify_and_update(password, stored_hash)
+    if not ok:
+        _fail("invalid")
+    click.echo("valid")
+    if new_hash is not None:
+        click.echo("note: the hash is outdated; replace it with:", err=True)
+        click.echo(new_hash, err=True)
+
+
+# -- tokens -------------------------------------------------------------------------------------
+@click.group()
+def token() -> None:
+    """Issue and verify JWTs with the configured keys (JWT_SECRET or the key file)."""
+
+
+def _parse_claims(pairs: tuple[str, ...]) -> dict[str, Any]:
+    claims: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--claim")
+        try:
+            claims[name] = json.loads(value)
+        except ValueError:
+            claims[name] = value
+    return claims
+
+
+@token.command("issue")
+@click.option("--subject", "-s", required=True, help="The sub claim (user or client id).")
+@click.option("--scope", "scopes", multiple=True, help="A granted scope (repeatable).")
+@click.option("--expires-in", type=click.IntRange(min=1), default=None, help="Lifetime (s).")
+@click.option("--audience", default=None, help="The aud claim.")
+@click.option("--account", "accounts", multiple=True, help="An account id (repeatable).")
+@click.option("--claim", "claims", multiple=True, help="Extra claim NAME=VALUE (JSON values).")
+def token_issue(
+    subject: str,
+    scopes: tuple[str, ...],
+    expires_in: int | None,
+    audience: str | None,
+    accounts: tuple[str, ...],
+    claims: tuple[str, ...],
+) -> None:
+    """Print a signed access token."""
+    from tigerseal.tokens import get_token_manager
+
+    extra = _parse_claims(claims)
+    if accounts:
+        extra["accounts"] = list(accounts)
+    click.echo(get_token_manager().create(subject, scopes, expires_in, audience=audience, **extra))
+
+
+@token.command("verify")
+@click.argument("token_text", metavar="[TOKEN]", required=False)
+@click.option("--require-scope", "scopes", multiple=True, help="A required scope (repeatable).")
+@click.option("--audience", default=None, help="The audience this service expects.")
+@click.option("--type", "token_type", type=click.Choice(["access", "refresh"]), default="access")
+def token_verify(
+    token_text: str | None, scopes: tuple[str, ...], audience: str | None, token_type: str
+) -> None:
+    """Verify a token (argument, or stdin when omitted or '-'); print its claims as JSON.
+
+    Exits 1 with the reason when the token is not valid.
+    """
+    from tigerseal.tokens import get_token_manager
+
+    if token_text in (None, "-"):
+        token_text = _read_secret("token", from_stdin=True)
+    try:
+        payload = get_token_manager().verify(
+            token_text.strip(), required_scopes=scopes, audience=audience, token_type=token_type
+        )
+    except TokenError as exc:
+        _fail(f"invalid: {exc}")
+        return
+    click.echo(json.dumps(payload.claims, indent=2, sort_keys=True))
+
+
+@token.command("keygen")
+@click.option(
+    "--algorithm",
+    "-a",
+    type=click.Choice(["EdDSA", "ES256", "ES384", "ES512", "RS256", "PS256"]),
+    default="EdDSA",
+    show_default=True,
+)
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="Key file.")
+@click.option("--rotate", is_flag=True, help="Add a new current key to an existing file.")
+def token_keygen(algorithm: str, out: str, rotate: bool) -> None:
+    """Create a JWT key file (mode 0600) for TIGERSEAL_JWT_KEYS_FILE, or rotate one."""
+    from pathlib import Path
+
+    from tigerseal.tokens import JWTKey, KeySet
+
+    path = Path(out)
+    if path.exists() and not rotate:
+        _fail(f"{path} exists; pass --rotate to add a new current key to it", 2)
+    keys = KeySet.load(path) if path.exists() else KeySet()
+    key = keys.add(JWTKey.generate(algorithm), make_current=True)
+    keys.save(path)
+    click.echo(f"{path}: current key {key.kid} ({key.algorithm}), {len(keys)} key(s)")
+
+
+@token.command("jwks")
+def token_jwks() -> None:
+    """Print the public keys as a JWKS (for /.well-known/jwks.json)."""
+    from tigerseal.tokens import get_jwks
+
+    click.echo(json.dumps(get_jwks(), indent=2))
+
+
+# -- API keys -----------------------------------------------------------------------------------
+@click.group()
+def apikey() -> None:
+    """Create and verify API keys (prefix_ + random + checksum; only a hash is stored)."""
+
+
+@apikey.command("create")
+@click.option("--prefix", default=None, help="Key prefix (default TIGERSEAL_API_KEY_PREFIX).")
+@click.option("--scope", "scopes", multiple=True, help="A granted scope (repeatable).")
+@click.option("--expires-in", type=click.IntRange(min=1), default=None, help="Lifetime (s).")
+@click.option("--name", default="", help="A label for the key.")
+@click.option("--json", "as_json", is_flag=True, help="Print the key and its record as JSON.")
+def apikey_create(
+    prefix: str | None, scopes: tuple[str, ...], expires_in: int | None, name: str, as_json: bool
+) -> None:
+    """Generate a key. The key is shown once; store the hash (or the JSON record)."""
+    from tigerseal.apikeys import APIKeyRecord
+    from tigerseal.config import get_settings
+
+    key, record = APIKeyRecord.create(
+        prefix or get_settings().api_key_prefix, scopes=scopes, expires_in=expires_in, name=name
+    )
+    if as_json:
+        click.echo(json.dumps({"api_key": key, "record": record.to_dict()}, indent=2))
+        return
+    click.echo(f"api_key:  {key}")
+    click.echo(f"key_id:   {record.key_id}")
+    click.echo(f"key_hash: {record.key_hash}")
+    click.echo("The key is not stored anywhere; copy it now.", err=True)
+
+
+@apikey.command("verify")
+@click.option("--hash", "key_hash", default=None, help="Stored hash to check the key against.")
+@click.option("--stdin", "from_stdin", is_flag=True, help="Read the key from stdin.")
+def apikey_verify(key_hash: str | None, from_stdin: bool) -> None:
+    """Check a key (prompt or stdin): its format and checksum, and against --hash if given."""
+    from tigerseal.apikeys import api_key_id, parse_api_key, verify_api_key
+
+    key = _read_secret("API key", from_stdin=from_stdin).strip()
+    try:
+        parse_api_key(key)
+    except TigerSealError as exc:
+        _fail(f"invalid: {exc}")
+    if key_hash is not None and not verify_api_key(key, key_hash.strip()):
+        _fail("invalid: the key does not match the hash")
+    click.echo(f"valid ({api_key_id(key)})")
