@@ -1,1 +1,99 @@
-"""ratelimit."""
+"""Rate limiting: sliding-window log, sliding-window counter and GCRA over pluggable storage.
+
+Quick use, as in the seed::
+
+    from tigerseal import verify_rate_limit
+
+    if verify_rate_limit("api_key_12345", max_requests=100, window_size=3600):
+        ...  # process the request
+
+Storage is chosen by URI (``TIGERSEAL_RATE_LIMIT_STORAGE``): ``memory://`` (built in, one
+process) or ``redis://host:6379/0`` (``pip install tigerseal-redis``, shared by processes). The
+algorithm comes from ``TIGERSEAL_RATE_LIMIT_ALGORITHM`` (default ``sliding_window_log``).
+See ``docs/ratelimit.md``.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from tigerseal.ratelimit.headers import ratelimit_headers
+from tigerseal.ratelimit.limiter import DEFAULT_WINDOW, ProgressivePenalty, RateLimiter
+from tigerseal.ratelimit.memory import MemoryRateLimitStorage
+from tigerseal.spi.services import RateLimitDecision, RateLimitPolicy
+
+__all__ = [
+    "DEFAULT_WINDOW",
+    "MemoryRateLimitStorage",
+    "ProgressivePenalty",
+    "RateLimitDecision",
+    "RateLimitPolicy",
+    "RateLimiter",
+    "get_rate_limit_status",
+    "get_rate_limiter",
+    "ratelimit_headers",
+    "reset_rate_limiter",
+    "set_rate_limiter",
+    "verify_rate_limit",
+]
+
+_limiter: RateLimiter | None = None
+_lock = threading.Lock()
+
+
+def get_rate_limiter() -> RateLimiter:
+    """The process-wide limiter, built from settings on first use."""
+    global _limiter
+    limiter = _limiter
+    if limiter is None:
+        with _lock:
+            if _limiter is None:
+                _limiter = RateLimiter()
+            limiter = _limiter
+    return limiter
+
+
+def set_rate_limiter(limiter: RateLimiter | None) -> RateLimiter | None:
+    """Install ``limiter`` as the process-wide one; returns the previous one."""
+    global _limiter
+    with _lock:
+        previous, _limiter = _limiter, limiter
+    return previous
+
+
+def reset_rate_limiter() -> None:
+    """Forget the process-wide limiter (closing its storage); rebuilt from settings on next use."""
+    previous = set_rate_limiter(None)
+    if previous is not None:
+        previous.storage.close()
+
+
+def verify_rate_limit(
+    key: str,
+    max_requests: int | None = None,
+    window_size: float = DEFAULT_WINDOW,
+    *,
+    cost: int = 1,
+) -> bool:
+    """Count a request for ``key``; whether it is within ``max_requests`` per ``window_size``.
+
+    Args:
+        key: who is limited (an API key id, a user id, an IP address).
+        max_requests: the limit; ``None`` applies ``DEFAULT_RATE_LIMIT_HOUR`` (scaled to the
+            window when the window is not an hour).
+        window_size: window length in seconds.
+        cost: units this request uses.
+
+    Returns:
+        ``True`` if the request is admitted (and counted), ``False`` if it must be refused.
+    """
+    limiter = _limiter or get_rate_limiter()
+    return limiter.hit(key, max_requests, window_size, cost=cost)
+
+
+def get_rate_limit_status(
+    key: str, max_requests: int | None = None, window_size: float | None = None
+) -> dict[str, Any]:
+    """The rate-limit status of ``key`` (see :meth:`RateLimiter.status`); counts nothing."""
+    return get_rate_limiter().status(key, max_requests, window_size)

@@ -1,4 +1,4 @@
-"""Built-in plugin: memory rate-limit storage."""
+"""Built-in plugin: the ``memory://`` rate-limit storage."""
 
 from __future__ import annotations
 
@@ -8,4 +8,11 @@ from tigerseal.spi.specs import RateLimitStorageSpec
 
 @hookimpl
 def register_rate_limit_storage() -> list[RateLimitStorageSpec]:
-    return []
+    """Register ``memory://`` (this process only; ``redis://`` comes from tigerseal-redis)."""
+    return [
+        RateLimitStorageSpec(
+            name="memory",
+            factory="tigerseal.ratelimit.memory:from_uri",
+            description="in-process rate-limit state (one process; thread-safe)",
+        )
+    ]
