@@ -77,15 +77,19 @@ def _lp(data: bytes) -> bytes:
 def encode_context(context: Context) -> bytes:
     """Canonical, unambiguous encoding of an encryption context (sorted, length-prefixed)."""
     if not context:
-        return b"\x00\x00\x00\x00"
-    parts = [_U32.pack(len(context))]
-    for key in sorted(context):
-        value = context[key]
-        if not isinstance(key, str) or not isinstance(value, str):
-            raise TypeError("encryption context keys and values must be str")
-        parts.append(_lp(key.encode()))
-        parts.append(_lp(value.encode()))
+        return _EMPTY_CONTEXT
+    pack = _U32.pack
+    parts = [pack(len(context))]
+    try:
+        for key, value in sorted(context.items()):
+            k, v = key.encode(), value.encode()
+            parts += (pack(len(k)), k, pack(len(v)), v)
+    except (AttributeError, TypeError):  # a non-str key or value (bytes has no .encode)
+        raise TypeError("encryption context keys and values must be str") from None
     return b"".join(parts)
+
+
+_EMPTY_CONTEXT = b"\x00\x00\x00\x00"
 
 
 class LocalKeyring:
