@@ -17,6 +17,7 @@ server, 5xx and 429 answers. Nothing here ever puts a token in a message.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import weakref
 from dataclasses import dataclass, field
@@ -110,8 +111,17 @@ class Transport:
         from requests.adapters import HTTPAdapter
 
         session = requests.Session()
+        # requests re-reads proxy variables on every request (about a sixth of this client's
+        # CPU per call in profiles); read them once, the way requests would.
+        session.trust_env = False
+        session.proxies = requests.utils.get_environ_proxies(self.addr)
+        verify = self.verify
+        if verify is True:
+            verify = (
+                os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+            )
         # hvac copies a truthy session.verify over its own verify argument: set it here.
-        session.verify = self.verify
+        session.verify = verify
         session.cert = self.cert
         pool = HTTPAdapter(pool_connections=1, pool_maxsize=_POOL_SIZE, max_retries=0)
         session.mount("http://", pool)
@@ -120,7 +130,7 @@ class Transport:
             url=self.addr,
             token="",  # never None: hvac would fall back to ~/.vault-token
             namespace=self.namespace,
-            verify=self.verify,
+            verify=verify,
             cert=self.cert,
             timeout=self.timeout,
             session=session,
