@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Literal
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from pydantic import (
     BaseModel,
@@ -766,9 +766,10 @@ def redact_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None:
         return url
-    user = parts.username or ""
+    user = parts.netloc.rpartition("@")[0].partition(":")[0]
     host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    start = len(parts.scheme) + 3  # "scheme://"
+    return url[:start] + f"{user}:***@{host}" + url[start + len(parts.netloc) :]
 
 
 @dataclass(frozen=True, repr=False)
@@ -824,9 +825,10 @@ class DatabaseConfig:
             mode = query.get("sslmode") or ssl_mode or ("require" if production else "prefer")
             if mode not in SSL_MODES:
                 raise ConfigError(f"DATABASE_SSL_MODE must be one of {', '.join(SSL_MODES)}")
-            if parts.scheme.startswith(("postgres", "postgresql")) and "sslmode" not in query:
+            if parts.scheme.startswith("postgres") and "sslmode" not in query:
                 query["sslmode"] = mode
-                parts = parts._replace(query=urlencode(query))
+                # Rebuild by hand: urlunsplit turns "postgresql:///db" into "postgresql:/db".
+                url = url.partition("#")[0].partition("?")[0] + "?" + urlencode(query)
         password = parts.password
         return cls(
             scheme=parts.scheme,
@@ -837,8 +839,8 @@ class DatabaseConfig:
             password=SecretStr(unquote(password)) if password is not None else None,
             ssl_mode=mode,
             pool_size=pool_size,
-            query={k: v for k, v in query.items()},
-            _url=urlunsplit(parts),
+            query=dict(query),
+            _url=url,
         )
 
     @property
@@ -856,7 +858,12 @@ class DatabaseConfig:
         parts = urlsplit(self._url)
         user = quote(self.username or "", safe="")
         host = parts.netloc.rpartition("@")[2]
-        url = urlunsplit(parts._replace(netloc=f"{user}:{quote(password, safe='')}@{host}"))
+        start = len(parts.scheme) + 3
+        url = (
+            self._url[:start]
+            + f"{user}:{quote(password, safe='')}@{host}"
+            + self._url[start + len(parts.netloc) :]
+        )
         return DatabaseConfig.from_url(url, ssl_mode=self.ssl_mode, pool_size=self.pool_size)
 
     def __repr__(self) -> str:
