@@ -1,1 +1,93 @@
-"""Placeholder."""
+"""SQL plugin for tigerseal: encrypted columns, blind index, bulk rewrap and a SQL audit sink.
+
+* :class:`EncryptedString`, :class:`EncryptedBytes`, :class:`EncryptedJSON`: SQLAlchemy 2
+  column types storing tigerseal envelopes bound to their table, column and primary key;
+* :class:`BlindIndex`: keyed HMAC columns for equality search on encrypted values;
+* :func:`rewrap_table` / :func:`key_version_report`: move a table to the newest key versions
+  after a rotation, resumably; ``tigerseal-sql rewrap`` on the command line;
+* the ``postgresql://`` and ``sqlite://`` audit sinks (:class:`SQLAuditSink`): one hash chain
+  shared by every process.
+
+Importing this module imports nothing heavy; SQLAlchemy loads with the first name used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from tigerseal.hookspecs import hookimpl
+from tigerseal.spi.specs import AuditSinkSpec
+
+if TYPE_CHECKING:
+    from tigerseal_sql.audit import SQLAuditSink
+    from tigerseal_sql.blind_index import BlindIndex
+    from tigerseal_sql.rewrap import RewrapReport, VersionReport, key_version_report, rewrap_table
+    from tigerseal_sql.types import (
+        EncryptedBytes,
+        EncryptedJSON,
+        EncryptedString,
+        EncryptedType,
+        Sealed,
+        decrypt_value,
+        seal,
+    )
+
+__all__ = [
+    "BlindIndex",
+    "EncryptedBytes",
+    "EncryptedJSON",
+    "EncryptedString",
+    "EncryptedType",
+    "RewrapReport",
+    "SQLAuditSink",
+    "Sealed",
+    "VersionReport",
+    "decrypt_value",
+    "key_version_report",
+    "register_audit_sinks",
+    "rewrap_table",
+    "seal",
+]
+
+_LAZY = {
+    "SQLAuditSink": "tigerseal_sql.audit",
+    "BlindIndex": "tigerseal_sql.blind_index",
+    "RewrapReport": "tigerseal_sql.rewrap",
+    "VersionReport": "tigerseal_sql.rewrap",
+    "key_version_report": "tigerseal_sql.rewrap",
+    "rewrap_table": "tigerseal_sql.rewrap",
+    "EncryptedBytes": "tigerseal_sql.types",
+    "EncryptedJSON": "tigerseal_sql.types",
+    "EncryptedString": "tigerseal_sql.types",
+    "EncryptedType": "tigerseal_sql.types",
+    "Sealed": "tigerseal_sql.types",
+    "decrypt_value": "tigerseal_sql.types",
+    "seal": "tigerseal_sql.types",
+}
+
+
+@hookimpl
+def register_audit_sinks() -> list[AuditSinkSpec]:
+    """Register the ``postgresql`` and ``sqlite`` audit sinks."""
+    factory = "tigerseal_sql.audit:from_uri"
+    return [
+        AuditSinkSpec(
+            name="postgresql",
+            factory=factory,
+            description="PostgreSQL table, one hash chain shared by all processes",
+            aliases=("postgresql+psycopg",),
+        ),
+        AuditSinkSpec(
+            name="sqlite",
+            factory=factory,
+            description="SQLite table, one hash chain shared by all processes",
+        ),
+    ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tigerseal_sql' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,295 @@
+"""Rate-limit storage in Redis: sliding-window log, sliding-window counter and GCRA.
+
+Each decision is one ``EVALSHA`` of a server-side Lua script (see :mod:`tigerseal_redis._scripts`):
+one round trip, atomic across every process and machine that shares the server, timed by the
+server's clock. Keys are hash-tagged with the user key, so Redis Cluster keeps a limit on one
+slot.
+
+Example::
+
+    from tigerseal.plugins import rate_limit_storage_from_uri
+    from tigerseal.spi import RateLimitPolicy
+
+    storage = rate_limit_storage_from_uri("redis://127.0.0.1:6379/0?on_outage=local")
+    decision = storage.acquire("api_key_12345", RateLimitPolicy(limit=100, window=3600))
+    if not decision.allowed:
+        ...  # 429, Retry-After: decision.retry_after
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from tigerseal.errors import ConfigError, ProviderUnavailable, TigerSealError
+from tigerseal.spi.services import (
+    RATE_LIMIT_ALGORITHMS,
+    RateLimitDecision,
+    RateLimitPolicy,
+    RateLimitStorage,
+)
+
+from tigerseal_redis._outage import OutageGuard
+from tigerseal_redis._scripts import SCRIPTS, Script
+from tigerseal_redis._uri import OutagePolicy, build_client, parse_uri
+
+if TYPE_CHECKING:
+    import redis
+
+__all__ = ["RedisRateLimitStorage", "from_uri"]
+
+#: Rate limits keep the service up by default: each process limits on its own while Redis is
+#: down (see docs/deploying.md for choosing another policy).
+DEFAULT_ON_OUTAGE: OutagePolicy = "local"
+
+
+def hash_tag(key: str) -> str:
+    """``{key}`` with braces escaped, so the whole user key is the cluster hash tag.
+
+    An unescaped ``}`` would end the tag early and ``{}`` would disable it; escaping ``%``
+    first keeps the mapping one-to-one.
+    """
+    if not key:
+        raise ConfigError("a rate-limit key must be a non-empty string (e.g. an API key id)")
+    if "{" in key or "}" in key or "%" in key:
+        key = key.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
+    return "{" + key + "}"
+
+
+class RedisRateLimitStorage(RateLimitStorage):
+    """:class:`~tigerseal.spi.RateLimitStorage` on Redis (standalone, TLS, Sentinel or Cluster).
+
+    Args:
+        client: a redis-py ``Redis`` or ``RedisCluster``; use short socket timeouts and no
+            retries (:func:`from_uri` does), or an outage will stall requests.
+        server: where the server is, for metrics and audit records (no credentials).
+        on_outage: ``fail_closed`` (deny), ``fail_open`` (admit) or ``local`` (per-process
+            memory storage) while Redis is unreachable.
+        retry_interval: seconds between reconnection attempts while degraded.
+        key_prefix: prefix of every key written.
+    """
+
+    def __init__(
+        self,
+        *,
+        client: redis.Redis | redis.RedisCluster,
+        server: str = "redis",
+        on_outage: OutagePolicy = DEFAULT_ON_OUTAGE,
+        retry_interval: float = 1.0,
+        key_prefix: str = "tigerseal:",
+    ) -> None:
+        import redis as _redis
+        import redis.exceptions as rx
+
+        self._client = client
+        # The fast path needs a plain client with a shared pool (not single-connection mode).
+        plain = type(client) is _redis.Redis and getattr(client, "connection", None) is None
+        self._pool = client.connection_pool if plain else None
+        self._response_error_type = rx.ResponseError
+        self._prefix = f"{key_prefix}rl:"
+        self._guard = OutageGuard(
+            component="rate_limit",
+            server=server,
+            policy=on_outage,
+            retry_interval=retry_interval,
+        )
+        self._fallback_storage: RateLimitStorage | None = None
+        if on_outage == "local":
+            # Built now, not during the outage: a missing memory backend is a config error.
+            from tigerseal.plugins import rate_limit_storage_from_uri
+
+            self._fallback_storage = rate_limit_storage_from_uri("memory://")
+        # Unique per process and instance: members of the sliding-window log must not collide
+        # between machines that hit one key in the same microsecond.
+        self._tag = secrets.token_hex(6)
+        self._seq = itertools.count()
+        self._script_loads = 0
+
+    # -- public API --------------------------------------------------------------------------
+    @property
+    def on_outage(self) -> str:
+        """The outage policy in force."""
+        return self._guard.policy
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """Connection state, outage counters and script reloads (``NOSCRIPT`` fallbacks)."""
+        return {**self._guard.metrics, "script_loads": self._script_loads}
+
+    def acquire(
+        self, key: str, policy: RateLimitPolicy, cost: int = 1, *, now: float | None = None
+    ) -> RateLimitDecision:
+        """Count ``cost`` units against ``key`` if ``policy`` admits them (one round trip).
+
+        Args:
+            key: the thing limited (API key id, user id, IP address).
+            policy: limit, window and algorithm.
+            cost: units this hit consumes (``0`` counts nothing).
+            now: epoch seconds to decide at; ``None`` uses the Redis server's clock.
+
+        Raises:
+            ConfigError: bad policy, key or cost.
+        """
+        if cost.__class__ is not int or cost < 0:
+            raise ConfigError(f"a rate-limit cost must be a whole number >= 0, got {cost!r}")
+        return self._decide(key, policy, cost, now, peek=False)
+
+    def peek(
+        self, key: str, policy: RateLimitPolicy, *, now: float | None = None
+    ) -> RateLimitDecision:
+        """Report whether one more unit would be admitted, counting nothing."""
+        return self._decide(key, policy, 1, now, peek=True)
+
+    def reset(self, key: str) -> None:
+        """Forget everything recorded for ``key`` (every algorithm).
+
+        Raises:
+            ProviderUnavailable: Redis is unreachable (the local fallback, if any, is reset
+                anyway; the shared state is not, so retry when Redis is back).
+        """
+        tag = hash_tag(key)
+        keys = [f"{self._prefix}{tag}:{alg}" for alg in RATE_LIMIT_ALGORITHMS]
+        if self._fallback_storage is not None:
+            self._fallback_storage.reset(key)
+
+        def remote() -> None:
+            # One slot (hash tag), so one DEL even on a cluster.
+            self._execute("DEL", *keys)
+
+        def fallback() -> None:
+            raise ProviderUnavailable(
+                f"cannot reset rate limits of a key: Redis at {self._guard.server} is "
+                "unreachable; retry when it is back"
+            )
+
+        self._guard.call(remote, fallback)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
+
+    def __repr__(self) -> str:
+        return f"RedisRateLimitStorage(server={self._guard.server!r}, on_outage={self.on_outage!r})"
+
+    # -- internals ---------------------------------------------------------------------------
+    def _decide(
+        self, key: str, policy: RateLimitPolicy, cost: int, now: float | None, *, peek: bool
+    ) -> RateLimitDecision:
+        script, keys, args = self._call_args(key, policy, cost, now, peek)
+
+        def remote() -> RateLimitDecision:
+            allowed, remaining, reset_us, retry_us = self._eval(script, keys, args)
+            return RateLimitDecision(
+                allowed=bool(allowed),
+                limit=policy.limit,
+                remaining=int(remaining),
+                reset_after=reset_us / 1e6,
+                retry_after=math.inf if retry_us < 0 else retry_us / 1e6,
+            )
+
+        def fallback() -> RateLimitDecision:
+            return self._fallback_decision(key, policy, cost, now, peek)
+
+        return self._guard.call(remote, fallback)
+
+    def _call_args(
+        self, key: str, policy: RateLimitPolicy, cost: int, now: float | None, peek: bool
+    ) -> tuple[Script, tuple[str], tuple[Any, ...]]:
+        # RateLimitPolicy validated limit, window, algorithm and burst when it was built.
+        algorithm = policy.algorithm
+        window_us = round(policy.window * 1_000_000) or 1
+        # One state key per (key, algorithm), as in memory: several limits of one algorithm on
+        # one key share entries (see RateLimitStorage).
+        state = f"{self._prefix}{hash_tag(key)}:{algorithm}"
+        if algorithm == "gcra":
+            extra: Any = policy.burst_size
+        else:
+            # itertools.count is atomic under the GIL: no lock on the hot path.
+            extra = f"{self._tag}:{next(self._seq)}"
+        now_arg = "" if now is None else round(now * 1_000_000)
+        args = (policy.limit, window_us, cost, now_arg, 1 if peek else 0, extra)
+        return SCRIPTS[algorithm], (state,), args
+
+    def _eval(self, script: Script, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
+        import redis.exceptions as rx
+
+        try:
+            return self._execute("EVALSHA", script.sha, len(keys), *keys, *args)
+        except rx.NoScriptError:
+            # Server restarted or SCRIPT FLUSH: EVAL sends the source and caches it again.
+            self._script_loads += 1
+            try:
+                return self._execute("EVAL", script.source, len(keys), *keys, *args)
+            except rx.ResponseError as exc:
+                raise _response_error(script, exc) from exc
+        except rx.ResponseError as exc:
+            raise _response_error(script, exc) from exc
+
+    def _execute(self, *args: Any) -> Any:
+        """Send one command and read its reply on a pooled connection.
+
+        For a plain ``Redis`` client this skips redis-py's generic command path (retry wrapper,
+        observability hooks, response callbacks), which costs as much as the script itself;
+        cluster and other clients go through ``execute_command``.
+        """
+        pool = self._pool
+        if pool is None:
+            return self._client.execute_command(*args)
+        conn = pool.get_connection()
+        try:
+            conn.send_command(*args)
+            return conn.read_response()
+        except BaseException as exc:
+            if not isinstance(exc, self._response_error_type):
+                # The reply may still be in flight: never hand this socket to the next caller.
+                conn.disconnect()
+            raise
+        finally:
+            pool.release(conn)
+
+    def _fallback_decision(
+        self, key: str, policy: RateLimitPolicy, cost: int, now: float | None, peek: bool
+    ) -> RateLimitDecision:
+        wait = max(self._guard.retry_interval, 0.001)
+        if self._guard.policy == "fail_open":
+            return RateLimitDecision(True, policy.limit, max(policy.limit - cost, 0), 0.0, 0.0)
+        if self._guard.policy == "fail_closed" or self._fallback_storage is None:
+            return RateLimitDecision(False, policy.limit, 0, wait, wait)
+        if peek:
+            return self._fallback_storage.peek(key, policy, now=now)
+        return self._fallback_storage.acquire(key, policy, cost, now=now)
+
+
+def _response_error(script: Script, exc: Exception) -> TigerSealError:
+    text = str(exc)
+    if "WRONGTYPE" in text:
+        return ConfigError(
+            f"Redis holds other data under tigerseal's rate-limit keys ({text}); "
+            "set another key_prefix in the URI (?key_prefix=myapp:) or use another database"
+        )
+    return TigerSealError(
+        f"Redis rejected the {script.name} rate-limit script ({text}); tigerseal needs "
+        "Redis >= 6.2 with Lua scripting enabled"
+    )
+
+
+def from_uri(uri: str, **options: Any) -> RedisRateLimitStorage:
+    """Build rate-limit storage from ``redis://``, ``rediss://`` or ``redis+sentinel://``.
+
+    Query options (also accepted as keyword arguments): ``on_outage`` (default ``local``, or
+    ``TIGERSEAL_REDIS_ON_OUTAGE``), ``retry_interval`` (seconds, default 1), ``key_prefix``,
+    ``cluster=1``; any other query parameter is passed to redis-py (``socket_timeout``, ...).
+
+    Raises:
+        ConfigError: the URI or an option is invalid.
+    """
+    opts = parse_uri(uri, default_on_outage=DEFAULT_ON_OUTAGE, **options)
+    return RedisRateLimitStorage(
+        client=build_client(opts),
+        server=opts.display,
+        on_outage=opts.on_outage,
+        retry_interval=opts.retry_interval,
+        key_prefix=opts.key_prefix,
+    )

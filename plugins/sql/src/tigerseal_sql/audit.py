@@ -1,0 +1,448 @@
+"""SQL audit sink (``postgresql://``, ``sqlite://``): one hash chain shared by every process.
+
+Records use the chain format of :mod:`tigerseal.audit.chain` (``tigerseal-audit/1``): each row
+holds one chained JSON line, whose ``prev`` is the SHA-256 of the previous row's line, with
+HMAC checkpoints under a per-process key that is stored encrypted in the trail. What the file
+sink keeps in ``<file>.head`` (the newest checkpoint, MACed, against truncation) lives in the
+head row.
+
+Many processes (gunicorn workers, several hosts) append to **one** chain: a writer locks the head
+row (``SELECT ... FOR UPDATE`` on PostgreSQL; ``BEGIN IMMEDIATE`` on SQLite), reads the last
+``seq`` and hash, inserts its rows and moves the head, all in one transaction. The first write of
+each process adds an ``audit_chain_resume`` record naming its checkpoint key (the very first
+writer an ``audit_chain_start``).
+
+Schema (created if missing; ``?table=`` changes the prefix; see docs/plugins/sql.md)::
+
+    tigerseal_audit       (seq BIGINT PRIMARY KEY, ts VARCHAR(32), event_type VARCHAR(64),
+                           risk_level VARCHAR(16), line TEXT NOT NULL)
+    tigerseal_audit_head  (id INTEGER PRIMARY KEY, chain_id VARCHAR(64), seq BIGINT,
+                           prev CHAR(64), head TEXT)
+
+Verify with ``tigerseal audit verify postgresql://...`` or :meth:`SQLAuditSink.verify`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
+from tigerseal.audit.chain import (
+    CHECKPOINT,
+    FORMAT,
+    GENESIS_PREV,
+    HEAD_FORMAT,
+    RESUME,
+    START,
+    AuditKeys,
+    MacKey,
+    checkpoint_mac,
+    head_mac,
+)
+from tigerseal.audit.clock import timestamp
+from tigerseal.errors import AuditError, ConfigError
+from tigerseal.spi.services import AuditSink
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL, Connection, Engine
+    from tigerseal.audit.verify import VerifyReport
+
+__all__ = ["SQLAuditSink", "audit_tables", "from_uri"]
+
+Durability = Literal["commit", "batch"]
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str, check_circular=False)
+_encode = _ENCODER.encode
+_OWN = {"table", "durability", "batch_size", "checkpoint_every", "checkpoint_interval"}
+
+
+def audit_tables(
+    prefix: str = "tigerseal_audit", metadata: MetaData | None = None
+) -> tuple[Table, Table]:
+    """The log and head tables (for Alembic migrations: add them to your metadata)."""
+    md = metadata if metadata is not None else MetaData()
+    log = Table(
+        prefix,
+        md,
+        Column("seq", BigInteger, primary_key=True, autoincrement=False),
+        Column("ts", String(32), nullable=False),
+        Column("event_type", String(64), nullable=False, index=True),
+        Column("risk_level", String(16), nullable=False),
+        Column("line", Text, nullable=False),
+    )
+    head = Table(
+        f"{prefix}_head",
+        md,
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("chain_id", String(64), nullable=False),
+        Column("seq", BigInteger, nullable=False),
+        Column("prev", String(64), nullable=False),
+        Column("head", Text, nullable=True),
+    )
+    return log, head
+
+
+class SQLAuditSink(AuditSink):
+    """Hash-chained audit records in a SQL table, one chain for all writers.
+
+    Args:
+        engine: a SQLAlchemy engine (PostgreSQL or SQLite; others with ``SELECT ... FOR
+            UPDATE`` work too). For SQLite, build it with :func:`from_uri` or
+            :func:`sqlite_engine`, which take the database write lock at ``BEGIN``.
+        table: name of the log table; the head table is ``<table>_head``.
+        durability: ``commit`` (default): each :meth:`write` commits before returning;
+            ``batch``: records are committed ``batch_size`` at a time and on :meth:`flush` /
+            :meth:`close` (a crash loses the uncommitted ones; the chain stays valid).
+        batch_size: records per transaction in ``batch`` mode.
+        checkpoint_every: records (of this process) between two HMAC checkpoints.
+        checkpoint_interval: seconds after which the next write also checkpoints.
+        keys: where checkpoint keys come from (default: the configured encryption service).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        table: str = "tigerseal_audit",
+        durability: Durability = "commit",
+        batch_size: int = 100,
+        checkpoint_every: int = 1000,
+        checkpoint_interval: float = 60.0,
+        keys: AuditKeys | None = None,
+    ) -> None:
+        if durability not in ("commit", "batch"):
+            raise ConfigError(f"durability must be 'commit' or 'batch', got {durability!r}")
+        if batch_size < 1 or checkpoint_every < 1 or not checkpoint_interval > 0:
+            raise ConfigError(
+                "batch_size and checkpoint_every must be >= 1, checkpoint_interval > 0 seconds"
+            )
+        if not table.replace("_", "").isalnum():
+            raise ConfigError(f"audit table name {table!r} must be letters, digits and '_'")
+        self.engine = engine
+        self.durability = durability
+        self.batch_size = batch_size
+        self.checkpoint_every = checkpoint_every
+        self.checkpoint_interval = checkpoint_interval
+        self._keys = keys or AuditKeys()
+        self._log, self._head = audit_tables(table)
+        self._lock = threading.Lock()
+        # (json body, event_type, risk_level, ts) waiting to be chained and committed
+        self._buffer: list[tuple[str, str, str, str]] = []
+        self._mac: MacKey | None = None  # this process's checkpoint key, once announced
+        self._chain_id: str | None = None
+        self._since_checkpoint = 0
+        self._checkpoint_due = time.monotonic() + checkpoint_interval
+        self._closed = False
+        self._pid = os.getpid()
+        self._create_schema()
+
+    # -- schema ----------------------------------------------------------------------------
+    def _create_schema(self) -> None:
+        for attempt in range(5):
+            try:
+                self._log.metadata.create_all(self.engine, checkfirst=True)
+                with self.engine.begin() as conn:
+                    found = conn.execute(
+                        select(self._head.c.id).where(self._head.c.id == 1)
+                    ).first()
+                    if found is None:
+                        conn.execute(
+                            insert(self._head).values(
+                                id=1, chain_id=secrets.token_hex(8), seq=-1, prev=GENESIS_PREV
+                            )
+                        )
+                return
+            except (IntegrityError, ProgrammingError, OperationalError):
+                # Another process created the tables or the head row at the same moment.
+                if attempt == 4:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+
+    # -- writing ---------------------------------------------------------------------------
+    def write(self, record: Mapping[str, Any]) -> None:
+        """Append one record to the shared chain.
+
+        Raises:
+            AuditError: the sink is closed or the database refused the write.
+        """
+        body = _encode(record)
+        if body[:1] != "{":
+            raise AuditError("an audit record must be a JSON object (a mapping)")
+        with self._lock:
+            if self._closed:
+                raise AuditError("the SQL audit sink is closed")
+            self._buffer.append(
+                (
+                    body,
+                    str(record.get("event_type", ""))[:64],
+                    str(record.get("risk_level", ""))[:16],
+                    str(record.get("ts", ""))[:32],
+                )
+            )
+            if self.durability == "commit" or len(self._buffer) >= self.batch_size:
+                self._commit()
+
+    def _commit(self, *, force_checkpoint: bool = False) -> None:
+        """Chain and insert the buffered records in one transaction (lock held)."""
+        if not self._buffer and not force_checkpoint:
+            return
+        bodies, self._buffer = self._buffer, []
+        if os.getpid() != self._pid:
+            # Forked (gunicorn preload): the child announces its own key.
+            self._pid, self._mac = os.getpid(), None
+        try:
+            with self.engine.begin() as conn:
+                mac, checkpointed = self._append(conn, bodies, force_checkpoint)
+        except DBAPIError as exc:
+            # Nothing was committed: keep the records for the next attempt.
+            self._buffer = bodies + self._buffer
+            raise AuditError(
+                f"audit records could not be written to the database ({type(exc.orig).__name__}:"
+                f" {exc.orig}); events are not being recorded: check the database, then retry"
+            ) from exc
+        # Only now that the transaction committed does this process's key count as announced.
+        self._mac = mac
+        if checkpointed:
+            self._since_checkpoint = 0
+            self._checkpoint_due = time.monotonic() + self.checkpoint_interval
+        else:
+            self._since_checkpoint += len(bodies)
+
+    def _append(
+        self, conn: Connection, bodies: list[tuple[str, str, str, str]], force_checkpoint: bool
+    ) -> tuple[MacKey, bool]:
+        head = self._head
+        row = conn.execute(select(head).where(head.c.id == 1).with_for_update()).mappings().one()
+        chain_id, seq, prev = row["chain_id"], row["seq"], row["prev"]
+        head_doc: str | None = None
+        rows: list[dict[str, Any]] = []
+
+        def chain(body: str, event_type: str, risk: str, ts: str) -> None:
+            nonlocal seq, prev
+            seq += 1
+            rest = body[1:] if len(body) > 2 else "}"
+            sep = "," if len(body) > 2 else ""
+            line = f'{{"seq":{seq},"prev":"{prev}"{sep}{rest}'
+            prev = _sha256_hex(line)
+            rows.append(
+                {"seq": seq, "ts": ts, "event_type": event_type, "risk_level": risk, "line": line}
+            )
+
+        mac = self._mac
+        if mac is None or self._chain_id != chain_id:
+            self._chain_id = chain_id
+            mac = self._keys.new_key(chain_id)
+            start: dict[str, Any] = {
+                "ts": timestamp(),
+                "event_type": START if seq < 0 else RESUME,
+                "risk_level": "low",
+                "format": FORMAT,
+                "chain_id": chain_id,
+                "pid": self._pid,
+                "mac_key_id": mac.key_id,
+            }
+            if mac.wrapped is not None:
+                start["mac_key"] = mac.wrapped
+            chain(_encode(start), start["event_type"], "low", start["ts"])
+        for body, event_type, risk, ts in bodies:
+            chain(body, event_type, risk, ts)
+        checkpointed = force_checkpoint or (
+            self._since_checkpoint + len(bodies) >= self.checkpoint_every
+            or time.monotonic() >= self._checkpoint_due
+        )
+        if checkpointed:
+            ts = timestamp()
+            cp = {
+                "ts": ts,
+                "event_type": CHECKPOINT,
+                "risk_level": "low",
+                "chain_id": chain_id,
+                "mac_key_id": mac.key_id,
+                "mac": checkpoint_mac(mac.key, chain_id, seq + 1, prev, ts),
+            }
+            chain(_encode(cp), CHECKPOINT, "low", ts)
+            doc: dict[str, Any] = {
+                "format": HEAD_FORMAT,
+                "chain_id": chain_id,
+                "seq": seq,
+                "sha256": prev,
+                "ts": ts,
+                "mac_key_id": mac.key_id,
+            }
+            if mac.wrapped is not None:
+                doc["mac_key"] = mac.wrapped
+            doc["mac"] = head_mac(mac.key, chain_id, seq, prev, ts)
+            head_doc = json.dumps(doc, indent=1)
+        conn.execute(insert(self._log), rows)
+        values: dict[str, Any] = {"seq": seq, "prev": prev}
+        if head_doc is not None:
+            values["head"] = head_doc
+        conn.execute(update(head).where(head.c.id == 1).values(values))
+        return mac, checkpointed
+
+    # -- control -----------------------------------------------------------------------------
+    def checkpoint(self) -> None:
+        """Commit buffered records and write a checkpoint now."""
+        with self._lock:
+            if self._closed:
+                raise AuditError("the SQL audit sink is closed")
+            self._commit(force_checkpoint=True)
+
+    def flush(self) -> None:
+        """Commit buffered records (``batch`` mode)."""
+        with self._lock:
+            if not self._closed:
+                self._commit()
+
+    def close(self) -> None:
+        """Commit, write a final checkpoint if this process wrote anything since the last."""
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                if self._buffer or (self._mac is not None and self._since_checkpoint):
+                    self._commit(force_checkpoint=True)
+            finally:
+                self._closed = True
+                self.engine.dispose()
+
+    # -- reading -----------------------------------------------------------------------------
+    def verify(self, *, keys: AuditKeys | None = None, check_macs: bool = True) -> VerifyReport:
+        """Verify the chain, checkpoints and head (same checks as for an audit file).
+
+        The rows are read in ``seq`` order; "line N" in findings means the N-th row.
+        """
+        from tigerseal.audit.verify import verify_audit_file
+
+        with tempfile.TemporaryDirectory(prefix="tigerseal-audit-") as tmp:
+            path = Path(tmp) / "audit.jsonl"
+            with self.engine.connect() as conn, path.open("w", encoding="ascii") as out:
+                result = conn.execution_options(stream_results=True, yield_per=5000).execute(
+                    select(self._log.c.line).order_by(self._log.c.seq)
+                )
+                for (line,) in result:
+                    out.write(line + "\n")
+                head = conn.execute(
+                    select(self._head.c.head).where(self._head.c.id == 1)
+                ).scalar_one_or_none()
+            if head:
+                path.with_name(path.name + ".head").write_text(head, encoding="ascii")
+            report = verify_audit_file(path, keys=keys, check_macs=check_macs)
+        report.path = _display(self.engine)
+        return report
+
+    def __repr__(self) -> str:
+        return f"<SQLAuditSink {_display(self.engine)} table={self._log.name}>"
+
+
+def _sha256_hex(line: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(line.encode("ascii")).hexdigest()
+
+
+def _display(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def sqlite_engine(url: str | URL, **kwargs: Any) -> Engine:
+    """A SQLite engine whose transactions take the write lock at ``BEGIN`` (``IMMEDIATE``).
+
+    Without it, two processes that both read the chain head and then write would deadlock into
+    ``database is locked``; with it the second waits (``timeout`` seconds, default 30).
+    """
+    connect_args = {"timeout": 30.0, **kwargs.pop("connect_args", {})}
+    engine = create_engine(url, connect_args=connect_args, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_begin(dbapi_conn: Any, record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def from_uri(uri: str, **options: Any) -> SQLAuditSink:
+    """Build the sink from ``postgresql[+driver]://...`` or ``sqlite:///path``.
+
+    tigerseal's options may be given in the query (``table``, ``durability``, ``batch_size``,
+    ``checkpoint_every``, ``checkpoint_interval``) or as keyword arguments; other query
+    parameters go to the database driver.
+
+    Raises:
+        ConfigError: unknown scheme or bad option.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(uri)
+    except ArgumentError as exc:
+        raise ConfigError(f"not a database URL: {exc}") from None
+    base = url.get_backend_name()
+    if base not in ("postgresql", "sqlite"):
+        raise ConfigError(
+            f"the SQL audit sink takes postgresql://... or sqlite:///path URIs, got {base!r}"
+        )
+    own: dict[str, Any] = {k: v for k, v in url.query.items() if k in _OWN}
+    url = url.difference_update_query(list(own))
+    own.update(options)
+    unknown = set(own) - _OWN - {"keys", "engine_options"}
+    if unknown:
+        raise ConfigError(
+            f"unknown SQL audit sink option(s) {sorted(unknown)}; known: {sorted(_OWN)}"
+        )
+    if (
+        base == "postgresql"
+        and url.get_driver_name() == "psycopg2"
+        and "+" not in uri.split(":", 1)[0]
+    ):
+        url = url.set(drivername="postgresql+psycopg")  # psycopg 3 by default, not psycopg2
+    engine_options = dict(own.pop("engine_options", {}) or {})
+    engine = (
+        sqlite_engine(url, **engine_options)
+        if base == "sqlite"
+        else create_engine(url, pool_pre_ping=True, **engine_options)
+    )
+    kwargs: dict[str, Any] = {}
+    for name, conv in (
+        ("table", str),
+        ("durability", str),
+        ("batch_size", int),
+        ("checkpoint_every", int),
+        ("checkpoint_interval", float),
+    ):
+        if name in own:
+            try:
+                kwargs[name] = conv(own[name])
+            except ValueError:
+                raise ConfigError(
+                    f"bad value for {name} in the audit sink URI: {own[name]!r}"
+                ) from None
+    if "keys" in own:
+        kwargs["keys"] = own["keys"]
+    return SQLAuditSink(engine, **kwargs)

@@ -1,0 +1,294 @@
+"""ORM events that bind encrypted columns to their row, installed on every mapper that has one.
+
+Insert, in :func:`_before_insert`:
+
+* the primary key is known (set by the application, or produced by a client-side column default
+  such as ``default=uuid.uuid4``, which is run early here): each encrypted attribute becomes a
+  :class:`~tigerseal_sql.types.Sealed` value and is encrypted in the ``INSERT`` itself;
+* the database assigns the key (autoincrement, identity, sequence, server default): the
+  ``INSERT`` stores an empty placeholder and :func:`_after_insert` writes the ciphertexts with an
+  ``UPDATE`` in the same transaction, once the key is known (two phases, one flush; the
+  placeholder never commits).
+
+Update: only changed encrypted attributes are re-encrypted, all of them when the primary key
+itself changes. Load and refresh: ciphertexts are decrypted with the loaded row's context. After
+every flush the attributes hold plaintext again, without history.
+
+Blind-index columns (:class:`tigerseal_sql.BlindIndex`) are recomputed from the plaintext on the
+same events.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import event, update
+from sqlalchemy.orm import Mapper, Session, attributes
+from sqlalchemy.orm.attributes import set_committed_value
+from tigerseal.envelope import EncryptedData
+
+from tigerseal_sql.types import PENDING, EncryptedType, Sealed
+
+if TYPE_CHECKING:
+    from sqlalchemy import Column
+    from sqlalchemy.engine import Connection
+
+    from tigerseal_sql.blind_index import BlindIndex
+
+__all__ = ["EncryptedAttr", "encrypted_attributes", "install"]
+
+INFO_KEY = "tigerseal_blind_index"
+
+
+@dataclass(frozen=True)
+class EncryptedAttr:
+    """An encrypted column of a mapped class."""
+
+    key: str  # attribute name on the class
+    column: Column[Any]
+    type: EncryptedType
+
+    @property
+    def table(self) -> str:
+        return self.column.table.name  # type: ignore[attr-defined]
+
+
+@dataclass
+class _MapperPlan:
+    attrs: list[EncryptedAttr]
+    # (index attribute key, BlindIndex, source attribute)
+    indexes: list[tuple[str, BlindIndex, EncryptedAttr]] = field(default_factory=list)
+
+
+_PLANS: weakref.WeakKeyDictionary[Mapper[Any], _MapperPlan] = weakref.WeakKeyDictionary()
+# Plaintexts waiting for the second phase of a two-phase insert, per instance state.
+_PENDING: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+# Plaintexts to put back into attributes after the statement, per instance state.
+_RESTORE: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def encrypted_attributes(mapper: Mapper[Any]) -> list[EncryptedAttr]:
+    """The encrypted columns of a mapper (empty if it has none)."""
+    plan = _PLANS.get(mapper)
+    return list(plan.attrs) if plan else []
+
+
+def _plan(mapper: Mapper[Any]) -> _MapperPlan | None:
+    attrs: list[EncryptedAttr] = []
+    index_cols: list[tuple[str, Column[Any]]] = []
+    for prop in mapper.column_attrs:
+        for col in prop.columns:
+            if isinstance(getattr(col, "type", None), EncryptedType):
+                attrs.append(EncryptedAttr(prop.key, col, col.type))  # type: ignore[arg-type]
+            elif INFO_KEY in getattr(col, "info", {}):
+                index_cols.append((prop.key, col))
+    if not attrs:
+        return None
+    by_name = {a.column.name: a for a in attrs} | {a.key: a for a in attrs}
+    plan = _MapperPlan(attrs)
+    for key, col in index_cols:
+        bidx, source = col.info[INFO_KEY]
+        src = by_name.get(source)
+        if src is None:
+            from tigerseal.errors import ConfigError
+
+            raise ConfigError(
+                f"blind index column {col.name!r} of {mapper.class_.__name__} names source "
+                f"{source!r}, which is not an encrypted column of that class"
+            )
+        plan.indexes.append((key, bidx, src))
+    return plan
+
+
+def install(mapper: Mapper[Any], class_: type[Any]) -> None:
+    """Install the events on ``mapper`` if it maps encrypted columns (idempotent)."""
+    if mapper in _PLANS:
+        return
+    plan = _plan(mapper)
+    if plan is None:
+        return
+    _PLANS[mapper] = plan
+    event.listen(mapper, "before_insert", _before_insert)
+    event.listen(mapper, "after_insert", _after_insert)
+    event.listen(mapper, "before_update", _before_update)
+    event.listen(mapper, "after_update", _after_update)
+    event.listen(mapper, "load", _on_load)
+    event.listen(mapper, "refresh", _on_refresh)
+
+
+# Every mapper configured after this module is imported gets checked; the types module imports
+# this one, so using an Encrypted* column is enough.
+event.listen(Mapper, "mapper_configured", install)
+
+
+# -- flush ---------------------------------------------------------------------------------------
+def _primary_key(
+    mapper: Mapper[Any], target: Any, *, fill_defaults: bool
+) -> tuple[Any, ...] | None:
+    pk = mapper.primary_key_from_instance(target)
+    if all(v is not None for v in pk):
+        return tuple(pk)
+    if not fill_defaults:
+        return None
+    # Run client-side scalar or zero-argument callable defaults now instead of during the
+    # INSERT, so the key is known before encrypting.
+    for col, value in zip(mapper.primary_key, pk, strict=True):
+        if value is not None:
+            continue
+        default = col.default
+        if default is None or not (default.is_scalar or default.is_callable):
+            return None
+        try:
+            new = default.arg if default.is_scalar else default.arg(None)  # type: ignore[union-attr,operator]
+        except TypeError:  # the callable wants an execution context: leave it to the INSERT
+            return None
+        setattr(target, mapper.get_property_by_column(col).key, new)
+    pk = mapper.primary_key_from_instance(target)
+    return tuple(pk) if all(v is not None for v in pk) else None
+
+
+def _update_indexes(
+    plan: _MapperPlan, target: Any, state_dict: dict[str, Any], only: set[str] | None
+) -> None:
+    for key, bidx, src in plan.indexes:
+        if only is not None and src.key not in only:
+            continue
+        value = state_dict.get(src.key)
+        setattr(
+            target, key, None if value is None else bidx.digest(src.table, src.column.name, value)
+        )
+
+
+def _before_insert(mapper: Mapper[Any], connection: Connection, target: Any) -> None:
+    plan = _PLANS[mapper]
+    state = attributes.instance_state(target)
+    sdict = state.dict
+    _update_indexes(plan, target, sdict, None)
+    pk = _primary_key(mapper, target, fill_defaults=True)
+    restore: dict[str, Any] = {}
+    pending: dict[str, Any] = {}
+    for a in plan.attrs:
+        value = sdict.get(a.key)
+        if isinstance(value, Sealed):  # left over from a flush that failed: bind afresh
+            value = value.value
+        if value is None or value is PENDING or isinstance(value, EncryptedData):
+            continue
+        restore[a.key] = value
+        if pk is None:
+            pending[a.key] = value
+            setattr(target, a.key, PENDING)
+        else:
+            setattr(target, a.key, Sealed(value, a.type.cell_context(a.table, a.column.name, pk)))
+    if restore:
+        _RESTORE[state] = restore
+    if pending:
+        _PENDING[state] = pending
+
+
+def _after_insert(mapper: Mapper[Any], connection: Connection, target: Any) -> None:
+    plan = _PLANS[mapper]
+    state = attributes.instance_state(target)
+    pending = _PENDING.pop(state, None)
+    if pending:
+        pk = _primary_key(mapper, target, fill_defaults=False)
+        by_key = {a.key: a for a in plan.attrs}
+        by_table: dict[Any, dict[str, Any]] = {}
+        for key, value in pending.items():
+            a = by_key[key]
+            ctx = a.type.cell_context(a.table, a.column.name, pk)
+            by_table.setdefault(a.column.table, {})[a.column.name] = Sealed(value, ctx)
+        for table, values in by_table.items():
+            cols = [c for c in mapper.primary_key if c.table is table] or list(table.primary_key)
+            where = [c == v for c, v in zip(cols, pk or (), strict=False)]
+            connection.execute(update(table).where(*where).values(values))
+    _restore(state, target)
+
+
+def _restore(state: Any, target: Any) -> None:
+    restore = _RESTORE.pop(state, None)
+    if restore:
+        for key, value in restore.items():
+            set_committed_value(target, key, value)
+
+
+def _before_update(mapper: Mapper[Any], connection: Connection, target: Any) -> None:
+    plan = _PLANS[mapper]
+    state = attributes.instance_state(target)
+    pk_changed = any(
+        _changed(target, mapper.get_property_by_column(c).key) for c in mapper.primary_key
+    )
+    changed = {a.key for a in plan.attrs if pk_changed or _changed(target, a.key)}
+    if not changed:
+        return
+    _update_indexes(plan, target, state.dict, changed)
+    pk = _primary_key(mapper, target, fill_defaults=False)
+    restore: dict[str, Any] = {}
+    for a in plan.attrs:
+        if a.key not in changed:
+            continue
+        if a.key not in state.dict:
+            # Expired or deferred: load it (decrypting under the old key) before re-binding.
+            getattr(target, a.key)
+        value = state.dict.get(a.key)
+        if isinstance(value, Sealed):
+            value = value.value
+        if value is None or isinstance(value, EncryptedData):
+            continue
+        restore[a.key] = value
+        setattr(target, a.key, Sealed(value, a.type.cell_context(a.table, a.column.name, pk)))
+    if restore:
+        _RESTORE[state] = restore
+
+
+def _after_update(mapper: Mapper[Any], connection: Connection, target: Any) -> None:
+    _restore(attributes.instance_state(target), target)
+
+
+def _changed(target: Any, key: str) -> bool:
+    # PASSIVE_NO_INITIALIZE: an unloaded attribute was not changed, and must not be loaded here.
+    hist = attributes.get_history(target, key, passive=attributes.PASSIVE_NO_INITIALIZE)
+    return bool(hist.added or hist.deleted)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _after_rollback(session: Session, previous_transaction: Any) -> None:
+    """A failed flush leaves Sealed values in attributes: put the plaintexts back."""
+    for state, values in list(_RESTORE.items()):
+        if state.session_id not in (None, session.hash_key):
+            continue
+        _RESTORE.pop(state, None)
+        _PENDING.pop(state, None)
+        for key, value in values.items():
+            if isinstance(state.dict.get(key), Sealed) or state.dict.get(key) is PENDING:
+                state.dict[key] = value
+
+
+# -- load ----------------------------------------------------------------------------------------
+def _decrypt_loaded(target: Any, keys: set[str] | None) -> None:
+    state = attributes.instance_state(target)
+    mapper = state.mapper
+    plan = _PLANS.get(mapper)
+    if plan is None:
+        return
+    pk = None
+    for a in plan.attrs:
+        if keys is not None and a.key not in keys:
+            continue
+        value = state.dict.get(a.key)
+        if not isinstance(value, EncryptedData):
+            continue
+        if pk is None:
+            # The persisted key (identity), not the attribute: it may be changing right now.
+            pk = state.key[1] if state.key is not None else mapper.primary_key_from_instance(target)
+        ctx = a.type.cell_context(a.table, a.column.name, pk)
+        set_committed_value(target, a.key, a.type.decrypt(value, ctx))
+
+
+def _on_load(target: Any, context: Any) -> None:
+    _decrypt_loaded(target, None)
+
+
+def _on_refresh(target: Any, context: Any, attrs: Any) -> None:
+    _decrypt_loaded(target, set(attrs) if attrs is not None else None)
