@@ -52,7 +52,7 @@ def configured_provider_uris() -> list[str]:
     if not path.exists():
         from tigerseal.providers.file import create_keyring
 
-        create_keyring(path)
+        create_keyring(path, exist_ok=True)  # another process may create it at the same time
         log.warning(
             "created a development keyring at %s; set ENCRYPTION_MASTER_KEY or "
             "TIGERSEAL_KEY_PROVIDERS for real deployments",
