@@ -163,6 +163,11 @@ class AwsKmsProvider(KeyProvider):
         return self._region
 
     @property
+    def client(self) -> Any:
+        """The boto3 KMS client of :attr:`region` (thread-safe; for admin calls and metrics)."""
+        return self._client
+
+    @property
     def options(self) -> AwsKmsOptions:
         """The validated options (no secrets in them)."""
         return self._options
