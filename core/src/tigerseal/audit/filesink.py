@@ -118,9 +118,9 @@ class FileAuditSink(AuditSink):
     # -- opening ---------------------------------------------------------------------------
     def _open(self) -> None:
         parent = self.path.parent
-        if not parent.exists():
-            parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
+            if not parent.exists():
+                parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             self._fd = os.open(
                 self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600
             )

@@ -194,6 +194,8 @@ class Redactor:
         if not words:
             return 0
         joined = "".join(words)
+        if joined in ("sessionid", "sessionids", "sid", "csrftoken"):
+            return 1  # a session id *is* a bearer credential (OWASP: never log it raw)
         if words[-1] in _DESCRIPTIVE or _PUBLIC.intersection(words):
             return 0
         if _DROP_WORDS.intersection(words) or joined in _DROP_WORDS:

@@ -1,0 +1,124 @@
+"""Secrets never reach a sink: by key name and by shape."""
+
+from __future__ import annotations
+
+import pytest
+from tigerseal.audit import Redactor
+from tigerseal.audit.redact import MAX_STRING, REDACTED
+
+JWT = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwia"
+    "WF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+)
+PEM = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----"
+
+
+@pytest.fixture
+def r() -> Redactor:
+    return Redactor(b"k" * 32)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["password", "new_password", "userPassword", "passwd", "pin", "otp_code", "client_secret",
+     "private_key", "privateKey", "credentials", "db-password"],
+)  # fmt: skip
+def test_secret_names_are_dropped(r: Redactor, name: str) -> None:
+    assert r.any({name: "hunter2"}) == {name: REDACTED}
+    assert r.any({name: {"nested": "x"}}) == {name: REDACTED}
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["token", "access_token", "refreshToken", "api_key", "apiKey", "X-Api-Key", "Authorization",
+     "session_id", "cookie", "jwt", "signing_key"],
+)  # fmt: skip
+def test_token_names_become_keyed_hashes(r: Redactor, name: str) -> None:
+    out = r.any({name: "abc"})[name]
+    assert out.startswith("[HMAC:")
+    assert "abc" not in out
+    assert out == r.any({name: "abc"})[name]  # same value, same hash: correlatable
+    assert out != r.any({name: "abd"})[name]
+    assert out != Redactor(b"j" * 32).any({name: "abc"})[name]  # keyed
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["api_key_id", "key_id", "token_type", "key_version", "public_key", "token_expires",
+     "password_policy", "auth_method", "scopes", "user_id"],
+)  # fmt: skip
+def test_descriptive_names_are_kept(r: Redactor, name: str) -> None:
+    assert r.any({name: "key_123"}) == {name: "key_123"}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        JWT,
+        "Bearer " + "A1b2C3d4" * 4,
+        "tk_9fQ2xL7pR4mN8vB3kJ6hT1wZ5yC0aD",
+        "ghp_" + "a1B2c3D4e5" * 4,
+        "AKIAIOSFODNN7EXAMPLE",
+        "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc",
+        "Zx8vQ1kP9sT3mW7yB2nR5cL0dF4hJ6gA",  # 32 random base64url chars
+        "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    ],
+)
+def test_secret_shapes_are_hashed_anywhere(r: Redactor, value: str) -> None:
+    out = r.any({"note": value, "list": [value], "deep": {"x": {"y": value}}})
+    assert value not in repr(out)
+    assert out["note"].startswith("[HMAC:")
+
+
+def test_pem_private_keys_are_dropped(r: Redactor) -> None:
+    assert r.any({"blob": PEM}) == {"blob": REDACTED}
+
+
+def test_url_passwords_are_masked(r: Redactor) -> None:
+    out = r.any({"dsn": "postgresql://app:s3cr3t-pass@db.internal:5432/tiger"})
+    assert out == {"dsn": f"postgresql://app:{REDACTED}@db.internal:5432/tiger"}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "192.168.1.1",
+        "/api/v1/accounts/12345/orders",
+        "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/115.0",
+        "550e8400-e29b-41d4-a716-446655440000",
+        "authentication failed for user alice",
+        "read,write,admin",
+        "api_key_12345",
+        "ordinary_identifier_name_here",
+    ],
+)
+def test_ordinary_values_are_kept(r: Redactor, value: str) -> None:
+    assert r.any({"v": value}) == {"v": value}
+
+
+def test_non_json_values(r: Redactor) -> None:
+    out = r.any(
+        {"raw": b"\x00" * 32, "n": float("nan"), "t": (1, 2), "s": {3}, 4: "int key", "ok": True}
+    )
+    assert out == {
+        "raw": "[bytes 32]",
+        "n": "nan",
+        "t": [1, 2],
+        "s": [3],
+        "4": "int key",
+        "ok": True,
+    }
+
+
+def test_bounds(r: Redactor) -> None:
+    long = "word " * 1000
+    assert len(r.any(long)) < MAX_STRING + 40
+    deep: dict[str, object] = {}
+    node = deep
+    for _ in range(20):
+        node["d"] = {}
+        node = node["d"]  # type: ignore[assignment]
+    assert "[nested too deep]" in repr(r.any(deep))
+    many = r.any({str(i): i for i in range(500)})
+    assert len(many) == 201
+    assert r.any(list(range(500)))[-1] == "[truncated 300 more items]"
