@@ -40,6 +40,8 @@ def check_password(password: object) -> bytes:
         raise PasswordError(
             f"the password is longer than {MAX_PASSWORD_CHARS} characters; refusing to hash it"
         )
+    if "\x00" in password:
+        raise PasswordError("the password contains a NUL character; refusing to hash it")
     return password.encode("utf-8")
 
 
@@ -47,7 +49,9 @@ def acceptable(password: object) -> bool:
     """Whether ``verify`` should even try: a str within the length limit."""
     if not isinstance(password, str):
         raise TypeError(f"password must be str, not {type(password).__name__}")
-    return 0 < len(password) <= MAX_PASSWORD_CHARS
+    # NUL is refused because schemes disagree on it: C bcrypt stops there, and HMAC (inside
+    # PBKDF2) pads keys with zeros, so "pw" and "pw\0" would be the same password.
+    return 0 < len(password) <= MAX_PASSWORD_CHARS and "\x00" not in password
 
 
 def malformed(scheme: str) -> PasswordError:

@@ -1,11 +1,10 @@
 """bcrypt, and passlib's bcrypt-sha256 for passwords bcrypt cannot take whole.
 
-bcrypt reads at most 72 bytes of a password (and C implementations stop at a NUL byte). This
-hasher never truncates when it hashes:
+bcrypt reads at most 72 bytes of a password. This hasher never truncates when it hashes:
 
-* passwords of at most 72 bytes without NUL are hashed as plain ``$2b$`` bcrypt, readable by
-  every bcrypt implementation (htpasswd, PHP, Go, Java, passlib...);
-* longer passwords, or ones containing NUL, are pre-hashed in passlib's versioned
+* passwords of at most 72 bytes are hashed as plain ``$2b$`` bcrypt, readable by every
+  bcrypt implementation (htpasswd, PHP, Go, Java, passlib...);
+* longer passwords are pre-hashed in passlib's versioned
   ``bcrypt_sha256`` format (``$bcrypt-sha256$v=2,t=2b,r=12$<salt>$<digest>``): the bcrypt
   input is ``base64(HMAC-SHA256(key=<salt as ASCII>, msg=password))``, 44 bytes. passlib
   reads and writes the same strings.
@@ -59,7 +58,7 @@ class BcryptHasher(BaseHasher):
 
     def hash(self, password: str) -> str:
         secret = check_password(password)
-        if len(secret) <= _MAX_BYTES and b"\x00" not in secret:
+        if len(secret) <= _MAX_BYTES:
             return bcrypt.hashpw(secret, bcrypt.gensalt(self.rounds)).decode("ascii")
         salt = bcrypt.gensalt(self.rounds).decode("ascii")[-22:]
         digest = bcrypt.hashpw(_v2_key(secret, salt), f"$2b${self.rounds:02d}${salt}".encode())
@@ -96,13 +95,13 @@ class BcryptHasher(BaseHasher):
 
     def needs_update_after_verify(self, password: str, stored_hash: str) -> bool:
         secret = password.encode("utf-8")
-        if _BCRYPT.match(stored_hash) and (len(secret) > _MAX_BYTES or b"\x00" in secret):
+        if _BCRYPT.match(stored_hash) and len(secret) > _MAX_BYTES:
             return True  # it verified on a truncated password: store an untruncated hash
         return self.needs_update(stored_hash)
 
 
 def _v2_key(secret: bytes, salt: str) -> bytes:
-    # base64, not hex, keeps the key at 44 bytes (< 72) and free of NUL bytes.
+    # base64, not raw bytes: 44 bytes (< 72) and free of NUL, which C bcrypt stops at.
     return base64.b64encode(hmac.new(salt.encode("ascii"), secret, hashlib.sha256).digest())
 
 

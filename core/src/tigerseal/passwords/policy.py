@@ -9,6 +9,7 @@ defaults to three of four classes, as the seed asked for "password strength requ
 
 from __future__ import annotations
 
+import itertools
 import math
 import secrets
 import string
@@ -34,8 +35,13 @@ _CLASSES = (
     ("uppercase", string.ascii_uppercase),
     ("digit", string.digits),
 )
-_LEET = str.maketrans({"0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a",
-                       "$": "s", "!": "i", "8": "b", "9": "g"})  # fmt: skip
+_LEET_BASE = {"0": "o", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "8": "b",
+              "9": "g"}  # fmt: skip
+# "1" and "!" read as either "i" or "l": try both spellings.
+_LEETS = (
+    str.maketrans({**_LEET_BASE, "1": "i", "!": "i"}),
+    str.maketrans({**_LEET_BASE, "1": "l", "!": "l"}),
+)
 _EDGE = string.digits + string.punctuation + " "
 
 
@@ -105,14 +111,28 @@ def _common() -> frozenset[str]:
     )
 
 
+def _sequence(text: str) -> bool:
+    """``123456789012``, ``abcdefgh``, ``987654``: a run with one step (digits wrap at 10)."""
+    if len(text) < 6:
+        return False
+    if text.isdigit():
+        steps = {(int(b) - int(a)) % 10 for a, b in itertools.pairwise(text)}
+        return steps in ({1}, {9})
+    steps = {ord(b) - ord(a) for a, b in itertools.pairwise(text)}
+    return steps in ({1}, {-1}) and text.isalpha()
+
+
 def is_common_password(password: str) -> bool:
-    """Whether ``password`` is a common password or a trivial variant of one."""
+    """Whether ``password`` is a common password, a trivial variant, or a plain sequence."""
+    if _sequence(password.lower()):
+        return True
     common = _common()
     lowered = password.lower()
     core = lowered.strip(_EDGE)
-    candidates = {lowered, core, lowered.translate(_LEET), core.translate(_LEET)}
-    stripped = lowered.translate(_LEET).strip(_EDGE)
-    candidates.add(stripped)
+    candidates = {lowered, core}
+    for table in _LEETS:
+        candidates |= {lowered.translate(table), core.translate(table)}
+        candidates.add(lowered.translate(table).strip(_EDGE))
     return any(c in common for c in candidates if c and (len(c) >= 4 or c == lowered))
 
 
