@@ -134,8 +134,12 @@ class JWTKey:
         self.kid = kid
         self.algorithm = algorithm
         # Keys are prepared once: PyJWT's prepare_key parses PEM/bytes on every call otherwise.
-        self._verify_key = self._alg.prepare_key(verifying_key)
-        self._sign_key = None if signing_key is None else self._alg.prepare_key(signing_key)
+        # It also refuses PEM/SSH public keys as HMAC secrets (the HS/RS confusion attack).
+        try:
+            self._verify_key = self._alg.prepare_key(verifying_key)
+            self._sign_key = None if signing_key is None else self._alg.prepare_key(signing_key)
+        except Exception as exc:  # jwt.InvalidKeyError and cryptography's errors
+            raise ConfigError(f"not a usable {algorithm} key: {exc}") from None
         self._signer = signer
         self.created_at = time.time() if created_at is None else created_at
 
