@@ -138,20 +138,22 @@ def audit_security_event(
     Raises:
         AuditError: a bad event type or risk level, or a sink could not write the record.
     """
-    return (_auditor or get_auditor()).log(
+    return (_auditor or get_auditor()).record(
         event_type,
-        risk_level=risk_level,
-        details=details,
-        user_id=user_id,
-        api_key_id=api_key_id,
-        account_id=account_id,
-        session_id=session_id,
-        source_ip=source_ip,
-        user_agent=user_agent,
-        resource=resource,
-        action=action,
-        outcome=outcome,
-        **extra,
+        risk_level,
+        details,
+        (
+            user_id,
+            api_key_id,
+            account_id,
+            session_id,
+            source_ip,
+            user_agent,
+            resource,
+            action,
+            outcome,
+        ),
+        extra,
     )
 
 

@@ -16,16 +16,17 @@ from tigerseal.audit.clock import timestamp
 from tigerseal.audit.events import SEED_ALIASES, check_event_type, check_risk_level
 from tigerseal.audit.redact import Redactor
 from tigerseal.errors import AuditError
+from tigerseal.plugins import get_registry
 
 if TYPE_CHECKING:
     from tigerseal.spi.services import AuditSink
 
-__all__ = ["Auditor"]
+__all__ = ["SUBJECT_FIELDS", "Auditor"]
 
 log = logging.getLogger("tigerseal.audit")
 
-# Optional subject fields, in the order they appear in a record.
-_FIELDS = (
+#: Optional subject fields, in the order they appear in a record.
+SUBJECT_FIELDS = (
     "user_id",
     "api_key_id",
     "account_id",
@@ -94,6 +95,33 @@ class Auditor:
         **extra: Any,
     ) -> dict[str, Any]:
         """Record one event; see :func:`tigerseal.audit.audit_security_event`."""
+        return self.record(
+            event_type,
+            risk_level,
+            details,
+            (
+                user_id,
+                api_key_id,
+                account_id,
+                session_id,
+                source_ip,
+                user_agent,
+                resource,
+                action,
+                outcome,
+            ),
+            extra,
+        )
+
+    def record(
+        self,
+        event_type: str,
+        risk_level: str,
+        details: Mapping[str, Any] | None,
+        subject: tuple[Any, ...],
+        extra: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Positional form of :meth:`log` (``subject`` in the order of ``SUBJECT_FIELDS``)."""
         event_type = check_event_type(event_type)
         level = check_risk_level(risk_level)
         ts = timestamp()
@@ -107,18 +135,7 @@ class Auditor:
         if owasp is not None:
             record["owasp"] = owasp
         field = self.redactor.field
-        values = (
-            user_id,
-            api_key_id,
-            account_id,
-            session_id,
-            source_ip,
-            user_agent,
-            resource,
-            action,
-            outcome,
-        )
-        for name, value in zip(_FIELDS, values, strict=True):
+        for name, value in zip(SUBJECT_FIELDS, subject, strict=True):
             if value is not None:
                 record[name] = field(name, value)
         if extra:
@@ -135,8 +152,6 @@ class Auditor:
         record["pid"] = self._pid
         _metrics.metrics.record_event(event_type, level, ts)
         if self.notify:
-            from tigerseal.plugins import get_registry
-
             get_registry().notify_audit_event(types.MappingProxyType(record))
         self._write(record)
         return record

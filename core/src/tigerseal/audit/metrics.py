@@ -40,10 +40,10 @@ class SecurityMetrics:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._by_type: Counter[str] = Counter()
-        self._by_level: Counter[str] = Counter()
+        # (event type, risk level) -> count: one dict update per event; totals are derived
+        # when read, which is rare.
+        self._events: dict[tuple[str, str], int] = {}
         self._counters: Counter[str] = Counter()
-        self._total = 0
         self._since = time.time()
         self._last_event: str | None = None
         # Objects that keep their own counters on a hot path (rate limiters): polled on read.
@@ -61,14 +61,11 @@ class SecurityMetrics:
 
     def record_event(self, event_type: str, risk_level: str, timestamp: str) -> None:
         """Count one audit event."""
-        counter = _COUNTED_EVENTS.get(event_type)
+        key = (event_type, risk_level)
+        events = self._events
         with self._lock:
-            self._total += 1
-            self._by_type[event_type] += 1
-            self._by_level[risk_level] += 1
+            events[key] = events.get(key, 0) + 1
             self._last_event = timestamp
-            if counter is not None:
-                self._counters[counter] += 1
 
     def count(self, name: str, n: int = 1) -> None:
         """Add ``n`` to the counter ``name`` (e.g. ``"rate_limit_rejections"``)."""
@@ -78,40 +75,49 @@ class SecurityMetrics:
     def reset(self) -> None:
         """Zero every counter."""
         with self._lock:
-            self._by_type.clear()
-            self._by_level.clear()
+            self._events.clear()
             self._counters.clear()
             for owner in list(self._sources):
                 reset = getattr(owner, "reset_counters", None)
                 if reset is not None:
                     reset()
-            self._total = 0
             self._since = time.time()
             self._last_event = None
 
     def snapshot(self) -> dict[str, Any]:
         """The seed's ``security_summary`` mapping (a copy)."""
         with self._lock:
-            by_level = {level: self._by_level.get(level, 0) for level in RISK_LEVELS}
+            events = dict(self._events)
             counters = Counter(self._counters)
-            for owner, read in list(self._sources.items()):
-                counters.update(read(owner))
-            return {
-                "total_events": self._total,
-                "critical_events_count": by_level["critical"],
-                "high_risk_events_count": by_level["high"],
-                "events_by_type": dict(self._by_type.most_common()),
-                "events_by_risk_level": by_level,
-                "rate_limit_rejections": counters.get("rate_limit_rejections", 0),
-                "failed_decryptions": counters.get("failed_decryptions", 0),
-                "failed_logins": counters.get("failed_logins", 0),
-                "token_failures": counters.get("token_failures", 0),
-                "authorization_failures": counters.get("authorization_failures", 0),
-                "audit_write_failures": counters.get("audit_write_failures", 0),
-                "counters": dict(counters),
-                "since": datetime.fromtimestamp(self._since, UTC).isoformat(),
-                "last_event": self._last_event,
-            }
+            sources = list(self._sources.items())
+            since, last = self._since, self._last_event
+        for owner, read in sources:
+            counters.update(read(owner))
+        by_type: Counter[str] = Counter()
+        levels: Counter[str] = Counter()
+        for (event_type, level), n in events.items():
+            by_type[event_type] += n
+            levels[level] += n
+            named = _COUNTED_EVENTS.get(event_type)
+            if named is not None:
+                counters[named] += n
+        by_level = {level: levels.get(level, 0) for level in RISK_LEVELS}
+        return {
+            "total_events": sum(events.values()),
+            "critical_events_count": by_level["critical"],
+            "high_risk_events_count": by_level["high"],
+            "events_by_type": dict(by_type.most_common()),
+            "events_by_risk_level": by_level,
+            "rate_limit_rejections": counters.get("rate_limit_rejections", 0),
+            "failed_decryptions": counters.get("failed_decryptions", 0),
+            "failed_logins": counters.get("failed_logins", 0),
+            "token_failures": counters.get("token_failures", 0),
+            "authorization_failures": counters.get("authorization_failures", 0),
+            "audit_write_failures": counters.get("audit_write_failures", 0),
+            "counters": dict(counters),
+            "since": datetime.fromtimestamp(since, UTC).isoformat(),
+            "last_event": last,
+        }
 
 
 #: The process-wide metrics.

@@ -244,37 +244,51 @@ class Redactor:
 
     def any(self, value: Any, depth: int = 0) -> Any:
         """Redact a JSON-like value recursively; anything else becomes a string first."""
-        if value is None or value is True or value is False:
-            return value
         cls = value.__class__
         if cls is str:
             return value if len(value) < 16 else self.value(value)
-        if cls is int:
+        if value is None or cls is int or cls is bool:
             return value
         if cls is float:
             return value if math.isfinite(value) else str(value)
         if depth >= MAX_DEPTH:
             return "[nested too deep]"
         if isinstance(value, Mapping):
-            out: dict[str, Any] = {}
-            for i, (k, v) in enumerate(value.items()):
-                if i >= MAX_ITEMS:
-                    out["[truncated]"] = f"{len(value) - MAX_ITEMS} more items"
-                    break
-                name = k if isinstance(k, str) else str(k)
-                out[name] = self.field(name, v, depth + 1)
-            return out
+            return self._mapping(value, depth)
         if isinstance(value, list | tuple | set | frozenset):
-            items = list(value)
-            result = [self.any(v, depth + 1) for v in items[:MAX_ITEMS]]
+            items: list[Any] = value if isinstance(value, list) else list(value)
+            result = [
+                v if v.__class__ is str and len(v) < 16 else self.any(v, depth + 1)
+                for v in items[:MAX_ITEMS]
+            ]
             if len(items) > MAX_ITEMS:
                 result.append(f"[truncated {len(items) - MAX_ITEMS} more items]")
             return result
         if isinstance(value, bytes | bytearray | memoryview):
             return f"[bytes {len(value)}]"
-        if isinstance(value, bool | int | float):
-            return value
-        if isinstance(value, str):
-            return self.value(str(value))
-        # Enums, UUIDs, datetimes, exceptions...: their text, redacted like any string.
+        if isinstance(value, bool | int):
+            return bool(value) if isinstance(value, bool) else int(value)
+        if isinstance(value, float):
+            return self.any(float(value), depth)
+        # str subclasses, enums, UUIDs, datetimes, exceptions...: their text, redacted.
         return self.value(str(value))
+
+    def _mapping(self, value: Mapping[Any, Any], depth: int) -> dict[str, Any]:
+        # The hot path of every audit event's details: name rules and short strings inline.
+        names = self._names
+        out: dict[str, Any] = {}
+        for i, (k, v) in enumerate(value.items()):
+            if i >= MAX_ITEMS:
+                out["[truncated]"] = f"{len(value) - MAX_ITEMS} more items"
+                break
+            name = k if k.__class__ is str else str(k)
+            rule = names.get(name)
+            if rule is None:
+                rule = self.name_rule(name)
+            if rule:
+                out[name] = self.field(name, v, depth + 1)
+            elif v.__class__ is str and len(v) < 16:
+                out[name] = v
+            else:
+                out[name] = self.any(v, depth + 1)
+        return out
