@@ -156,7 +156,12 @@ class VaultServer:
 
     # -- HTTP API (urllib: the fixture must not depend on the code under test) ---------------
     def raw(
-        self, method: str, path: str, body: dict[str, Any] | None = None, token: str | None = None
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        token: str | None = None,
+        namespace: str | None = None,
     ) -> tuple[int, dict[str, Any]]:
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(  # noqa: S310 - fixed http://127.0.0.1 URL
@@ -164,6 +169,8 @@ class VaultServer:
         )
         req.add_header("X-Vault-Token", self.root_token if token is None else token)
         req.add_header("Content-Type", "application/json")
+        if namespace:
+            req.add_header("X-Vault-Namespace", namespace)
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
                 text = resp.read()
@@ -176,10 +183,15 @@ class VaultServer:
                 return exc.code, {"errors": [text.decode(errors="replace")]}
 
     def api(
-        self, method: str, path: str, body: dict[str, Any] | None = None, token: str | None = None
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        token: str | None = None,
+        namespace: str | None = None,
     ) -> dict[str, Any]:
         """Call the API as root (or ``token``); fail loudly on an error status."""
-        status, payload = self.raw(method, path, body, token)
+        status, payload = self.raw(method, path, body, token, namespace)
         if status >= 400:
             raise RuntimeError(f"bao {method} {path} -> {status}: {payload.get('errors')}")
         return payload

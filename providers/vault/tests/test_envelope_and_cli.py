@@ -184,3 +184,13 @@ def test_cli_policy() -> None:
     assert result.exit_code == 0, result.output
     assert 'path "transit/decrypt/app"' in result.output
     assert 'path "transit/keys/app/rotate"' in result.output
+
+
+def test_core_rotate_command_rotates_a_vault_key(vault_env: VaultServer) -> None:
+    from tigerseal.cli import cli
+
+    key = vault_env.create_key()
+    result = CliRunner().invoke(cli, ["rotate", "--uri", f"vault://transit/{key}"])
+    assert result.exit_code == 0, result.output
+    assert "version 1 -> 2" in result.output
+    assert vault_env.key_info(key)["latest_version"] == 2

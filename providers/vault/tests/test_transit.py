@@ -308,3 +308,20 @@ def test_eight_threads_with_batches_and_rotation(
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         assert all(pool.map(work, range(8)))
     assert provider.key_version == 2
+
+
+def test_namespace(
+    monkeypatch: pytest.MonkeyPatch, vault_env: VaultServer, make_provider: MakeProvider
+) -> None:
+    ns = f"team{secrets.token_hex(3)}"
+    vault_env.api("POST", f"sys/namespaces/{ns}", {})
+    vault_env.api("POST", "sys/mounts/transit", {"type": "transit"}, namespace=ns)
+    vault_env.api("POST", "transit/keys/app", {}, namespace=ns)
+    monkeypatch.setenv("VAULT_NAMESPACE", ns)
+    provider = key_provider_from_uri("vault://transit/app")
+    value = dek()
+    wrapped = provider.wrap(value, {"a": "b"})
+    assert provider.unwrap(wrapped, {"a": "b"}) == value
+    # The same URI outside the namespace names another (here: missing) key.
+    with pytest.raises(KeyNotFound):
+        make_provider("app", namespace="").wrap(value, {})

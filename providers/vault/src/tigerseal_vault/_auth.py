@@ -168,8 +168,14 @@ class Authenticator:
 
     def _login_locked(self) -> None:
         path = f"auth/{self.approle_mount}/login"
+        # Not retried on a dropped connection: a secret_id with a use limit must not be spent
+        # twice by one login.
         resp = self._transport.call(
-            "POST", path, token="", body={"role_id": self._role_id, "secret_id": self._secret_id}
+            "POST",
+            path,
+            token="",
+            body={"role_id": self._role_id, "secret_id": self._secret_id},
+            idempotent=False,
         )
         if not resp.ok or resp.auth is None or not resp.auth.get("client_token"):
             detail = resp.error_text or f"HTTP {resp.status}"
