@@ -621,3 +621,30 @@ def test_with_the_cache_on_one_generate_per_cache_window(key_arn: str) -> None:
     for i in range(5):
         no_cache.encrypt(b"x", {"i": str(i)})
     assert no_cache.metrics["generate"] == 5
+
+
+def test_configured_through_tigerseal_key_providers(
+    mock_kms: Client, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from tigerseal.config import reset_settings
+    from tigerseal.envelope import get_encryption_service, reset_encryption_service
+
+    east = create_key(mock_kms(REGION), alias="alias/app")
+    create_key(mock_kms(OTHER_REGION), alias="alias/app")
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    monkeypatch.setenv(
+        "TIGERSEAL_KEY_PROVIDERS",
+        f"aws-kms://alias/app?region={REGION} aws-kms://alias/app?region={OTHER_REGION}",
+    )
+    reset_settings()
+    reset_encryption_service()
+    try:
+        svc = get_encryption_service()
+        assert [p.region for p in svc.providers] == [REGION, OTHER_REGION]  # type: ignore[attr-defined]
+        ed = svc.encrypt(b"seed api", CTX)
+        assert ed.wrapped_keys[0].key_id == east
+        assert svc.decrypt(ed, CTX) == b"seed api"
+    finally:
+        reset_encryption_service()
+        monkeypatch.delenv("TIGERSEAL_KEY_PROVIDERS")
+        reset_settings()
