@@ -42,7 +42,7 @@ import binascii
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
@@ -92,6 +92,10 @@ _MOUNT = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 _JSON_STRING_BUDGET = 900
 #: A locally cached min_decryption_version older than this is re-read before refusing.
 _RECHECK_RETIRED_AFTER = 5.0
+
+
+#: A batch item checked locally: (key version, ciphertext string, context fields to send).
+_Prepared = tuple[int, str, dict[str, str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -641,9 +645,7 @@ class VaultTransitProvider(KeyProvider):
                 out[i] = w
         return [w for w in out if w is not None]
 
-    def _prepare(
-        self, items: Sequence[tuple[WrappedKey, Context]]
-    ) -> list[tuple[int, str, dict[str, str]]]:
+    def _prepare(self, items: Sequence[tuple[WrappedKey, Context]]) -> list[_Prepared]:
         """Check every item locally first, so a bad one fails before any request."""
         prepared = []
         for wrapped, context in items:
@@ -653,8 +655,8 @@ class VaultTransitProvider(KeyProvider):
         return prepared
 
     def _batches(
-        self, operation: str, endpoint: str, prepared: Sequence[tuple[int, str, dict[str, str]]]
-    ) -> Any:
+        self, operation: str, endpoint: str, prepared: Sequence[_Prepared]
+    ) -> Iterator[tuple[list[dict[str, Any]], Sequence[_Prepared]]]:
         """Yield ``(batch_results, chunk)`` per batch request."""
         size = self._chunk(any(binding for _, _, binding in prepared))
         path = f"{self.mount}/{endpoint}/{self.key_name}"
