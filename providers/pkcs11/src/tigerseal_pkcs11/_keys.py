@@ -98,7 +98,15 @@ _SUFFIX = re.compile(r"^(?P<base>.*)\.v(?P<version>[0-9]{1,9})$")
 def scan_versions(session: Session, uri: Pkcs11Uri) -> dict[int, str]:
     """Version -> label of every ``<object>.v<N>`` secret key visible on the token."""
     found: dict[int, str] = {}
-    for obj in session.raw.get_objects({Attribute.CLASS: ObjectClass.SECRET_KEY}):
+    # Token objects only: the short-lived session objects other threads create and destroy
+    # while wrapping (RFC 5649 path) would otherwise vanish between C_FindObjects and reading
+    # their label.
+    template = {
+        Attribute.CLASS: ObjectClass.SECRET_KEY,
+        Attribute.KEY_TYPE: KeyType.AES,
+        Attribute.TOKEN: True,
+    }
+    for obj in session.raw.get_objects(template):
         label = obj[Attribute.LABEL]
         match = _SUFFIX.match(label or "")
         if match is None or match["base"] != uri.object:
