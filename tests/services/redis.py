@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,7 +21,14 @@ import pytest
 
 from tests.services._proc import ServiceProcess, free_port, port_open, require_binary, wait_for
 
-__all__ = ["RedisServer", "redis_server", "redis_url"]
+__all__ = [
+    "RedisCluster",
+    "RedisServer",
+    "redis_cluster",
+    "redis_sentinel",
+    "redis_server",
+    "redis_url",
+]
 
 
 @dataclass
@@ -135,3 +143,119 @@ def redis_url(redis_server: RedisServer) -> Iterator[str]:
         client.close()
     yield redis_server.url
     redis_server.ensure_running()
+
+
+@pytest.fixture
+def redis_sentinel(redis_server: RedisServer) -> Iterator[str]:
+    """A redis-sentinel monitoring the session server as ``mymaster``; yields its URI."""
+    binary = redis_server.binary
+    with tempfile.TemporaryDirectory(prefix="tigerseal-sentinel-") as workdir:
+        port = free_port()
+        conf = Path(workdir) / "sentinel.conf"
+        conf.write_text(
+            f"port {port}\nbind 127.0.0.1\ndir {workdir}\n"
+            f"sentinel monitor mymaster 127.0.0.1 {redis_server.port} 1\n"
+            "sentinel down-after-milliseconds mymaster 60000\n"
+        )
+        proc = ServiceProcess(
+            "redis-sentinel", [binary, str(conf), "--sentinel"], Path(workdir) / "sentinel.log"
+        ).start()
+        try:
+            import redis
+
+            def ready() -> bool:
+                if not proc.alive():
+                    raise RuntimeError(f"redis-sentinel exited:\n{proc.log_tail()}")
+                client = redis.Redis(port=port, socket_timeout=0.5)
+                try:
+                    addr = client.execute_command("SENTINEL", "get-master-addr-by-name", "mymaster")
+                    return bool(addr)
+                finally:
+                    client.close()
+
+            wait_for(ready, 10.0, f"redis-sentinel on port {port}")
+            yield f"redis+sentinel://127.0.0.1:{port}/mymaster/0"
+        finally:
+            proc.stop()
+
+
+@dataclass
+class RedisCluster:
+    """Three master nodes, no replicas, slots spread by ``redis-cli --cluster create``."""
+
+    ports: list[int]
+    procs: list[ServiceProcess]
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.ports[0]}?cluster=1"
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.stop()
+
+
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is valid and free too."""
+    import socket
+
+    while True:
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisCluster]:
+    """A 3-node Redis Cluster on 127.0.0.1, started on first use, stopped by PID."""
+    binary = require_binary("redis-server", "apt-get install redis-server")
+    cli = require_binary("redis-cli", "apt-get install redis-tools")
+    with tempfile.TemporaryDirectory(prefix="tigerseal-rcluster-") as workdir:
+        ports = [_cluster_port() for _ in range(3)]
+        cluster = RedisCluster(ports, [])
+        try:
+            for port in ports:
+                argv = [
+                    binary,
+                    "--port", str(port),
+                    "--bind", "127.0.0.1",
+                    "--save", "",
+                    "--appendonly", "no",
+                    "--cluster-enabled", "yes",
+                    "--cluster-config-file", f"nodes-{port}.conf",
+                    "--dir", workdir,
+                ]  # fmt: skip
+                log = Path(workdir) / f"redis-{port}.log"
+                cluster.procs.append(ServiceProcess(f"redis-{port}", argv, log).start())
+            for port in ports:
+                wait_for(lambda p=port: port_open(p), 10.0, f"cluster node {port}")
+            subprocess.run(
+                [cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports),
+                 "--cluster-replicas", "0", "--cluster-yes"],
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )  # fmt: skip
+
+            def ok() -> bool:
+                import redis
+
+                for port in ports:
+                    client = redis.Redis(port=port, socket_timeout=0.5)
+                    try:
+                        if client.cluster("info").get("cluster_state") != "ok":
+                            return False
+                    finally:
+                        client.close()
+                return True
+
+            wait_for(ok, 30.0, "redis cluster state ok")
+            yield cluster
+        finally:
+            cluster.stop()

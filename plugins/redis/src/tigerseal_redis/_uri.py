@@ -185,8 +185,16 @@ def build_client(opts: RedisOptions) -> redis.Redis | redis.RedisCluster:
 
     kwargs = _no_retry_kwargs(opts.client_kwargs)
     if opts.cluster:
-        kwargs.pop("retry", None)
-        return redis.RedisCluster.from_url(opts.url, cluster_error_retry_attempts=0, **kwargs)
+        try:
+            # RedisCluster asks a node for the slot map while it is built.
+            return redis.RedisCluster.from_url(opts.url, **kwargs)
+        except (redis.exceptions.RedisError, OSError) as exc:
+            from tigerseal.errors import ProviderUnavailable
+
+            raise ProviderUnavailable(
+                f"cannot reach the Redis Cluster at {opts.display} to read its slot map "
+                f"({type(exc).__name__}); start the cluster or fix the address"
+            ) from exc
     if opts.scheme != "redis+sentinel":
         return redis.Redis.from_url(opts.url, **kwargs)
     return _sentinel_client(opts, kwargs, Sentinel)

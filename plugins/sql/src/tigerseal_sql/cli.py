@@ -1,0 +1,107 @@
+"""``tigerseal-sql``: bulk rewrap and key-version reports for tables of envelopes.
+
+Keys come from the usual settings (``TIGERSEAL_KEY_PROVIDERS`` or ``ENCRYPTION_MASTER_KEY``);
+the table is reflected from the database, so no application code is needed::
+
+    tigerseal-sql report  postgresql+psycopg://app@db/tiger tiger_accounts -c tiger_id -c private_key
+    tigerseal-sql rewrap  postgresql+psycopg://app@db/tiger tiger_accounts -c tiger_id -c private_key
+
+``rewrap`` resumes an interrupted job by default (``--restart`` starts over).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+__all__ = ["main"]
+
+
+def _table(url: str, name: str) -> tuple[Any, Any]:
+    from sqlalchemy import MetaData, Table, create_engine
+    from sqlalchemy.exc import NoSuchTableError
+
+    engine = create_engine(url)
+    schema, _, table = name.rpartition(".")
+    try:
+        return engine, Table(table, MetaData(), autoload_with=engine, schema=schema or None)
+    except NoSuchTableError:
+        raise click.ClickException(f"no table {name!r} in {engine.url!r}") from None
+
+
+@click.group()
+def main() -> None:
+    """Maintain tables whose columns hold tigerseal envelopes."""
+
+
+@main.command()
+@click.argument("url")
+@click.argument("table")
+@click.option("-c", "--column", "columns", multiple=True, required=True, help="Envelope column.")
+@click.option("--batch-size", default=1000, show_default=True, help="Rows per transaction.")
+@click.option("--job", default=None, help="Checkpoint name (default rewrap:<table>).")
+@click.option("--restart", is_flag=True, help="Ignore the checkpoint and start over.")
+@click.option("--force", is_flag=True, help="Rewrap every value, stale or not.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def rewrap(
+    url: str,
+    table: str,
+    columns: tuple[str, ...],
+    batch_size: int,
+    job: str | None,
+    restart: bool,
+    force: bool,
+    progress: bool,
+) -> None:
+    """Move every value of TABLE to the providers' newest key versions (resumable)."""
+    from tigerseal.errors import TigerSealError
+    from tigerseal_sql.rewrap import rewrap_table
+
+    engine, tbl = _table(url, table)
+    try:
+        report = rewrap_table(
+            engine,
+            tbl,
+            columns=columns,
+            batch_size=batch_size,
+            job=job,
+            resume=not restart,
+            force=force,
+            progress=progress,
+        )
+    except TigerSealError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except KeyboardInterrupt:
+        click.echo("interrupted: run the same command again to resume", err=True)
+        sys.exit(130)
+    resumed = f" (resumed after {report.resumed_from})" if report.resumed_from else ""
+    click.echo(
+        f"{report.rows} rows read{resumed}, {report.rewrapped} values rewrapped, "
+        f"{report.already_current} already current, {report.unreadable} unreadable, "
+        f"{report.rows_per_second:,.0f} rows/s"
+    )
+    if report.versions is not None:
+        click.echo(report.versions.summary())
+        if report.versions.stale_values:
+            sys.exit(1)
+
+
+@main.command()
+@click.argument("url")
+@click.argument("table")
+@click.option("-c", "--column", "columns", multiple=True, required=True, help="Envelope column.")
+def report(url: str, table: str, columns: tuple[str, ...]) -> None:
+    """Count the key versions TABLE's values use (headers only, nothing decrypted)."""
+    from tigerseal.errors import TigerSealError
+    from tigerseal_sql.rewrap import key_version_report
+
+    engine, tbl = _table(url, table)
+    try:
+        rep = key_version_report(engine, tbl, columns=columns)
+    except TigerSealError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(rep.summary())
+    if rep.stale_values:
+        sys.exit(1)
