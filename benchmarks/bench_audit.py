@@ -14,7 +14,8 @@ tigerseal, same record (the seed's ``api_key_created`` example):
 * ``audit_security_event`` end to end (validation, timestamp, id, redaction, metrics, hook
   fan-out, chain, checkpoints) in ``buffered`` and in ``flush`` mode (the default: a write(2)
   per event, survives a process crash);
-* ``group`` and ``fsync`` durability under 8 threads (durable before the call returns).
+* ``fsync`` and ``group`` durability under 8 threads (durable before the call returns), for the
+  sink writing the anchor's prebuilt record (like for like) and for the whole pipeline.
 
 Targets (issue 3): with the chain, at least 0.5x the plain buffered writes; group commit at
 least 10x fsync-per-event under 8 threads.
@@ -163,14 +164,19 @@ def full(n: int, durability: str) -> float:
     return rate
 
 
-def durable(n: int, durability: str, threads: int) -> float:
+def durable(n: int, durability: str, threads: int, *, pipeline: bool) -> float:
+    """Durable writes from ``threads`` threads: the sink alone, or the whole pipeline."""
     from tigerseal.audit import Auditor, FileAuditSink
 
-    path = fresh(f"{durability}_{threads}.jsonl")
+    path = fresh(f"{durability}_{threads}_{pipeline}.jsonl")
     sink = FileAuditSink(path, durability=durability, keys=_keys())  # type: ignore[arg-type]
     auditor = Auditor([sink], notify=False)
 
     def work(k: int) -> None:
+        if not pipeline:
+            for _ in range(k):
+                sink.write(RECORD)
+            return
         for _ in range(k):
             auditor.log(
                 "api_key_created",
@@ -212,8 +218,18 @@ def main() -> None:
     synced: dict[str, Callable[[], float]] = {
         "fsync per event, 1 thread": lambda: fsync_each(n_sync, 1),
         "fsync per event, 8 threads (anchor)": lambda: fsync_each(n_sync, 8),
-        "tigerseal fsync mode, 8 threads": lambda: durable(n_sync, "fsync", 8),
-        "tigerseal group commit, 8 threads": lambda: durable(n_sync * 4, "group", 8),
+        "tigerseal sink, fsync mode, 8 threads": lambda: durable(
+            n_sync, "fsync", 8, pipeline=False
+        ),
+        "tigerseal sink, group commit, 8 threads": lambda: durable(
+            n_sync * 4, "group", 8, pipeline=False
+        ),
+        "tigerseal sink, group commit, 32 threads": lambda: durable(
+            n_sync * 4, "group", 32, pipeline=False
+        ),
+        "tigerseal audit_security_event, group commit, 8 threads": lambda: durable(
+            n_sync * 4, "group", 8, pipeline=True
+        ),
     }
     best: dict[str, float] = {}
     for _ in range(rounds):
