@@ -148,6 +148,11 @@ def test_bad_pepper_files(tmp_path: Path, provider: FakeKeyProvider) -> None:
     add_pepper(path, provider, "p1")
     with pytest.raises(ConfigError, match="already"):
         add_pepper(path, provider, "p1")
+    data = json.loads(path.read_text())
+    data["peppers"]["p1"]["blob"] = "not base64!"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match="malformed"):
+        load_pepper_file(path, [provider])
 
 
 def test_settings_load_the_pepper_file(

@@ -128,12 +128,15 @@ def load_pepper_file(
     data = _read(Path(path))
     peppers: dict[str, bytes] = {}
     for pid, entry in data["peppers"].items():
-        wrapped = WrappedKey(
-            provider=entry["provider"],
-            key_id=entry["key_id"],
-            key_version=int(entry["key_version"]),
-            blob=base64.b64decode(entry["blob"]),
-        )
+        try:
+            wrapped = WrappedKey(
+                provider=str(entry["provider"]),
+                key_id=str(entry["key_id"]),
+                key_version=int(entry["key_version"]),
+                blob=base64.b64decode(entry["blob"], validate=True),
+            )
+        except (TypeError, ValueError) as exc:  # binascii.Error is a ValueError
+            raise ConfigError(f"pepper {pid!r} in {path} is malformed: {exc}") from None
         owner = next((p for p in providers if p.owns(wrapped)), None)
         if owner is None:
             raise NoMatchingKeyError(

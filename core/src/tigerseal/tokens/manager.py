@@ -117,15 +117,15 @@ class TokenManager:
         self.revocation = revocation
         self.required_claims = tuple(required_claims)
         self._clock = clock
-        self._headers: dict[str, bytes] = {}
+        self._headers: dict[tuple[str, str], bytes] = {}
 
     # -- encoding ------------------------------------------------------------------------------
     def _header_b64(self, key: JWTKey) -> bytes:
-        cached = self._headers.get(key.kid)
+        cached = self._headers.get((key.kid, key.algorithm))
         if cached is None:
             header = {"alg": key.algorithm, "kid": key.kid, "typ": "JWT"}
             cached = _b64url(json.dumps(header, separators=(",", ":")).encode("utf-8"))
-            self._headers[key.kid] = cached
+            self._headers[(key.kid, key.algorithm)] = cached
         return cached
 
     def encode(self, claims: Mapping[str, Any], *, key: JWTKey | None = None) -> str:
