@@ -255,3 +255,35 @@ def test_uris(tmp_path: Path) -> None:
     sink = from_uri(f"file://{parent}/a.jsonl?checkpoints=0")
     assert stat.S_IMODE(parent.stat().st_mode) == 0o700
     sink.close()
+
+
+def test_pid_placeholder_gives_each_process_its_file(tmp_path: Path, keys: AuditKeys) -> None:
+    sink = FileAuditSink(tmp_path / "audit-{pid}.jsonl", keys=keys)
+    assert sink.path == tmp_path / f"audit-{os.getpid()}.jsonl"
+    sink.write(event(1))
+    sink.close()
+    assert sink.path.exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_forked_child_cannot_continue_the_parents_chain(tmp_path: Path, keys: AuditKeys) -> None:
+    path = tmp_path / "a.jsonl"
+    sink = FileAuditSink(path, keys=keys)
+    sink.write(event(1))
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 3
+        try:
+            sink.write(event(2))
+            code = 1
+        except AuditError as exc:
+            code = 0 if "forked child" in str(exc) and "{pid}" in str(exc) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    sink.write(event(3))  # the parent carries on
+    sink.close()
+    report = verify_audit_file(path, keys=keys)
+    assert report.ok
+    assert not report.issues

@@ -27,6 +27,7 @@ import os
 import secrets
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -65,11 +66,34 @@ _datasync = getattr(os, "fdatasync", os.fsync)
 _MAX_GROUP_DELAY = 0.002
 
 
+class _Forked(OSError):
+    """The sink was inherited by a forked child process."""
+
+
+# Sinks alive in this process; a forked child must not continue its parent's chain (both would
+# append to one file). Marked at fork time, so writes pay nothing for the check.
+_SINKS: weakref.WeakSet[FileAuditSink] = weakref.WeakSet()
+
+
+def _mark_forked() -> None:
+    for sink in list(_SINKS):
+        sink._error = _Forked(
+            f"this audit sink was opened by process {sink._pid} and this is a forked child "
+            f"({os.getpid()}); open sinks after forking, one file per process (a {{pid}} in the "
+            "path is replaced by the process id)"
+        )
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_mark_forked)
+
+
 class FileAuditSink(AuditSink):
     """Append audit records to a hash-chained JSONL file.
 
     Args:
-        path: the file; created (mode 0600, parent directories 0700) if missing.
+        path: the file; created (mode 0600, parent directories 0700) if missing. ``{pid}`` in
+            it is replaced by the process id (one file per worker process).
         durability: ``buffered``, ``flush`` (default), ``fsync`` or ``group`` (see above).
         checkpoint_every: records between two HMAC checkpoints.
         checkpoint_interval: seconds after which the next record also writes a checkpoint.
@@ -99,7 +123,8 @@ class FileAuditSink(AuditSink):
             )
         if checkpoint_every < 1 or not checkpoint_interval > 0:
             raise ConfigError("checkpoint_every must be >= 1 and checkpoint_interval > 0 seconds")
-        self.path = Path(path)
+        self._pid = os.getpid()
+        self.path = Path(os.fspath(path).replace("{pid}", str(self._pid)))
         self.head_path = self.path.with_name(self.path.name + ".head")
         self.durability: Durability = durability
         self.checkpoint_every = checkpoint_every
@@ -122,6 +147,7 @@ class FileAuditSink(AuditSink):
         self._checkpoint_due = time.monotonic() + checkpoint_interval
         self._mac: MacKey | None = None
         self._open()
+        _SINKS.add(self)
 
     # -- opening ---------------------------------------------------------------------------
     def _open(self) -> None:
@@ -402,7 +428,9 @@ class FileAuditSink(AuditSink):
             doc["mac_key"] = self._mac.wrapped
         doc["mac"] = head_mac(self._mac.key, self.chain_id, seq, line_sha256, ts)
         tmp = self.head_path.with_name(f"{self.head_path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # O_NOFOLLOW: a symlink planted under the temporary name must not redirect the write.
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(tmp, flags, 0o600)
         try:
             os.write(fd, json.dumps(doc, indent=1).encode("ascii") + b"\n")
             if sync:
@@ -414,6 +442,8 @@ class FileAuditSink(AuditSink):
     def _unusable(self) -> AuditError:
         if self._closed:
             return AuditError(f"the audit sink for {self.path} is closed")
+        if isinstance(self._error, _Forked):
+            return AuditError(str(self._error))
         return AuditError(
             f"the audit file {self.path} could not be written ({self._error}); audit events "
             "are not being recorded: free space or fix permissions, then restart (the next "
