@@ -415,18 +415,18 @@ class Settings(BaseSettings):
     @classmethod
     def _hasher(cls, value: Any) -> str:
         name = str(value).strip().lower()
-        name = _HASHER_ALIASES.get(name, name)
         known = _known_hashers()
-        if name not in known:
+        canonical = known.get(name)
+        if canonical is None:
             import difflib
 
-            close = difflib.get_close_matches(name, sorted(known), n=1)
+            names = sorted(set(known.values()))
+            close = difflib.get_close_matches(name, names, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ValueError(
-                f"unknown password hash algorithm {name!r}; use one of "
-                f"{', '.join(sorted(known))}.{hint}"
+                f"unknown password hash algorithm {name!r}; use one of {', '.join(names)}.{hint}"
             )
-        return name
+        return canonical
 
     @field_validator("jwt_algorithm", mode="before")
     @classmethod
@@ -586,17 +586,23 @@ def _url_problem(url: str) -> str | None:
     return None
 
 
-def _known_hashers() -> set[str]:
-    """Names PASSWORD_HASH_ALGORITHM may take: built-ins, installed and registered plugins."""
+def _known_hashers() -> dict[str, str]:
+    """Names PASSWORD_HASH_ALGORITHM may take (aliases included) -> the scheme's own name.
+
+    Built-ins, installed entry points (by name, nothing imported) and plugins registered in a
+    registry that already exists (validating settings must not build one).
+    """
     from importlib import metadata
 
-    names = set(_BUILTIN_HASHERS)
-    names.update(ep.name for ep in metadata.entry_points(group="tigerseal.hashers"))
     from tigerseal import plugins
 
-    registry = plugins._registry  # only consult a registry that already exists
+    names = {n: n for n in _BUILTIN_HASHERS} | dict(_HASHER_ALIASES)
+    names.update((ep.name, ep.name) for ep in metadata.entry_points(group="tigerseal.hashers"))
+    registry = plugins._registry
     if registry is not None:
-        names.update(registry.specs("register_password_hashers"))
+        names.update(
+            (k, spec.name) for k, spec in registry.specs("register_password_hashers").items()
+        )
     return names
 
 
