@@ -251,6 +251,11 @@ class Settings(BaseSettings):
         validation_alias="TIGERSEAL_JWT_KEYS_FILE",
         description="private JWKS file (mode 0600) holding the asymmetric signing keys",
     )
+    jwt_signer: str = Field(
+        default="",
+        validation_alias="TIGERSEAL_JWT_SIGNER",
+        description="URI of a KMS/HSM JWT signer plugin (e.g. aws-kms://alias/jwt)",
+    )
     password_pepper_file: str = Field(
         default="",
         validation_alias="TIGERSEAL_PASSWORD_PEPPER_FILE",
@@ -538,11 +543,11 @@ class Settings(BaseSettings):
                         f"JWT_SECRET is refused in production: {why}; generate a fresh one "
                         "with secrets.token_urlsafe(48)"
                     )
-        elif not self.jwt_keys_file:
+        elif not self.jwt_keys_file and not self.jwt_signer:
             problems.append(
-                f"JWT_ALGORITHM={self.jwt_algorithm} needs TIGERSEAL_JWT_KEYS_FILE in "
-                "production: create the key file with `tigerseal token keygen --algorithm "
-                f"{self.jwt_algorithm} --out FILE`"
+                f"JWT_ALGORITHM={self.jwt_algorithm} needs TIGERSEAL_JWT_KEYS_FILE (or "
+                "TIGERSEAL_JWT_SIGNER) in production: create the key file with `tigerseal token "
+                f"keygen --algorithm {self.jwt_algorithm} --out FILE`"
             )
         if problems:
             raise ValueError("ENVIRONMENT=production: " + "; ".join(problems))
@@ -667,6 +672,7 @@ class SecurityConfig(BaseModel):
     jwt_audience: str | None
     jwt_leeway: float
     jwt_keys_file: str
+    jwt_signer: str
     password_hash_algorithm: str
     pbkdf2_iterations: int
     password_pepper_file: str
@@ -711,6 +717,7 @@ class SecurityConfig(BaseModel):
             jwt_audience=settings.jwt_audience,
             jwt_leeway=settings.jwt_leeway,
             jwt_keys_file=settings.jwt_keys_file,
+            jwt_signer=settings.jwt_signer,
             password_hash_algorithm=settings.password_hash_algorithm,
             pbkdf2_iterations=settings.pbkdf2_iterations,
             password_pepper_file=settings.password_pepper_file,
@@ -1085,6 +1092,7 @@ _TEMPLATE_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "JWT_AUDIENCE",
             "JWT_LEEWAY",
             "TIGERSEAL_JWT_KEYS_FILE",
+            "TIGERSEAL_JWT_SIGNER",
             "TIGERSEAL_REVOCATION_STORE",
             "TIGERSEAL_API_KEY_PREFIX",
         ),

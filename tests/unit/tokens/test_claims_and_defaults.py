@@ -175,3 +175,59 @@ def test_decode_checks_signature_but_no_claims() -> None:
     assert m.decode(expired).sub == "alice"
     with pytest.raises(TokenInvalidError):
         manager().decode(expired)  # another key
+
+
+class LocalSigner:
+    """A TokenSigner whose "HSM" is a local Ed25519 key (tests only)."""
+
+    algorithm = "EdDSA"
+
+    def __init__(self) -> None:
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+
+        self._key = ed25519.Ed25519PrivateKey.generate()
+        self.kid = "hsm-key-1"
+        self.calls = 0
+
+    def sign(self, signing_input: bytes) -> bytes:
+        self.calls += 1
+        return self._key.sign(signing_input)
+
+    def public_jwk(self) -> dict[str, object]:
+        import jwt
+
+        jwk = jwt.algorithms.OKPAlgorithm.to_jwk(self._key.public_key(), as_dict=True)
+        return {**jwk, "kid": self.kid, "alg": "EdDSA", "use": "sig"}
+
+
+def test_token_signer_plugin_signs_default_tokens(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from tigerseal.hookspecs import hookimpl
+    from tigerseal.plugins import get_registry
+    from tigerseal.spi import TokenSigner, TokenSignerSpec
+
+    signer = LocalSigner()
+    TokenSigner.register(LocalSigner)
+
+    class Plugin:
+        @hookimpl
+        def register_token_signers(self) -> list[TokenSignerSpec]:
+            return [TokenSignerSpec(name="testhsm", factory=lambda uri, **_: signer)]
+
+    old = KeySet.generate("EdDSA")
+    path = old.save(tmp_path / "jwt.json")
+    old_token = TokenManager(old, issuer="tigerseal").create("before-migration")
+    registry = get_registry()
+    name = registry.register(Plugin(), name="test-token-signer")
+    try:
+        monkeypatch.setenv("JWT_ALGORITHM", "EdDSA")
+        monkeypatch.setenv("TIGERSEAL_JWT_SIGNER", "testhsm://key-1")
+        monkeypatch.setenv("TIGERSEAL_JWT_KEYS_FILE", str(path))
+        token = create_jwt_token("alice")
+        assert signer.calls == 1
+        assert verify_jwt_token(token).header["kid"] == "hsm-key-1"
+        assert verify_jwt_token(old_token).sub == "before-migration"
+        assert {k["kid"] for k in get_jwks()["keys"]} == {"hsm-key-1", old.current.kid}
+    finally:
+        registry.unregister(name)

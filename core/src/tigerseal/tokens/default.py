@@ -36,7 +36,14 @@ def _build(settings: Any) -> TokenManager:
 
     config = get_security_config()
     alg = config.jwt_algorithm
-    if alg.startswith("HS"):
+    if config.jwt_signer:
+        from tigerseal.plugins import token_signer_from_uri
+
+        # The signing key lives in a KMS/HSM; the key file (if any) keeps older keys verifying.
+        older = list(KeySet.load(config.jwt_keys_file)) if config.jwt_keys_file else []
+        signer = JWTKey.from_signer(token_signer_from_uri(config.jwt_signer))
+        keys = KeySet([*(k for k in older if k.kid != signer.kid), signer], current=signer.kid)
+    elif alg.startswith("HS"):
         keys = KeySet.from_secret(config.jwt_secret.get_secret_value(), alg)
     elif config.jwt_keys_file:
         keys = KeySet.load(config.jwt_keys_file)
@@ -52,8 +59,8 @@ def _build(settings: Any) -> TokenManager:
         from tigerseal.errors import ConfigError
 
         raise ConfigError(
-            f"JWT_ALGORITHM is {alg} but the current key in TIGERSEAL_JWT_KEYS_FILE is "
-            f"{keys.current.algorithm}; make them agree"
+            f"JWT_ALGORITHM is {alg} but the current signing key (TIGERSEAL_JWT_KEYS_FILE or "
+            f"TIGERSEAL_JWT_SIGNER) is {keys.current.algorithm}; make them agree"
         )
     return TokenManager(
         keys,
@@ -69,7 +76,8 @@ def _build(settings: Any) -> TokenManager:
 def get_token_manager() -> TokenManager:
     """The process-wide :class:`TokenManager`, from settings (rebuilt after ``reset_settings``).
 
-    ``JWT_ALGORITHM`` with ``JWT_SECRET`` (HS*) or ``TIGERSEAL_JWT_KEYS_FILE`` (asymmetric),
+    ``JWT_ALGORITHM`` with ``JWT_SECRET`` (HS*), ``TIGERSEAL_JWT_KEYS_FILE`` (asymmetric) or
+    ``TIGERSEAL_JWT_SIGNER`` (a KMS/HSM key through a token-signer plugin),
     ``JWT_ISSUER``, ``JWT_AUDIENCE``, ``JWT_LEEWAY``, the two lifetimes and
     ``TIGERSEAL_REVOCATION_STORE``.
     """
