@@ -3,8 +3,8 @@
 Keys come from the usual settings (``TIGERSEAL_KEY_PROVIDERS`` or ``ENCRYPTION_MASTER_KEY``);
 the table is reflected from the database, so no application code is needed::
 
-    tigerseal-sql report  postgresql+psycopg://app@db/tiger tiger_accounts -c tiger_id -c private_key
-    tigerseal-sql rewrap  postgresql+psycopg://app@db/tiger tiger_accounts -c tiger_id -c private_key
+    tigerseal-sql report postgresql+psycopg://app@db/tiger tiger_accounts -c tiger_id
+    tigerseal-sql rewrap postgresql+psycopg://app@db/tiger tiger_accounts -c tiger_id
 
 ``rewrap`` resumes an interrupted job by default (``--restart`` starts over).
 """
@@ -28,6 +28,7 @@ def _table(url: str, name: str) -> tuple[Any, Any]:
     try:
         return engine, Table(table, MetaData(), autoload_with=engine, schema=schema or None)
     except NoSuchTableError:
+        engine.dispose()
         raise click.ClickException(f"no table {name!r} in {engine.url!r}") from None
 
 
@@ -57,6 +58,7 @@ def rewrap(
 ) -> None:
     """Move every value of TABLE to the providers' newest key versions (resumable)."""
     from tigerseal.errors import TigerSealError
+
     from tigerseal_sql.rewrap import rewrap_table
 
     engine, tbl = _table(url, table)
@@ -76,6 +78,8 @@ def rewrap(
     except KeyboardInterrupt:
         click.echo("interrupted: run the same command again to resume", err=True)
         sys.exit(130)
+    finally:
+        engine.dispose()
     resumed = f" (resumed after {report.resumed_from})" if report.resumed_from else ""
     click.echo(
         f"{report.rows} rows read{resumed}, {report.rewrapped} values rewrapped, "
@@ -95,6 +99,7 @@ def rewrap(
 def report(url: str, table: str, columns: tuple[str, ...]) -> None:
     """Count the key versions TABLE's values use (headers only, nothing decrypted)."""
     from tigerseal.errors import TigerSealError
+
     from tigerseal_sql.rewrap import key_version_report
 
     engine, tbl = _table(url, table)
@@ -102,6 +107,8 @@ def report(url: str, table: str, columns: tuple[str, ...]) -> None:
         rep = key_version_report(engine, tbl, columns=columns)
     except TigerSealError as exc:
         raise click.ClickException(str(exc)) from exc
+    finally:
+        engine.dispose()
     click.echo(rep.summary())
     if rep.stale_values:
         sys.exit(1)

@@ -149,6 +149,12 @@ def _primary_key(
     return tuple(pk) if all(v is not None for v in pk) else None
 
 
+def _encrypt(a: EncryptedAttr, value: Any, pk: Any) -> EncryptedData:
+    # Encrypted here rather than in the type's bind processor, so a failure (bad value type,
+    # key provider down) surfaces as the tigerseal error, not wrapped in a StatementError.
+    return a.type.encrypt(value, a.type.cell_context(a.table, a.column.name, pk))
+
+
 def _update_indexes(
     plan: _MapperPlan, target: Any, state_dict: dict[str, Any], only: set[str] | None
 ) -> None:
@@ -180,7 +186,7 @@ def _before_insert(mapper: Mapper[Any], connection: Connection, target: Any) -> 
             pending[a.key] = value
             setattr(target, a.key, PENDING)
         else:
-            setattr(target, a.key, Sealed(value, a.type.cell_context(a.table, a.column.name, pk)))
+            setattr(target, a.key, _encrypt(a, value, pk))
     if restore:
         _RESTORE[state] = restore
     if pending:
@@ -198,7 +204,7 @@ def _after_insert(mapper: Mapper[Any], connection: Connection, target: Any) -> N
         for key, value in pending.items():
             a = by_key[key]
             ctx = a.type.cell_context(a.table, a.column.name, pk)
-            by_table.setdefault(a.column.table, {})[a.column.name] = Sealed(value, ctx)
+            by_table.setdefault(a.column.table, {})[a.column.name] = a.type.encrypt(value, ctx)
         for table, values in by_table.items():
             cols = [c for c in mapper.primary_key if c.table is table] or list(table.primary_key)
             where = [c == v for c, v in zip(cols, pk or (), strict=False)]
@@ -237,7 +243,7 @@ def _before_update(mapper: Mapper[Any], connection: Connection, target: Any) -> 
         if value is None or isinstance(value, EncryptedData):
             continue
         restore[a.key] = value
-        setattr(target, a.key, Sealed(value, a.type.cell_context(a.table, a.column.name, pk)))
+        setattr(target, a.key, _encrypt(a, value, pk))
     if restore:
         _RESTORE[state] = restore
 
@@ -254,14 +260,15 @@ def _changed(target: Any, key: str) -> bool:
 
 @event.listens_for(Session, "after_soft_rollback")
 def _after_rollback(session: Session, previous_transaction: Any) -> None:
-    """A failed flush leaves Sealed values in attributes: put the plaintexts back."""
+    """A failed flush leaves ciphertexts in attributes: put the plaintexts back."""
     for state, values in list(_RESTORE.items()):
         if state.session_id not in (None, session.hash_key):
             continue
         _RESTORE.pop(state, None)
         _PENDING.pop(state, None)
         for key, value in values.items():
-            if isinstance(state.dict.get(key), Sealed) or state.dict.get(key) is PENDING:
+            current = state.dict.get(key)
+            if current is PENDING or isinstance(current, Sealed | EncryptedData):
                 state.dict[key] = value
 
 

@@ -46,7 +46,9 @@ from sqlalchemy import (
     tuple_,
     type_coerce,
     update,
+    values,
 )
+from sqlalchemy import column as sql_column
 from tigerseal.envelope import EncryptedData
 from tigerseal.errors import ConfigError, DecryptionError
 
@@ -436,15 +438,40 @@ def _rewrap_rows(
         if not todo:
             continue
         fresh = svc.rewrap_many([ed for _, ed in todo])
-        params = []
-        for (row, _), new in zip(todo, fresh, strict=True):
-            p = {f"_pk{i}": row[i] for i in range(npk)}
-            p["_new"] = _like(col, row[j], new)
-            params.append(p)
-        conn.execute(updates[col.name], params)
-        done += len(params)
+        changed = [
+            (*row[:npk], _like(col, row[j], new)) for (row, _), new in zip(todo, fresh, strict=True)
+        ]
+        _write(conn, updates, col, changed)
+        done += len(changed)
     report.rewrapped += done
     return done
+
+
+def _write(
+    conn: Connection, updates: dict[str, Any], col: Column[Any], rows: list[tuple[Any, ...]]
+) -> None:
+    """``UPDATE`` the rewrapped values: one statement per chunk on PostgreSQL, else executemany."""
+    table = col.table
+    pk_cols = list(table.primary_key.columns)  # type: ignore[attr-defined]
+    npk = len(pk_cols)
+    if conn.dialect.name != "postgresql":
+        params = [{**{f"_pk{i}": r[i] for i in range(npk)}, "_new": r[npk]} for r in rows]
+        conn.execute(updates[col.name], params)
+        return
+    # UPDATE ... FROM (VALUES ...): one round trip for thousands of rows, where executemany
+    # costs one (pipelined) statement each. Chunked below PostgreSQL's 65,535 parameters.
+    names = [f"_pk{i}" for i in range(npk)]
+    shape = [sql_column(n, pc.type) for n, pc in zip(names, pk_cols, strict=True)]
+    shape.append(sql_column("_new", col.type))
+    per_chunk = max(1, 30_000 // (npk + 1))
+    for lo in range(0, len(rows), per_chunk):
+        data = values(*shape, name="_rewrapped").data(rows[lo : lo + per_chunk])
+        stmt = (
+            update(table)
+            .where(*[pc == data.c[n] for pc, n in zip(pk_cols, names, strict=True)])
+            .values({col.name: data.c._new})
+        )
+        conn.execute(stmt)
 
 
 # -- report ------------------------------------------------------------------------------------

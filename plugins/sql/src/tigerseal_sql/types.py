@@ -24,9 +24,10 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import LargeBinary, Text
+from sqlalchemy.exc import DontWrapMixin
 from sqlalchemy.types import TypeDecorator
 from tigerseal.envelope import EncryptedData
-from tigerseal.errors import ConfigError, EncryptionError
+from tigerseal.errors import ConfigError, EncryptionError, TigerSealError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Dialect
@@ -112,6 +113,22 @@ def row_context(
     return ctx
 
 
+_UNWRAPPED: dict[type[TigerSealError], type[TigerSealError]] = {}
+
+
+def _unwrapped(exc: TigerSealError) -> TigerSealError:
+    """The same error as an instance of a subclass SQLAlchemy does not wrap (DontWrapMixin)."""
+    cls = type(exc)
+    sub = _UNWRAPPED.get(cls)
+    if sub is None:
+        sub = type(cls.__name__, (cls, DontWrapMixin), {"__module__": cls.__module__})
+        _UNWRAPPED[cls] = sub
+    new = sub.__new__(sub, *exc.args)
+    new.__dict__.update(exc.__dict__)
+    new.args = exc.args
+    return new
+
+
 class EncryptedType(TypeDecorator[Any]):
     """Base of the encrypted column types (not used directly).
 
@@ -194,6 +211,13 @@ class EncryptedType(TypeDecorator[Any]):
         return str(ed) if self.storage == "text" else bytes(ed)
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> bytes | str | None:
+        try:
+            return self._bind(value)
+        except TigerSealError as exc:
+            # Raised as the tigerseal error it is, not wrapped in SQLAlchemy's StatementError.
+            raise _unwrapped(exc) from exc.__cause__
+
+    def _bind(self, value: Any) -> bytes | str | None:
         if value is None:
             return None
         if isinstance(value, Sealed):
@@ -228,6 +252,8 @@ class EncryptedType(TypeDecorator[Any]):
 class EncryptedString(EncryptedType):
     """A ``str`` column stored as a tigerseal envelope (UTF-8 inside)."""
 
+    cache_ok = True  # not inherited: SQLAlchemy reads it from each class
+
     @property
     def python_type(self) -> type[Any]:
         return str
@@ -247,6 +273,8 @@ class EncryptedString(EncryptedType):
 class EncryptedBytes(EncryptedType):
     """A ``bytes`` column stored as a tigerseal envelope."""
 
+    cache_ok = True  # not inherited: SQLAlchemy reads it from each class
+
     @property
     def python_type(self) -> type[Any]:
         return bytes
@@ -265,6 +293,8 @@ class EncryptedJSON(EncryptedType):
 
     In-place mutation of a loaded dict or list is not tracked: assign a new value to change it.
     """
+
+    cache_ok = True  # not inherited: SQLAlchemy reads it from each class
 
     @property
     def python_type(self) -> type[Any]:
