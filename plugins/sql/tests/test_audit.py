@@ -1,0 +1,275 @@
+"""SQL audit sink: one verifiable hash chain for many processes, tampering detected."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from tigerseal.audit import Auditor
+from tigerseal.audit.chain import AuditKeys
+from tigerseal.errors import AuditError, ConfigError
+from tigerseal.plugins import PluginRegistry, audit_sink_from_uri, set_registry
+from tigerseal_sql.audit import SQLAuditSink, from_uri
+
+from .conftest import VAR, Keys
+
+WORKER = Path(__file__).with_name("_audit_worker.py")
+
+Make = Callable[..., SQLAuditSink]
+
+
+@pytest.fixture
+def audit_keys(keys: Keys) -> AuditKeys:
+    return AuditKeys(encryption=keys.service())
+
+
+@pytest.fixture
+def make(db_url: str, audit_keys: AuditKeys) -> Iterator[Make]:
+    made: list[SQLAuditSink] = []
+
+    def build(**options: Any) -> SQLAuditSink:
+        options.setdefault("keys", audit_keys)
+        sink = from_uri(db_url, **options)
+        made.append(sink)
+        return sink
+
+    yield build
+    for sink in made:
+        sink.close()
+
+
+def event(i: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "ts": f"2025-01-01T00:00:{i % 60:02d}.000000Z",
+        "event_type": "authz_fail",
+        "risk_level": "medium",
+        "i": i,
+        **extra,
+    }
+
+
+def execute(db_url: str, sql: str, **params: Any) -> None:
+    engine = create_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(sql), params)
+    finally:
+        engine.dispose()
+
+
+def test_records_chain_and_verify(make: Make, audit_keys: AuditKeys, db_url: str) -> None:
+    sink = make(checkpoint_every=4)
+    for i in range(10):
+        sink.write(event(i))
+    sink.close()
+    report = make().verify(keys=audit_keys)
+    assert report.ok, report.issues
+    # start + 10 records + 2 checkpoints (every 4) + final checkpoint at close
+    assert report.records == 14
+    assert report.first_seq == 0
+    assert report.last_seq == 13
+    assert report.checkpoints == report.verified_checkpoints == 3
+    assert report.head_seq == 13
+    assert report.unanchored == 0
+
+
+def test_database_password_never_shows() -> None:
+    from tigerseal_sql.audit import _display
+
+    engine = create_engine("postgresql+psycopg://app:s3cretpw@db.internal/tiger")
+    assert "s3cretpw" not in _display(engine)
+    engine.dispose()
+
+
+def test_a_second_process_resumes_the_same_chain(make: Make, audit_keys: AuditKeys) -> None:
+    first, second = make(checkpoint_every=3), make(checkpoint_every=3)
+    for i in range(6):
+        (first if i % 2 else second).write(event(i))
+    first.close()
+    second.close()
+    report = make().verify(keys=audit_keys)
+    assert report.ok, report.issues
+    assert len(report.chain_ids) == 1
+    engine = first.engine
+    del engine  # the sink disposed it
+    kinds = [
+        json.loads(line)["event_type"]
+        for (line,) in _rows(make, "SELECT line FROM tigerseal_audit ORDER BY seq")
+    ]
+    assert kinds[0] == "audit_chain_start"
+    assert kinds.count("audit_chain_resume") == 1
+
+
+def _rows(make: Make, sql: str) -> list[Any]:
+    sink = make()
+    with sink.engine.connect() as conn:
+        return list(conn.execute(text(sql)).all())
+
+
+@pytest.mark.parametrize(
+    ("tamper", "kind"),
+    [
+        (
+            "UPDATE tigerseal_audit SET line = REPLACE(line, 'medium', 'low') WHERE seq = 3",
+            "edited",
+        ),
+        ("DELETE FROM tigerseal_audit WHERE seq = 4", "deleted"),
+        ("DELETE FROM tigerseal_audit WHERE seq >= 9", "truncated"),
+        ("UPDATE tigerseal_audit SET seq = seq + 100 WHERE seq = 2", "reordered"),
+    ],
+)
+def test_tampering_is_detected(
+    make: Make, audit_keys: AuditKeys, db_url: str, tamper: str, kind: str
+) -> None:
+    sink = make(checkpoint_every=5)
+    for i in range(10):
+        sink.write(event(i))
+    sink.close()
+    execute(db_url, tamper)
+    report = make().verify(keys=audit_keys)
+    assert not report.ok
+    assert kind in report.kinds(), report.issues
+
+
+def test_rewritten_chain_fails_the_checkpoint_mac(
+    make: Make, audit_keys: AuditKeys, db_url: str
+) -> None:
+    """An attacker who recomputes every hash after an edit still cannot forge the MACs."""
+    import hashlib
+
+    sink = make(checkpoint_every=5)
+    for i in range(8):
+        sink.write(event(i))
+    sink.close()
+    rows = _rows(make, "SELECT seq, line FROM tigerseal_audit ORDER BY seq")
+    prev = None
+    fixed: list[tuple[int, str]] = []
+    for seq, line in rows:
+        rec = json.loads(line)
+        if seq == 2:
+            rec["risk_level"] = "low"
+        if prev is not None:
+            rec["prev"] = prev
+        new = json.dumps(rec, separators=(",", ":"))
+        prev = hashlib.sha256(new.encode()).hexdigest()
+        fixed.append((seq, new))
+    for seq, line in fixed:
+        execute(
+            db_url, "UPDATE tigerseal_audit SET line = :line WHERE seq = :seq", line=line, seq=seq
+        )
+    report = make().verify(keys=audit_keys)
+    assert "forged" in report.kinds()
+
+
+def test_batch_mode_commits_on_flush_and_close(make: Make, audit_keys: AuditKeys) -> None:
+    sink = make(durability="batch", batch_size=50)
+    for i in range(10):
+        sink.write(event(i))
+    assert _rows(make, "SELECT COUNT(*) FROM tigerseal_audit")[0][0] == 0
+    sink.flush()
+    assert _rows(make, "SELECT COUNT(*) FROM tigerseal_audit")[0][0] == 11  # + chain start
+    sink.write(event(11))
+    sink.close()
+    report = make().verify(keys=audit_keys)
+    assert report.ok, report.issues
+    assert report.records == 13
+
+
+def test_auditor_writes_redacted_records(make: Make, audit_keys: AuditKeys) -> None:
+    sink = make()
+    auditor = Auditor([sink], notify=False)
+    auditor.log(
+        "api_key_created",
+        api_key_id="key_123",
+        details={"password": "hunter2hunter2", "scopes": ["read"]},
+        risk_level="low",
+        source_ip="192.168.1.1",
+    )
+    auditor.close()
+    lines = [r[0] for r in _rows(make, "SELECT line FROM tigerseal_audit ORDER BY seq")]
+    assert not any("hunter2" in line for line in lines)
+    rows = _rows(make, "SELECT event_type, risk_level FROM tigerseal_audit WHERE seq = 1")
+    assert tuple(rows[0]) == ("api_key_created", "low")
+    assert make().verify(keys=audit_keys).ok
+
+
+def test_closed_sink_and_bad_records(make: Make) -> None:
+    sink = make()
+    with pytest.raises(AuditError, match="mapping"):
+        sink.write(["not", "a", "mapping"])  # type: ignore[arg-type]
+    sink.close()
+    with pytest.raises(AuditError, match="closed"):
+        sink.write(event(0))
+
+
+def test_bad_options(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    with pytest.raises(ConfigError, match="unknown SQL audit sink option"):
+        from_uri(f"{url}?colour=blue", colour="red")
+    with pytest.raises(ConfigError, match="durability"):
+        from_uri(url, durability="eventually")
+    with pytest.raises(ConfigError, match="table name"):
+        from_uri(url, table="audit; DROP TABLE x")
+    with pytest.raises(ConfigError, match="postgresql"):
+        from_uri("mysql://h/db")
+    with pytest.raises(ConfigError, match="batch_size"):
+        from_uri(f"{url}?batch_size=lots")
+
+
+def test_registry_resolves_sqlite_and_postgresql(tmp_path: Path, audit_keys: AuditKeys) -> None:
+    previous = set_registry(PluginRegistry())
+    try:
+        sink = audit_sink_from_uri(f"sqlite:///{tmp_path / 'r.db'}?table=trail", keys=audit_keys)
+        assert isinstance(sink, SQLAuditSink)
+        sink.write(event(1))
+        sink.close()
+        from tigerseal.plugins import get_registry
+
+        specs = get_registry().specs("register_audit_sinks")
+        assert {"postgresql", "postgresql+psycopg", "sqlite"} <= set(specs)
+    finally:
+        set_registry(previous)
+
+
+def test_four_processes_share_one_verifiable_chain(
+    db_url: str, keys: Keys, audit_keys: AuditKeys, make: Make
+) -> None:
+    make().close()  # create the tables first, so workers race only on the chain
+    env = {k: v for k, v in os.environ.items() if not k.startswith(VAR)}
+    env.update(keys.env)
+    env["TIGERSEAL_KEY_PROVIDERS"] = f"env://{VAR}"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(WORKER), db_url, "--records", "60", "--threads", "3"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outputs = [p.communicate(timeout=180) for p in procs]
+    for (_, err), p in zip(outputs, procs, strict=True):
+        assert p.returncode == 0, err
+    report = make().verify(keys=audit_keys)
+    assert report.ok, report.issues
+    events = _rows(
+        make, "SELECT COUNT(*) FROM tigerseal_audit WHERE event_type = 'authn_login_success'"
+    )
+    assert events[0][0] == 240
+    resumes = _rows(
+        make,
+        "SELECT COUNT(*) FROM tigerseal_audit "
+        "WHERE event_type IN ('audit_chain_start', 'audit_chain_resume')",
+    )
+    assert resumes[0][0] == 4  # one key announcement per process
+    seqs = [r[0] for r in _rows(make, "SELECT seq FROM tigerseal_audit ORDER BY seq")]
+    assert seqs == list(range(len(seqs)))
+    assert report.verified_checkpoints == report.checkpoints >= 4 + 8
