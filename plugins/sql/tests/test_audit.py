@@ -172,7 +172,9 @@ def test_batch_mode_commits_on_flush_and_close(make: Make, audit_keys: AuditKeys
     sink = make(durability="batch", batch_size=50)
     for i in range(10):
         sink.write(event(i))
-    assert _rows(make, "SELECT COUNT(*) FROM tigerseal_audit")[0][0] == 0
+    from sqlalchemy import inspect
+
+    assert not inspect(sink.engine).has_table("tigerseal_audit")  # nothing written yet
     sink.flush()
     assert _rows(make, "SELECT COUNT(*) FROM tigerseal_audit")[0][0] == 11  # + chain start
     sink.write(event(11))
@@ -273,3 +275,31 @@ def test_four_processes_share_one_verifiable_chain(
     seqs = [r[0] for r in _rows(make, "SELECT seq FROM tigerseal_audit ORDER BY seq")]
     assert seqs == list(range(len(seqs)))
     assert report.verified_checkpoints == report.checkpoints >= 4 + 8
+
+
+def test_tigerseal_audit_verify_takes_a_database_uri(
+    make: Make, db_url: str, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+    from tigerseal.cli import cli as tigerseal_cli
+
+    sink = make(checkpoint_every=3)
+    for i in range(5):
+        sink.write(event(i))
+    sink.close()
+    for name, value in keys.env.items():
+        monkeypatch.setenv(name, value)
+    runner = CliRunner()
+    args = ["audit", "verify", db_url, "--key-provider", f"env://{VAR}"]
+    out = runner.invoke(tigerseal_cli, args)
+    assert out.exit_code == 0, out.output
+    assert "OK" in out.output
+    assert "2/2 checkpoints verified" in out.output
+    execute(db_url, "DELETE FROM tigerseal_audit WHERE seq = 2")
+    out = runner.invoke(tigerseal_cli, args)
+    assert out.exit_code == 1
+    assert "TAMPERED" in out.output
+    assert "deleted" in out.output
+    missing = runner.invoke(tigerseal_cli, ["audit", "verify", f"{db_url}?table=nothing_here"])
+    assert isinstance(missing.exception, AuditError)
+    assert "no audit table" in str(missing.exception)

@@ -61,7 +61,7 @@ def verify(
     Exit status 0 if the trail is intact, 1 if it was altered (or, with --strict, if there is
     any warning).
     """
-    from tigerseal.audit import AuditKeys, verify_audit_file
+    from tigerseal.audit import AuditKeys
 
     keys = None
     if key_providers:
@@ -72,7 +72,7 @@ def verify(
             encryption=EncryptionService([key_provider_from_uri(u) for u in key_providers])
         )
     path = file or _default_file()
-    report = verify_audit_file(path, keys=keys, check_macs=not no_macs)
+    report = _verify(path, keys, check_macs=not no_macs)
     failed = not report.ok or (strict and bool(report.issues))
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
@@ -103,6 +103,25 @@ def verify(
             )
     if failed:
         raise SystemExit(1)
+
+
+def _verify(target: str, keys: Any, *, check_macs: bool) -> Any:
+    """Verify a file, or the URI of a sink that verifies itself (``postgresql://``, ``sqlite://``)."""
+    from tigerseal.audit import verify_audit_file
+
+    scheme = urlsplit(target).scheme
+    if "://" not in target or scheme in ("", "file"):
+        return verify_audit_file(target, keys=keys, check_macs=check_macs)
+    from tigerseal.plugins import audit_sink_from_uri
+
+    sink = audit_sink_from_uri(target)
+    try:
+        verifier = getattr(sink, "verify", None)
+        if verifier is None:
+            raise click.UsageError(f"the {scheme} audit sink keeps no verifiable trail")
+        return verifier(keys=keys, check_macs=check_macs)
+    finally:
+        sink.close()
 
 
 def _format(record: dict[str, Any]) -> str:

@@ -12,7 +12,8 @@ row (``SELECT ... FOR UPDATE`` on PostgreSQL; ``BEGIN IMMEDIATE`` on SQLite), re
 each process adds an ``audit_chain_resume`` record naming its checkpoint key (the very first
 writer an ``audit_chain_start``).
 
-Schema (created if missing; ``?table=`` changes the prefix; see docs/plugins/sql.md)::
+Schema (created by the first write if missing; ``?table=`` changes the name; see
+docs/plugins/sql.md)::
 
     tigerseal_audit       (seq BIGINT PRIMARY KEY, ts VARCHAR(32), event_type VARCHAR(64),
                            risk_level VARCHAR(16), line TEXT NOT NULL)
@@ -155,10 +156,12 @@ class SQLAuditSink(AuditSink):
         self._checkpoint_due = time.monotonic() + checkpoint_interval
         self._closed = False
         self._pid = os.getpid()
-        self._create_schema()
+        self._schema_ready = False  # tables are created by the first write, not by verify()
 
     # -- schema ----------------------------------------------------------------------------
     def _create_schema(self) -> None:
+        if self._schema_ready:
+            return
         for attempt in range(5):
             try:
                 self._log.metadata.create_all(self.engine, checkfirst=True)
@@ -172,6 +175,7 @@ class SQLAuditSink(AuditSink):
                                 id=1, chain_id=secrets.token_hex(8), seq=-1, prev=GENESIS_PREV
                             )
                         )
+                self._schema_ready = True
                 return
             except (IntegrityError, ProgrammingError, OperationalError):
                 # Another process created the tables or the head row at the same moment.
@@ -212,6 +216,7 @@ class SQLAuditSink(AuditSink):
             # Forked (gunicorn preload): the child announces its own key.
             self._pid, self._mac = os.getpid(), None
         try:
+            self._create_schema()
             with self.engine.begin() as conn:
                 mac, checkpointed = self._append(conn, bodies, force_checkpoint)
         except DBAPIError as exc:
@@ -333,8 +338,14 @@ class SQLAuditSink(AuditSink):
 
         The rows are read in ``seq`` order; "line N" in findings means the N-th row.
         """
+        from sqlalchemy import inspect
         from tigerseal.audit.verify import verify_audit_file
 
+        if not inspect(self.engine).has_table(self._log.name):
+            raise AuditError(
+                f"no audit table {self._log.name!r} at {_display(self.engine)}; check the URI "
+                "(and ?table= if the sink uses another name)"
+            )
         with tempfile.TemporaryDirectory(prefix="tigerseal-audit-") as tmp:
             path = Path(tmp) / "audit.jsonl"
             with self.engine.connect() as conn, path.open("w", encoding="ascii") as out:

@@ -1,10 +1,10 @@
-"""``tigerseal-sql``: bulk rewrap and key-version reports for tables of envelopes.
+"""``tigerseal sql`` (also ``tigerseal-sql``): bulk rewrap and key-version reports.
 
 Keys come from the usual settings (``TIGERSEAL_KEY_PROVIDERS`` or ``ENCRYPTION_MASTER_KEY``);
 the table is reflected from the database, so no application code is needed::
 
-    tigerseal-sql report postgresql+psycopg://app@db/tiger tiger_accounts -c tiger_id
-    tigerseal-sql rewrap postgresql+psycopg://app@db/tiger tiger_accounts -c tiger_id
+    tigerseal sql report postgresql+psycopg://app@db/tiger tiger_accounts -c tiger_id
+    tigerseal sql rewrap postgresql+psycopg://app@db/tiger tiger_accounts -c tiger_id
 
 ``rewrap`` resumes an interrupted job by default (``--restart`` starts over).
 """
