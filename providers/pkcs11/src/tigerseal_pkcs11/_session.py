@@ -40,9 +40,9 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pkcs11
 import pkcs11.exceptions as p11
@@ -53,6 +53,8 @@ from tigerseal_pkcs11._errors import SESSION_LOST, raise_mapped
 from tigerseal_pkcs11.uri import Pkcs11Uri
 
 __all__ = ["Module", "Session", "TokenPool", "get_module"]
+
+T = TypeVar("T")
 
 log = logging.getLogger("tigerseal_pkcs11")
 
@@ -149,9 +151,10 @@ class TokenPool:
         self.max_sessions = max_sessions
         self.refs = 0
         self.pid = os.getpid()
-        self._cond = threading.Condition()
+        self._cond = threading.Condition(threading.Lock())
         self._idle: list[Session] = []
         self._open = 0
+        self._waiting = 0
         self._pin: _Pin | None = None
         self._pin_mac: bytes | None = None
         self._needs_login = True
@@ -230,6 +233,33 @@ class TokenPool:
             else:
                 self._release(session)
 
+    def run(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn`` with a pooled session (under the module lock in ``global`` mode).
+
+        The hot path of every wrap and unwrap: :meth:`session` inlined, without a generator.
+        """
+        if os.getpid() != self.pid:
+            with self.session() as session:  # raises the fork error
+                return fn(session)  # pragma: no cover
+        lock = self.module.lock
+        if lock is not None:
+            lock.acquire()
+        try:
+            session = self._acquire()
+            try:
+                result = fn(session)
+            except SESSION_LOST as exc:
+                self._discard(session, relogin=isinstance(exc, p11.UserNotLoggedIn))
+                raise
+            except BaseException:
+                self._release(session)
+                raise
+            self._release(session)
+            return result
+        finally:
+            if lock is not None:
+                lock.release()
+
     def _acquire(self) -> Session:
         with self._cond:
             while True:
@@ -238,19 +268,25 @@ class TokenPool:
                 if self._open < self.max_sessions:
                     self._open += 1
                     break
-                self._cond.wait()
+                self._waiting += 1
+                try:
+                    self._cond.wait()
+                finally:
+                    self._waiting -= 1
         try:
             return self._open_session(self._pin)
         except BaseException:
             with self._cond:
                 self._open -= 1
-                self._cond.notify()
+                if self._waiting:
+                    self._cond.notify()
             raise
 
     def _release(self, session: Session) -> None:
         with self._cond:
             self._idle.append(session)
-            self._cond.notify()
+            if self._waiting:  # Condition.notify is Python code: skip it when nobody waits
+                self._cond.notify()
 
     def _discard(self, session: Session, *, relogin: bool) -> None:
         stale = [session]

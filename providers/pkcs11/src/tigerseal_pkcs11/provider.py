@@ -74,14 +74,15 @@ class Pkcs11Provider(KeyProvider):
 
     def __init__(self, uri: str | Pkcs11Uri, **options: Any) -> None:
         self._uri = uri if isinstance(uri, Pkcs11Uri) else parse_uri(uri, **options)
+        self._key_id = self._uri.key_id  # hot path: computed once
         pin = self._uri.pin_source.read()
         self._module = get_module(self._uri.module_path, self._uri.locking)
         self._pool: TokenPool | None = self._module.pool(self._uri)
         self._token = self._pool.description
         self._state = threading.Lock()
         self._versions: dict[int, _keys.KeyVersion] = {}
-        self._current = 0
-        self._format = _wrap.FORMAT_GCM
+        # (version, format) of new wraps, replaced as a whole so readers need no lock.
+        self._active: tuple[int, int] = (0, _wrap.FORMAT_GCM)
         self._min_version = self._uri.min_decryption_version
         try:
             self._pool.login(pin)
@@ -93,11 +94,11 @@ class Pkcs11Provider(KeyProvider):
     # -- identity ----------------------------------------------------------------------------
     @property
     def key_id(self) -> str:
-        return self._uri.key_id
+        return self._key_id
 
     @property
     def key_version(self) -> int:
-        return self._current
+        return self._active[0]
 
     @property
     def uri(self) -> str:
@@ -106,12 +107,12 @@ class Pkcs11Provider(KeyProvider):
     @property
     def binds_context(self) -> bool:  # type: ignore[override]
         """True when new wraps use AES-GCM with the context as AAD (false for RFC 5649)."""
-        return self._format == _wrap.FORMAT_GCM
+        return self._active[1] == _wrap.FORMAT_GCM
 
     @property
     def mechanism(self) -> str:
         """The mechanism new wraps use: ``aes-gcm`` or ``aes-key-wrap-pad``."""
-        return _wrap.FORMAT_NAMES[self._format]
+        return _wrap.FORMAT_NAMES[self._active[1]]
 
     @property
     def min_decryption_version(self) -> int:
@@ -125,15 +126,15 @@ class Pkcs11Provider(KeyProvider):
         """
         if not isinstance(version, int) or isinstance(version, bool) or version < 0:
             raise ConfigError("min_decryption_version must be a non-negative integer")
-        if version > self._current:
+        if version > self.key_version:
             raise ConfigError(
                 f"min_decryption_version {version} is above the current version "
-                f"{self._current}; rotate first"
+                f"{self.key_version}; rotate first"
             )
         self._min_version = version
 
     def __repr__(self) -> str:
-        return f"<Pkcs11Provider {self.key_id} v{self._current} {self.mechanism}>"
+        return f"<Pkcs11Provider {self.key_id} v{self.key_version} {self.mechanism}>"
 
     # -- plumbing ----------------------------------------------------------------------------
     def _active_pool(self) -> TokenPool:
@@ -144,22 +145,24 @@ class Pkcs11Provider(KeyProvider):
     def _call(self, what: str, fn: Callable[[Session], T]) -> T:
         """Run ``fn`` on a pooled session; retry once on a lost session or stale key handle."""
         pool = self._active_pool()
+
+        def guarded(session: Session) -> T:
+            try:
+                return fn(session)
+            except (p11.KeyHandleInvalid, p11.ObjectHandleInvalid) as exc:
+                session.forget()
+                raise _StaleHandle from exc
+
         for attempt in (1, 2):
             try:
-                with pool.session() as session:
-                    try:
-                        return fn(session)
-                    except (p11.KeyHandleInvalid, p11.ObjectHandleInvalid) as exc:
-                        session.forget()
-                        raise _StaleHandle from exc
+                return pool.run(guarded)
             except _RETRYABLE as exc:
                 if attempt == 2:
-                    cause = exc.__cause__ if isinstance(exc, _StaleHandle) else exc
                     if isinstance(exc, _StaleHandle):
                         raise KeyNotFound(
                             f"{what}: the key object disappeared from token {self._token}; "
                             "was the version deleted? Recreate or restore it"
-                        ) from cause
+                        ) from exc.__cause__
                     raise_mapped(exc, what=what, token=self._token)
             except p11.PKCS11Error as exc:
                 raise_mapped(exc, what=what, token=self._token)
@@ -183,9 +186,7 @@ class Pkcs11Provider(KeyProvider):
         newest = max(versions)
         info = self._version(newest)
         fmt = self._choose_format(info)
-        with self._state:
-            self._current = newest
-            self._format = fmt
+        self._active = (newest, fmt)
 
     def _version(self, version: int) -> _keys.KeyVersion:
         info = self._versions.get(version)
@@ -236,9 +237,8 @@ class Pkcs11Provider(KeyProvider):
         if not isinstance(dek, bytes | bytearray) or len(dek) != DEK_SIZE:
             raise TypeError(f"a data key must be {DEK_SIZE} bytes")
         dek = bytes(dek)
-        with self._state:
-            version, fmt = self._current, self._format
-        info = self._version(version)
+        version, fmt = self._active
+        info = self._versions.get(version) or self._version(version)
         extra = _wrap.aad(context) if fmt == _wrap.FORMAT_GCM else b""
 
         def run(session: Session) -> bytes:
@@ -276,8 +276,8 @@ class Pkcs11Provider(KeyProvider):
             )
         fmt = _wrap.check_blob(wrapped.blob)
         extra = _wrap.aad(context) if fmt == _wrap.FORMAT_GCM else b""
-        info = self._version(version)
-        if version > self._current:
+        info = self._versions.get(version) or self._version(version)
+        if version > self.key_version:
             self.refresh()  # another process rotated: new wraps should use it too
         return info, fmt, extra
 
@@ -340,7 +340,7 @@ class Pkcs11Provider(KeyProvider):
         The new key gets the usage (encrypt and/or wrap) of the current one. Old versions keep
         unwrapping until retired with :meth:`set_min_decryption_version` (or deleted).
         """
-        current = self._version(self._current)
+        current = self._version(self.key_version)
         usage = (
             "both" if current.encrypt and current.wrap else "encrypt" if current.encrypt else "wrap"
         )
