@@ -64,6 +64,8 @@ _sha256 = hashlib.sha256
 _datasync = getattr(os, "fdatasync", os.fsync)
 # Longest a group-commit leader waits for the writers it expects (see _commit).
 _MAX_GROUP_DELAY = 0.002
+# ... as a multiple of the average sync time.
+_GROUP_WAIT = 0.5
 
 
 class _Forked(OSError):
@@ -359,7 +361,7 @@ class FileAuditSink(AuditSink):
             self._flushing = True
             expected = self._last_batch
             if len(self._pending) < expected:
-                deadline = time.monotonic() + min(_MAX_GROUP_DELAY, self._sync_time / 2)
+                deadline = time.monotonic() + min(_MAX_GROUP_DELAY, self._sync_time * _GROUP_WAIT)
                 self._leader_waiting = True
                 while len(self._pending) < expected:
                     left = deadline - time.monotonic()
