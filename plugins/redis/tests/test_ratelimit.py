@@ -212,7 +212,7 @@ def test_four_processes_eight_threads_admit_exactly_the_limit(
                 "--limit",
                 str(limit),
                 "--window",
-                "3600",
+                "10000000",  # GCRA refills one unit per window/limit: none during the test
                 "--threads",
                 str(threads),
                 "--ops",

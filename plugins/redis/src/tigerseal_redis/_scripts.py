@@ -49,6 +49,7 @@ local tag = ARGV[6]
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local used = redis.call('ZCARD', KEYS[1])
 local allowed = 0
+local added = false
 if used + cost <= limit then
   allowed = 1
   if not peek and cost > 0 then
@@ -66,10 +67,13 @@ if used + cost <= limit then
     end
     used = used + cost
     redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))
+    added = true
   end
 end
 local reset = 0
-if used > 0 then
+if added then
+  reset = window  -- the newest unit is the one just added, at now
+elseif used > 0 then
   local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
   reset = tonumber(newest[2]) + window - now
 end
@@ -91,15 +95,18 @@ return {allowed, remaining, reset, retry}
 )
 
 # Sliding-window counter: two fixed windows, the previous one weighted by how much of it still
-# overlaps the sliding window (Cloudflare's approximation). State: hash {w, c, p}.
+# overlaps the sliding window (Cloudflare's approximation). State: one string
+# "<window index>:<current count>:<previous count>" (GET + SET PX: cheaper than a hash).
 _COUNTER = (
     _PRELUDE
     + """
 local idx = math.floor(now / window)
-local st = redis.call('HMGET', KEYS[1], 'w', 'c', 'p')
-local w = tonumber(st[1])
-local c = tonumber(st[2]) or 0
-local p = tonumber(st[3]) or 0
+local st = redis.call('GET', KEYS[1])
+local w, c, p = nil, 0, 0
+if st then
+  local sw, sc, sp = string.match(st, '^(%d+):(%d+):(%d+)$')
+  if sw then w = tonumber(sw); c = tonumber(sc); p = tonumber(sp) end
+end
 if w == nil then
   c = 0; p = 0
 elseif idx == w + 1 then
@@ -119,8 +126,8 @@ if p * weight + c + cost <= limit + eps then
   allowed = 1
   if not peek and cost > 0 then
     c = c + cost
-    redis.call('HSET', KEYS[1], 'w', idx, 'c', c, 'p', p)
-    redis.call('PEXPIRE', KEYS[1], math.ceil((2 * window - elapsed) / 1000))
+    local ms = math.ceil((2 * window - elapsed) / 1000)
+    redis.call('SET', KEYS[1], string.format('%d:%d:%d', idx, c, p), 'PX', ms)
   end
 end
 local remaining = math.floor(limit - (p * weight + c) + eps)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import itertools
 import math
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tigerseal.errors import ConfigError, ProviderUnavailable, TigerSealError
 from tigerseal.spi.services import (
@@ -34,6 +34,7 @@ from tigerseal.spi.services import (
 from tigerseal_redis._outage import OutageGuard
 from tigerseal_redis._scripts import SCRIPTS, Script
 from tigerseal_redis._uri import OutagePolicy, build_client, parse_uri
+from tigerseal_redis._wire import PinnedConnections, bulk
 
 if TYPE_CHECKING:
     import redis
@@ -86,8 +87,8 @@ class RedisRateLimitStorage(RateLimitStorage):
         self._client = client
         # The fast path needs a plain client with a shared pool (not single-connection mode).
         plain = type(client) is _redis.Redis and getattr(client, "connection", None) is None
-        self._pool = client.connection_pool if plain else None
-        self._response_error_type = rx.ResponseError
+        self._fast = PinnedConnections(client.connection_pool, rx.ResponseError) if plain else None
+        self._wires: dict[RateLimitPolicy, _PolicyWire] = {}
         self._prefix = f"{key_prefix}rl:"
         self._guard = OutageGuard(
             component="rate_limit",
@@ -174,19 +175,57 @@ class RedisRateLimitStorage(RateLimitStorage):
         return f"RedisRateLimitStorage(server={self._guard.server!r}, on_outage={self.on_outage!r})"
 
     # -- internals ---------------------------------------------------------------------------
+    def _wire(self, policy: RateLimitPolicy) -> _PolicyWire:
+        """The constant parts of a decision under ``policy``, packed once."""
+        wire = self._wires.get(policy)
+        if wire is None:
+            script = SCRIPTS[policy.algorithm]
+            # RateLimitPolicy validated limit, window, algorithm and burst when it was built.
+            window_us = round(policy.window * 1_000_000) or 1
+            head = b"*10\r\n" + bulk(b"EVALSHA") + bulk(script.sha.encode()) + bulk(b"1")
+            mid = bulk(b"%d" % policy.limit) + bulk(b"%d" % window_us)
+            burst = policy.burst_size if policy.algorithm == "gcra" else None
+            wire = _PolicyWire(script, head, mid, window_us, burst)
+            if len(self._wires) < 1024:  # policies are few; never let the cache grow unbounded
+                self._wires[policy] = wire
+        return wire
+
     def _decide(
         self, key: str, policy: RateLimitPolicy, cost: int, now: float | None, *, peek: bool
     ) -> RateLimitDecision:
-        script, keys, args = self._call_args(key, policy, cost, now, peek)
+        wire = self._wire(policy)
+        # One state key per (key, algorithm), as in memory: several limits of one algorithm on
+        # one key share entries (see RateLimitStorage).
+        state = f"{self._prefix}{hash_tag(key)}:{policy.algorithm}"
+        # GCRA needs the burst; the log needs a tag unique across processes for its members
+        # (itertools.count is atomic under the GIL: no lock on the hot path).
+        extra = wire.burst if wire.burst is not None else f"{self._tag}:{next(self._seq)}"
+        now_arg = "" if now is None else str(round(now * 1_000_000))
+        args = (policy.limit, wire.window_us, cost, now_arg, 1 if peek else 0, extra)
 
         def remote() -> RateLimitDecision:
-            allowed, remaining, reset_us, retry_us = self._eval(script, keys, args)
+            if self._fast is not None:
+                payload = b"".join(
+                    (
+                        wire.head,
+                        bulk(state.encode()),
+                        wire.mid,
+                        bulk(b"%d" % cost),
+                        bulk(now_arg.encode()),
+                        _PEEK if peek else _COUNT,
+                        bulk(str(extra).encode()),
+                    )
+                )
+                reply = self._eval(wire.script, state, args, payload)
+            else:
+                reply = self._eval(wire.script, state, args, None)
+            allowed, remaining, reset_us, retry_us = reply
             return RateLimitDecision(
-                allowed=bool(allowed),
-                limit=policy.limit,
-                remaining=int(remaining),
-                reset_after=reset_us / 1e6,
-                retry_after=math.inf if retry_us < 0 else retry_us / 1e6,
+                allowed == 1,
+                policy.limit,
+                remaining,
+                reset_us / 1e6,
+                math.inf if retry_us < 0 else retry_us / 1e6,
             )
 
         def fallback() -> RateLimitDecision:
@@ -194,60 +233,26 @@ class RedisRateLimitStorage(RateLimitStorage):
 
         return self._guard.call(remote, fallback)
 
-    def _call_args(
-        self, key: str, policy: RateLimitPolicy, cost: int, now: float | None, peek: bool
-    ) -> tuple[Script, tuple[str], tuple[Any, ...]]:
-        # RateLimitPolicy validated limit, window, algorithm and burst when it was built.
-        algorithm = policy.algorithm
-        window_us = round(policy.window * 1_000_000) or 1
-        # One state key per (key, algorithm), as in memory: several limits of one algorithm on
-        # one key share entries (see RateLimitStorage).
-        state = f"{self._prefix}{hash_tag(key)}:{algorithm}"
-        if algorithm == "gcra":
-            extra: Any = policy.burst_size
-        else:
-            # itertools.count is atomic under the GIL: no lock on the hot path.
-            extra = f"{self._tag}:{next(self._seq)}"
-        now_arg = "" if now is None else round(now * 1_000_000)
-        args = (policy.limit, window_us, cost, now_arg, 1 if peek else 0, extra)
-        return SCRIPTS[algorithm], (state,), args
-
-    def _eval(self, script: Script, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
+    def _eval(self, script: Script, key: str, args: tuple[Any, ...], payload: bytes | None) -> Any:
         import redis.exceptions as rx
 
         try:
-            return self._execute("EVALSHA", script.sha, len(keys), *keys, *args)
+            if payload is not None and self._fast is not None:
+                return self._fast.call(payload)
+            return self._execute("EVALSHA", script.sha, 1, key, *args)
         except rx.NoScriptError:
             # Server restarted or SCRIPT FLUSH: EVAL sends the source and caches it again.
             self._script_loads += 1
             try:
-                return self._execute("EVAL", script.source, len(keys), *keys, *args)
+                return self._execute("EVAL", script.source, 1, key, *args)
             except rx.ResponseError as exc:
                 raise _response_error(script, exc) from exc
         except rx.ResponseError as exc:
             raise _response_error(script, exc) from exc
 
     def _execute(self, *args: Any) -> Any:
-        """Send one command and read its reply on a pooled connection.
-
-        For a plain ``Redis`` client this skips redis-py's generic command path (retry wrapper,
-        observability hooks, response callbacks), which costs as much as the script itself;
-        cluster and other clients go through ``execute_command``.
-        """
-        pool = self._pool
-        if pool is None:
-            return self._client.execute_command(*args)
-        conn = pool.get_connection()
-        try:
-            conn.send_command(*args)
-            return conn.read_response()
-        except BaseException as exc:
-            if not isinstance(exc, self._response_error_type):
-                # The reply may still be in flight: never hand this socket to the next caller.
-                conn.disconnect()
-            raise
-        finally:
-            pool.release(conn)
+        """One command through redis-py's generic path (rare commands, cluster clients)."""
+        return self._client.execute_command(*args)
 
     def _fallback_decision(
         self, key: str, policy: RateLimitPolicy, cost: int, now: float | None, peek: bool
@@ -260,6 +265,18 @@ class RedisRateLimitStorage(RateLimitStorage):
         if peek:
             return self._fallback_storage.peek(key, policy, now=now)
         return self._fallback_storage.acquire(key, policy, cost, now=now)
+
+
+_PEEK = bulk(b"1")
+_COUNT = bulk(b"0")
+
+
+class _PolicyWire(NamedTuple):
+    script: Script
+    head: bytes  # *10, EVALSHA, sha, numkeys
+    mid: bytes  # limit, window
+    window_us: int
+    burst: int | None
 
 
 def _response_error(script: Script, exc: Exception) -> TigerSealError:
