@@ -78,3 +78,10 @@ def test_verify_with_an_explicit_key_provider(trail: Path, key_name: str) -> Non
     bad = runner.invoke(cli, ["audit", "verify", "--key-provider", "fake://stranger", str(trail)])
     assert bad.exit_code == 1
     assert "[key]" in bad.output
+
+
+def test_verify_accepts_a_file_uri(trail: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(cli, ["audit", "verify", f"file://{trail}?durability=group"])
+    assert result.exit_code == 0, result.output
+    assert "OK - 14 records" in result.output

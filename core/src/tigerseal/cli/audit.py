@@ -109,9 +109,13 @@ def _verify(target: str, keys: Any, *, check_macs: bool) -> Any:
     """Verify a file, or the URI of a sink that verifies itself (``postgresql://``, ``sqlite://``)."""
     from tigerseal.audit import verify_audit_file
 
-    scheme = urlsplit(target).scheme
-    if "://" not in target or scheme in ("", "file"):
+    parts = urlsplit(target)
+    scheme = parts.scheme
+    if "://" not in target or scheme == "":
         return verify_audit_file(target, keys=keys, check_macs=check_macs)
+    if scheme == "file":  # file:///abs/path or file://./relative/path, query ignored
+        path = parts.netloc + parts.path if parts.netloc in (".", "..") else parts.path
+        return verify_audit_file(path, keys=keys, check_macs=check_macs)
     from tigerseal.plugins import audit_sink_from_uri
 
     sink = audit_sink_from_uri(target)
