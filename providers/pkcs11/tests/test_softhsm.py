@@ -11,6 +11,8 @@ import json
 import os
 import re
 import secrets
+import select
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -515,7 +517,10 @@ def test_provider_from_before_fork_refuses_in_child(softhsm_key: str, softhsm: S
                 os.write(write_end, bytes([code]))
                 os._exit(0)
         os.close(write_end)
-        result = os.read(read_end, 1)
+        ready, _, _ = select.select([read_end], [], [], 120)
+        if not ready:  # a hung child must not hang the test run
+            os.kill(pid, signal.SIGKILL)
+        result = os.read(read_end, 1) if ready else b"timeout"
         os.waitpid(pid, 0)
         os.close(read_end)
         assert result == b"\x00", f"child result {result!r}"
