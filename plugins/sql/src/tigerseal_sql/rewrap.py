@@ -46,9 +46,7 @@ from sqlalchemy import (
     tuple_,
     type_coerce,
     update,
-    values,
 )
-from sqlalchemy import column as sql_column
 from tigerseal.envelope import EncryptedData
 from tigerseal.errors import ConfigError, DecryptionError
 
@@ -450,7 +448,7 @@ def _rewrap_rows(
 def _write(
     conn: Connection, updates: dict[str, Any], col: Column[Any], rows: list[tuple[Any, ...]]
 ) -> None:
-    """``UPDATE`` the rewrapped values: one statement per chunk on PostgreSQL, else executemany."""
+    """``UPDATE`` the rewrapped values: one statement per batch on PostgreSQL, else executemany."""
     table = col.table
     pk_cols = list(table.primary_key.columns)  # type: ignore[attr-defined]
     npk = len(pk_cols)
@@ -458,20 +456,36 @@ def _write(
         params = [{**{f"_pk{i}": r[i] for i in range(npk)}, "_new": r[npk]} for r in rows]
         conn.execute(updates[col.name], params)
         return
-    # UPDATE ... FROM (VALUES ...): one round trip for thousands of rows, where executemany
-    # costs one (pipelined) statement each. Chunked below PostgreSQL's 65,535 parameters.
+    # UPDATE ... FROM unnest(<arrays>): one round trip and one small, cacheable statement for a
+    # whole batch (executemany sends a statement per row; a VALUES list takes longer to compile
+    # than to run).
+    dialect = conn.dialect
+    quote = dialect.identifier_preparer.quote
     names = [f"_pk{i}" for i in range(npk)]
-    shape = [sql_column(n, pc.type) for n, pc in zip(names, pk_cols, strict=True)]
-    shape.append(sql_column("_new", col.type))
-    per_chunk = max(1, 30_000 // (npk + 1))
-    for lo in range(0, len(rows), per_chunk):
-        data = values(*shape, name="_rewrapped").data(rows[lo : lo + per_chunk])
-        stmt = (
-            update(table)
-            .where(*[pc == data.c[n] for pc, n in zip(pk_cols, names, strict=True)])
-            .values({col.name: data.c._new})
-        )
-        conn.execute(stmt)
+    arrays = [
+        f"CAST(%({n})s AS {pc.type.compile(dialect=dialect)}[])"
+        for n, pc in zip(names, pk_cols, strict=True)
+    ]
+    if isinstance(col.type, EncryptedType):
+        new_type = "TEXT" if col.type.storage == "text" else "BYTEA"
+        as_db = col.type._to_db
+        new_values = [as_db(r[npk]) for r in rows]
+    else:
+        new_type = col.type.compile(dialect=dialect)
+        new_values = [r[npk] for r in rows]
+    arrays.append(f"CAST(%(_new)s AS {new_type}[])")
+    match = " AND ".join(
+        f"t.{quote(pc.name)} = v.{n}" for pc, n in zip(pk_cols, names, strict=True)
+    )
+    # Identifiers are quoted by the dialect; every value is a bound parameter.
+    statement = (
+        f"UPDATE {dialect.identifier_preparer.format_table(table)} AS t "  # type: ignore[arg-type]  # noqa: S608
+        f"SET {quote(col.name)} = v._new "
+        f"FROM unnest({', '.join(arrays)}) AS v({', '.join(names)}, _new) WHERE {match}"
+    )
+    params: dict[str, Any] = {n: [r[i] for r in rows] for i, n in enumerate(names)}
+    params["_new"] = new_values
+    conn.exec_driver_sql(statement, params)
 
 
 # -- report ------------------------------------------------------------------------------------
