@@ -122,3 +122,28 @@ def test_refresh_token_used_by_32_threads_in_4_processes_wins_once(
     counts = [json.loads(out) for out, _ in outputs]
     assert sum(c["admitted"] for c in counts) == 1
     assert sum(c["denied"] for c in counts) == 31
+
+
+def test_token_manager_workers_share_revocations_and_reuse_detection(make: Make) -> None:
+    """Two workers (two TokenManagers, two stores, one Redis) behave as one service."""
+    import secrets as _secrets
+
+    from tigerseal.errors import TokenReuseError, TokenRevokedError
+    from tigerseal.tokens.keys import KeySet
+    from tigerseal.tokens.manager import TokenManager
+
+    keys = KeySet.from_secret(_secrets.token_urlsafe(48))
+    worker_a = TokenManager(keys, revocation=make())
+    worker_b = TokenManager(keys, revocation=make())
+
+    pair = worker_a.create_pair("user-1", ["read"])
+    worker_b.verify(pair.access_token)
+    worker_a.revoke(pair.access_token)
+    with pytest.raises(TokenRevokedError):
+        worker_b.verify(pair.access_token)
+
+    rotated = worker_b.refresh(pair.refresh_token)  # the legitimate client, on worker B
+    with pytest.raises(TokenReuseError):
+        worker_a.refresh(pair.refresh_token)  # a copy of the old token, on worker A
+    with pytest.raises(TokenRevokedError):
+        worker_b.refresh(rotated.refresh_token)  # the whole family went with it

@@ -303,3 +303,59 @@ def test_tigerseal_audit_verify_takes_a_database_uri(
     missing = runner.invoke(tigerseal_cli, ["audit", "verify", f"{db_url}?table=nothing_here"])
     assert isinstance(missing.exception, AuditError)
     assert "no audit table" in str(missing.exception)
+
+
+def test_threads_share_transactions_and_lose_nothing(make: Make, audit_keys: AuditKeys) -> None:
+    import threading
+
+    sink = make(checkpoint_every=50)
+
+    def work(t: int) -> None:
+        for i in range(40):
+            sink.write(event(i, thread=t))
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    sink.close()
+    report = make().verify(keys=audit_keys)
+    assert report.ok, report.issues
+    count = _rows(make, "SELECT COUNT(*) FROM tigerseal_audit WHERE event_type = 'authz_fail'")
+    assert count[0][0] == 320
+
+
+def test_unreachable_database_is_an_audit_error(audit_keys: AuditKeys) -> None:
+    from tests.services._proc import free_port
+
+    url = f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/nothing?connect_timeout=1"
+    sink = from_uri(url, keys=audit_keys)
+    with pytest.raises(AuditError, match="check the database"):
+        sink.write(event(1))
+    batched = from_uri(url, keys=audit_keys, durability="batch", batch_size=2)
+    batched.write(event(1))
+    with pytest.raises(AuditError):
+        batched.write(event(2))  # the batch is due: the commit fails, the records stay queued
+    with pytest.raises(AuditError):
+        batched.flush()
+    sink.engine.dispose()
+    batched.engine.dispose()
+
+
+@pytest.mark.integration
+@pytest.mark.postgres
+def test_sink_survives_a_database_restart(
+    pg_url: str, postgres_server: Any, audit_keys: AuditKeys
+) -> None:
+    sink = from_uri(pg_url, keys=audit_keys)
+    sink.write(event(1))
+    postgres_server.stop()
+    postgres_server.start()
+    sink.write(event(2))  # the dead pooled connection is replaced, the write goes through
+    sink.close()
+    verifier = from_uri(pg_url, keys=audit_keys)
+    report = verifier.verify(keys=audit_keys)
+    verifier.close()
+    assert report.ok, report.issues
+    assert report.records == 4  # start, 2 events, final checkpoint

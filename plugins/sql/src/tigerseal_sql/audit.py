@@ -31,6 +31,7 @@ import secrets
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -63,7 +64,7 @@ from tigerseal.audit.chain import (
     head_mac,
 )
 from tigerseal.audit.clock import timestamp
-from tigerseal.errors import AuditError, ConfigError
+from tigerseal.errors import AuditError, ConfigError, TigerSealError
 from tigerseal.spi.services import AuditSink
 
 if TYPE_CHECKING:
@@ -148,8 +149,13 @@ class SQLAuditSink(AuditSink):
         self._keys = keys or AuditKeys()
         self._log, self._head = audit_tables(table)
         self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         # (json body, event_type, risk_level, ts) waiting to be chained and committed
         self._buffer: list[tuple[str, str, str, str]] = []
+        self._enqueued = 0  # records handed to write()
+        self._done = 0  # of those, committed or failed (in order)
+        self._committing = False
+        self._failures: deque[tuple[int, int, Exception]] = deque(maxlen=64)
         self._mac: MacKey | None = None  # this process's checkpoint key, once announced
         self._chain_id: str | None = None
         self._since_checkpoint = 0
@@ -187,52 +193,96 @@ class SQLAuditSink(AuditSink):
     def write(self, record: Mapping[str, Any]) -> None:
         """Append one record to the shared chain.
 
+        In ``commit`` mode the record is committed when this returns. Threads writing at the
+        same time share transactions (group commit): while one thread's transaction runs, the
+        others queue, and the next transaction takes them all.
+
         Raises:
             AuditError: the sink is closed or the database refused the write.
         """
         body = _encode(record)
         if body[:1] != "{":
             raise AuditError("an audit record must be a JSON object (a mapping)")
-        with self._lock:
+        entry = (
+            body,
+            str(record.get("event_type", ""))[:64],
+            str(record.get("risk_level", ""))[:16],
+            str(record.get("ts", ""))[:32],
+        )
+        with self._cond:
             if self._closed:
                 raise AuditError("the SQL audit sink is closed")
-            self._buffer.append(
-                (
-                    body,
-                    str(record.get("event_type", ""))[:64],
-                    str(record.get("risk_level", ""))[:16],
-                    str(record.get("ts", ""))[:32],
-                )
-            )
-            if self.durability == "commit" or len(self._buffer) >= self.batch_size:
-                self._commit()
+            self._buffer.append(entry)
+            self._enqueued += 1
+            mine = self._enqueued
+            if self.durability == "batch":
+                if len(self._buffer) >= self.batch_size and not self._committing:
+                    self._flush_locked()
+                return
+            while self._done < mine:
+                if self._committing:
+                    self._cond.wait()
+                else:
+                    self._flush_locked(raise_error=False)
+            for lo, hi, error in self._failures:
+                if lo < mine <= hi:
+                    raise error
 
-    def _commit(self, *, force_checkpoint: bool = False) -> None:
-        """Chain and insert the buffered records in one transaction (lock held)."""
+    def _flush_locked(self, *, force_checkpoint: bool = False, raise_error: bool = True) -> None:
+        """Commit everything buffered in one transaction (lock held; released meanwhile)."""
         if not self._buffer and not force_checkpoint:
             return
-        bodies, self._buffer = self._buffer, []
+        self._committing = True
+        batch, self._buffer = self._buffer, []
+        start = self._done
+        upto = start + len(batch)
+        self._lock.release()
+        error: Exception | None = None
+        result: tuple[MacKey, bool] | None = None
+        try:
+            result = self._transaction(batch, force_checkpoint)
+        except Exception as exc:
+            error = _write_error(exc)
+        finally:
+            self._lock.acquire()
+            self._committing = False
+            if result is not None:
+                # Only now that the transaction committed does this process's key count as
+                # announced.
+                self._mac, checkpointed = result
+                if checkpointed:
+                    self._since_checkpoint = 0
+                    self._checkpoint_due = time.monotonic() + self.checkpoint_interval
+                else:
+                    self._since_checkpoint += len(batch)
+                self._done = upto
+            elif self.durability == "batch":
+                self._buffer = batch + self._buffer  # nothing committed: retried next time
+            else:
+                # The writers waiting for these records get the error; nothing was committed.
+                self._failures.append((start, upto, error or AuditError("audit write failed")))
+                self._done = upto
+            self._cond.notify_all()
+        if error is not None and raise_error:
+            raise error
+
+    def _transaction(
+        self, batch: list[tuple[str, str, str, str]], force_checkpoint: bool
+    ) -> tuple[MacKey, bool]:
         if os.getpid() != self._pid:
             # Forked (gunicorn preload): the child announces its own key.
             self._pid, self._mac = os.getpid(), None
+        self._create_schema()
         try:
-            self._create_schema()
             with self.engine.begin() as conn:
-                mac, checkpointed = self._append(conn, bodies, force_checkpoint)
+                return self._append(conn, batch, force_checkpoint)
         except DBAPIError as exc:
-            # Nothing was committed: keep the records for the next attempt.
-            self._buffer = bodies + self._buffer
-            raise AuditError(
-                f"audit records could not be written to the database ({type(exc.orig).__name__}:"
-                f" {exc.orig}); events are not being recorded: check the database, then retry"
-            ) from exc
-        # Only now that the transaction committed does this process's key count as announced.
-        self._mac = mac
-        if checkpointed:
-            self._since_checkpoint = 0
-            self._checkpoint_due = time.monotonic() + self.checkpoint_interval
-        else:
-            self._since_checkpoint += len(bodies)
+            if not exc.connection_invalidated:
+                raise
+        # A pooled connection died (database restarted): once more on a fresh one. The chain
+        # head is read again, so even a commit that did land only repeats records, in order.
+        with self.engine.begin() as conn:
+            return self._append(conn, batch, force_checkpoint)
 
     def _append(
         self, conn: Connection, bodies: list[tuple[str, str, str, str]], force_checkpoint: bool
@@ -307,27 +357,34 @@ class SQLAuditSink(AuditSink):
         return mac, checkpointed
 
     # -- control -----------------------------------------------------------------------------
+    def _idle(self) -> None:
+        while self._committing:
+            self._cond.wait()
+
     def checkpoint(self) -> None:
         """Commit buffered records and write a checkpoint now."""
-        with self._lock:
+        with self._cond:
             if self._closed:
                 raise AuditError("the SQL audit sink is closed")
-            self._commit(force_checkpoint=True)
+            self._idle()
+            self._flush_locked(force_checkpoint=True)
 
     def flush(self) -> None:
         """Commit buffered records (``batch`` mode)."""
-        with self._lock:
+        with self._cond:
             if not self._closed:
-                self._commit()
+                self._idle()
+                self._flush_locked()
 
     def close(self) -> None:
         """Commit, write a final checkpoint if this process wrote anything since the last."""
-        with self._lock:
+        with self._cond:
             if self._closed:
                 return
             try:
+                self._idle()
                 if self._buffer or (self._mac is not None and self._since_checkpoint):
-                    self._commit(force_checkpoint=True)
+                    self._flush_locked(force_checkpoint=True)
             finally:
                 self._closed = True
                 self.engine.dispose()
@@ -365,6 +422,21 @@ class SQLAuditSink(AuditSink):
 
     def __repr__(self) -> str:
         return f"<SQLAuditSink {_display(self.engine)} table={self._log.name}>"
+
+
+def _write_error(exc: Exception) -> Exception:
+    """What writers see when their records could not be committed."""
+    if isinstance(exc, TigerSealError):
+        return exc  # e.g. the key provider could not create a checkpoint key
+    if isinstance(exc, DBAPIError):
+        error = AuditError(
+            f"audit records could not be written to the database ({type(exc.orig).__name__}: "
+            f"{exc.orig}); events are not being recorded: check the database, then retry"
+        )
+    else:
+        error = AuditError(f"audit records could not be written ({type(exc).__name__}: {exc})")
+    error.__cause__ = exc
+    return error
 
 
 def _sha256_hex(line: str) -> str:
@@ -437,7 +509,7 @@ def from_uri(uri: str, **options: Any) -> SQLAuditSink:
     engine = (
         sqlite_engine(url, **engine_options)
         if base == "sqlite"
-        else create_engine(url, pool_pre_ping=True, **engine_options)
+        else create_engine(url, **engine_options)
     )
     kwargs: dict[str, Any] = {}
     for name, conv in (

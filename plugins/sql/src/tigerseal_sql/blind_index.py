@@ -130,7 +130,7 @@ class BlindIndex:
             from tigerseal.envelope import get_encryption_service
 
             service = get_encryption_service()
-        engine = getattr(bind, "engine", bind)
+        engine = bind.engine
         KEYS_TABLE.create(engine, checkfirst=True)
         query = select(KEYS_TABLE.c.envelope).where(KEYS_TABLE.c.name == name)
         with engine.connect() as conn:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import event, update
 from sqlalchemy.orm import Mapper, Session, attributes
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.base import PASSIVE_NO_INITIALIZE
 from tigerseal.envelope import EncryptedData
 
 from tigerseal_sql.types import PENDING, EncryptedType, Sealed
@@ -52,7 +53,7 @@ class EncryptedAttr:
 
     @property
     def table(self) -> str:
-        return self.column.table.name  # type: ignore[attr-defined]
+        return str(self.column.table.name)
 
 
 @dataclass
@@ -77,7 +78,7 @@ def encrypted_attributes(mapper: Mapper[Any]) -> list[EncryptedAttr]:
 
 def _plan(mapper: Mapper[Any]) -> _MapperPlan | None:
     attrs: list[EncryptedAttr] = []
-    index_cols: list[tuple[str, Column[Any]]] = []
+    index_cols: list[tuple[str, Any]] = []
     for prop in mapper.column_attrs:
         for col in prop.columns:
             if isinstance(getattr(col, "type", None), EncryptedType):
@@ -141,7 +142,7 @@ def _primary_key(
         if default is None or not (default.is_scalar or default.is_callable):
             return None
         try:
-            new = default.arg if default.is_scalar else default.arg(None)  # type: ignore[union-attr,operator]
+            new = default.arg if default.is_scalar else default.arg(None)
         except TypeError:  # the callable wants an execution context: leave it to the INSERT
             return None
         setattr(target, mapper.get_property_by_column(col).key, new)
@@ -254,7 +255,7 @@ def _after_update(mapper: Mapper[Any], connection: Connection, target: Any) -> N
 
 def _changed(target: Any, key: str) -> bool:
     # PASSIVE_NO_INITIALIZE: an unloaded attribute was not changed, and must not be loaded here.
-    hist = attributes.get_history(target, key, passive=attributes.PASSIVE_NO_INITIALIZE)
+    hist = attributes.get_history(target, key, passive=PASSIVE_NO_INITIALIZE)
     return bool(hist.added or hist.deleted)
 
 

@@ -252,7 +252,7 @@ def _raw(col: Column[Any]) -> Any:
 
 
 def _engine(bind: Engine | Connection) -> Engine:
-    return getattr(bind, "engine", bind)  # type: ignore[return-value]
+    return bind.engine
 
 
 def _service(service: EncryptionService | None) -> EncryptionService:
@@ -393,6 +393,7 @@ def rewrap_table(
     if progress:
         import click
 
+        bar: Any
         with click.progressbar(
             length=total, label=f"rewrap {tbl.name}", show_pos=True, file=sys.stderr
         ) as bar:
@@ -449,12 +450,12 @@ def _write(
     conn: Connection, updates: dict[str, Any], col: Column[Any], rows: list[tuple[Any, ...]]
 ) -> None:
     """``UPDATE`` the rewrapped values: one statement per batch on PostgreSQL, else executemany."""
-    table = col.table
-    pk_cols = list(table.primary_key.columns)  # type: ignore[attr-defined]
+    table: Table = col.table
+    pk_cols = list(table.primary_key.columns)
     npk = len(pk_cols)
     if conn.dialect.name != "postgresql":
-        params = [{**{f"_pk{i}": r[i] for i in range(npk)}, "_new": r[npk]} for r in rows]
-        conn.execute(updates[col.name], params)
+        many = [{**{f"_pk{i}": r[i] for i in range(npk)}, "_new": r[npk]} for r in rows]
+        conn.execute(updates[col.name], many)
         return
     # UPDATE ... FROM unnest(<arrays>): one round trip and one small, cacheable statement for a
     # whole batch (executemany sends a statement per row; a VALUES list takes longer to compile
@@ -479,7 +480,7 @@ def _write(
     )
     # Identifiers are quoted by the dialect; every value is a bound parameter.
     statement = (
-        f"UPDATE {dialect.identifier_preparer.format_table(table)} AS t "  # type: ignore[arg-type]  # noqa: S608
+        f"UPDATE {dialect.identifier_preparer.format_table(table)} AS t "  # noqa: S608
         f"SET {quote(col.name)} = v._new "
         f"FROM unnest({', '.join(arrays)}) AS v({', '.join(names)}, _new) WHERE {match}"
     )
