@@ -197,7 +197,8 @@ def build_client(opts: RedisOptions) -> redis.Redis | redis.RedisCluster:
             ) from exc
     if opts.scheme != "redis+sentinel":
         return redis.Redis.from_url(opts.url, **kwargs)
-    return _sentinel_client(opts, kwargs, Sentinel)
+    client: redis.Redis = _sentinel_client(opts, kwargs, Sentinel)
+    return client
 
 
 def _sentinel_client(opts: RedisOptions, kwargs: dict[str, Any], sentinel_cls: Any) -> Any:
@@ -228,7 +229,7 @@ def _sentinel_client(opts: RedisOptions, kwargs: dict[str, Any], sentinel_cls: A
     for name in ("socket_timeout", "socket_connect_timeout"):
         if name in query:
             kwargs[name] = float(query.pop(name))
-    sentinel_kwargs = {
+    sentinel_kwargs: dict[str, Any] = {
         k: kwargs[k] for k in ("socket_timeout", "socket_connect_timeout") if k in kwargs
     }
     if password is not None and query.pop("sentinel_auth", "0") == "1":

@@ -87,7 +87,11 @@ class RedisRateLimitStorage(RateLimitStorage):
         self._client = client
         # The fast path needs a plain client with a shared pool (not single-connection mode).
         plain = type(client) is _redis.Redis and getattr(client, "connection", None) is None
-        self._fast = PinnedConnections(client.connection_pool, rx.ResponseError) if plain else None
+        self._fast = (
+            PinnedConnections(client.connection_pool, rx.ResponseError)  # type: ignore[union-attr]
+            if plain
+            else None
+        )
         self._wires: dict[RateLimitPolicy, _PolicyWire] = {}
         self._prefix = f"{key_prefix}rl:"
         self._guard = OutageGuard(
@@ -252,7 +256,7 @@ class RedisRateLimitStorage(RateLimitStorage):
 
     def _execute(self, *args: Any) -> Any:
         """One command through redis-py's generic path (rare commands, cluster clients)."""
-        return self._client.execute_command(*args)
+        return self._client.execute_command(*args)  # type: ignore[no-untyped-call]
 
     def _fallback_decision(
         self, key: str, policy: RateLimitPolicy, cost: int, now: float | None, peek: bool
