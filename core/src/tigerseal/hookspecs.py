@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from tigerseal.keyuse import KeyUse, KeyUseScan
     from tigerseal.spi import (
         AuditSinkSpec,
         HasherSpec,
@@ -50,6 +51,11 @@ ENTRY_POINT_GROUPS: dict[str, str] = {
     "register_audit_sinks": "tigerseal.audit_sinks",
     "register_revocation_stores": "tigerseal.revocation_stores",
 }
+
+#: Entry-point group of plugins that store wrapped keys outside messages and answer
+#: :func:`report_key_uses`. Unlike the groups above, every plugin installed in it is loaded
+#: before a key version is retired (tigerseal-sql registers ``sql = "tigerseal_sql"``).
+KEY_USES_GROUP = "tigerseal.key_uses"
 
 
 @hookspec
@@ -124,4 +130,23 @@ def audit_event(event: Mapping[str, Any]) -> None:
     return values are ignored, and an exception in one observer is logged, not raised.
 
     :param event: the redacted record (``event_type``, ``risk_level``, ``timestamp``, ...).
+    """
+
+
+@hookspec
+def report_key_uses(scan: KeyUseScan) -> list[KeyUse] | None:
+    """Report the wrapped keys this plugin stores in the places ``scan`` names.
+
+    Called before a key version is retired (:func:`tigerseal.keyuse.retire`, ``tigerseal
+    retire``): every implementation answers (not ``firstresult``), and a version is retired only
+    if no answer lists a use of it. Answer for the fields of ``scan`` you understand (a pepper
+    file, a database URL holding your table, an audit sink URI of your scheme) and ignore the
+    rest; return ``None`` or ``[]`` when nothing of yours is there.
+
+    Fail closed: if a place you understand cannot be read, raise a
+    :class:`~tigerseal.errors.TigerSealError` saying what and how to fix it. Never report "no
+    uses" for something you could not check. A missing table or file of yours is "no uses".
+
+    :param scan: a :class:`tigerseal.keyuse.KeyUseScan`.
+    :return: :class:`tigerseal.keyuse.KeyUse` objects, one per stored wrapped key.
     """

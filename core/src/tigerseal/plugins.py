@@ -45,6 +45,7 @@ from tigerseal.spi.specs import (
 )
 
 if TYPE_CHECKING:
+    from tigerseal.keyuse import KeyUse, KeyUseScan
     from tigerseal.spi import (
         AuditSink,
         KeyProvider,
@@ -63,6 +64,7 @@ __all__ = [
     "audit_sink_from_uri",
     "get_registry",
     "key_provider_from_uri",
+    "key_uses",
     "list_plugins",
     "password_hasher",
     "rate_limit_storage_from_uri",
@@ -83,6 +85,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "tigerseal.tokens.plugin",
     "tigerseal.ratelimit.plugin",
     "tigerseal.audit.plugin",
+    "tigerseal.keyuse",
 )
 
 #: Which distribution provides a name that is not installed, for the error message.
@@ -520,3 +523,50 @@ def audit_sink_from_uri(uri: str, **options: Any) -> AuditSink:
     """Build an audit sink from its URI (``file:///var/log/audit.jsonl``, ``logging://``)."""
     spec = _spec("register_audit_sinks", uri_scheme(uri), AuditSinkSpec)
     return cast("AuditSink", spec.create(uri, **options))
+
+
+def key_uses(scan: KeyUseScan) -> list[KeyUse]:
+    """Every wrapped key the plugins report for ``scan`` (the ``report_key_uses`` hook).
+
+    Every plugin of the entry-point group ``tigerseal.key_uses`` is loaded first (tigerseal-sql
+    is one: the blind-index keys table), and so are the plugins of the audit sinks in
+    ``scan.audit_sinks``, so the plugin that owns a place answers for it.
+
+    Raises:
+        ConfigError: a plugin could not read a place it owns, or answered with something else
+            than ``KeyUse`` objects. A failed check never counts as "no uses".
+    """
+    from tigerseal.errors import TigerSealError
+    from tigerseal.keyuse import KeyUse
+
+    registry = get_registry()
+    registry._ensure_builtins()
+    if registry.autoload:
+        # Every installed plugin that stores wrapped keys must answer, not only the configured
+        # ones: a retire that skipped one would break its secrets.
+        for ep in metadata.entry_points(group=hookspecs.KEY_USES_GROUP):
+            registry.load_entry_point(hookspecs.KEY_USES_GROUP, ep.name)
+    for uri in scan.audit_sinks:
+        # Resolving the scheme loads the sink's plugin; an unknown scheme is an error here
+        # too, since its keys could not be checked.
+        registry.resolve("register_audit_sinks", uri_scheme(uri))
+    found: list[KeyUse] = []
+    for impl in registry.pm.hook.report_key_uses.get_hookimpls():
+        dist = registry._distributions.get(impl.plugin_name, impl.plugin_name)
+        try:
+            answer = cast("Iterable[object] | None", impl.function(scan=scan))
+        except TigerSealError:
+            raise
+        except Exception as exc:
+            raise PluginError(
+                f"plugin {impl.plugin_name} ({dist}) failed to report the key versions it "
+                f"uses: {type(exc).__name__}: {exc}; nothing was retired"
+            ) from exc
+        for use in answer or ():
+            if not isinstance(use, KeyUse):
+                raise PluginError(
+                    f"plugin {impl.plugin_name} ({dist}) answered report_key_uses with a "
+                    f"{type(use).__name__}, not a KeyUse"
+                )
+            found.append(use)
+    return found

@@ -20,6 +20,8 @@ from tigerseal.hookspecs import hookimpl
 from tigerseal.spi.specs import AuditSinkSpec
 
 if TYPE_CHECKING:
+    from tigerseal.keyuse import KeyUse, KeyUseScan
+
     from tigerseal_sql.audit import SQLAuditSink
     from tigerseal_sql.blind_index import BlindIndex
     from tigerseal_sql.rewrap import RewrapReport, VersionReport, key_version_report, rewrap_table
@@ -46,6 +48,7 @@ __all__ = [
     "decrypt_value",
     "key_version_report",
     "register_audit_sinks",
+    "report_key_uses",
     "rewrap_table",
     "seal",
 ]
@@ -84,6 +87,19 @@ def register_audit_sinks() -> list[AuditSinkSpec]:
             description="SQLite table, one hash chain shared by all processes",
         ),
     ]
+
+
+@hookimpl
+def report_key_uses(scan: KeyUseScan) -> list[KeyUse]:
+    """The wrapped keys of the tigerseal tables in ``scan.database_urls`` (blind-index keys)."""
+    if not scan.database_urls:
+        return []
+    from tigerseal_sql.blind_index import blind_index_key_uses
+
+    found: list[KeyUse] = []
+    for url in scan.database_urls:
+        found += blind_index_key_uses(url)
+    return found
 
 
 def __getattr__(name: str) -> Any:

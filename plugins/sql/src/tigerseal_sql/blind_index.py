@@ -39,18 +39,33 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Column, LargeBinary, MetaData, String, Table, Text, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import (
+    Column,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    insert,
+    inspect,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import mapped_column
-from tigerseal.errors import ConfigError
+from tigerseal._text import escape_control
+from tigerseal.envelope.message import EncryptedData
+from tigerseal.errors import ConfigError, TigerSealError
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection, Engine
     from sqlalchemy.orm import MappedColumn
     from sqlalchemy.sql.elements import ColumnElement
     from tigerseal.envelope import EncryptionService
+    from tigerseal.keyuse import KeyUse
 
-__all__ = ["KEYS_TABLE", "BlindIndex"]
+__all__ = ["KEYS_TABLE", "BlindIndex", "blind_index_key_uses", "rewrap_blind_index_keys"]
 
 _KEY_SIZE = 32
 _INFO = b"tigerseal blind index v1"
@@ -195,3 +210,123 @@ class BlindIndex:
             f"{attribute.class_.__name__}.{attribute.key} has no blind-index column of "
             f"index {self.name!r}; declare one with BlindIndex.column({attribute.key!r})"
         )
+
+
+# -- rotation: the keys table follows key-provider rotation ------------------------------------
+def _engine(bind: Engine | Connection | str) -> tuple[Engine, bool]:
+    """An engine for ``bind`` and whether we created it (and must dispose of it)."""
+    if isinstance(bind, str):
+        try:
+            return create_engine(bind), True
+        except (SQLAlchemyError, ValueError, ImportError) as exc:
+            raise ConfigError(
+                f"cannot open the database to check its blind-index keys: "
+                f"{type(exc).__name__}; check the database URL"
+            ) from None
+    return bind.engine, False
+
+
+def _where(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def blind_index_key_uses(bind: Engine | Connection | str) -> list[KeyUse]:
+    """The key versions the root keys in ``tigerseal_blind_index_keys`` are wrapped under.
+
+    Reads envelope headers only (nothing is decrypted, no key is needed). A database without
+    the table has no uses.
+
+    Raises:
+        ConfigError: the database or a stored envelope cannot be read (a failed check never
+            counts as "no uses").
+    """
+    from tigerseal.keyuse import KeyUse
+
+    engine, owned = _engine(bind)
+    try:
+        where = _where(engine)
+        try:
+            if not inspect(engine).has_table(KEYS_TABLE.name):
+                return []
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    select(KEYS_TABLE.c.name, KEYS_TABLE.c.envelope).order_by(KEYS_TABLE.c.name)
+                ).all()
+        except SQLAlchemyError as exc:
+            raise ConfigError(
+                f"cannot read {KEYS_TABLE.name} at {where} to check its key versions "
+                f"({type(exc).__name__}); check the database URL and that it is reachable"
+            ) from None
+        found: list[KeyUse] = []
+        for name, envelope in rows:
+            what = f"blind-index key {name!r} in {KEYS_TABLE.name} at {where}"
+            try:
+                header = EncryptedData.parse(envelope).header
+            except TigerSealError as exc:
+                raise ConfigError(
+                    f"{escape_control(what, limit=300)} is not a tigerseal envelope ({exc}); "
+                    "restore it from a backup"
+                ) from None
+            found += [KeyUse.of(what, w) for w in header.wrapped_keys]
+        return found
+    finally:
+        if owned:
+            engine.dispose()
+
+
+def rewrap_blind_index_keys(
+    bind: Engine | Connection | str, *, service: EncryptionService | None = None
+) -> tuple[int, int]:
+    """Move every root key in ``tigerseal_blind_index_keys`` to the newest key versions.
+
+    Only the wrapped data keys change (:meth:`EncryptionService.rewrap`): the root keys, and so
+    every stored digest, stay the same. Each row is updated only if it still holds the envelope
+    that was read (compare-and-set), so a concurrent writer is never overwritten; run it again
+    if it reports rows left.
+
+    Returns:
+        ``(rewrapped, already_current)`` row counts.
+
+    Raises:
+        ConfigError: the database cannot be read or written.
+        DecryptionError: a stored key is not authentic, or no configured provider can unwrap it.
+    """
+    if service is None:
+        from tigerseal.envelope import get_encryption_service
+
+        service = get_encryption_service()
+    engine, owned = _engine(bind)
+    rewrapped = current = 0
+    try:
+        where = _where(engine)
+        try:
+            if not inspect(engine).has_table(KEYS_TABLE.name):
+                return 0, 0
+            with engine.connect() as conn:
+                rows = conn.execute(select(KEYS_TABLE.c.name, KEYS_TABLE.c.envelope)).all()
+            for name, envelope in rows:
+                if not service.needs_rewrap(envelope):
+                    current += 1
+                    continue
+                new = str(service.rewrap(envelope))
+                with engine.begin() as conn:
+                    done = conn.execute(
+                        update(KEYS_TABLE)
+                        .where(KEYS_TABLE.c.name == name, KEYS_TABLE.c.envelope == envelope)
+                        .values(envelope=new)
+                    ).rowcount
+                if done != 1:
+                    raise ConfigError(
+                        f"blind-index key {escape_control(repr(name), limit=200)} at {where} "
+                        "changed while it was being rewrapped; run the rewrap again"
+                    )
+                rewrapped += 1
+        except SQLAlchemyError as exc:
+            raise ConfigError(
+                f"cannot rewrap {KEYS_TABLE.name} at {where} ({type(exc).__name__}); check the "
+                "database URL and that it is reachable and writable"
+            ) from None
+        return rewrapped, current
+    finally:
+        if owned:
+            engine.dispose()

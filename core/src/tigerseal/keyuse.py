@@ -1,0 +1,273 @@
+"""Which stored secrets still depend on which key versions, and a retire that checks first.
+
+tigerseal keeps secrets outside messages too: the password pepper file, the SQL blind-index
+root keys, the audit trail's MAC keys. Each is a data key wrapped by a key provider, so each
+stops working the moment the provider retires the version it was wrapped under. This module
+is the one place that asks every part of tigerseal "what do you store, wrapped under which
+key version?" before a version is retired:
+
+* :class:`KeyUse` is one stored wrapped key: what it is (for the operator) and the
+  ``provider``/``key_id``/``version`` it is wrapped under;
+* :class:`KeyUseScan` says where to look (pepper files, database URLs, audit sinks, files);
+* each stored-secret kind answers the ``report_key_uses`` hook
+  (:func:`tigerseal.hookspecs.report_key_uses`): the pepper file (built-in password plugin),
+  encrypted files named in the scan (this module), the blind-index keys table (tigerseal-sql),
+  the audit MAC keys (the audit sinks' plugins);
+* :func:`key_uses` collects the answers, :func:`dependents` keeps those a provider would stop
+  unwrapping below a version, and :func:`retire` refuses (:class:`KeyVersionInUse`, naming
+  every dependent) unless nothing is left, and only then retires.
+
+The provider methods themselves (``FileKeyProvider.retire``, ``set_min_decryption_version`` on
+Vault and PKCS#11) are **not** guarded: they know nothing of peppers or tables. Use
+:func:`retire` or ``tigerseal retire`` for the checked path.
+
+A scan fails closed: a source that cannot be read raises, it never counts as "no uses".
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tigerseal._text import escape_control
+from tigerseal.errors import ConfigError, TigerSealError, UnsupportedOperation
+from tigerseal.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from tigerseal.config import Settings
+    from tigerseal.spi.keys import KeyProvider, WrappedKey
+
+__all__ = [
+    "KeyUse",
+    "KeyUseScan",
+    "KeyVersionInUse",
+    "dependents",
+    "key_uses",
+    "retire",
+]
+
+#: How many dependents an error message lists before summarising the rest.
+_LISTED = 20
+
+
+@dataclass(frozen=True, slots=True)
+class KeyUse:
+    """One stored wrapped key, and the key version it depends on.
+
+    Attributes:
+        what: where it is stored, for the operator (``"pepper 'p1' in /etc/ts/peppers.json"``,
+            ``"blind-index key 'accounts' in tigerseal_blind_index_keys at sqlite:///x.db"``).
+            May contain untrusted text (ids read from storage); it is escaped when shown.
+        provider: the provider name (URI scheme) of the wrapped key, as in ``WrappedKey``.
+        key_id: the provider's key id.
+        version: the key version it is wrapped under.
+    """
+
+    what: str
+    provider: str
+    key_id: str
+    version: int
+
+    @classmethod
+    def of(cls, what: str, wrapped: WrappedKey) -> KeyUse:
+        """The use of ``wrapped`` described as ``what``."""
+        return cls(what, wrapped.provider, wrapped.key_id, wrapped.key_version)
+
+    def describe(self) -> str:
+        """One line for errors and the terminal, with untrusted text escaped."""
+        return (
+            f"{escape_control(self.what, limit=200)} (wrapped by "
+            f"{escape_control(self.provider, limit=40)}:{escape_control(self.key_id, limit=120)} "
+            f"version {self.version})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class KeyUseScan:
+    """Where :func:`key_uses` looks. Every field is optional; plugins answer for what they know.
+
+    Attributes:
+        pepper_files: password pepper files (``TIGERSEAL_PASSWORD_PEPPER_FILE``).
+        database_urls: SQLAlchemy URLs of databases holding tigerseal tables (the blind-index
+            keys table ``tigerseal_blind_index_keys``, SQL audit sinks' key tables).
+        audit_sinks: audit sink URIs (``TIGERSEAL_AUDIT_SINKS``), whose MAC keys are wrapped.
+        paths: encrypted files or directories (``TSL`` binary messages, or files holding one
+            ``ts1.`` text message); other files are ignored.
+    """
+
+    pepper_files: tuple[str, ...] = ()
+    database_urls: tuple[str, ...] = ()
+    audit_sinks: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings | None = None,
+        *,
+        database_urls: Iterable[str] = (),
+        audit_sinks: Iterable[str] | None = None,
+        paths: Iterable[str | os.PathLike[str]] = (),
+    ) -> KeyUseScan:
+        """Everything the settings name: the pepper file, ``DATABASE_URL``, the audit sinks.
+
+        Args:
+            settings: defaults to :func:`tigerseal.config.get_settings`.
+            database_urls: further databases (added to ``DATABASE_URL``).
+            audit_sinks: replaces ``TIGERSEAL_AUDIT_SINKS`` when given.
+            paths: encrypted files or directories to check as well.
+        """
+        if settings is None:
+            from tigerseal.config import get_settings
+
+            settings = get_settings()
+        dbs = list(database_urls)
+        if settings.database_url is not None:
+            dbs.insert(0, settings.database_url.get_secret_value())
+        sinks = settings.audit_sinks.split() if audit_sinks is None else list(audit_sinks)
+        return cls(
+            pepper_files=(settings.password_pepper_file,) if settings.password_pepper_file else (),
+            database_urls=tuple(dict.fromkeys(dbs)),
+            audit_sinks=tuple(dict.fromkeys(sinks)),
+            paths=tuple(os.fspath(p) for p in paths),
+        )
+
+
+class KeyVersionInUse(ConfigError):
+    """A key version cannot be retired: stored secrets still depend on it.
+
+    Attributes:
+        uses: the dependents found.
+    """
+
+    def __init__(self, message: str, uses: Sequence[KeyUse]) -> None:
+        super().__init__(message)
+        self.uses = tuple(uses)
+
+
+def key_uses(scan: KeyUseScan) -> list[KeyUse]:
+    """Every stored wrapped key the installed plugins find in the places ``scan`` names.
+
+    Raises:
+        ConfigError: a source could not be read (never treated as "no uses").
+    """
+    from tigerseal.plugins import key_uses as _collect
+
+    return _collect(scan)
+
+
+def dependents(provider: KeyProvider, min_version: int, uses: Iterable[KeyUse]) -> list[KeyUse]:
+    """The uses ``provider`` would stop unwrapping if versions below ``min_version`` retired."""
+    from tigerseal.spi.keys import WrappedKey
+
+    return [
+        u
+        for u in uses
+        if u.version < min_version
+        and provider.owns(WrappedKey(u.provider, u.key_id, u.version, b""))
+    ]
+
+
+def retire(
+    provider: KeyProvider,
+    min_version: int,
+    scan: KeyUseScan | None = None,
+    *,
+    uses: Iterable[KeyUse] = (),
+) -> None:
+    """Retire versions below ``min_version`` of ``provider``, unless something still uses them.
+
+    Args:
+        provider: the provider to retire versions of (``file://``, ``fake://``, Vault, PKCS#11).
+        min_version: the lowest version that stays usable.
+        scan: where to look; defaults to :meth:`KeyUseScan.from_settings`.
+        uses: further uses the caller knows of (they are checked too).
+
+    Raises:
+        KeyVersionInUse: something still depends on a version below ``min_version``; the
+            message lists what (run the rewrap command for each, then retry).
+        UnsupportedOperation: the provider cannot retire versions.
+    """
+    if scan is None:
+        scan = KeyUseScan.from_settings()
+    found = dependents(provider, min_version, [*key_uses(scan), *uses])
+    if found:
+        lines = [u.describe() for u in found[:_LISTED]]
+        if len(found) > _LISTED:
+            lines.append(f"... and {len(found) - _LISTED} more")
+        uri = escape_control(provider.uri, limit=200)
+        raise KeyVersionInUse(
+            f"cannot retire versions below {min_version} of {uri}: "
+            f"{len(found)} stored secret(s) still use them:\n  "
+            + "\n  ".join(lines)
+            + "\nrewrap them first (see the Rotation section of docs/encryption.md), then retry",
+            found,
+        )
+    _set_min_version(provider, min_version)
+
+
+def _set_min_version(provider: KeyProvider, min_version: int) -> None:
+    # The providers name this differently today (file/fake: retire, Vault/PKCS#11:
+    # set_min_decryption_version); another issue unifies them.
+    for name in ("retire", "set_min_decryption_version"):
+        method = getattr(provider, name, None)
+        if callable(method):
+            method(min_version)
+            return
+    raise UnsupportedOperation(
+        f"the {provider.scheme} provider cannot retire key versions; retire them in the "
+        "backend itself after rewrapping"
+    )
+
+
+# -- built-in answers: encrypted files named in the scan -------------------------------------
+def _files(paths: Iterable[str]) -> Iterable[Path]:
+    for p in map(Path, paths):
+        if p.is_dir():
+            yield from sorted(f for f in p.rglob("*") if f.is_file() and not f.is_symlink())
+        elif p.is_file():
+            yield p
+        else:
+            raise ConfigError(f"{escape_control(str(p), limit=300)} does not exist")
+
+
+def file_key_uses(paths: Iterable[str]) -> list[KeyUse]:
+    """The wrapped keys of the tigerseal messages among ``paths`` (headers only)."""
+    from tigerseal.envelope.format import MAX_HEADER_SIZE, parse_header
+    from tigerseal.envelope.message import EncryptedData
+
+    found: list[KeyUse] = []
+    for path in _files(paths):
+        try:
+            with open(path, "rb") as f:
+                head = f.read(MAX_HEADER_SIZE)
+                if head[:3] == b"TSL":
+                    header = parse_header(head)
+                elif head[:4] == b"ts1." or head[:1] == b"{":
+                    # Text (ts1.) and JSON messages are small; a JSON file that is not a
+                    # tigerseal message is skipped, a ts1. file that does not parse is not.
+                    text = (head + f.read()).decode("utf-8").strip()
+                    try:
+                        header = EncryptedData.parse(text).header
+                    except TigerSealError:
+                        if head[:1] == b"{":
+                            continue
+                        raise
+                else:
+                    continue
+        except (OSError, ValueError, TigerSealError) as exc:
+            raise ConfigError(
+                f"could not read {escape_control(str(path), limit=300)} to check its key versions "
+                f"({type(exc).__name__}); fix or remove it, then retry"
+            ) from exc
+        found += [KeyUse.of(f"message file {path}", w) for w in header.wrapped_keys]
+    return found
+
+
+@hookimpl
+def report_key_uses(scan: KeyUseScan) -> list[KeyUse]:
+    """Built-in answer: encrypted files and directories listed in ``scan.paths``."""
+    return file_key_uses(scan.paths)
