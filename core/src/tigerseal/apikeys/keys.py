@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import re
 import time
 from collections.abc import Iterable, Mapping
@@ -18,7 +19,13 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from tigerseal.apikeys.format import check_prefix, make_api_key, mask_api_key, parse_api_key
+from tigerseal.apikeys.format import (
+    _PREFIX,
+    check_prefix,
+    make_api_key,
+    mask_api_key,
+    parse_api_key,
+)
 from tigerseal.errors import (
     InsufficientScopeError,
     TokenError,
@@ -124,6 +131,36 @@ class APIKeyRecord:
     display: str = ""
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Records come back from databases and documents: a wrong type must fail here, with
+        # the field named, rather than as a wrong answer later ("admin" as five scopes).
+        _check_str("key_id", self.key_id, empty=False)
+        if not isinstance(self.key_hash, str) or not (
+            _SHA_HASH.fullmatch(self.key_hash) or _HMAC_HASH.fullmatch(self.key_hash)
+        ):
+            raise TokenError(
+                "API key record: key_hash must be 64 lowercase hex characters or "
+                "'hmac-sha256$<pepper id>$<64 hex>' (the output of hash_api_key)"
+            )
+        if not isinstance(self.prefix, str) or not _PREFIX.fullmatch(self.prefix):
+            raise TokenError(
+                "API key record: prefix must be 1-16 lowercase letters or digits starting with "
+                f"a letter, got {_kind(self.prefix)}"
+            )
+        object.__setattr__(self, "scopes", _scopes(self.scopes))
+        _check_str("name", self.name)
+        object.__setattr__(self, "created_at", _seconds("created_at", self.created_at))
+        if self.expires_at is not None:
+            object.__setattr__(self, "expires_at", _seconds("expires_at", self.expires_at))
+        _check_str("display", self.display)
+        if not isinstance(self.metadata, Mapping):
+            raise TokenError(
+                f"API key record: metadata must be a mapping (a JSON object), got "
+                f"{_kind(self.metadata)}"
+            )
+        if not all(isinstance(k, str) for k in self.metadata):
+            raise TokenError("API key record: metadata keys must be strings")
+
     @classmethod
     def create(
         cls,
@@ -156,7 +193,7 @@ class APIKeyRecord:
             key_id=api_key_id(key),
             key_hash=key_hash,
             prefix=prefix,
-            scopes=tuple(scopes),
+            scopes=_scopes(scopes),
             name=name,
             created_at=created,
             expires_at=expires_at,
@@ -213,7 +250,7 @@ class APIKeyRecord:
 
     def with_scopes(self, scopes: Iterable[str]) -> APIKeyRecord:
         """A copy with other scopes."""
-        return replace(self, scopes=tuple(scopes))
+        return replace(self, scopes=_scopes(scopes))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict (for a database row or document)."""
@@ -231,15 +268,65 @@ class APIKeyRecord:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> APIKeyRecord:
-        """Rebuild a record from :meth:`to_dict` output."""
+        """Rebuild a record from :meth:`to_dict` output.
+
+        Unknown entries (extra database columns) are ignored.
+
+        Raises:
+            TokenError: ``data`` is not a mapping, ``key_id`` or ``key_hash`` is missing, or a
+                field has the wrong type or form (the message names the field, never the hash).
+        """
+        if not isinstance(data, Mapping):
+            raise TokenError(f"an API key record must be a mapping, got {_kind(data)}")
+        for required in ("key_id", "key_hash"):
+            if required not in data:
+                raise TokenError(f"API key record: missing {required}")
+        expires_at = data.get("expires_at")
         return cls(
-            key_id=str(data["key_id"]),
-            key_hash=str(data["key_hash"]),
-            prefix=str(data.get("prefix", "tk")),
-            scopes=tuple(data.get("scopes", ())),
-            name=str(data.get("name", "")),
-            created_at=float(data.get("created_at", 0.0)),
-            expires_at=None if data.get("expires_at") is None else float(data["expires_at"]),
-            display=str(data.get("display", "")),
-            metadata=dict(data.get("metadata", {})),
+            key_id=data["key_id"],
+            key_hash=data["key_hash"],
+            prefix=data.get("prefix", "tk"),
+            scopes=data.get("scopes", ()),
+            name=data.get("name", ""),
+            created_at=data.get("created_at", 0.0),
+            expires_at=expires_at,
+            display=data.get("display", ""),
+            metadata=data.get("metadata", {}),
         )
+
+
+def _kind(value: object) -> str:
+    """The type of a bad value, for messages (never the value: it may be a secret)."""
+    return "a string" if isinstance(value, str) else f"a {type(value).__name__}"
+
+
+def _check_str(name: str, value: object, *, empty: bool = True) -> None:
+    if not isinstance(value, str) or (not empty and not value):
+        what = "a string" if empty else "a non-empty string"
+        raise TokenError(f"API key record: {name} must be {what}, got {_kind(value)}")
+
+
+def _scopes(value: object) -> tuple[str, ...]:
+    """``value`` as a tuple of scope strings; a bare string is refused, not split."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise TokenError(
+            f"API key record: scopes must be a list of strings (e.g. ['read']), got {_kind(value)}"
+        )
+    scopes = tuple(value)
+    for i, scope in enumerate(scopes):
+        if not isinstance(scope, str):
+            raise TokenError(f"API key record: scopes[{i}] must be a string, got {_kind(scope)}")
+    return scopes
+
+
+def _seconds(name: str, value: object) -> float:
+    """Epoch seconds: an int or float (not a bool, not a date string), finite."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        null = " or null" if name == "expires_at" else ""
+        raise TokenError(
+            f"API key record: {name} must be a number{null} (epoch seconds), got {_kind(value)}"
+        )
+    seconds = float(value)
+    if not math.isfinite(seconds):
+        raise TokenError(f"API key record: {name} must be a finite number of epoch seconds")
+    return seconds
