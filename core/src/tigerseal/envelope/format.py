@@ -28,6 +28,7 @@ __all__ = [
     "derive",
     "encode_context",
     "encode_key_section",
+    "header_bytes",
     "nonce",
     "parse_header",
 ]
@@ -155,14 +156,33 @@ class Header(NamedTuple):
 def build_aad(
     content_type: int, frame_size: int, message_id: bytes, context_bytes: bytes, commitment: bytes
 ) -> bytes:
-    """The authenticated header (docs/format.md, section 2)."""
-    aad = _PREFIX + _FIXED.pack(content_type, frame_size) + message_id + context_bytes + commitment
-    if len(aad) > MAX_HEADER_SIZE:
+    """The authenticated header (docs/format.md, section 2).
+
+    Its size is checked with the key section by :func:`header_bytes`, the one check every
+    writer goes through.
+    """
+    return _PREFIX + _FIXED.pack(content_type, frame_size) + message_id + context_bytes + commitment
+
+
+def header_bytes(aad: bytes, section: bytes) -> bytes:
+    """The whole header, ``aad || section``, refused if a reader could not read it.
+
+    Every writer (``encrypt``, ``encrypt_stream``, ``rewrap_headers``) builds its header here,
+    before it writes anything: a reader stops at :data:`MAX_HEADER_SIZE` bytes, so a larger
+    header would make a message that no tigerseal can ever decrypt.
+
+    Raises:
+        EncryptionError: the header would be larger than :data:`MAX_HEADER_SIZE` bytes.
+    """
+    size = len(aad) + len(section)
+    if size > MAX_HEADER_SIZE:
         raise EncryptionError(
-            f"the encryption context makes the header {len(aad)} bytes, over the "
-            f"{MAX_HEADER_SIZE}-byte limit; use a smaller context"
+            f"the message header would be {size} bytes ({len(aad)} for the encryption context "
+            f"and fixed fields, {len(section)} for the wrapped keys), over the "
+            f"{MAX_HEADER_SIZE:,}-byte limit of the format; use a smaller encryption context "
+            "or fewer key providers"
         )
-    return aad
+    return aad + section
 
 
 def _truncated(what: str) -> DecryptionError:

@@ -7,6 +7,7 @@ import binascii
 import json
 from typing import Any
 
+from tigerseal._text import escape_control
 from tigerseal.envelope.format import MAGIC, Header, parse_header
 from tigerseal.errors import DecryptionError
 from tigerseal.spi.keys import WrappedKey
@@ -64,11 +65,15 @@ class EncryptedData:
                 f"cannot read a tigerseal message from a {type(value).__name__}; pass bytes, "
                 "str or EncryptedData"
             )
-        text = value.strip()
-        if text.startswith("{"):
-            return cls._from_json(text)
-        if text.startswith(TEXT_PREFIX):
+        if value.startswith(TEXT_PREFIX):
+            # Only the canonical spelling is accepted (so one message has one text form): no
+            # whitespace, no padding, no standard-alphabet characters, zero unused bits. One
+            # trailing newline is the line terminator of a text file (`tigerseal encrypt
+            # --text` writes one) and is the only thing tolerated.
+            text = value[:-1] if value.endswith("\n") else value
             return cls(_b64decode(text[len(TEXT_PREFIX) :]))
+        if value.lstrip().startswith("{"):
+            return cls._from_json(value)
         raise DecryptionError(
             "not a tigerseal message: text must start with 'ts1.' or be the JSON written by "
             "EncryptedData.json()"
@@ -169,15 +174,36 @@ class EncryptedData:
         return hash(self._data)
 
     def __repr__(self) -> str:
-        providers = ",".join(f"{w.provider}:v{w.key_version}" for w in self.wrapped_keys)
+        providers = ",".join(
+            f"{escape_control(w.provider)}:v{w.key_version}" for w in self.wrapped_keys
+        )
         return f"<EncryptedData {len(self._data)} bytes keys={providers}>"
 
 
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+# Bits of the last character that carry no data, by the text length mod 4 (RFC 4648 3.5).
+_UNUSED_BITS = {2: 0x0F, 3: 0x03}
+
+
 def _b64decode(text: str) -> bytes:
+    """Decode canonical unpadded base64url; every other spelling of the same bytes is refused."""
+    rem = len(text) % 4
+    # b64decode maps "-_" onto "+/" and then accepts both alphabets, and accepts padding.
+    if rem == 1 or "=" in text or "+" in text or "/" in text:
+        raise _not_canonical()
     try:
-        raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+        raw = base64.b64decode(text + "=" * (-rem % 4), altchars=b"-_", validate=True)
     except (binascii.Error, ValueError):
-        raise DecryptionError("malformed tigerseal text: not base64url after 'ts1.'") from None
+        raise _not_canonical() from None
+    if rem and _ALPHABET.index(text[-1]) & _UNUSED_BITS[rem]:
+        raise _not_canonical()
     if raw[:3] != MAGIC:
         raise DecryptionError("malformed tigerseal text: the decoded bytes are not a message")
     return raw
+
+
+def _not_canonical() -> DecryptionError:
+    return DecryptionError(
+        "malformed tigerseal text: after 'ts1.' expected unpadded base64url exactly as "
+        "str(EncryptedData) writes it (no whitespace, '=' padding, '+' or '/')"
+    )

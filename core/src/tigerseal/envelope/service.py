@@ -13,6 +13,7 @@ from typing import Any, BinaryIO
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from tigerseal._text import escape_control
 from tigerseal.envelope import stream as _stream
 from tigerseal.envelope.cache import CachePolicy, DataKeyCache
 from tigerseal.envelope.format import (
@@ -28,6 +29,7 @@ from tigerseal.envelope.format import (
     derive,
     encode_context,
     encode_key_section,
+    header_bytes,
     nonce,
     parse_header,
 )
@@ -181,8 +183,12 @@ class EncryptionService:
                     self.cache.put_unwrapped(w, ctx_bytes, dek)
                 return dek
         if not tried:
+            # Provider names and key ids come from the (unauthenticated) key section: escaped,
+            # so a hostile header cannot forge log lines or drive the terminal.
             have = ", ".join(
-                f"{w.provider}:{w.key_id} v{w.key_version}" for w in header.wrapped_keys
+                f"{escape_control(w.provider)}:{escape_control(w.key_id, limit=200)} "
+                f"v{w.key_version}"
+                for w in header.wrapped_keys
             )
             configured = ", ".join(p.uri for p in self.providers)
             raise NoMatchingKeyError(
@@ -253,6 +259,7 @@ class EncryptionService:
         message_id = secrets.token_bytes(MESSAGE_ID_SIZE)
         key, commitment = derive(dek, message_id)
         aad = build_aad(CONTENT_SINGLE, 0, message_id, ctx_bytes, commitment)
+        head = header_bytes(aad, section)
         body = AESGCM(key).encrypt(_FINAL0, pt, aad)
         # We built the header, so skip re-parsing it.
         header = Header(
@@ -263,9 +270,9 @@ class EncryptionService:
             context=dict(ctx),
             commitment=commitment,
             wrapped_keys=wrapped,
-            size=len(aad) + len(section),
+            size=len(head),
         )
-        return EncryptedData(aad + section + body, header)
+        return EncryptedData(head + body, header)
 
     def decrypt(self, message: MessageInput, context: Mapping[str, str] | None = None) -> bytes:
         """Decrypt a message written by :meth:`encrypt` (or a framed one, in memory).
@@ -279,6 +286,7 @@ class EncryptionService:
             NoMatchingKeyError: no configured provider holds a key the message was wrapped with.
             DecryptionError: the message is malformed, tampered with or under another key.
         """
+        key = out = None
         try:
             ed = EncryptedData.parse(message)
             header = ed.header
@@ -297,8 +305,12 @@ class EncryptionService:
                     raise DecryptionError(
                         "the message failed authentication: it was modified, truncated or corrupted"
                     ) from None
-        except DecryptionError:
-            self._count("decrypt_failures")
+        except BaseException as exc:
+            # Error reporters capture traceback frame locals: drop the content key and any
+            # verified plaintext from this frame before the exception leaves it.
+            key = out = None
+            if isinstance(exc, DecryptionError):
+                self._count("decrypt_failures")
             raise
         return result
 
@@ -307,6 +319,7 @@ class EncryptionService:
         dek = self._unwrap(header, header.context, ctx_bytes)
         key, commitment = derive(dek, header.message_id)
         if not hmac.compare_digest(commitment, header.commitment):
+            dek = key = b""  # keep key material out of the traceback's frame locals
             raise DecryptionError(
                 "the data key does not match the message's key commitment: a wrapped key was "
                 "replaced or the message was modified"
@@ -345,7 +358,7 @@ class EncryptionService:
         message_id = secrets.token_bytes(MESSAGE_ID_SIZE)
         key, commitment = derive(dek, message_id)
         aad = build_aad(CONTENT_FRAMED, fs, message_id, ctx_bytes, commitment)
-        dst.write(aad + section)
+        dst.write(header_bytes(aad, section))  # refuses an oversized header before any write
         return _stream.encrypt_frames(src, dst, key, aad, fs)
 
     def decrypt_stream(
@@ -360,6 +373,7 @@ class EncryptionService:
         Raises:
             DecryptionError: tampering, truncation, reordering, duplication or extension.
         """
+        key = out = None
         try:
             head = _stream.read_up_to(src, MAX_HEADER_SIZE)
             header = parse_header(head)
@@ -377,8 +391,10 @@ class EncryptionService:
                 n = _stream.decrypt_frames(
                     _stream.Prefixed(head[header.size :], src), header, key, dst
                 )
-        except DecryptionError:
-            self._count("decrypt_failures")
+        except BaseException as exc:
+            key = out = None  # no key or plaintext in the traceback's frame locals
+            if isinstance(exc, DecryptionError):
+                self._count("decrypt_failures")
             raise
         return n
 
@@ -440,7 +456,9 @@ class EncryptionService:
             for (i, j), nw in zip(jobs[pid], result, strict=True):
                 new_keys[i][j] = nw
         return [
-            None if keys == list(h.wrapped_keys) else h.aad + encode_key_section(tuple(keys))
+            None
+            if keys == list(h.wrapped_keys)
+            else header_bytes(h.aad, encode_key_section(tuple(keys)))
             for h, keys in zip(headers, new_keys, strict=True)
         ]
 

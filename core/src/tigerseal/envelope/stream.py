@@ -107,7 +107,14 @@ def decrypt_frames(src: _Readable, header: Header, key: bytes, dst: BinaryIO) ->
     Raises:
         DecryptionError: a frame failed authentication, or the stream was truncated or extended.
     """
-    aes = AESGCM(key)
+    try:
+        return _decrypt_frames(src, header, AESGCM(key), dst)
+    except BaseException:
+        key = b""  # error reporters capture frame locals: leave no key behind
+        raise
+
+
+def _decrypt_frames(src: _Readable, header: Header, aes: AESGCM, dst: BinaryIO) -> int:
     fs = header.frame_size
     aad = header.aad
     buf = bytearray(fs + TAG_SIZE)

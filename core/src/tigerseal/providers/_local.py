@@ -36,6 +36,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
 
+from tigerseal._text import escape_control
 from tigerseal.errors import (
     ConfigError,
     DecryptionError,
@@ -198,7 +199,8 @@ class LocalKeyring:
         """Unwrap a key wrapped by :meth:`wrap` (any version still in the keyring)."""
         if wrapped.provider != self.scheme or wrapped.key_id != self.key_id:
             raise NoMatchingKeyError(
-                f"this data key was wrapped by {wrapped.provider}://{wrapped.key_id}, not by "
+                f"this data key was wrapped by {escape_control(wrapped.provider)}://"
+                f"{escape_control(wrapped.key_id, limit=200)}, not by "
                 f"{self.scheme}://{self.key_id}; configure the provider that wrapped it"
             )
         table, _, min_version = self._state

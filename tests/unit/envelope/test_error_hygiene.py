@@ -1,0 +1,138 @@
+"""Issue 11 item 17: header text is escaped in errors; no key material is left in tracebacks."""
+
+from __future__ import annotations
+
+import io
+from types import TracebackType
+
+import pytest
+from tigerseal.envelope import EncryptedData, EncryptionService
+from tigerseal.envelope.format import derive, encode_key_section
+from tigerseal.errors import DecryptionError, NoMatchingKeyError
+from tigerseal.providers._local import LocalKeyring
+from tigerseal.spi.keys import WrappedKey
+from tigerseal.testing.fake import FakeKeyProvider
+
+HOSTILE_PROVIDER = "evil\x1b[2J\nINFO forged"
+HOSTILE_KEY_ID = "kid\r\nERROR forged line\x1b]0;title\x07"
+
+
+def _relabel(ed: EncryptedData, provider: str, key_id: str) -> bytes:
+    w = ed.wrapped_keys[0]
+    section = encode_key_section((WrappedKey(provider, key_id, w.key_version, w.blob),))
+    return ed.header.aad + section + bytes(ed)[ed.header.size :]
+
+
+def _assert_clean(text: str) -> None:
+    for ch in ("\n", "\r", "\x1b", "\x07"):
+        assert ch not in text
+
+
+def test_no_matching_key_error_escapes_header_text(svc: EncryptionService) -> None:
+    forged = _relabel(svc.encrypt(b"x"), HOSTILE_PROVIDER, HOSTILE_KEY_ID)
+    with pytest.raises(NoMatchingKeyError) as e:
+        svc.decrypt(forged)
+    _assert_clean(str(e.value))
+    assert "\\x1b" in str(e.value)  # shown escaped, not dropped
+
+
+def test_repr_escapes_header_text(svc: EncryptionService) -> None:
+    ed = EncryptedData.parse(_relabel(svc.encrypt(b"x"), HOSTILE_PROVIDER, HOSTILE_KEY_ID))
+    _assert_clean(repr(ed))
+
+
+def test_local_unwrap_escapes_header_text() -> None:
+    ring = LocalKeyring("fake", "kid", {1: bytes(range(1, 33))}, current=1)
+    w = ring.wrap(bytes(32), {})
+    with pytest.raises(NoMatchingKeyError) as e:
+        ring.unwrap(WrappedKey(HOSTILE_PROVIDER, HOSTILE_KEY_ID, 1, w.blob), {})
+    _assert_clean(str(e.value))
+
+
+# -- key material in traceback frames ----------------------------------------------------------
+def _secrets_of(provider: FakeKeyProvider, ed: EncryptedData) -> set[bytes]:
+    dek = provider.unwrap(ed.wrapped_keys[0], ed.context)
+    key, _ = derive(dek, ed.message_id)
+    return {dek, key}
+
+
+def _leaks(tb: TracebackType | None, secrets: set[bytes]) -> list[str]:
+    found = []
+    while tb is not None:
+        frame = tb.tb_frame
+        for name, value in frame.f_locals.items():
+            if isinstance(value, (bytes, bytearray, memoryview)) and bytes(value) in secrets:
+                found.append(f"{frame.f_code.co_name}.{name}")
+        tb = tb.tb_next
+    return found
+
+
+def _all_leaks(exc: BaseException, secrets: set[bytes]) -> list[str]:
+    found: list[str] = []
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        found += _leaks(e.__traceback__, secrets)
+        todo += [e.__cause__, e.__context__]
+    return found
+
+
+def _tamper_body(data: bytes) -> bytes:
+    out = bytearray(data)
+    out[-1] ^= 1
+    return bytes(out)
+
+
+def test_failed_decrypt_leaves_no_key_in_frames(
+    svc: EncryptionService, provider: FakeKeyProvider
+) -> None:
+    ed = svc.encrypt(b"secret payload", {"a": "b"})
+    keys = _secrets_of(provider, ed)
+    with pytest.raises(DecryptionError) as e:
+        svc.decrypt(_tamper_body(bytes(ed)), {"a": "b"})
+    assert _all_leaks(e.value, keys) == []
+
+
+def test_failed_framed_decrypt_leaves_no_key_in_frames(
+    svc: EncryptionService, provider: FakeKeyProvider
+) -> None:
+    out = io.BytesIO()
+    svc.encrypt_stream(io.BytesIO(b"z" * 100), out, {"a": "b"}, frame_size=16)
+    ed = EncryptedData.parse(out.getvalue())
+    keys = _secrets_of(provider, ed)
+    bad = _tamper_body(out.getvalue())
+    with pytest.raises(DecryptionError) as e:
+        svc.decrypt(bad, {"a": "b"})
+    assert _all_leaks(e.value, keys) == []
+    with pytest.raises(DecryptionError) as e:
+        svc.decrypt_stream(io.BytesIO(bad), io.BytesIO(), {"a": "b"})
+    assert _all_leaks(e.value, keys) == []
+
+
+def test_failed_single_shot_stream_decrypt_leaves_no_key_in_frames(
+    svc: EncryptionService, provider: FakeKeyProvider
+) -> None:
+    ed = svc.encrypt(b"secret payload")
+    keys = _secrets_of(provider, ed)
+    with pytest.raises(DecryptionError) as e:
+        svc.decrypt_stream(io.BytesIO(_tamper_body(bytes(ed))), io.BytesIO())
+    assert _all_leaks(e.value, keys) == []
+
+
+def test_commitment_mismatch_leaves_no_key_in_frames(
+    svc: EncryptionService, provider: FakeKeyProvider
+) -> None:
+    a, b = svc.encrypt(b"a"), svc.encrypt(b"b")
+    forged = a.header.aad + bytes(b)[len(b.header.aad) : b.header.size] + bytes(a)[a.header.size :]
+    keys = _secrets_of(provider, b)
+    keys.add(derive(provider.unwrap(b.wrapped_keys[0], {}), a.message_id)[0])
+    with pytest.raises(DecryptionError, match="commitment") as e:
+        svc.decrypt(forged)
+    assert _all_leaks(e.value, keys) == []
+    with pytest.raises(DecryptionError, match="commitment") as e:
+        svc.decrypt_stream(io.BytesIO(forged), io.BytesIO())
+    assert _all_leaks(e.value, keys) == []
