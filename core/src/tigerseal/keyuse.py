@@ -64,25 +64,31 @@ class KeyUse:
         provider: the provider name (URI scheme) of the wrapped key, as in ``WrappedKey``.
         key_id: the provider's key id.
         version: the key version it is wrapped under.
+        remedy: the command that moves it to the newest version (``"tigerseal pepper
+            rewrap"``), shown when a retire is refused; empty if none.
     """
 
     what: str
     provider: str
     key_id: str
     version: int
+    remedy: str = ""
 
     @classmethod
-    def of(cls, what: str, wrapped: WrappedKey) -> KeyUse:
+    def of(cls, what: str, wrapped: WrappedKey, remedy: str = "") -> KeyUse:
         """The use of ``wrapped`` described as ``what``."""
-        return cls(what, wrapped.provider, wrapped.key_id, wrapped.key_version)
+        return cls(what, wrapped.provider, wrapped.key_id, wrapped.key_version, remedy)
 
     def describe(self) -> str:
         """One line for errors and the terminal, with untrusted text escaped."""
-        return (
+        line = (
             f"{escape_control(self.what, limit=200)} (wrapped by "
             f"{escape_control(self.provider, limit=40)}:{escape_control(self.key_id, limit=120)} "
             f"version {self.version})"
         )
+        if self.remedy:
+            line += f"; rewrap with: {escape_control(self.remedy, limit=300)}"
+        return line
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +269,8 @@ def file_key_uses(paths: Iterable[str]) -> list[KeyUse]:
                 f"could not read {escape_control(str(path), limit=300)} to check its key versions "
                 f"({type(exc).__name__}); fix or remove it, then retry"
             ) from exc
-        found += [KeyUse.of(f"message file {path}", w) for w in header.wrapped_keys]
+        remedy = f"tigerseal rewrap {path}"
+        found += [KeyUse.of(f"message file {path}", w, remedy) for w in header.wrapped_keys]
     return found
 
 

@@ -24,6 +24,11 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
     "decrypt": ("tigerseal.cli.crypto:decrypt", "Decrypt a file or stdin."),
     "inspect": ("tigerseal.cli.crypto:inspect", "Show a message's header without decrypting."),
     "rewrap": ("tigerseal.cli.crypto:rewrap", "Re-wrap files' data keys under the newest keys."),
+    "retire": (
+        "tigerseal.cli.rotation:retire",
+        "Retire old key versions once nothing stored still uses them.",
+    ),
+    "pepper": ("tigerseal.cli.rotation:pepper", "Add, list and rewrap password peppers."),
     "plugins": ("tigerseal.cli.admin:plugins", "List installed plugins (imports none)."),
     "doctor": ("tigerseal.cli.admin:doctor", "Check configuration and provider health."),
     "hash-password": ("tigerseal.cli.security:hash_password", "Hash a password."),

@@ -5,8 +5,13 @@ Factories are import paths, so argon2-cffi and bcrypt load only when a scheme is
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tigerseal.hookspecs import hookimpl
 from tigerseal.spi.specs import HasherSpec
+
+if TYPE_CHECKING:
+    from tigerseal.keyuse import KeyUse, KeyUseScan
 
 _PKG = "tigerseal.passwords"
 
@@ -38,3 +43,13 @@ def register_password_hashers() -> list[HasherSpec]:
             aliases=("pbkdf2", "pbkdf2_sha256"),
         ),
     ]
+
+
+@hookimpl
+def report_key_uses(scan: KeyUseScan) -> list[KeyUse]:
+    """The key versions the peppers of ``scan.pepper_files`` are wrapped under."""
+    if not scan.pepper_files:
+        return []
+    from tigerseal.passwords.pepper import pepper_key_uses
+
+    return [use for path in scan.pepper_files for use in pepper_key_uses(path)]

@@ -267,7 +267,8 @@ def blind_index_key_uses(bind: Engine | Connection | str) -> list[KeyUse]:
                     f"{escape_control(what, limit=300)} is not a tigerseal envelope ({exc}); "
                     "restore it from a backup"
                 ) from None
-            found += [KeyUse.of(what, w) for w in header.wrapped_keys]
+            remedy = "tigerseal sql rewrap-blind-index DATABASE_URL"
+            found += [KeyUse.of(what, w, remedy) for w in header.wrapped_keys]
         return found
     finally:
         if owned:
