@@ -61,7 +61,13 @@ def _leaks(tb: TracebackType | None, secrets: set[bytes]) -> list[str]:
     while tb is not None:
         frame = tb.tb_frame
         for name, value in frame.f_locals.items():
-            if isinstance(value, (bytes, bytearray, memoryview)) and bytes(value) in secrets:
+            if not isinstance(value, (bytes, bytearray, memoryview)):
+                continue
+            try:
+                raw = bytes(value)
+            except ValueError:  # a released memoryview holds nothing
+                continue
+            if raw in secrets:
                 found.append(f"{frame.f_code.co_name}.{name}")
         tb = tb.tb_next
     return found

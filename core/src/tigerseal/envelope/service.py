@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import io
 import secrets
 import threading
 from collections import Counter
@@ -286,20 +285,19 @@ class EncryptionService:
             NoMatchingKeyError: no configured provider holds a key the message was wrapped with.
             DecryptionError: the message is malformed, tampered with or under another key.
         """
-        key = out = None
+        key = result = None
         try:
             ed = EncryptedData.parse(message)
             header = ed.header
             self._check_context(header, context)
+            body = memoryview(bytes(ed))[header.size :]
+            # Reject a malformed body before any key provider is called (a KMS call costs).
+            _stream.check_layout(body, header, complete=True)
             key = self._content_key(header)
-            data = bytes(ed)
             if header.content_type == CONTENT_FRAMED:
-                out = io.BytesIO()
-                _stream.decrypt_frames(io.BytesIO(data[header.size :]), header, key, out)
-                result = out.getvalue()
+                result = _stream.decrypt_body(body, header, key)
             else:
                 try:
-                    body = memoryview(data)[header.size :]
                     result = AESGCM(key).decrypt(_FINAL0, body, header.aad)
                 except InvalidTag:
                     raise DecryptionError(
@@ -308,7 +306,7 @@ class EncryptionService:
         except BaseException as exc:
             # Error reporters capture traceback frame locals: drop the content key and any
             # verified plaintext from this frame before the exception leaves it.
-            key = out = None
+            key = result = None
             if isinstance(exc, DecryptionError):
                 self._count("decrypt_failures")
             raise
@@ -378,6 +376,10 @@ class EncryptionService:
             head = _stream.read_up_to(src, MAX_HEADER_SIZE)
             header = parse_header(head)
             self._check_context(header, context)
+            # Check the framing of what was read (all of a message under 64 KiB) before any key
+            # provider is called.
+            complete = len(head) < MAX_HEADER_SIZE
+            _stream.check_layout(memoryview(head)[header.size :], header, complete)
             key = self._content_key(header)
             if header.content_type != CONTENT_FRAMED:
                 rest = head[header.size :] + src.read()

@@ -14,7 +14,14 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from tigerseal.envelope.format import MAX_FRAMES, TAG_SIZE, Header, nonce
 from tigerseal.errors import DecryptionError, EncryptionError
 
-__all__ = ["Prefixed", "decrypt_frames", "encrypt_frames", "read_up_to"]
+__all__ = [
+    "Prefixed",
+    "check_layout",
+    "decrypt_body",
+    "decrypt_frames",
+    "encrypt_frames",
+    "read_up_to",
+]
 
 
 class _Readable(Protocol):
@@ -101,6 +108,114 @@ def encrypt_frames(src: _Readable, dst: BinaryIO, key: bytes, aad: bytes, frame_
         seq += 1
 
 
+# Buffers allocated before any data arrives are at most this large (the default frame size);
+# beyond it they grow only as ciphertext actually arrives, so a message that merely declares
+# 64 MiB frames cannot make the reader allocate 64 MiB.
+_EAGER = 1024 * 1024
+
+
+def _frame_error(seq: int, n: int, fs: int) -> DecryptionError:
+    return DecryptionError(
+        f"frame {seq} claims {n} bytes, more than the frame size {fs}: the stream is "
+        "corrupted or was modified"
+    )
+
+
+def check_layout(body: bytes | memoryview, header: Header, complete: bool) -> None:
+    """Check the body's framing against its length, before any key is unwrapped.
+
+    ``body`` is the body, or (``complete=False``) its first bytes. This costs a few integer
+    reads per frame and rejects a malformed body without a call to a key provider.
+
+    Raises:
+        DecryptionError: a frame length above the frame size, a truncated body, or data after
+            the final frame.
+    """
+    end = len(body)
+    if header.frame_size == 0:
+        if complete and end < TAG_SIZE:
+            raise DecryptionError(
+                "the message failed authentication: its body is shorter than a tag (truncated)"
+            )
+        return
+    fs = header.frame_size
+    pos = seq = 0
+    while True:
+        if pos + 4 > end:
+            if complete:
+                raise DecryptionError(
+                    f"the stream is truncated: it ends after {seq} frames without a final frame"
+                )
+            return
+        n = int.from_bytes(body[pos : pos + 4], "big")
+        if n > fs:
+            raise _frame_error(seq, n, fs)
+        pos += 4 + n + TAG_SIZE
+        if pos > end:
+            if complete:
+                raise DecryptionError(f"the stream is truncated inside frame {seq}")
+            return
+        seq += 1
+        if n < fs:  # the final frame
+            if complete and pos != end:
+                raise DecryptionError(
+                    "data follows the final frame: the stream was extended or concatenated"
+                )
+            return
+
+
+def decrypt_body(body: memoryview, header: Header, key: bytes) -> bytes:
+    """Verify and decrypt a whole framed body held in memory (layout already checked).
+
+    Decrypts in place from ``body`` (no staging buffers): memory is the plaintext itself.
+    """
+    try:
+        aes = AESGCM(key)
+        aad = header.aad
+        fs = header.frame_size
+        parts = []
+        pos = seq = 0
+        while True:
+            n = int.from_bytes(body[pos : pos + 4], "big")
+            final = n < fs
+            try:
+                parts.append(
+                    aes.decrypt(nonce(seq, final), body[pos + 4 : pos + 4 + n + TAG_SIZE], aad)
+                )
+            except InvalidTag:
+                raise DecryptionError(
+                    f"frame {seq} failed authentication: the stream was modified, reordered, "
+                    "truncated or had frames removed or duplicated"
+                ) from None
+            pos += 4 + n + TAG_SIZE
+            seq += 1
+            if final:
+                return b"".join(parts)
+    except BaseException:
+        key = b""  # error reporters capture frame locals: leave no key behind
+        parts = []
+        raise
+
+
+def _read_growing(src: _Readable, buf: bytearray, need: int) -> int:
+    """Read ``need`` bytes into ``buf``, enlarging it only as data arrives (at most doubling).
+
+    Returns the bytes read (fewer than ``need`` at end of stream).
+    """
+    got = 0
+    while got < need:
+        if got == len(buf):
+            buf.extend(bytes(min(need, 2 * len(buf)) - len(buf)))
+        with memoryview(buf) as whole:
+            target = whole[got : min(need, len(buf))]
+            n = _readinto_full(src, target)
+            target.release()
+        got += n
+        if got < min(need, len(buf)):
+            break
+    return got
+
+
 def decrypt_frames(src: _Readable, header: Header, key: bytes, dst: BinaryIO) -> int:
     """Verify and decrypt a framed body; return the plaintext length.
 
@@ -117,8 +232,9 @@ def decrypt_frames(src: _Readable, header: Header, key: bytes, dst: BinaryIO) ->
 def _decrypt_frames(src: _Readable, header: Header, aes: AESGCM, dst: BinaryIO) -> int:
     fs = header.frame_size
     aad = header.aad
-    buf = bytearray(fs + TAG_SIZE)
-    out = bytearray(fs)
+    eager = min(fs, _EAGER)
+    buf = bytearray(eager + TAG_SIZE)
+    out = bytearray(eager)
     length = bytearray(4)
     seq = total = 0
     while True:
@@ -128,25 +244,33 @@ def _decrypt_frames(src: _Readable, header: Header, aes: AESGCM, dst: BinaryIO) 
             )
         n = int.from_bytes(length, "big")
         if n > fs:
-            raise DecryptionError(
-                f"frame {seq} claims {n} bytes, more than the frame size {fs}: the stream is "
-                "corrupted or was modified"
-            )
+            raise _frame_error(seq, n, fs)
         final = n < fs
-        view = memoryview(buf)[: n + TAG_SIZE]
-        if _readinto_full(src, view) != n + TAG_SIZE:
+        need = n + TAG_SIZE
+        if need <= len(buf):
+            with memoryview(buf) as whole:
+                got = _readinto_full(src, whole[:need])
+        else:
+            got = _read_growing(src, buf, need)
+        if got != need:
             raise DecryptionError(f"the stream is truncated inside frame {seq}")
-        try:
-            if final:
-                dst.write(aes.decrypt(nonce(seq, True), view, aad))
-            else:
-                aes.decrypt_into(nonce(seq, False), view, aad, out)
-                dst.write(out)
-        except InvalidTag:
-            raise DecryptionError(
-                f"frame {seq} failed authentication: the stream was modified, reordered, "
-                "truncated or had frames removed or duplicated"
-            ) from None
+        if not final and len(out) < n:
+            out = bytearray(n)  # the whole frame arrived: now its plaintext buffer is justified
+        with memoryview(buf) as whole:
+            view = whole[:need]
+            try:
+                if final:
+                    dst.write(aes.decrypt(nonce(seq, True), view, aad))
+                else:
+                    aes.decrypt_into(nonce(seq, False), view, aad, out)
+                    dst.write(out)
+            except InvalidTag:
+                raise DecryptionError(
+                    f"frame {seq} failed authentication: the stream was modified, reordered, "
+                    "truncated or had frames removed or duplicated"
+                ) from None
+            finally:
+                view.release()
         total += n
         seq += 1
         if final:
