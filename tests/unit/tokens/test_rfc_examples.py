@@ -33,8 +33,8 @@ CLAIMS = {"iss": "joe", "exp": 1300819380, "http://example.com/is_root": True}
 BEFORE_EXPIRY = 1300819000
 
 
-def rfc_manager(jwk: dict[str, str], algorithm: str) -> TokenManager:
-    keys = KeySet([JWTKey.from_jwk(jwk, algorithm=algorithm)])
+def rfc_manager(jwk: dict[str, str], algorithm: str, *, allow_high_s: bool = False) -> TokenManager:
+    keys = KeySet([JWTKey.from_jwk(jwk, algorithm=algorithm, allow_high_s=allow_high_s)])
     return TokenManager(keys, issuer="joe", required_claims=("exp",), leeway=0)
 
 
@@ -44,11 +44,17 @@ def rfc_manager(jwk: dict[str, str], algorithm: str) -> TokenManager:
 def test_rfc7515_examples_verify_with_the_right_algorithm(
     jwk: dict[str, str], algorithm: str, token: str
 ) -> None:
-    payload = rfc_manager(jwk, algorithm).verify(token, now=BEFORE_EXPIRY)
+    # A.3's signature has s > n/2: tigerseal refuses it unless the key allows high s.
+    payload = rfc_manager(jwk, algorithm, allow_high_s=True).verify(token, now=BEFORE_EXPIRY)
     assert payload.claims == CLAIMS
     assert payload.iss == "joe"
     assert payload.exp == 1300819380
     assert payload.token_type == "access"
+
+
+def test_rfc7515_a3_high_s_signature_is_refused_by_default() -> None:
+    with pytest.raises(TokenInvalidError, match="signature"):
+        rfc_manager(A3_KEY, "ES256").verify(A3_TOKEN, now=BEFORE_EXPIRY)
 
 
 def test_rfc7515_a1_with_another_algorithm_bound_to_the_key_is_refused() -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -37,6 +38,8 @@ from tigerseal.tokens.keys import JWTKey, KeySet
 from tigerseal.tokens.payload import TokenPair, TokenPayload, scopes_of
 
 __all__ = [
+    "MAX_LIFETIME",
+    "MAX_NUMERIC_DATE",
     "MAX_TOKEN_LENGTH",
     "REGISTERED_CLAIMS",
     "TokenManager",
@@ -46,10 +49,31 @@ __all__ = [
 
 #: Longer tokens are refused before any parsing (a bearer token has no reason to be larger).
 MAX_TOKEN_LENGTH = 16 * 1024
-#: Claims tigerseal sets itself; ``create(**claims)`` may not override them.
+#: Claims tigerseal sets or reads itself; ``create(**claims)`` may not set them. ``scp`` and
+#: ``scopes`` are included because :attr:`TokenPayload.scopes` reads them when ``scope`` is
+#: absent: an extra claim ``scp=["admin"]`` would otherwise grant a scope.
 REGISTERED_CLAIMS = frozenset(
-    {"sub", "exp", "iat", "nbf", "jti", "iss", "aud", "scope", "token_type", "fam"}
+    {
+        "sub",
+        "exp",
+        "iat",
+        "nbf",
+        "jti",
+        "iss",
+        "aud",
+        "scope",
+        "scopes",
+        "scp",
+        "token_type",
+        "fam",
+    }
 )
+#: NumericDate claims must be integers in [0, this] (9999-12-31T23:59:59Z): a float could be
+#: NaN (never expires) or infinite, and a fractional expiry outlives a revocation keyed to its
+#: integer part. Every mainstream issuer writes integers.
+MAX_NUMERIC_DATE = 253_402_300_799
+#: The largest token lifetime accepted (10 years), so ``iat + lifetime`` stays a NumericDate.
+MAX_LIFETIME = 10 * 366 * 24 * 3600
 _B64_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
@@ -73,9 +97,45 @@ def _b64url_decode(segment: bytes) -> bytes:
 def _seconds(value: int | float | timedelta) -> int:
     if isinstance(value, timedelta):
         value = value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise TokenError(f"a token lifetime must be a positive number of seconds, got {value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 1 <= value <= MAX_LIFETIME
+    ):
+        raise TokenError(
+            f"a token lifetime must be a positive number of seconds, at most {MAX_LIFETIME} "
+            f"(10 years), got {value!r}"
+        )
     return int(value)
+
+
+def _leeway(value: object) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0 <= value <= 86_400
+    ):
+        raise TokenError(
+            f"the clock-skew leeway must be a number of seconds from 0 to 86400, got {value!r}"
+        )
+    return float(value)
+
+
+def _numeric_date(claims: Mapping[str, Any], name: str) -> int | None:
+    """The claim ``name`` as an integer NumericDate, ``None`` if absent; anything else raises."""
+    value = claims.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TokenInvalidError(
+            f"the token's {name!r} claim is not an integer NumericDate (seconds since the "
+            "epoch); non-integer, non-finite and non-numeric dates are refused"
+        )
+    if not 0 <= value <= MAX_NUMERIC_DATE:
+        raise TokenInvalidError(f"the token's {name!r} claim is out of range")
+    return value
 
 
 class TokenManager:
@@ -93,6 +153,10 @@ class TokenManager:
             and refresh rotation is unavailable).
         required_claims: claims a token must carry to verify.
         clock: time source (tests).
+
+    Raises:
+        TokenError: a lifetime is not 1 s to 10 years, or ``leeway`` is not a finite number
+            of seconds from 0 to 86,400.
     """
 
     def __init__(
@@ -113,7 +177,7 @@ class TokenManager:
         self.audience = audience
         self.access_token_expire = _seconds(access_token_expire)
         self.refresh_token_expire = _seconds(refresh_token_expire)
-        self.leeway = float(leeway)
+        self.leeway = _leeway(leeway)
         self.revocation = revocation
         self.required_claims = tuple(required_claims)
         self._clock = clock
@@ -183,6 +247,8 @@ class TokenManager:
         lifetime = self.access_token_expire if expires_in is None else _seconds(expires_in)
         body: dict[str, Any] = {"sub": str(subject), "iat": issued, "exp": issued + lifetime}
         if not_before is not None:
+            if not isinstance(not_before, int | float) or not math.isfinite(not_before):
+                raise TokenError(f"not_before must be a finite epoch time, got {not_before!r}")
             body["nbf"] = int(not_before)
         body["jti"] = secrets.token_urlsafe(16)
         if self.issuer is not None:
@@ -205,6 +271,12 @@ class TokenManager:
         Raises:
             TokenInvalidError: malformed, unknown key, algorithm not the key's, bad signature.
         """
+        header, payload = self._verified_parts(token)
+        claims = self._json_object(payload, "payload")
+        return TokenPayload(claims, header)
+
+    def _verified_parts(self, token: str | bytes) -> tuple[dict[str, Any], bytes]:
+        """The header and raw payload of a compact JWS whose signature verifies (any payload)."""
         raw = token.encode("ascii", "replace") if isinstance(token, str) else token
         if not isinstance(raw, bytes):
             raise TokenInvalidError(f"a token must be str or bytes, not {type(token).__name__}")
@@ -221,8 +293,7 @@ class TokenManager:
         signature = _b64url_decode(signature_b64)
         if not key.verify(header_b64 + b"." + payload_b64, signature):
             raise TokenInvalidError("the token signature does not verify")
-        claims = self._json_object(_b64url_decode(payload_b64), "payload")
-        return TokenPayload(claims, header)
+        return header, _b64url_decode(payload_b64)
 
     @staticmethod
     def _json_object(data: bytes, what: str) -> dict[str, Any]:
@@ -281,19 +352,11 @@ class TokenManager:
         for name in self.required_claims:
             if name not in claims:
                 raise TokenInvalidError(f"the token lacks the required claim {name!r}")
-        for name in ("exp", "nbf", "iat"):
-            value = claims.get(name)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int | float)
-            ):
-                raise TokenInvalidError(f"the token's {name!r} claim is not a number")
-        exp = claims.get("exp")
+        exp, nbf, iat = (_numeric_date(claims, n) for n in ("exp", "nbf", "iat"))
         if exp is not None and exp <= now - self.leeway:
             raise TokenExpiredError("the token has expired; obtain a new one")
-        nbf = claims.get("nbf")
         if nbf is not None and nbf > now + self.leeway:
             raise TokenInvalidError("the token is not valid yet (nbf is in the future)")
-        iat = claims.get("iat")
         if iat is not None and iat > now + self.leeway:
             raise TokenInvalidError("the token was issued in the future (iat); check clocks")
         sub = claims.get("sub")
@@ -367,9 +430,10 @@ class TokenManager:
         fam, jti, exp = payload.family, payload.jti, payload.exp
         if fam is None or jti is None or exp is None:
             raise TokenInvalidError("the refresh token lacks its family, id or expiry")
-        if not self.revocation.mark_used(jti, exp + self.leeway):
+        if not self.revocation.mark_used(jti, math.ceil(exp + self.leeway)):
             # Every token of the family expires by now + refresh lifetime.
-            self.revocation.revoke_family(fam, at + self.refresh_token_expire + self.leeway)
+            until = math.ceil(at + self.refresh_token_expire + self.leeway)
+            self.revocation.revoke_family(fam, until)
             raise TokenReuseError(
                 "this refresh token was already used; every token of its sign-in has been "
                 "revoked. Sign in again"
@@ -386,13 +450,15 @@ class TokenManager:
         if self.revocation is None:
             raise TokenError("no revocation store is configured (TIGERSEAL_REVOCATION_STORE)")
         payload = self.decode(token) if not isinstance(token, TokenPayload) else token
-        exp = payload.exp
+        exp = _numeric_date(payload, "exp")
         if exp is None or exp + self.leeway <= self._clock():
             return
         if payload.jti is not None:
-            self.revocation.revoke(payload.jti, exp + self.leeway)
+            # Kept until verify would refuse the token as expired anyway (whole seconds, so a
+            # store with second-granularity TTLs does not drop it early).
+            self.revocation.revoke(payload.jti, math.ceil(exp + self.leeway))
         if family and payload.family is not None:
-            until = self._clock() + self.refresh_token_expire + self.leeway
+            until = math.ceil(self._clock() + self.refresh_token_expire + self.leeway)
             self.revocation.revoke_family(payload.family, until)
 
     def jwks(self) -> dict[str, Any]:

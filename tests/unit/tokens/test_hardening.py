@@ -1,0 +1,234 @@
+"""Issue 12, items 8-10: ECDSA twins, NumericDate and leeway checks, protected claims."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tigerseal.errors import (
+    ConfigError,
+    TokenError,
+    TokenExpiredError,
+    TokenInvalidError,
+    TokenRevokedError,
+)
+from tigerseal.tokens import JWTKey, KeySet, MemoryRevocationStore, TokenManager
+
+from tests.unit.tokens.helpers import NOW, b64, b64d, manager
+
+WYCHEPROOF = Path(__file__).resolve().parents[2] / "data" / "wycheproof"
+
+# Group orders (SEC 2 / FIPS 186-4), public curve constants.
+_ORDERS = {
+    "ES256": 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
+    "ES384": int(
+        "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973",
+        16,
+    ),
+    "ES512": int(
+        "01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFA"
+        "51868783BF2F966B7FCC0148F709A5D03BB5C9B8899C47AEBB6FB71E91386409",
+        16,
+    ),
+}
+
+
+def _twin(token: str, alg: str) -> str:
+    """The same token with s replaced by n - s (the other valid ECDSA signature)."""
+    head, body, sig_b64 = token.split(".")
+    sig = b64d(sig_b64)
+    half = len(sig) // 2
+    s = int.from_bytes(sig[half:], "big")
+    twin = sig[:half] + (_ORDERS[alg] - s).to_bytes(half, "big")
+    return f"{head}.{body}.{b64(twin)}"
+
+
+def _s_of(token: str) -> int:
+    sig = b64d(token.split(".")[2])
+    return int.from_bytes(sig[len(sig) // 2 :], "big")
+
+
+# -- item 8: ECDSA signature malleability -------------------------------------------------------
+@pytest.mark.parametrize("alg", ["ES256", "ES384", "ES512"])
+def test_ecdsa_twin_of_a_token_is_refused(alg: str) -> None:
+    tm = manager(alg)
+    jwk = tm.keys.current.public_jwk()
+    assert jwk is not None
+    lax = TokenManager(KeySet([JWTKey.from_jwk(jwk, allow_high_s=True)]), clock=lambda: NOW)
+    for i in range(8):  # both halves of s get exercised
+        token = tm.create(f"user{i}", ["read"])
+        assert _s_of(token) <= _ORDERS[alg] // 2, "tigerseal signs with low s"
+        assert tm.verify(token).sub == f"user{i}"
+        twin = _twin(token, alg)
+        assert lax.decode(twin).sub == f"user{i}", "the twin is a valid ECDSA signature"
+        with pytest.raises(TokenInvalidError, match="signature"):
+            tm.verify(twin)
+
+
+class _HighSSigner:
+    """A KMS-like signer that returns whatever s its backend produced (here: always high)."""
+
+    def __init__(self, key: JWTKey) -> None:
+        self._key = key
+        self.algorithm = key.algorithm
+        self.kid = "kms-key"
+
+    def sign(self, signing_input: bytes) -> bytes:
+        sig = self._key.sign(signing_input)
+        half = len(sig) // 2
+        s = int.from_bytes(sig[half:], "big")
+        s = max(s, _ORDERS[self.algorithm] - s)
+        return sig[:half] + s.to_bytes(half, "big")
+
+    def public_jwk(self) -> dict[str, Any]:
+        jwk = self._key.public_jwk()
+        assert jwk is not None
+        return jwk
+
+
+def test_kms_signer_signatures_are_canonicalised_to_low_s() -> None:
+    key = JWTKey.from_signer(_HighSSigner(JWTKey.generate("ES256")))  # type: ignore[arg-type]
+    tm = TokenManager(KeySet([key]), clock=lambda: NOW)
+    token = tm.create("alice")
+    assert _s_of(token) <= _ORDERS["ES256"] // 2
+    assert tm.verify(token).sub == "alice"
+
+
+def test_foreign_issuer_high_s_can_be_allowed_explicitly() -> None:
+    signer = JWTKey.generate("ES256")
+    tm = TokenManager(KeySet([signer]), clock=lambda: NOW)
+    token = tm.create("bob")
+    high = _twin(token, "ES256")
+    jwk = signer.public_jwk()
+    assert jwk is not None
+    strict = TokenManager(KeySet([JWTKey.from_jwk(jwk)]), clock=lambda: NOW)
+    with pytest.raises(TokenInvalidError):
+        strict.decode(high)
+    lax = TokenManager(KeySet([JWTKey.from_jwk(jwk, allow_high_s=True)]), clock=lambda: NOW)
+    assert lax.decode(high).sub == "bob"
+
+
+# -- item 9: NumericDate and leeway -------------------------------------------------------------
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+def test_non_finite_dates_are_refused(claim: str, value: str) -> None:
+    tm = manager()
+    body = {"sub": "a", "iat": int(NOW), "exp": int(NOW) + 60, "jti": "j1", "iss": "tigerseal-test"}
+    body[claim] = 0  # placeholder replaced with a non-JSON-standard literal below
+    raw = json.dumps(body).replace(f'"{claim}": 0', f'"{claim}": {value}')
+    token = tm.encode(json.loads(raw))
+    with pytest.raises(TokenInvalidError, match=claim):
+        tm.verify(token)
+    if claim == "exp":  # revoke() reads exp only; it must refuse, not store a NaN deadline
+        with pytest.raises(TokenInvalidError, match=claim):
+            tm.revoke(token)
+
+
+def test_nan_exp_token_does_not_live_forever() -> None:
+    tm = manager()
+    token = tm.encode({"sub": "a", "iat": int(NOW), "exp": math.nan, "jti": "j"})
+    with pytest.raises(TokenInvalidError):
+        tm.verify(token, now=NOW + 10**9)
+
+
+def test_fractional_exp_is_refused() -> None:
+    tm = manager()
+    token = tm.encode(
+        {"sub": "a", "iat": int(NOW), "exp": NOW + 100.5, "jti": "j", "iss": "tigerseal-test"}
+    )
+    with pytest.raises(TokenInvalidError, match="integer"):
+        tm.verify(token)
+
+
+def test_revocation_lasts_until_the_token_is_no_longer_valid() -> None:
+    clock = [NOW]
+    store = MemoryRevocationStore(clock=lambda: clock[0])
+    tm = TokenManager(
+        KeySet([JWTKey.generate("HS256")]), leeway=0.5, revocation=store, clock=lambda: clock[0]
+    )
+    token = tm.create("a", expires_in=100)
+    tm.revoke(token)
+    exp = tm.decode(token).exp
+    assert exp is not None
+    for at in (NOW, exp - 1, exp - 0.25, exp + 0.25, exp + 0.49):
+        clock[0] = at
+        with pytest.raises(TokenRevokedError):
+            tm.verify(token)
+    clock[0] = exp + 0.5
+    with pytest.raises(TokenExpiredError):
+        tm.verify(token)
+
+
+@pytest.mark.parametrize("leeway", [math.nan, math.inf, -1, -0.5, "30"])
+def test_bad_leeway_is_refused(leeway: Any) -> None:
+    with pytest.raises(TokenError, match="leeway"):
+        TokenManager(KeySet([JWTKey.generate("HS256")]), leeway=leeway)
+
+
+@pytest.mark.parametrize("lifetime", [math.nan, math.inf, 10**30])
+def test_bad_lifetime_is_refused(lifetime: Any) -> None:
+    tm = manager()
+    with pytest.raises(TokenError, match="lifetime"):
+        tm.create("a", expires_in=lifetime)
+
+
+# -- item 10: extra claims must not shadow protected ones ----------------------------------------
+@pytest.mark.parametrize(
+    "claim",
+    # ("scopes" is create's own argument name, so it cannot reach **claims)
+    ["scp", "scope", "sub", "exp", "iat", "nbf", "jti", "iss", "aud", "fam"],
+)
+def test_extra_claims_cannot_shadow_protected_ones(claim: str) -> None:
+    tm = manager()
+    with pytest.raises(TokenError, match=claim):
+        tm.create("user", [], **{claim: ["admin"]})
+
+
+def test_scp_cannot_grant_admin() -> None:
+    tm = manager()
+    with pytest.raises(TokenError, match="scp"):
+        tm.create("user", [], scp=["admin"])
+    token = tm.create("user", ["read"], accounts=["1"])
+    assert tm.verify(token).scopes == ["read"]
+
+
+# -- item 11: key import --------------------------------------------------------------------------
+def test_roca_fingerprint() -> None:
+    from tigerseal.tokens.keys import roca_vulnerable
+
+    data = json.loads((WYCHEPROOF / "json_web_key_test.json").read_text(encoding="utf-8"))
+    (group,) = [g for g in data["testGroups"] if g["comment"] == "jws_rsa_roca_key"]
+    jwk = group["public"]["keys"][0]
+    assert roca_vulnerable(int.from_bytes(b64d(jwk["n"]), "big"))
+    with pytest.raises(ConfigError, match="ROCA"):
+        JWTKey.from_jwk(jwk)
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    for _ in range(3):
+        n = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+        assert not roca_vulnerable(n.public_numbers().n)
+
+
+@pytest.mark.parametrize(
+    "marks",
+    [{"use": "enc"}, {"key_ops": ["encrypt", "decrypt"]}, {"key_ops": "verify"}, {"key_ops": []}],
+)
+def test_jwk_for_another_use_is_refused(marks: dict[str, Any]) -> None:
+    jwk = JWTKey.generate("ES256").public_jwk()
+    assert jwk is not None
+    del jwk["use"]
+    with pytest.raises(ConfigError, match=r"use|key_ops"):
+        JWTKey.from_jwk({**jwk, **marks})
+    assert JWTKey.from_jwk({**jwk, "key_ops": ["verify"]}).algorithm == "ES256"
+
+
+def test_key_sets_do_not_mix_hmac_and_public_keys() -> None:
+    with pytest.raises(ConfigError, match="mix"):
+        KeySet([JWTKey.generate("HS256"), JWTKey.generate("EdDSA")])
+    keys = KeySet([JWTKey.generate("EdDSA")])
+    with pytest.raises(ConfigError, match="mix"):
+        keys.add(JWTKey.generate("HS256"))
+    assert len(keys) == 1
