@@ -30,7 +30,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from tigerseal._text import escape_control
 from tigerseal.errors import ConfigError, TigerSealError, UnsupportedOperation
@@ -44,6 +44,7 @@ __all__ = [
     "KeyUse",
     "KeyUseScan",
     "KeyVersionInUse",
+    "RewrapCount",
     "dependents",
     "key_uses",
     "retire",
@@ -140,6 +141,21 @@ class KeyUseScan:
             audit_sinks=tuple(dict.fromkeys(sinks)),
             paths=tuple(os.fspath(p) for p in paths),
         )
+
+
+class RewrapCount(NamedTuple):
+    """What a rewrap of stored secrets did.
+
+    Attributes:
+        rewrapped: wrapped keys moved to their provider's newest key version.
+        current: wrapped keys already on it.
+        other: wrapped keys of providers not configured here, left as they are (configure
+            their provider too, or they keep depending on its old versions).
+    """
+
+    rewrapped: int
+    current: int
+    other: int = 0
 
 
 class KeyVersionInUse(ConfigError):

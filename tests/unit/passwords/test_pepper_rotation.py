@@ -62,10 +62,10 @@ def test_rewrap_then_retire_keeps_peppered_hashes_verifying(
     assert [(u.version, u.key_id) for u in ei.value.uses] == [(1, keyring.key_id)]
     assert keyring.min_decryption_version == 0  # refused: nothing was retired
 
-    assert rewrap_pepper_file(path, [keyring]) == (1, 0)
+    assert rewrap_pepper_file(path, [keyring]) == (1, 0, 0)
     assert _versions(path) == {"p1": 2}
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert rewrap_pepper_file(path, [keyring]) == (0, 1)  # idempotent
+    assert rewrap_pepper_file(path, [keyring]) == (0, 1, 0)  # idempotent
 
     retire(keyring, 2, scan)
     assert keyring.min_decryption_version == 2
@@ -93,7 +93,7 @@ def test_rewrap_keeps_other_providers_peppers(tmp_path: Path, keyring: FileKeyPr
     add_pepper(path, other, "p2")
     keyring.rotate()
     # only the configured provider's peppers are rewrapped; the other's stay as they are
-    assert rewrap_pepper_file(path, [keyring]) == (1, 0)
+    assert rewrap_pepper_file(path, [keyring]) == (1, 0, 1)
     assert _versions(path) == {"p1": 2, "p2": 1}
     assert load_pepper_file(path, [keyring, other]).ids == ("p1", "p2")
 

@@ -101,11 +101,16 @@ def pepper_rewrap(path: Path | None) -> None:
     target = _pepper_path(path)
     providers = _providers()
     try:
-        done, current = _call(lambda: rewrap_pepper_file(target, providers))
+        count = _call(lambda: rewrap_pepper_file(target, providers))
     finally:
         for p in providers:
             p.close()
-    click.echo(f"{target}: {done} rewrapped, {current} already current")
+    click.echo(
+        f"{target}: {count.rewrapped} rewrapped, {count.current} already current, "
+        f"{count.other} wrapped by providers not configured here (left as they are)"
+    )
+    if count.other:
+        raise SystemExit(1)
 
 
 @click.command()

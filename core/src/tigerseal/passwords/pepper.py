@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, cast
 from tigerseal.errors import ConfigError, NoMatchingKeyError
 
 if TYPE_CHECKING:
-    from tigerseal.keyuse import KeyUse
+    from tigerseal.keyuse import KeyUse, RewrapCount
     from tigerseal.spi.keys import KeyProvider, WrappedKey
 
 __all__ = [
@@ -194,7 +194,7 @@ def add_pepper(
 
 def rewrap_pepper_file(
     path: str | os.PathLike[str], providers: Sequence[KeyProvider]
-) -> tuple[int, int]:
+) -> RewrapCount:
     """Move every pepper of a pepper file to its provider's newest key version.
 
     Each wrapped pepper is rewrapped by the provider that owns it (server side where the
@@ -204,23 +204,25 @@ def rewrap_pepper_file(
     file's lock. Run it again to resume: peppers already current are skipped.
 
     Returns:
-        ``(rewrapped, already_current)`` counts.
+        How many peppers were rewrapped, already current, or of another provider.
 
     Raises:
         ConfigError: the file is missing or malformed, or cannot be written.
         DecryptionError: a wrapped pepper was tampered with.
         KeyVersionRetired: the version a pepper is wrapped under was retired already.
     """
+    from tigerseal.keyuse import RewrapCount
     from tigerseal.providers.file import _locked
 
     target = Path(path)
-    rewrapped = current = 0
+    rewrapped = current = other = 0
     with _locked(target):
         data = _read(target)
         for pid, entry in data["peppers"].items():
             wrapped = _wrapped(target, pid, entry)
             owner = next((p for p in providers if p.owns(wrapped)), None)
             if owner is None:
+                other += 1
                 continue
             # The same staleness rule as EncryptionService: version-less backends (KMS: 0)
             # rotate behind the key id, so they are always re-encrypted.
@@ -231,7 +233,7 @@ def rewrap_pepper_file(
             rewrapped += 1
         if rewrapped:
             _write(target, data)
-    return rewrapped, current
+    return RewrapCount(rewrapped, current, other)
 
 
 def pepper_key_uses(path: str | os.PathLike[str]) -> list[KeyUse]:

@@ -63,7 +63,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import MappedColumn
     from sqlalchemy.sql.elements import ColumnElement
     from tigerseal.envelope import EncryptionService
-    from tigerseal.keyuse import KeyUse
+    from tigerseal.keyuse import KeyUse, RewrapCount
 
 __all__ = ["KEYS_TABLE", "BlindIndex", "blind_index_key_uses", "rewrap_blind_index_keys"]
 
@@ -277,7 +277,7 @@ def blind_index_key_uses(bind: Engine | Connection | str) -> list[KeyUse]:
 
 def rewrap_blind_index_keys(
     bind: Engine | Connection | str, *, service: EncryptionService | None = None
-) -> tuple[int, int]:
+) -> RewrapCount:
     """Move every root key in ``tigerseal_blind_index_keys`` to the newest key versions.
 
     Only the wrapped data keys change (:meth:`EncryptionService.rewrap`): the root keys, and so
@@ -286,7 +286,8 @@ def rewrap_blind_index_keys(
     if it reports rows left.
 
     Returns:
-        ``(rewrapped, already_current)`` row counts.
+        How many root keys were rewrapped, already current, or wrapped only by providers not
+        configured in ``service`` (left as they are).
 
     Raises:
         ConfigError: the database cannot be read or written.
@@ -296,16 +297,22 @@ def rewrap_blind_index_keys(
         from tigerseal.envelope import get_encryption_service
 
         service = get_encryption_service()
+    from tigerseal.keyuse import RewrapCount
+
     engine, owned = _engine(bind)
-    rewrapped = current = 0
+    rewrapped = current = other = 0
     try:
         where = _where(engine)
         try:
             if not inspect(engine).has_table(KEYS_TABLE.name):
-                return 0, 0
+                return RewrapCount(0, 0)
             with engine.connect() as conn:
                 rows = conn.execute(select(KEYS_TABLE.c.name, KEYS_TABLE.c.envelope)).all()
             for name, envelope in rows:
+                wrapped = EncryptedData.parse(envelope).header.wrapped_keys
+                if not any(p.owns(w) for p in service.providers for w in wrapped):
+                    other += 1
+                    continue
                 if not service.needs_rewrap(envelope):
                     current += 1
                     continue
@@ -327,7 +334,7 @@ def rewrap_blind_index_keys(
                 f"cannot rewrap {KEYS_TABLE.name} at {where} ({type(exc).__name__}); check the "
                 "database URL and that it is reachable and writable"
             ) from None
-        return rewrapped, current
+        return RewrapCount(rewrapped, current, other)
     finally:
         if owned:
             engine.dispose()

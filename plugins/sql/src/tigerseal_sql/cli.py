@@ -5,6 +5,7 @@ the table is reflected from the database, so no application code is needed::
 
     tigerseal sql report postgresql+psycopg://app@db/tiger tiger_accounts -c tiger_id
     tigerseal sql rewrap postgresql+psycopg://app@db/tiger tiger_accounts -c tiger_id
+    tigerseal sql rewrap-blind-index postgresql+psycopg://app@db/tiger
 
 ``rewrap`` resumes an interrupted job by default (``--restart`` starts over).
 """
@@ -111,4 +112,28 @@ def report(url: str, table: str, columns: tuple[str, ...]) -> None:
         engine.dispose()
     click.echo(rep.summary())
     if rep.stale_values:
+        sys.exit(1)
+
+
+@main.command("rewrap-blind-index")
+@click.argument("url")
+def rewrap_blind_index(url: str) -> None:
+    """Move the blind-index root keys (tigerseal_blind_index_keys) to the newest key versions.
+
+    The root keys do not change, so every stored digest keeps matching. Run it after a key
+    rotation and before `tigerseal retire`. Idempotent.
+    """
+    from tigerseal.errors import TigerSealError
+
+    from tigerseal_sql.blind_index import rewrap_blind_index_keys
+
+    try:
+        count = rewrap_blind_index_keys(url)
+    except TigerSealError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"tigerseal_blind_index_keys: {count.rewrapped} rewrapped, {count.current} already "
+        f"current, {count.other} wrapped by providers not configured here (left as they are)"
+    )
+    if count.other:
         sys.exit(1)
