@@ -1,0 +1,170 @@
+"""What an attacker who can write the audit file, but has no MAC key, can and cannot do.
+
+Each test is one claim of docs/audit.md ("What an attacker with write access can do").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from tigerseal.audit import AuditKeys, FileAuditSink, verify_audit_file
+from tigerseal.cli import cli as tigerseal_cli
+
+from .conftest import read_lines, rechain, write_lines
+
+
+def _trail(path: Path, keys: AuditKeys, n: int = 30, *, close: bool = True) -> FileAuditSink:
+    sink = FileAuditSink(path, keys=keys, checkpoint_every=10)
+    for i in range(n):
+        sink.write({"event_type": "authn_login_fail", "user_id": f"user{i}", "risk_level": "low"})
+    if close:
+        sink.close()
+    return sink
+
+
+def _strip_checkpoints(lines: list[bytes]) -> list[bytes]:
+    return [line for line in lines if b'"audit_checkpoint"' not in line]
+
+
+def test_stripping_checkpoints_rehashing_and_deleting_the_head_is_detected(
+    tmp_path: Path, keys: AuditKeys
+) -> None:
+    path = tmp_path / "audit.jsonl"
+    _trail(path, keys)
+    lines = _strip_checkpoints(read_lines(path))
+    lines[5] = lines[5].replace(b"user4", b"admin")
+    write_lines(path, rechain(lines))
+    for extra in path.parent.glob("audit.jsonl.*"):
+        if extra.name.endswith(".head"):
+            extra.unlink()
+    report = verify_audit_file(path, keys=keys)
+    assert not report.ok, report.issues
+
+
+def test_stripping_everything_mac_related_fails_in_the_cli(tmp_path: Path, keys: AuditKeys) -> None:
+    path = tmp_path / "audit.jsonl"
+    _trail(path, keys)
+    lines = []
+    for line in _strip_checkpoints(read_lines(path)):
+        rec = json.loads(line)
+        for name in ("mac", "mac_key", "mac_key_id", "mac_key_commit"):
+            rec.pop(name, None)
+        lines.append(json.dumps(rec, separators=(",", ":")).encode())
+    write_lines(path, rechain(lines))
+    path.with_name("audit.jsonl.head").unlink()
+    out = CliRunner().invoke(tigerseal_cli, ["audit", "verify", str(path)])
+    assert out.exit_code == 1, out.output
+    assert "unanchored" in out.output
+    allowed = CliRunner().invoke(tigerseal_cli, ["audit", "verify", "--allow-unanchored", str(path)])
+    assert allowed.exit_code == 0, allowed.output
+
+
+def test_cutting_the_tail_and_deleting_the_head_is_detected(
+    tmp_path: Path, keys: AuditKeys
+) -> None:
+    path = tmp_path / "audit.jsonl"
+    _trail(path, keys)
+    write_lines(path, read_lines(path)[:12])
+    path.with_name("audit.jsonl.head").unlink()
+    report = verify_audit_file(path, keys=keys)
+    assert not report.ok
+    assert "unanchored" in report.kinds()
+
+
+def test_editing_unanchored_tail_records_with_the_chain_recomputed_is_detected(
+    tmp_path: Path, keys: AuditKeys
+) -> None:
+    """Records after the newest checkpoint are MACed too, so rehashing needs the key."""
+    path = tmp_path / "audit.jsonl"
+    sink = _trail(path, keys, 25, close=False)
+    sink.flush()
+    lines = read_lines(path)
+    lines[-1] = lines[-1].replace(b"user24", b"admin")
+    write_lines(path, rechain(lines))
+    report = verify_audit_file(path, keys=keys)
+    assert not report.ok, report.issues
+    sink.close()
+
+
+def test_a_plain_chain_without_macs_fails_unless_allowed(tmp_path: Path, keys: AuditKeys) -> None:
+    path = tmp_path / "audit.jsonl"
+    sink = FileAuditSink(path, checkpoints=False)
+    sink.write({"event_type": "authz_fail"})
+    sink.close()
+    assert not verify_audit_file(path, keys=keys).ok
+    assert verify_audit_file(path, keys=keys, allow_unanchored=True).ok
+
+
+def test_the_audit_file_is_not_opened_through_a_symlink(tmp_path: Path, keys: AuditKeys) -> None:
+    from tigerseal.errors import AuditError
+
+    victim = tmp_path / "victim"
+    victim.write_text("")
+    link = tmp_path / "audit.jsonl"
+    link.symlink_to(victim)
+    with pytest.raises(AuditError, match="symbolic link"):
+        FileAuditSink(link, keys=keys)
+    assert victim.read_text() == ""
+
+
+def test_a_planted_hard_link_at_the_head_temp_name_is_not_overwritten(
+    tmp_path: Path, keys: AuditKeys
+) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("keep\n")
+    path = tmp_path / "audit.jsonl"
+    os.link(victim, tmp_path / f"audit.jsonl.head.{os.getpid()}.tmp")
+    sink = FileAuditSink(path, keys=keys, checkpoint_every=1)
+    sink.write({"event_type": "authz_fail"})
+    sink.close()
+    assert victim.read_text() == "keep\n"
+    assert verify_audit_file(path, keys=keys).ok
+
+
+WRITER = """
+import sys
+from tigerseal.audit import audit_security_event, get_auditor
+for i in range(int(sys.argv[1])):
+    audit_security_event("authn_login_fail", user_id=f"u{i}", risk_level="medium")
+get_auditor().close()
+"""
+
+
+def test_four_processes_on_the_default_path_keep_one_verifiable_trail(tmp_path: Path) -> None:
+    """gunicorn workers all writing .tigerseal/audit.jsonl (the default sink)."""
+    from tigerseal.envelope import EncryptionService
+    from tigerseal.providers.env import EnvKeyProvider
+
+    var = "TS_AUDIT_TEST_KEY"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIGERSEAL_")}
+    env[var] = secrets.token_hex(32)
+    env["TIGERSEAL_KEY_PROVIDERS"] = f"env://{var}"
+    env.pop("ENCRYPTION_MASTER_KEY", None)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, "300"],
+            cwd=tmp_path,
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    path = tmp_path / ".tigerseal" / "audit.jsonl"
+    keys = AuditKeys(encryption=EncryptionService(EnvKeyProvider(var, environ={var: env[var]})))
+    report = verify_audit_file(path, keys=keys)
+    assert report.ok, report.issues[:5]
+    events = [
+        json.loads(line) for line in read_lines(path) if b'"authn_login_fail"' in line
+    ]
+    assert len(events) == 1200
