@@ -62,7 +62,9 @@ def test_stripping_everything_mac_related_fails_in_the_cli(tmp_path: Path, keys:
     out = CliRunner().invoke(tigerseal_cli, ["audit", "verify", str(path)])
     assert out.exit_code == 1, out.output
     assert "unanchored" in out.output
-    allowed = CliRunner().invoke(tigerseal_cli, ["audit", "verify", "--allow-unanchored", str(path)])
+    allowed = CliRunner().invoke(
+        tigerseal_cli, ["audit", "verify", "--allow-unanchored", str(path)]
+    )
     assert allowed.exit_code == 0, allowed.output
 
 
@@ -164,7 +166,5 @@ def test_four_processes_on_the_default_path_keep_one_verifiable_trail(tmp_path: 
     keys = AuditKeys(encryption=EncryptionService(EnvKeyProvider(var, environ={var: env[var]})))
     report = verify_audit_file(path, keys=keys)
     assert report.ok, report.issues[:5]
-    events = [
-        json.loads(line) for line in read_lines(path) if b'"authn_login_fail"' in line
-    ]
+    events = [json.loads(line) for line in read_lines(path) if b'"authn_login_fail"' in line]
     assert len(events) == 1200

@@ -53,18 +53,15 @@ def test_edit_is_detected(trail: Path, keys: AuditKeys) -> None:
     assert edited[0].line == 6
 
 
-def test_edit_with_the_chain_recomputed_fails_the_next_checkpoint(
-    trail: Path, keys: AuditKeys
-) -> None:
+def test_edit_with_the_chain_recomputed_fails_the_line_mac(trail: Path, keys: AuditKeys) -> None:
     lines = read_lines(trail)
     lines[5] = lines[5].replace(b"user4", b"admin")
     write_lines(trail, rechain(lines))
     report = verify_audit_file(trail, keys=keys)
     assert "edited" not in report.kinds()  # the chain itself is consistent again...
     forged = [i for i in report.issues if i.kind == "forged"]
-    assert forged, report.issues  # ...but the checkpoint MAC no longer matches
-    assert forged[0].seq is not None
-    assert forged[0].seq > 5
+    assert forged, report.issues  # ...but the edited line's MAC no longer matches
+    assert forged[0].seq == 5
 
 
 def test_deletion_is_detected(trail: Path, keys: AuditKeys) -> None:
@@ -166,27 +163,47 @@ def test_forged_head_file_is_detected(trail: Path, keys: AuditKeys) -> None:
     assert "forged" in kinds(trail, keys)
 
 
-def test_missing_head_is_a_warning(trail: Path, keys: AuditKeys) -> None:
+def test_missing_head_fails_unless_allowed(trail: Path, keys: AuditKeys) -> None:
     trail.with_name(trail.name + ".head").unlink()
     report = verify_audit_file(trail, keys=keys)
+    assert not report.ok
+    assert [i.kind for i in report.issues] == ["unanchored"]
+    report = verify_audit_file(trail, keys=keys, allow_unanchored=True)
     assert report.ok
     assert [i.kind for i in report.issues] == ["unanchored"]
 
 
 def test_replaced_mac_key_is_detected(trail: Path, keys: AuditKeys, key_name: str) -> None:
-    # An attacker wraps a key of their own under the same KMS key and re-MACs everything?
-    # They would need decrypt rights to read ours; here they swap in a key wrapped for another
-    # chain, which the encryption context refuses.
-    lines = read_lines(trail)
-    first = json.loads(lines[0])
-    first["mac_key"] = str(
-        EncryptionService(FakeKeyProvider(key_name)).encrypt(b"k" * 32, {"purpose": "other"})
-    )
-    lines[0] = json.dumps(first, separators=(",", ":")).encode()
-    write_lines(trail, rechain(lines))
+    # An attacker swaps the wrapped key in the side file for one wrapped for another purpose:
+    # the encryption context refuses it (and a key of their own fails the commitment).
+    keys_path = trail.with_name(trail.name + ".keys")
+    entries = [json.loads(x) for x in keys_path.read_text().splitlines()]
+    service = EncryptionService(FakeKeyProvider(key_name))
+    entries[0]["wrapped"] = str(service.encrypt(b"k" * 32, {"purpose": "other"}))
+    keys_path.write_text("".join(json.dumps(e) + "\n" for e in entries))
     verifier = AuditKeys(encryption=EncryptionService(FakeKeyProvider(key_name)))  # no cache
-    found = kinds(trail, verifier)
-    assert "key" in found
+    assert "key" in kinds(trail, verifier)
+    entries[0]["wrapped"] = str(
+        service.encrypt(
+            b"k" * 32,
+            {
+                "purpose": "tigerseal-audit-mac",
+                "chain": entries[0]["chain_id"],
+                "key_id": entries[0]["key_id"],
+            },
+        )
+    )
+    keys_path.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    verifier = AuditKeys(encryption=EncryptionService(FakeKeyProvider(key_name)))
+    report = verify_audit_file(trail, keys=verifier)
+    assert "key" in report.kinds()
+    assert any("commitment" in i.message for i in report.issues)
+
+
+def test_deleted_key_file_fails_closed(trail: Path, keys: AuditKeys, key_name: str) -> None:
+    trail.with_name(trail.name + ".keys").unlink()
+    verifier = AuditKeys(encryption=EncryptionService(FakeKeyProvider(key_name)))
+    assert "key" in kinds(trail, verifier)
 
 
 def test_verifying_without_the_keys_fails_closed(trail: Path) -> None:

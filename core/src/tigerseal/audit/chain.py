@@ -1,37 +1,44 @@
-r"""The hash-chained JSONL format shared by the file sink and the verifier.
+r"""The hash-chained JSONL format shared by the file sink, the SQL sink and the verifier.
 
-Format ``tigerseal-audit/1`` (one JSON object per line, ASCII, ``\n``-terminated)::
+Format ``tigerseal-audit/2`` (one JSON object per line, ASCII, ``\n``-terminated)::
 
-    {"seq":0,"prev":"000...0","ts":...,"event_type":"audit_chain_start","chain_id":"...",
-     "format":"tigerseal-audit/1","mac_key_id":"...","mac_key":"ts1...."}
-    {"seq":1,"prev":"<sha256 hex of line 0>","ts":...,"event_type":"authn_login_fail",...}
-    ...
-    {"seq":1000,"prev":"<sha256 of line 999>",...,"event_type":"audit_checkpoint",
-     "chain_id":"...","mac_key_id":"...","mac":"<hmac-sha256 hex>"}
+    {"seq":0,"prev":"000...0","ts":...,"event_type":"audit_chain_start",
+     "format":"tigerseal-audit/2","chain_id":"...","mac_key_id":"k1",
+     "mac_key_commit":"...","mac":"k1:<hmac>"}
+    {"seq":1,"prev":"<sha256 of line 0>","ts":...,"event_type":"authn_login_fail",...,
+     "mac":"k1:<hmac>"}
 
-* ``seq`` counts records from 0 in a file; ``prev`` is the SHA-256 (hex) of the previous line's
-  bytes without its newline, so editing, deleting, inserting or reordering any line breaks the
-  chain at the next line.
-* A plain hash chain can be recomputed by whoever can write the file, so every
-  ``checkpoint_every`` records (and at close) the sink writes a checkpoint: an HMAC-SHA256,
-  under a key only the key provider can give back, over ``chain_id``, ``seq``, the hash of the
-  previous line and the time. A rewritten chain no longer matches the MACs.
-* The MAC key is random per process and stored in the ``audit_chain_start`` /
-  ``audit_chain_resume`` record *encrypted by the envelope* (``mac_key``, a ``ts1.`` message
-  bound to ``{"purpose": "tigerseal-audit-mac", "chain": chain_id, "key_id": mac_key_id}``).
-  Writers need only permission to create data keys; verifiers need permission to decrypt.
-* At every checkpoint the sink also replaces ``<file>.head``: the last checkpoint's ``seq`` and
-  line hash, MACed, so cutting records off the end of the file (truncation back past a
-  checkpoint) is detected. Records written after the last checkpoint are protected by the
-  chain only; ``tigerseal audit verify`` says how many.
-* A line torn by a crash is terminated by the next process, whose ``audit_chain_resume`` record
+* ``seq`` counts records from 0; ``prev`` is the SHA-256 (hex) of the previous line's bytes,
+  so editing, deleting, inserting or reordering a line breaks the chain at the next line
+  (checkable by anyone, without keys).
+* **Every** line ends with ``"mac":"<key id>:<HMAC-SHA256>"`` over the line's bytes before
+  that field (which include ``prev``): a keyed chain. Recomputing the chain after an edit
+  needs the MAC key, so an attacker who can write the file but has no key cannot rewrite any
+  record, not even the newest ones.
+* The MAC key is random per writer process. The chain names it (``mac_key_id``) and commits
+  to it (``mac_key_commit``, an HMAC of a fixed label under the key) in the writer's
+  ``audit_chain_start`` / ``audit_chain_resume`` record; the key itself, *encrypted by the
+  envelope* (bound to ``{"purpose": "tigerseal-audit-mac", "chain": chain_id, "key_id": id}``)
+  lives in a side store (``<file>.keys``, or the SQL sink's keys table) that is not hashed
+  into the chain, so it can be rewrapped after a key rotation (``tigerseal audit
+  rewrap-keys``). Writers need only permission to create data keys; verifiers need
+  permission to decrypt.
+* The head (``<file>.head``; the SQL sink's head row) names the newest anchored record's
+  ``seq`` and line hash, MACed; it is replaced when a writer opens, at every checkpoint and at
+  close, so cutting records off the end back past it is detected.
+* ``audit_checkpoint`` records mark the moments the head was moved.
+* A line torn by a crash is terminated by the next writer, whose ``audit_chain_resume`` record
   chains to the last whole line and names the torn bytes' hash in ``recovered``.
+
+The legacy format ``tigerseal-audit/1`` (MACs only on periodic checkpoint records, the wrapped
+key inside the start record) still verifies, reported as a weaker legacy format.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -45,16 +52,26 @@ __all__ = [
     "FORMAT",
     "GENESIS_PREV",
     "HEAD_FORMAT",
+    "KEYS_FORMAT",
+    "LEGACY_FORMAT",
+    "LEGACY_HEAD_FORMAT",
     "AuditKeys",
+    "LineMac",
     "MacKey",
     "checkpoint_mac",
     "head_mac",
+    "key_commitment",
+    "keys_entry",
     "line_hash",
     "mac_context",
+    "split_mac",
 ]
 
-FORMAT = "tigerseal-audit/1"
-HEAD_FORMAT = "tigerseal-audit-head/1"
+FORMAT = "tigerseal-audit/2"
+HEAD_FORMAT = "tigerseal-audit-head/2"
+KEYS_FORMAT = "tigerseal-audit-keys/1"
+LEGACY_FORMAT = "tigerseal-audit/1"
+LEGACY_HEAD_FORMAT = "tigerseal-audit-head/1"
 GENESIS_PREV = "0" * 64
 START = "audit_chain_start"
 RESUME = "audit_chain_resume"
@@ -67,15 +84,70 @@ def line_hash(line: bytes) -> str:
 
 
 def checkpoint_mac(key: bytes, chain_id: str, seq: int, prev: str, ts: str) -> str:
-    """The MAC of a checkpoint record."""
-    msg = f"{FORMAT}\ncheckpoint\n{chain_id}\n{seq}\n{prev}\n{ts}".encode()
+    """The MAC of a legacy (``tigerseal-audit/1``) checkpoint record."""
+    msg = f"{LEGACY_FORMAT}\ncheckpoint\n{chain_id}\n{seq}\n{prev}\n{ts}".encode()
     return hmac.new(key, msg, hashlib.sha256).hexdigest()
 
 
-def head_mac(key: bytes, chain_id: str, seq: int, line_sha256: str, ts: str) -> str:
-    """The MAC of a head file (the newest checkpoint's position and hash)."""
-    msg = f"{HEAD_FORMAT}\n{chain_id}\n{seq}\n{line_sha256}\n{ts}".encode()
+def head_mac(
+    key: bytes, chain_id: str, seq: int, line_sha256: str, ts: str, fmt: str = HEAD_FORMAT
+) -> str:
+    """The MAC of a head (the newest anchored record's position and line hash)."""
+    msg = f"{fmt}\n{chain_id}\n{seq}\n{line_sha256}\n{ts}".encode()
     return hmac.new(key, msg, hashlib.sha256).hexdigest()
+
+
+_LINE_LABEL = (FORMAT + "\n").encode()
+_COMMIT_LABEL = b"tigerseal-audit-key-commitment"
+# The tail every v2 line ends with: ,"mac":"<key id>:<64 hex>"}
+_MAC_TAIL = re.compile(rb',"mac":"([A-Za-z0-9-]{1,40}):([0-9a-f]{64})"\}$')
+
+
+def key_commitment(key: bytes) -> str:
+    """What the chain stores about a MAC key: it identifies the key and reveals nothing."""
+    return hmac.new(key, _COMMIT_LABEL, hashlib.sha256).hexdigest()[:32]
+
+
+class LineMac:
+    """Appends the keyed-chain MAC to lines (one precomputed HMAC state per key)."""
+
+    __slots__ = ("_base", "key_id")
+
+    def __init__(self, key_id: str, key: bytes) -> None:
+        self.key_id = key_id
+        self._base = hmac.new(key, _LINE_LABEL, hashlib.sha256)
+
+    def digest(self, prefix: bytes) -> str:
+        """The MAC of a line's bytes before its ``,"mac":...`` field."""
+        h = self._base.copy()
+        h.update(prefix)
+        return h.hexdigest()
+
+    def seal(self, prefix: bytes) -> bytes:
+        """``prefix`` (a JSON object without its closing brace) completed with its MAC."""
+        return prefix + b',"mac":"' + f"{self.key_id}:{self.digest(prefix)}".encode() + b'"}'
+
+
+def split_mac(line: bytes) -> tuple[bytes, str, str] | None:
+    """``(prefix, key_id, mac)`` of a v2 line, or ``None`` if it carries no line MAC."""
+    if not line.endswith(b'"}'):
+        return None
+    m = _MAC_TAIL.search(line, max(0, len(line) - 120))
+    if m is None:
+        return None
+    return line[: m.start()], m.group(1).decode(), m.group(2).decode()
+
+
+def keys_entry(chain_id: str, key: MacKey) -> dict[str, str]:
+    """The side-store entry of a wrapped MAC key (``<file>.keys`` line, keys table row)."""
+    assert key.wrapped is not None
+    return {
+        "format": KEYS_FORMAT,
+        "chain_id": chain_id,
+        "key_id": key.key_id,
+        "commit": key_commitment(key.key),
+        "wrapped": key.wrapped,
+    }
 
 
 def mac_context(chain_id: str, key_id: str) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The default audit sink: hash-chained JSONL with HMAC checkpoints (``file://``).
+"""The default audit sink: a keyed hash chain in a JSONL file (``file://``).
 
 See :mod:`tigerseal.audit.chain` for the format. Durability, chosen per sink:
 
@@ -13,9 +13,12 @@ See :mod:`tigerseal.audit.chain` for the format. Durability, chosen per sink:
              everything queued while the others wait for it.
 ============ ================================================================================
 
-Concurrent writers (threads) never lose or interleave records: sequence numbers, the chain and
-the file order are all assigned under one lock. Several *processes* must not share one file
-(each would start its own chain in the middle of the other's); give each its own path.
+Concurrent writers never lose or interleave records. Threads are serialised by a lock;
+*processes* sharing one file (gunicorn workers on the default path) by an exclusive
+``flock`` taken around each write: under it a writer checks whether the file grew since its own
+last write and, if so, continues the chain from the file's last line. Every process MACs its
+lines with its own key, announced once in the chain. A sink inherited by a forked child reopens
+the file in the child (an inherited descriptor would share the parent's lock).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import hashlib
 import json
 import os
 import secrets
+import stat
 import threading
 import time
 import weakref
@@ -41,15 +45,35 @@ from tigerseal.audit.chain import (
     RESUME,
     START,
     AuditKeys,
+    LineMac,
     MacKey,
-    checkpoint_mac,
     head_mac,
+    key_commitment,
+    keys_entry,
 )
 from tigerseal.audit.clock import timestamp
 from tigerseal.errors import AuditError, AuditIntegrityError, ConfigError
 from tigerseal.spi.services import AuditSink
 
-__all__ = ["DURABILITY_MODES", "Durability", "FileAuditSink", "from_uri"]
+try:
+    import fcntl
+
+    def _lock_file(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+
+    def _unlock_file(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+except ImportError:  # pragma: no cover - not POSIX: one writer process per file
+
+    def _lock_file(fd: int) -> None:
+        pass
+
+    def _unlock_file(fd: int) -> None:
+        pass
+
+
+__all__ = ["DURABILITY_MODES", "Durability", "FileAuditSink", "from_uri", "open_no_follow"]
 
 Durability = Literal["buffered", "flush", "fsync", "group"]
 DURABILITY_MODES: tuple[Durability, ...] = ("buffered", "flush", "fsync", "group")
@@ -66,46 +90,67 @@ _datasync = getattr(os, "fdatasync", os.fsync)
 _MAX_GROUP_DELAY = 0.002
 # ... as a multiple of the average sync time.
 _GROUP_WAIT = 0.5
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
-class _Forked(OSError):
-    """The sink was inherited by a forked child process."""
+def open_no_follow(path: Path, flags: int, what: str) -> int:
+    """``os.open`` refusing symbolic links and anything but a regular file.
+
+    Raises:
+        AuditError: the path is a symlink or not a regular file, or cannot be opened.
+    """
+    try:
+        fd = os.open(path, flags | _NOFOLLOW | _CLOEXEC, 0o600)
+    except OSError as exc:
+        if path.is_symlink():
+            raise AuditError(
+                f"the {what} {path} is a symbolic link; audit files are never opened through "
+                "one (it could redirect writes): remove it or point the sink at the real file"
+            ) from exc
+        raise AuditError(
+            f"cannot open the {what} {path}: {exc.strerror}; check the directory exists and "
+            "is writable, or set TIGERSEAL_AUDIT_SINKS"
+        ) from exc
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise AuditError(f"the {what} {path} is not a regular file")
+    return fd
 
 
-# Sinks alive in this process; a forked child must not continue its parent's chain (both would
-# append to one file). Marked at fork time, so writes pay nothing for the check.
+# Sinks alive in this process; a forked child reopens them (see FileAuditSink._after_fork).
 _SINKS: weakref.WeakSet[FileAuditSink] = weakref.WeakSet()
 
 
-def _mark_forked() -> None:
+def _reopen_in_child() -> None:
     for sink in list(_SINKS):
-        sink._error = _Forked(
-            f"this audit sink was opened by process {sink._pid} and this is a forked child "
-            f"({os.getpid()}); open sinks after forking, one file per process (a {{pid}} in the "
-            "path is replaced by the process id)"
-        )
+        sink._after_fork()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_mark_forked)
+    os.register_at_fork(after_in_child=_reopen_in_child)
 
 
 class FileAuditSink(AuditSink):
-    """Append audit records to a hash-chained JSONL file.
+    """Append audit records to a keyed hash chain in a JSONL file.
+
+    Several processes may share one file (each write takes an exclusive ``flock``).
 
     Args:
-        path: the file; created (mode 0600, parent directories 0700) if missing. ``{pid}`` in
-            it is replaced by the process id (one file per worker process).
+        path: the file; created (mode 0600, parent directories 0700) if missing; never opened
+            through a symbolic link. ``{pid}`` in it is replaced by the process id (one file
+            per process, if you prefer that).
         durability: ``buffered``, ``flush`` (default), ``fsync`` or ``group`` (see above).
-        checkpoint_every: records between two HMAC checkpoints.
+        checkpoint_every: records between two checkpoints (head file updates).
         checkpoint_interval: seconds after which the next record also writes a checkpoint.
-        checkpoints: ``False`` for a plain hash chain without MACs (not recommended).
-        keys: where checkpoint keys come from (default: the configured encryption service).
+        checkpoints: ``False`` for a plain hash chain without MACs (verification then fails
+            unless ``--allow-unanchored``; not recommended).
+        keys: where MAC keys come from (default: the configured encryption service).
 
     Raises:
         AuditIntegrityError: the existing file's last whole line is not an audit record, so the
             chain cannot be continued (move the file aside and run ``tigerseal audit verify``).
-        AuditError: the file cannot be opened.
+        AuditError: the file cannot be opened (or is a symbolic link).
     """
 
     def __init__(
@@ -125,54 +170,89 @@ class FileAuditSink(AuditSink):
             )
         if checkpoint_every < 1 or not checkpoint_interval > 0:
             raise ConfigError("checkpoint_every must be >= 1 and checkpoint_interval > 0 seconds")
+        self._template = os.fspath(path)
         self._pid = os.getpid()
-        self.path = Path(os.fspath(path).replace("{pid}", str(self._pid)))
-        self.head_path = self.path.with_name(self.path.name + ".head")
+        self._set_path()
         self.durability: Durability = durability
         self.checkpoint_every = checkpoint_every
         self.checkpoint_interval = checkpoint_interval
         self._keys = (keys or AuditKeys()) if checkpoints else None
+        self._init_state()
+        self._error: BaseException | None = None
+        self._closed = False
+        self._since_checkpoint = 0
+        self._checkpoint_due = time.monotonic() + checkpoint_interval
+        self._mac: MacKey | None = None
+        self._sealer: LineMac | None = None
+        self._mac_chain: str | None = None  # the chain the key was made (and stored) for
+        self._announced: str | None = None  # the chain our key was announced in
+        self.chain_id = ""
+        self._seq = -1
+        self._prev = GENESIS_PREV
+        self._end = -1  # the file's size after our last write (-1: unknown, resync)
+        self._fd = self._open_file()
+        try:
+            with self._lock:
+                self._emit([], checkpoint=False, sync=durability in ("fsync", "group"))
+        except OSError as exc:
+            os.close(self._fd)
+            raise AuditError(f"cannot write the audit file {self.path}: {exc}") from exc
+        except BaseException:
+            os.close(self._fd)
+            raise
+        _SINKS.add(self)
+
+    def _set_path(self) -> None:
+        self.path = Path(self._template.replace("{pid}", str(self._pid)))
+        self.head_path = self.path.with_name(self.path.name + ".head")
+        self.keys_path = self.path.with_name(self.path.name + ".keys")
+
+    def _init_state(self) -> None:
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._leader_cond = threading.Condition(self._lock)
         self._leader_waiting = False
         self._last_batch = 1
         self._sync_time = 0.0
-        self._buf = bytearray()
-        self._pending: list[bytes] = []
+        self._bodies: list[bytes] = []  # encoded records not yet chained (buffered, group)
+        self._buffered = 0
+        self._checkpoint_wanted = False
         self._flushing = False
-        self._durable = -1
-        self._error: BaseException | None = None
-        self._closed = False
-        self._head: tuple[int, str, str] | None = None
-        self._since_checkpoint = 0
-        self._checkpoint_due = time.monotonic() + checkpoint_interval
-        self._mac: MacKey | None = None
-        self._open()
-        _SINKS.add(self)
+        self._enqueued = 0  # records accepted by write()
+        self._done = 0  # ... of those, written (and synced in group mode)
+
+    def _after_fork(self) -> None:
+        """In a forked child: drop the parent's queue and locks, reopen the file on next use.
+
+        The inherited descriptor shares its ``flock`` with the parent, so it cannot exclude
+        the parent; the child's first write opens the file again and announces itself.
+        """
+        if self._closed:
+            return
+        self._init_state()
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+        self._fd = -1
+        self._pid = os.getpid()
+        if "{pid}" in self._template:
+            self._set_path()
+        self._announced = None
+        self._end = -1
 
     # -- opening ---------------------------------------------------------------------------
-    def _open(self) -> None:
+    def _open_file(self) -> int:
         parent = self.path.parent
-        try:
-            if not parent.exists():
+        if not parent.exists():
+            try:
                 parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            self._fd = os.open(
-                self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600
-            )
-        except OSError as exc:
-            raise AuditError(
-                f"cannot open the audit file {self.path}: {exc.strerror}; check the directory "
-                "exists and is writable, or set TIGERSEAL_AUDIT_SINKS"
-            ) from exc
-        try:
-            self._resume()
-        except BaseException:
-            os.close(self._fd)
-            raise
+            except OSError as exc:
+                raise AuditError(
+                    f"cannot create the audit directory {parent}: {exc.strerror}"
+                ) from exc
+        return open_no_follow(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, "audit file")
 
-    def _resume(self) -> None:
-        size = os.fstat(self._fd).st_size
+    def _resync(self, size: int) -> tuple[dict[str, Any] | None, int]:
+        """Continue from the file's last line (flock held); returns recovery facts and size."""
         recovered: dict[str, Any] | None = None
         last_line: bytes | None = None
         if size:
@@ -181,15 +261,12 @@ class FileAuditSink(AuditSink):
                 # A crash tore the last record. Terminate it so it stays visible (and
                 # reported by the verifier), then chain to the last whole line.
                 self._write_all(b"\n")
-                recovered = {
-                    "torn_bytes": len(torn),
-                    "torn_sha256": _sha256(torn).hexdigest(),
-                }
+                size += 1
+                recovered = {"torn_bytes": len(torn), "torn_sha256": _sha256(torn).hexdigest()}
         if last_line is None:
             self.chain_id = secrets.token_hex(8)
             self._seq = -1
             self._prev = GENESIS_PREV
-            kind = START
         else:
             try:
                 record = json.loads(last_line)
@@ -202,14 +279,13 @@ class FileAuditSink(AuditSink):
                     "cannot be continued; run `tigerseal audit verify` on it and move it aside "
                     "(a new file starts a new chain)"
                 ) from None
-            self.chain_id = self._read_chain_id()
+            if not self.chain_id or self._end < 0 or size < self._end:
+                self.chain_id = self._read_chain_id()
             self._seq = seq
             self._prev = _sha256(last_line).hexdigest()
-            kind = RESUME
         if recovered is not None:
             recovered["after_seq"] = self._seq
-        self._durable = self._seq
-        self._start_record(kind, recovered)
+        return recovered, size
 
     def _read_tail(self, size: int) -> tuple[bytes | None, bytes]:
         """The last whole line (without newline) and the torn bytes after it."""
@@ -250,39 +326,97 @@ class FileAuditSink(AuditSink):
         # The first line is damaged (the verifier reports it); keep writing under a new id.
         return secrets.token_hex(8)
 
-    def _start_record(self, kind: str, recovered: Mapping[str, Any] | None) -> None:
+    def _announce(self, recovered: Mapping[str, Any] | None) -> bytes:
+        """This writer's start/resume record, naming its MAC key (flock held)."""
         record: dict[str, Any] = {
             "ts": timestamp(),
-            "event_type": kind,
+            "event_type": START if self._seq < 0 else RESUME,
             "risk_level": "low" if recovered is None else "medium",
             "format": FORMAT,
             "chain_id": self.chain_id,
             "pid": os.getpid(),
         }
         if self._keys is not None:
-            self._mac = self._keys.new_key(self.chain_id)
+            if self._mac is None or self._mac_chain != self.chain_id:
+                # A wrapped key is bound to its chain id: a new chain needs a new key.
+                mac = self._keys.new_key(self.chain_id)
+                if mac.wrapped is not None:
+                    self._store_key(keys_entry(self.chain_id, mac))
+                self._mac, self._mac_chain = mac, self.chain_id
+                self._sealer = LineMac(mac.key_id, mac.key)
             record["mac_key_id"] = self._mac.key_id
-            if self._mac.wrapped is not None:
-                record["mac_key"] = self._mac.wrapped
+            record["mac_key_commit"] = key_commitment(self._mac.key)
         if recovered is not None:
             record["recovered"] = dict(recovered)
-        with self._lock:
-            line = self._chain(_encode(record))
-            self._write_all(line)
-            self._durable = self._seq
-            if self.durability in ("fsync", "group"):
-                _datasync(self._fd)
+        self._announced = self.chain_id
+        return self._chain(_encode(record).encode("ascii"))
+
+    def _store_key(self, entry: Mapping[str, str]) -> None:
+        """Append a wrapped key to ``<file>.keys`` and sync it before any line uses it."""
+        fd = open_no_follow(
+            self.keys_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, "audit key file"
+        )
+        try:
+            self._write_fd(fd, _encode(entry).encode("ascii") + b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     # -- writing ---------------------------------------------------------------------------
-    def _chain(self, body: str) -> bytes:
-        """Prefix ``seq`` and ``prev`` to a JSON object and advance the chain (lock held)."""
+    def _chain(self, body: bytes) -> bytes:
+        """Prefix ``seq`` and ``prev`` to a JSON object, MAC it and advance the chain."""
         seq = self._seq + 1
-        rest = body[1:] if len(body) > 2 else "}"
-        sep = "," if len(body) > 2 else ""
-        line = f'{{"seq":{seq},"prev":"{self._prev}"{sep}{rest}'.encode("ascii")
+        prefix = b'{"seq":%d,"prev":"%s"' % (seq, self._prev.encode("ascii"))
+        if len(body) > 2:
+            prefix += b"," + body[1:-1]
+        sealer = self._sealer
+        line = sealer.seal(prefix) if sealer is not None else prefix + b"}"
         self._prev = _sha256(line).hexdigest()
         self._seq = seq
         return line + b"\n"
+
+    def _checkpoint_body(self) -> bytes:
+        assert self._mac is not None
+        record = {
+            "ts": timestamp(),
+            "event_type": CHECKPOINT,
+            "risk_level": "low",
+            "chain_id": self.chain_id,
+        }
+        return _encode(record).encode("ascii")
+
+    def _emit(self, bodies: list[bytes], *, checkpoint: bool, sync: bool) -> None:
+        """Chain and append ``bodies`` under the file lock (one emitter at a time).
+
+        Callers hold ``self._lock``, or are the group-commit leader (``self._flushing``).
+        """
+        if self._fd < 0:
+            self._fd = self._open_file()
+        fd = self._fd
+        _lock_file(fd)
+        try:
+            size = os.fstat(fd).st_size
+            recovered = None
+            if size != self._end:
+                # Another process wrote since our last write (or this is our first).
+                recovered, size = self._resync(size)
+            out = bytearray()
+            head = checkpoint
+            if self._announced != self.chain_id or recovered is not None:
+                out += self._announce(recovered)
+                head = True
+            for body in bodies:
+                out += self._chain(body)
+            if checkpoint and self._mac is not None:
+                out += self._chain(self._checkpoint_body())
+            self._write_all(out)
+            self._end = size + len(out)
+            if sync:
+                _datasync(fd)
+            if head and self._mac is not None:
+                self._store_head(sync=sync)
+        finally:
+            _unlock_file(fd)
 
     def write(self, record: Mapping[str, Any]) -> None:
         """Append one record (see the class docstring for when it is durable).
@@ -290,69 +424,62 @@ class FileAuditSink(AuditSink):
         Raises:
             AuditError: the sink is closed or the file cannot be written.
         """
-        body = _encode(record)
-        if body[:1] != "{":
+        text = _encode(record)
+        if text[:1] != "{":
             raise AuditError("an audit record must be a JSON object (a mapping)")
+        body = text.encode("ascii")
         with self._lock:
             if self._closed or self._error is not None:
                 raise self._unusable()
-            out = self._chain(body)
             self._since_checkpoint += 1
-            if self._mac is not None and (
+            checkpoint = False
+            if self._keys is not None and (
                 self._since_checkpoint >= self.checkpoint_every
                 or time.monotonic() >= self._checkpoint_due
             ):
-                out += self._checkpoint_line()
+                checkpoint = True
+                self._since_checkpoint = 0
+                self._checkpoint_due = time.monotonic() + self.checkpoint_interval
+            self._enqueued += 1
             mode = self.durability
             if mode == "group":
-                self._pending.append(out)
+                self._bodies.append(body)
+                self._checkpoint_wanted |= checkpoint
                 if self._leader_waiting:
                     self._leader_cond.notify()
-                self._commit(self._seq)
+                self._commit(self._enqueued)
                 return
             try:
                 if mode == "buffered":
-                    self._buf += out
-                    if len(self._buf) >= _BUFFER_LIMIT or self._head is not None:
-                        self._drain()
+                    self._bodies.append(body)
+                    self._buffered += len(body)
+                    if checkpoint or self._buffered >= _BUFFER_LIMIT:
+                        self._drain(checkpoint=checkpoint, sync=False)
                 else:
-                    self._write_all(out)
-                    if mode == "fsync":
-                        _datasync(self._fd)
-                    if self._head is not None:
-                        self._write_head()
+                    self._emit([body], checkpoint=checkpoint, sync=mode == "fsync")
+                    self._done = self._enqueued
             except OSError as exc:
                 self._error = exc
                 raise self._unusable() from exc
 
-    def _checkpoint_line(self) -> bytes:
-        """A checkpoint record chained after the current one (lock held)."""
-        assert self._mac is not None
-        ts = timestamp()
-        seq = self._seq + 1
-        record = {
-            "ts": ts,
-            "event_type": CHECKPOINT,
-            "risk_level": "low",
-            "chain_id": self.chain_id,
-            "mac_key_id": self._mac.key_id,
-            "mac": checkpoint_mac(self._mac.key, self.chain_id, seq, self._prev, ts),
-        }
-        line = self._chain(_encode(record))
-        self._since_checkpoint = 0
-        self._checkpoint_due = time.monotonic() + self.checkpoint_interval
-        self._head = (self._seq, self._prev, ts)
-        return line
+    def _drain(self, *, checkpoint: bool, sync: bool) -> None:
+        """Write everything queued (lock held, no group leader running)."""
+        bodies, self._bodies = self._bodies, []
+        self._buffered = 0
+        checkpoint |= self._checkpoint_wanted
+        self._checkpoint_wanted = False
+        self._emit(bodies, checkpoint=checkpoint, sync=sync)
+        self._done = self._enqueued
 
-    def _commit(self, seq: int) -> None:
-        """Group commit: return once ``seq`` is synced, leading the flush if nobody is.
+    def _commit(self, target: int) -> None:
+        """Group commit: return once record ``target`` is synced, leading the flush if nobody is.
 
         The leader first waits (at most a fraction of one sync, and never more than 2 ms) until
         as many records are queued as went into the previous batch: right after a sync, the
         writers it released are still building their next record, and flushing at once would
         sync them one by one. One writer alone never waits (its previous batch was 1).
         """
-        while self._durable < seq:
+        while self._done < target:
             if self._error is not None:
                 raise self._unusable()
             if self._flushing:
@@ -360,27 +487,24 @@ class FileAuditSink(AuditSink):
                 continue
             self._flushing = True
             expected = self._last_batch
-            if len(self._pending) < expected:
+            if len(self._bodies) < expected:
                 deadline = time.monotonic() + min(_MAX_GROUP_DELAY, self._sync_time * _GROUP_WAIT)
                 self._leader_waiting = True
-                while len(self._pending) < expected:
+                while len(self._bodies) < expected:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break
                     self._leader_cond.wait(left)
                 self._leader_waiting = False
-            batch, self._pending = self._pending, []
-            upto = self._seq
-            head, self._head = self._head, None
+            batch, self._bodies = self._bodies, []
+            checkpoint, self._checkpoint_wanted = self._checkpoint_wanted, False
+            upto = self._enqueued
             self._lock.release()
-            error: OSError | None = None
+            error: BaseException | None = None
             started = time.monotonic()
             try:
-                self._write_all(b"".join(batch))
-                _datasync(self._fd)
-                if head is not None:
-                    self._store_head(head, sync=True)
-            except OSError as exc:
+                self._emit(batch, checkpoint=checkpoint, sync=True)
+            except (OSError, AuditError) as exc:
                 error = exc
             finally:
                 elapsed = time.monotonic() - started
@@ -388,36 +512,28 @@ class FileAuditSink(AuditSink):
                 self._sync_time = (
                     elapsed if not self._sync_time else (3 * self._sync_time + elapsed) / 4
                 )
-                self._last_batch = len(batch)
+                self._last_batch = max(1, len(batch))
                 self._flushing = False
                 if error is None:
-                    self._durable = upto
+                    self._done = upto
                 else:
                     self._error = error
                 self._cond.notify_all()
 
-    def _drain(self) -> None:
-        """Write the buffer (and a pending head) to the file (lock held)."""
-        if self._buf:
-            self._write_all(bytes(self._buf))
-            self._buf.clear()
-        if self._head is not None:
-            self._write_head()
+    def _write_all(self, data: bytes | bytearray) -> None:
+        self._write_fd(self._fd, data)
 
-    def _write_all(self, data: bytes) -> None:
+    @staticmethod
+    def _write_fd(fd: int, data: bytes | bytearray) -> None:
         view = memoryview(data)
         while view:
-            written = os.write(self._fd, view)
+            written = os.write(fd, view)
             view = view[written:]
 
-    def _write_head(self) -> None:
-        head, self._head = self._head, None
-        if head is not None:
-            self._store_head(head, sync=self.durability in ("fsync", "group"))
-
-    def _store_head(self, head: tuple[int, str, str], *, sync: bool) -> None:
+    def _store_head(self, *, sync: bool) -> None:
+        """Replace ``<file>.head`` with the newest line's position, MACed (flock held)."""
         assert self._mac is not None
-        seq, line_sha256, ts = head
+        seq, line_sha256, ts = self._seq, self._prev, timestamp()
         doc: dict[str, Any] = {
             "format": HEAD_FORMAT,
             "chain_id": self.chain_id,
@@ -425,26 +541,29 @@ class FileAuditSink(AuditSink):
             "sha256": line_sha256,
             "ts": ts,
             "mac_key_id": self._mac.key_id,
+            "mac": head_mac(self._mac.key, self.chain_id, seq, line_sha256, ts),
         }
-        if self._mac.wrapped is not None:
-            doc["mac_key"] = self._mac.wrapped
-        doc["mac"] = head_mac(self._mac.key, self.chain_id, seq, line_sha256, ts)
-        tmp = self.head_path.with_name(f"{self.head_path.name}.{os.getpid()}.tmp")
-        # O_NOFOLLOW: a symlink planted under the temporary name must not redirect the write.
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
-        fd = os.open(tmp, flags, 0o600)
+        # A random name, created exclusively and never through a link: a file or hard link
+        # planted under a predictable temporary name must not be overwritten.
+        tmp = self.head_path.with_name(f".{self.head_path.name}.{secrets.token_hex(8)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o600)
         try:
-            os.write(fd, json.dumps(doc, indent=1).encode("ascii") + b"\n")
-            if sync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.head_path)
+            try:
+                self._write_fd(fd, json.dumps(doc, indent=1).encode("ascii") + b"\n")
+                if sync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.head_path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
     def _unusable(self) -> AuditError:
         if self._closed:
             return AuditError(f"the audit sink for {self.path} is closed")
-        if isinstance(self._error, _Forked):
+        if isinstance(self._error, AuditError):
             return AuditError(str(self._error))
         return AuditError(
             f"the audit file {self.path} could not be written ({self._error}); audit events "
@@ -453,6 +572,10 @@ class FileAuditSink(AuditSink):
         )
 
     # -- control ---------------------------------------------------------------------------
+    def _idle(self) -> None:
+        while self._flushing:
+            self._cond.wait()
+
     def checkpoint(self) -> None:
         """Write a checkpoint now (and make everything before it durable)."""
         with self._lock:
@@ -460,37 +583,30 @@ class FileAuditSink(AuditSink):
                 raise self._unusable()
             if self._mac is None:
                 return
-            out = self._checkpoint_line()
-            if self.durability == "group":
-                self._pending.append(out)
-                self._commit(self._seq)
-                return
-            self._buf += out
-            self._drain_and_sync()
+            self._idle()
+            self._sync_out(checkpoint=True)
 
-    def _drain_and_sync(self) -> None:
+    def _sync_out(self, *, checkpoint: bool) -> None:
         try:
-            if self._buf:
-                self._write_all(bytes(self._buf))
-                self._buf.clear()
-            _datasync(self._fd)
-            self._durable = self._seq
-            head, self._head = self._head, None
-            if head is not None:
-                self._store_head(head, sync=True)
+            self._drain(checkpoint=checkpoint, sync=True)
+            if checkpoint:
+                self._since_checkpoint = 0
+                self._checkpoint_due = time.monotonic() + self.checkpoint_interval
         except OSError as exc:
             self._error = exc
             raise self._unusable() from exc
 
     def flush(self) -> None:
-        """Write buffered records and fsync the file."""
+        """Write queued records and fsync the file."""
         with self._lock:
             if self._closed or self._error is not None:
                 return
-            if self.durability == "group":
-                self._commit(self._seq)
-                return
-            self._drain_and_sync()
+            self._idle()
+            if self._bodies or self._checkpoint_wanted:
+                self._sync_out(checkpoint=False)
+            elif self._fd >= 0:
+                with contextlib.suppress(OSError):
+                    _datasync(self._fd)
 
     def close(self) -> None:
         """Write a final checkpoint, sync and close. Idempotent."""
@@ -499,22 +615,20 @@ class FileAuditSink(AuditSink):
                 return
             try:
                 if self._error is None:
-                    while self._flushing:
-                        self._cond.wait()
-                    if self._mac is not None and self._since_checkpoint:
-                        self._pending.append(self._checkpoint_line())
-                    self._buf += b"".join(self._pending)
-                    self._pending.clear()
-                    self._drain_and_sync()
+                    self._idle()
+                    final = self._mac is not None and bool(self._since_checkpoint or self._bodies)
+                    if final or self._bodies:
+                        self._sync_out(checkpoint=final)
             finally:
                 self._closed = True
-                with contextlib.suppress(OSError):
-                    os.close(self._fd)
+                if self._fd >= 0:
+                    with contextlib.suppress(OSError):
+                        os.close(self._fd)
                 self._cond.notify_all()
 
     @property
     def seq(self) -> int:
-        """Sequence number of the newest record."""
+        """Sequence number of the newest record this sink knows of."""
         return self._seq
 
     def __repr__(self) -> str:

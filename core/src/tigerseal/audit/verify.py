@@ -3,14 +3,19 @@
 What is detected, and how (the format is in :mod:`tigerseal.audit.chain`):
 
 * **edit** of a record: the next record's ``prev`` no longer matches; if the attacker also
-  recomputed every later hash, the next checkpoint's MAC fails instead;
+  recomputed every later hash, the line MACs fail (``tigerseal-audit/2``: every line is MACed);
 * **deletion**: a gap in ``seq`` (or, from the start of the file, a first ``seq`` above 0);
 * **reordering** or **insertion**: ``seq`` going backwards or repeating;
-* **truncation** back past a checkpoint: ``<file>.head`` names a checkpoint the file no longer
-  holds (records after the newest checkpoint are chained but not yet anchored; the report says
-  how many);
+* **stripping the MACs** (rewriting the trail as an unkeyed chain): a chain that announced a
+  key must MAC every later line, and a trail in which no record is authenticated, or whose
+  head is missing, fails unless ``allow_unanchored`` (``--allow-unanchored``);
+* **truncation** back past the head: ``<file>.head`` names a record the file no longer holds
+  (records after the head are MACed but can be cut off; the report says how many);
 * a **torn last line** (a crash during a write) is reported as a warning and everything before
   it is verified; a torn line that a later process terminated is reported the same way.
+
+Trails in the legacy format ``tigerseal-audit/1`` still verify, with a ``legacy`` warning: only
+their checkpoints are MACed.
 """
 
 from __future__ import annotations
@@ -23,15 +28,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from tigerseal._text import escape_control
 from tigerseal.audit.chain import (
     CHECKPOINT,
+    FORMAT,
     GENESIS_PREV,
     HEAD_FORMAT,
+    KEYS_FORMAT,
+    LEGACY_HEAD_FORMAT,
     RESUME,
     START,
     AuditKeys,
+    LineMac,
     checkpoint_mac,
     head_mac,
+    key_commitment,
+    split_mac,
 )
 from tigerseal.errors import AuditError, TigerSealError
 
@@ -46,7 +58,7 @@ class Issue:
 
     Attributes:
         kind: ``edited``, ``deleted``, ``reordered``, ``inserted``, ``corrupt``, ``torn``,
-            ``truncated``, ``forged``, ``key`` or ``unanchored``.
+            ``truncated``, ``forged``, ``key``, ``unanchored`` or ``legacy``.
         severity: ``error`` (the trail was altered or cannot be trusted) or ``warning``.
         line: 1-based line number, when the finding is about a line.
         seq: the record's sequence number, when known.
@@ -75,6 +87,8 @@ class VerifyReport:
     last_checkpoint_seq: int | None = None
     unanchored: int = 0
     head_seq: int | None = None
+    authenticated: int = 0
+    legacy: bool = False
     issues: list[Issue] = field(default_factory=list)
 
     @property
@@ -106,6 +120,8 @@ class VerifyReport:
             "last_checkpoint_seq": self.last_checkpoint_seq,
             "unanchored_records": self.unanchored,
             "head_seq": self.head_seq,
+            "authenticated_records": self.authenticated,
+            "legacy_format": self.legacy,
             "issues": [
                 {
                     "kind": i.kind,
@@ -135,10 +151,17 @@ def _parse(body: bytes) -> dict[str, Any] | None:
 
 
 class _Verifier:
-    def __init__(self, path: Path, keys: AuditKeys | None, check_macs: bool) -> None:
+    def __init__(
+        self,
+        path: Path,
+        keys: AuditKeys | None,
+        check_macs: bool,
+        allow_unanchored: bool,
+    ) -> None:
         self.path = path
         self.keys = keys
         self.check_macs = check_macs
+        self.allow_unanchored = allow_unanchored
         self.report = VerifyReport(str(path))
         self.mac_keys: dict[tuple[str, str], bytes | None] = {}
         self.wrapped: dict[tuple[str, str], str | None] = {}
@@ -148,11 +171,26 @@ class _Verifier:
         self.checkpoint_hashes: dict[int, str] = {}
         self.since_anchor = 0
         self.mac_warning = False
+        # tigerseal-audit/2: keys from the side store, keys announced in the chain
+        self.entries: dict[tuple[str, str], dict[str, Any]] = {}
+        self.announced: dict[tuple[str, str], str] = {}
+        self.sealers: dict[tuple[str, str], LineMac | None] = {}
+        self.raw_keys: dict[tuple[str, str], bytes] = {}
+        self.keyed = False  # a v2 writer announced a key: every later line must carry a MAC
+        self.forged_lines = 0
+        self.head: dict[str, Any] | None = None
+        self.head_line_sha: str | None = None
 
     def issue(
         self, kind: str, severity: Severity, line: int | None, seq: int | None, message: str
     ) -> None:
         self.report.issues.append(Issue(kind, severity, line, seq, message))
+
+    def unanchored(self, message: str) -> None:
+        """An authentication gap: an error unless the caller accepts unanchored trails."""
+        severity: Severity = "warning" if self.allow_unanchored else "error"
+        hint = "" if self.allow_unanchored else " (--allow-unanchored accepts this)"
+        self.issue("unanchored", severity, None, None, message + hint)
 
     # -- keys --------------------------------------------------------------------------------
     def _keys(self) -> AuditKeys:
@@ -161,23 +199,90 @@ class _Verifier:
         return self.keys
 
     def mac_key(self, chain_id: str, key_id: str, line: int, seq: int) -> bytes | None:
+        """A legacy (v1) checkpoint key, wrapped inside the trail or rewrapped in .keys."""
         ident = (chain_id, key_id)
         if ident in self.mac_keys:
             return self.mac_keys[ident]
         key: bytes | None = None
+        entry = self.entries.get(ident)
+        wrapped = entry["wrapped"] if entry is not None else self.wrapped.get(ident)
         try:
-            key = self._keys().open_key(chain_id, key_id, self.wrapped.get(ident))
+            key = self._keys().open_key(chain_id, key_id, wrapped)
         except TigerSealError as exc:
             self.issue(
                 "key",
                 "error",
                 line,
                 seq,
-                f"checkpoint key {key_id} cannot be opened ({type(exc).__name__}: {exc}); the "
-                "key record was altered, or verify with the keys the writer used",
+                f"checkpoint key {escape_control(key_id, limit=40)} cannot be opened "
+                f"({type(exc).__name__}: {exc}); the key record was altered, or verify with "
+                "the keys the writer used",
             )
         self.mac_keys[ident] = key
         return key
+
+    def _load_entries(self) -> None:
+        keys_path = self.path.with_name(self.path.name + ".keys")
+        try:
+            data = keys_path.read_bytes()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            self.issue("key", "error", None, None, f"cannot read {keys_path.name}: {exc}")
+            return
+        for n, raw in enumerate(data.splitlines(), 1):
+            try:
+                entry = json.loads(raw)
+                if entry.get("format") != KEYS_FORMAT:
+                    raise ValueError("format")
+                ident = (str(entry["chain_id"]), str(entry["key_id"]))
+                if not isinstance(entry["wrapped"], str):
+                    raise TypeError("wrapped")
+            except (ValueError, KeyError, TypeError, AttributeError):
+                self.issue("key", "error", None, None, f"line {n} of {keys_path.name} is damaged")
+                continue
+            self.entries[ident] = entry
+
+    def sealer(self, chain_id: str, key_id: str, line: int, seq: int | None) -> LineMac | None:
+        """The line-MAC key ``key_id`` of ``chain_id`` (from the side store), or ``None``."""
+        ident = (chain_id, key_id)
+        if ident in self.sealers:
+            return self.sealers[ident]
+        sealer: LineMac | None = None
+        shown = escape_control(key_id, limit=40)
+        entry = self.entries.get(ident)
+        try:
+            key = self._keys().open_key(
+                chain_id, key_id, entry["wrapped"] if entry is not None else None
+            )
+        except TigerSealError as exc:
+            where = f"in {self.path.name}.keys" if entry is not None else "given"
+            self.issue(
+                "key",
+                "error",
+                line,
+                seq,
+                f"MAC key {shown} cannot be opened (none {where}: {type(exc).__name__}: "
+                f"{exc}); the key file was altered or lost, or verify with the keys the writer "
+                "used",
+            )
+        else:
+            commit = key_commitment(key)
+            expected = self.announced.get(ident) or (entry or {}).get("commit")
+            if expected is not None and not hmac.compare_digest(str(expected), commit):
+                self.issue(
+                    "key",
+                    "error",
+                    line,
+                    seq,
+                    f"MAC key {shown} is not the key the chain announced (its commitment "
+                    "differs): the key file was altered",
+                )
+            else:
+                sealer = LineMac(key_id, key)
+                self.raw_keys[ident] = key
+        self.sealers[ident] = sealer
+        return sealer
 
     # -- the walk ----------------------------------------------------------------------------
     def run(self) -> VerifyReport:
@@ -186,6 +291,8 @@ class _Verifier:
             handle = self.path.open("rb")
         except OSError as exc:
             raise AuditError(f"cannot read the audit file {self.path}: {exc.strerror}") from exc
+        self._load_entries()
+        self._read_head()
         prev_hash: str | None = None
         expected: int | None = None
         chain_id: str | None = None
@@ -269,11 +376,11 @@ class _Verifier:
                     expected = seq + 1
                 else:
                     self.backwards.append((line_no, seq, expected))
-                if seq in self.seen:
-                    pass  # reported through self.backwards
-                else:
+                if seq not in self.seen:  # repeats are reported through self.backwards
                     self.seen[seq] = line_no
                 line_sha = hashlib.sha256(body).hexdigest()
+                if self.head is not None and seq == self.head["seq"]:
+                    self.head_line_sha = line_sha
                 # record kinds
                 if event_type in (START, RESUME):
                     cid = rec.get("chain_id")
@@ -282,11 +389,18 @@ class _Verifier:
                         if cid not in report.chain_ids:
                             report.chain_ids.append(cid)
                     key_id = rec.get("mac_key_id")
-                    if isinstance(key_id, str) and chain_id is not None:
-                        wrapped = rec.get("mac_key")
-                        self.wrapped[(chain_id, key_id)] = (
-                            wrapped if isinstance(wrapped, str) else None
-                        )
+                    if rec.get("format") == FORMAT:
+                        commit = rec.get("mac_key_commit")
+                        if isinstance(key_id, str) and chain_id is not None:
+                            self.announced[(chain_id, key_id)] = str(commit)
+                            self.keyed = True
+                    else:
+                        self._legacy(line_no, seq)
+                        if isinstance(key_id, str) and chain_id is not None:
+                            wrapped = rec.get("mac_key")
+                            self.wrapped[(chain_id, key_id)] = (
+                                wrapped if isinstance(wrapped, str) else None
+                            )
                     if event_type == START and seq != 0:
                         self.issue(
                             "inserted",
@@ -296,8 +410,15 @@ class _Verifier:
                             f"a chain start record at seq {seq} (line {line_no}): lines from "
                             "another audit file were spliced in",
                         )
-                elif event_type == CHECKPOINT:
-                    self._checkpoint(rec, chain_id, line_no, seq, prev_hash, resync)
+                authentic = self._line_mac(body, chain_id, line_no, seq)
+                if event_type == CHECKPOINT:
+                    if authentic is None:
+                        self._checkpoint(rec, chain_id, line_no, seq, prev_hash)
+                    else:
+                        report.checkpoints += 1
+                        if authentic:
+                            report.verified_checkpoints += 1
+                            report.last_checkpoint_seq = seq
                     self.checkpoint_hashes[seq] = line_sha
                 report.records += 1
                 self.since_anchor += 1
@@ -317,17 +438,77 @@ class _Verifier:
             )
         self._classify_sequence()
         self._check_head()
-        report.unanchored = self.since_anchor
-        if report.checkpoints == 0 and report.records:
-            self.issue(
-                "unanchored",
-                "warning",
-                None,
-                None,
-                "no checkpoint: the records are hash-chained but not authenticated, so a "
-                "rewritten file would go unnoticed",
-            )
+        self._check_anchored()
         return report
+
+    def _legacy(self, line: int, seq: int) -> None:
+        if self.report.legacy:
+            return
+        self.report.legacy = True
+        self.issue(
+            "legacy",
+            "warning",
+            line,
+            seq,
+            "records from line "
+            f"{line} on were written in the legacy format tigerseal-audit/1, where only "
+            "checkpoints are MACed: records after its last checkpoint could have been rewritten "
+            "undetected. Writers of this version use tigerseal-audit/2 (every line MACed).",
+        )
+
+    def _line_mac(self, body: bytes, chain_id: str | None, line: int, seq: int) -> bool | None:
+        """Check a v2 line MAC: ``True``/``False``, or ``None`` for a line without one."""
+        parts = split_mac(body)
+        if parts is None:
+            if self.keyed:
+                self.forged_lines += 1
+                self.issue(
+                    "forged",
+                    "error",
+                    line,
+                    seq,
+                    f"line {line} (seq {seq}) carries no MAC after a writer announced a MAC "
+                    "key: records were rewritten without the key (MACs stripped)",
+                )
+                return False
+            return None
+        prefix, key_id, mac = parts
+        if not self.check_macs:
+            self._no_macs_warning()
+            return False
+        if chain_id is None or (chain_id, key_id) not in self.announced:
+            self.forged_lines += 1
+            self.issue(
+                "forged",
+                "error",
+                line,
+                seq,
+                f"line {line} (seq {seq}) is MACed under key {escape_control(key_id, limit=40)}, "
+                "which no writer announced in this chain",
+            )
+            return False
+        sealer = self.sealer(chain_id, key_id, line, seq)
+        if sealer is None:
+            return False
+        if hmac.compare_digest(sealer.digest(prefix), mac):
+            self.report.authenticated += 1
+            return True
+        self.forged_lines += 1
+        if self.forged_lines <= 20:
+            self.issue(
+                "forged",
+                "error",
+                line,
+                seq,
+                f"the MAC of line {line} (seq {seq}) does not match: the record was altered "
+                "(even if the hash chain was recomputed) or forged",
+            )
+        return False
+
+    def _no_macs_warning(self) -> None:
+        if not self.mac_warning:
+            self.mac_warning = True
+            self.issue("unanchored", "warning", None, None, "MACs were not checked (--no-macs)")
 
     def _corrupt(self, line: int, body: bytes) -> None:
         self.issue(
@@ -345,20 +526,12 @@ class _Verifier:
         line: int,
         seq: int,
         prev_hash: str | None,
-        resync: bool,
     ) -> None:
+        """A legacy (v1) checkpoint record."""
         report = self.report
         report.checkpoints += 1
         if not self.check_macs:
-            if not self.mac_warning:
-                self.mac_warning = True
-                self.issue(
-                    "unanchored",
-                    "warning",
-                    None,
-                    None,
-                    "checkpoint MACs were not checked (--no-macs)",
-                )
+            self._no_macs_warning()
             return
         key_id, mac, ts = rec.get("mac_key_id"), rec.get("mac"), rec.get("ts")
         cid = rec.get("chain_id")
@@ -439,49 +612,74 @@ class _Verifier:
                     "reordered",
                 )
 
-    def _check_head(self) -> None:
+    # -- head --------------------------------------------------------------------------------
+    def _read_head(self) -> None:
         head_path = self.path.with_name(self.path.name + ".head")
-        report = self.report
-        if not head_path.exists():
-            if report.checkpoints:
-                self.issue(
-                    "unanchored",
-                    "warning",
-                    None,
-                    None,
-                    f"no head file ({head_path.name}): truncation of the file cannot be detected",
-                )
+        try:
+            data = head_path.read_bytes()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            self.issue("forged", "error", None, None, f"cannot read {head_path.name}: {exc}")
             return
         try:
-            head = json.loads(head_path.read_bytes())
-            if head.get("format") != HEAD_FORMAT:
+            head = json.loads(data)
+            if head.get("format") not in (HEAD_FORMAT, LEGACY_HEAD_FORMAT):
                 raise ValueError("format")
-            chain_id, seq = str(head["chain_id"]), int(head["seq"])
-            sha, ts, key_id, mac = (
-                str(head["sha256"]),
-                str(head["ts"]),
-                str(head["mac_key_id"]),
-                str(head["mac"]),
-            )
-        except (OSError, ValueError, KeyError, TypeError):
+            parsed = {
+                "format": head["format"],
+                "chain_id": str(head["chain_id"]),
+                "seq": int(head["seq"]),
+                "sha256": str(head["sha256"]),
+                "ts": str(head["ts"]),
+                "mac_key_id": str(head["mac_key_id"]),
+                "mac": str(head["mac"]),
+                "mac_key": head.get("mac_key"),
+            }
+        except (ValueError, KeyError, TypeError, AttributeError):
             self.issue("forged", "error", None, None, f"the head file {head_path.name} is damaged")
+            self.head = {"damaged": True, "seq": -2}
             return
-        report.head_seq = seq
+        self.head = parsed
+        self.report.head_seq = parsed["seq"]
+
+    def _check_head(self) -> None:
+        report = self.report
+        head = self.head
+        name = self.path.name + ".head"
+        if head is None:
+            if report.records and (report.checkpoints or self.keyed):
+                self.unanchored(
+                    f"no head file ({name}): records cut off the end of the file, or the "
+                    "removal of every MAC, could not be detected"
+                )
+            return
+        if head.get("damaged"):
+            return
+        chain_id, seq, sha, ts = head["chain_id"], head["seq"], head["sha256"], head["ts"]
+        key_id, mac = head["mac_key_id"], head["mac"]
         if self.check_macs:
-            wrapped = head.get("mac_key")
-            ident = (chain_id, key_id)
-            if ident not in self.wrapped:
-                self.wrapped[ident] = wrapped if isinstance(wrapped, str) else None
-            key = self.mac_key(chain_id, key_id, 0, seq)
-            if key is None:
-                return
-            if not hmac.compare_digest(head_mac(key, chain_id, seq, sha, ts), mac):
+            if head["format"] == HEAD_FORMAT:
+                if self.sealer(chain_id, key_id, 0, seq) is None:
+                    return
+                opened = self.raw_keys[(chain_id, key_id)]
+                expected = head_mac(opened, chain_id, seq, sha, ts, HEAD_FORMAT)
+            else:
+                ident = (chain_id, key_id)
+                wrapped = head.get("mac_key")
+                if ident not in self.wrapped:
+                    self.wrapped[ident] = wrapped if isinstance(wrapped, str) else None
+                legacy_key = self.mac_key(chain_id, key_id, 0, seq)
+                if legacy_key is None:
+                    return
+                expected = head_mac(legacy_key, chain_id, seq, sha, ts, LEGACY_HEAD_FORMAT)
+            if not hmac.compare_digest(expected, mac):
                 self.issue(
                     "forged",
                     "error",
                     None,
                     seq,
-                    f"the head file {head_path.name} does not authenticate: it was altered",
+                    f"the head file {name} does not authenticate: it was altered",
                 )
                 return
         last = report.last_seq if report.last_seq is not None else -1
@@ -491,17 +689,42 @@ class _Verifier:
                 "error",
                 None,
                 seq,
-                f"the file ends at seq {last} but its head records a checkpoint at seq {seq}: "
-                "records were cut off the end of the file",
+                f"the file ends at seq {last} but its head records seq {seq}: records were cut "
+                "off the end of the file",
             )
-        elif self.checkpoint_hashes.get(seq) != sha:
+            return
+        actual = (
+            self.head_line_sha if head["format"] == HEAD_FORMAT else self.checkpoint_hashes.get(seq)
+        )
+        if actual != sha:
             self.issue(
                 "truncated",
                 "error",
                 None,
                 seq,
-                f"the checkpoint at seq {seq} recorded in the head file is not in the file as "
-                "written: the file was truncated and rewritten",
+                f"the record at seq {seq} named by the head file is not in the file as written: "
+                "the file was truncated and rewritten",
+            )
+            return
+        if head["format"] == HEAD_FORMAT:
+            self.since_anchor = last - seq
+
+    def _check_anchored(self) -> None:
+        report = self.report
+        report.unanchored = max(self.since_anchor, 0)
+        if not report.records:
+            return
+        if not self.check_macs:
+            self._no_macs_warning()
+            return
+        if (
+            report.authenticated == 0
+            and report.verified_checkpoints == 0
+            and not any(i.kind in ("key", "forged") for i in report.issues)
+        ):
+            self.unanchored(
+                "no record of this trail is authenticated (no line MAC, no verified "
+                "checkpoint): it is a plain hash chain anyone can rewrite"
             )
 
 
@@ -510,6 +733,7 @@ def verify_audit_file(
     *,
     keys: AuditKeys | None = None,
     check_macs: bool = True,
+    allow_unanchored: bool = False,
 ) -> VerifyReport:
     """Check a hash-chained audit file and its head.
 
@@ -518,6 +742,8 @@ def verify_audit_file(
         keys: how to open checkpoint keys (default: the configured encryption service; pass
             ``AuditKeys(static_key=...)`` for a static key).
         check_macs: ``False`` checks the chain only (no key access needed).
+        allow_unanchored: accept a trail in which no record is authenticated, or whose head
+            file is missing (reported as warnings instead of errors).
 
     Returns:
         A :class:`VerifyReport`; ``report.ok`` is false if anything was altered.
@@ -525,4 +751,4 @@ def verify_audit_file(
     Raises:
         AuditError: the file cannot be read.
     """
-    return _Verifier(Path(path), keys, check_macs).run()
+    return _Verifier(Path(path), keys, check_macs, allow_unanchored).run()

@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 
 import click
 
+from tigerseal._text import escape_control
+
 __all__ = ["audit"]
 
 _LEVEL_COLOURS = {"low": None, "medium": "yellow", "high": "red", "critical": "magenta"}
@@ -45,7 +47,13 @@ def audit() -> None:
     is_flag=True,
     help="Check the hash chain only (no access to the checkpoint keys needed).",
 )
-@click.option("--strict", is_flag=True, help="Fail on warnings too (torn lines, no head file).")
+@click.option("--strict", is_flag=True, help="Fail on warnings too (torn lines, legacy format).")
+@click.option(
+    "--allow-unanchored",
+    is_flag=True,
+    help="Accept a trail without any MAC or without its head file (a plain hash chain, which "
+    "anyone who can write the file can rewrite).",
+)
 @click.option(
     "--key-provider",
     "key_providers",
@@ -54,25 +62,23 @@ def audit() -> None:
     help="Key URI that decrypts checkpoint keys (default: the configured providers).",
 )
 def verify(
-    file: str | None, as_json: bool, no_macs: bool, strict: bool, key_providers: tuple[str, ...]
+    file: str | None,
+    as_json: bool,
+    no_macs: bool,
+    strict: bool,
+    allow_unanchored: bool,
+    key_providers: tuple[str, ...],
 ) -> None:
-    """Check FILE for edits, deletions, reordering and truncation.
+    """Check FILE for edits, deletions, reordering, stripped MACs and truncation.
 
-    Exit status 0 if the trail is intact, 1 if it was altered (or, with --strict, if there is
-    any warning).
+    Exit status 0 if the trail is intact, 1 if it was altered or is not authenticated (or,
+    with --strict, if there is any warning).
     """
     from tigerseal.audit import AuditKeys
 
-    keys = None
-    if key_providers:
-        from tigerseal.envelope import EncryptionService
-        from tigerseal.plugins import key_provider_from_uri
-
-        keys = AuditKeys(
-            encryption=EncryptionService([key_provider_from_uri(u) for u in key_providers])
-        )
+    keys = AuditKeys(encryption=_service(key_providers)) if key_providers else None
     path = file or _default_file()
-    report = _verify(path, keys, check_macs=not no_macs)
+    report = _verify(path, keys, check_macs=not no_macs, allow_unanchored=allow_unanchored)
     failed = not report.ok or (strict and bool(report.issues))
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
@@ -84,7 +90,8 @@ def verify(
         )
         verdict = "OK" if report.ok else "TAMPERED"
         click.secho(
-            f"{path}: {verdict} - {report.records} records ({span}), "
+            f"{escape_control(path)}: {verdict} - {report.records} records ({span}), "
+            f"{report.authenticated} MACs and "
             f"{report.verified_checkpoints}/{report.checkpoints} checkpoints verified",
             fg="green" if report.ok else "red",
             bold=not report.ok,
@@ -92,12 +99,12 @@ def verify(
         if report.last_checkpoint_seq is not None:
             click.echo(
                 f"last verified checkpoint at seq {report.last_checkpoint_seq}; "
-                f"{report.unanchored} records after it are chained but not yet anchored"
+                f"{report.unanchored} records after the head can be cut off undetected"
             )
         for issue in report.issues:
             where = f"line {issue.line}: " if issue.line else ""
             click.secho(
-                f"{issue.severity}: [{issue.kind}] {where}{issue.message}",
+                f"{issue.severity}: [{issue.kind}] {where}{escape_control(issue.message)}",
                 fg="red" if issue.severity == "error" else "yellow",
                 err=False,
             )
@@ -105,41 +112,66 @@ def verify(
         raise SystemExit(1)
 
 
-def _verify(target: str, keys: Any, *, check_macs: bool) -> Any:
+def _service(key_providers: tuple[str, ...]) -> Any:
+    from tigerseal.envelope import EncryptionService
+    from tigerseal.plugins import key_provider_from_uri
+
+    return EncryptionService([key_provider_from_uri(u) for u in key_providers])
+
+
+def _file_path(target: str) -> str | None:
+    """The path of a file target (a path or ``file://`` URI), ``None`` for other URIs."""
+    parts = urlsplit(target)
+    if "://" not in target or parts.scheme == "":
+        return target
+    if parts.scheme == "file":  # file:///abs/path or file://./relative/path, query ignored
+        return parts.netloc + parts.path if parts.netloc in (".", "..") else parts.path
+    return None
+
+
+def _verify(target: str, keys: Any, *, check_macs: bool, allow_unanchored: bool) -> Any:
     """Verify a file, or the URI of a sink that verifies itself (``postgresql://``, ``sqlite://``)."""
     from tigerseal.audit import verify_audit_file
 
-    parts = urlsplit(target)
-    scheme = parts.scheme
-    if "://" not in target or scheme == "":
-        return verify_audit_file(target, keys=keys, check_macs=check_macs)
-    if scheme == "file":  # file:///abs/path or file://./relative/path, query ignored
-        path = parts.netloc + parts.path if parts.netloc in (".", "..") else parts.path
-        return verify_audit_file(path, keys=keys, check_macs=check_macs)
+    path = _file_path(target)
+    if path is not None:
+        return verify_audit_file(
+            path, keys=keys, check_macs=check_macs, allow_unanchored=allow_unanchored
+        )
     from tigerseal.plugins import audit_sink_from_uri
 
     sink = audit_sink_from_uri(target)
     try:
         verifier = getattr(sink, "verify", None)
         if verifier is None:
-            raise click.UsageError(f"the {scheme} audit sink keeps no verifiable trail")
-        return verifier(keys=keys, check_macs=check_macs)
+            raise click.UsageError(
+                f"the {escape_control(urlsplit(target).scheme)} audit sink keeps no verifiable "
+                "trail"
+            )
+        return verifier(keys=keys, check_macs=check_macs, allow_unanchored=allow_unanchored)
     finally:
         sink.close()
 
 
 def _format(record: dict[str, Any]) -> str:
-    skip = {"seq", "prev", "ts", "event_type", "risk_level", "event_id", "host", "pid"}
+    """One record as a terminal line; every field escaped (records hold attacker text)."""
+    skip = {"seq", "prev", "ts", "event_type", "risk_level", "event_id", "host", "pid", "mac"}
     parts = [
-        str(record.get("ts", "?")),
-        f"{record.get('risk_level', '?'):8}",
-        str(record.get("event_type", "?")),
+        escape_control(str(record.get("ts", "?"))),
+        f"{escape_control(str(record.get('risk_level', '?'))):8}",
+        escape_control(str(record.get("event_type", "?"))),
     ]
     for name, value in record.items():
         if name in skip:
             continue
-        text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
-        parts.append(f"{name}={text}")
+        # ensure_ascii=False keeps letters readable; escape_control then removes controls,
+        # bidi overrides and separators that json.dumps leaves in non-ASCII text.
+        text = (
+            value
+            if isinstance(value, str)
+            else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        )
+        parts.append(f"{escape_control(str(name))}={escape_control(text)}")
     return " ".join(parts)
 
 
@@ -156,7 +188,8 @@ def tail(file: str | None, count: int, as_json: bool, internal: bool) -> None:
         if as_json:
             click.echo(json.dumps(record, separators=(",", ":")))
         else:
-            click.secho(_format(record), fg=_LEVEL_COLOURS.get(str(record.get("risk_level"))))
+            colour = _LEVEL_COLOURS.get(str(record.get("risk_level")))
+            click.secho(_format(record), fg=colour)
 
 
 @audit.command()
@@ -172,7 +205,10 @@ def stats(file: str | None, as_json: bool) -> None:
         return
     click.echo(f"total events: {summary['total_events']}")
     click.echo(f"critical events: {summary['critical_events_count']}")
-    click.echo(f"span: {summary['first_event']} .. {summary['last_event']}")
+    click.echo(
+        f"span: {escape_control(str(summary['first_event']))} .. "
+        f"{escape_control(str(summary['last_event']))}"
+    )
     click.echo(
         f"checkpoints: {summary['checkpoints']}, writer sessions: {summary['writer_sessions']}"
     )
@@ -181,4 +217,4 @@ def stats(file: str | None, as_json: bool) -> None:
         click.echo(f"  {level:9} {n}")
     click.echo("by type:")
     for name, n in summary["events_by_type"].items():
-        click.echo(f"  {name:32} {n}")
+        click.echo(f"  {escape_control(str(name), limit=64):32} {n}")
