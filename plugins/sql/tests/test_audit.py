@@ -359,3 +359,79 @@ def test_sink_survives_a_database_restart(
     verifier.close()
     assert report.ok, report.issues
     assert report.records == 4  # start, 2 events, final checkpoint
+
+
+def _rewrite_rows(make: Make, db_url: str, edit: Callable[[list[dict[str, Any]]], None]) -> None:
+    """An attacker with write access to the tables: edit rows, recompute every hash."""
+    import hashlib
+
+    recs = [json.loads(line) for _, line in _rows(make, "SELECT seq, line FROM tigerseal_audit")]
+    edit(recs)
+    execute(db_url, "DELETE FROM tigerseal_audit")
+    prev = "0" * 64
+    for seq, rec in enumerate(recs):
+        rec["seq"], rec["prev"] = seq, prev
+        line = json.dumps(rec, separators=(",", ":"))
+        prev = hashlib.sha256(line.encode()).hexdigest()
+        execute(
+            db_url,
+            "INSERT INTO tigerseal_audit (seq, ts, event_type, risk_level, line) "
+            "VALUES (:seq, '', :et, '', :line)",
+            seq=seq,
+            et=rec["event_type"],
+            line=line,
+        )
+    execute(
+        db_url, "UPDATE tigerseal_audit_head SET head = NULL, seq = :s, prev = :p", s=seq, p=prev
+    )
+
+
+def test_stripping_macs_and_checkpoints_and_the_head_is_detected(
+    make: Make, audit_keys: AuditKeys, db_url: str
+) -> None:
+    sink = make(checkpoint_every=4)
+    for i in range(10):
+        sink.write(event(i))
+    sink.close()
+
+    def strip(recs: list[dict[str, Any]]) -> None:
+        recs[:] = [r for r in recs if r["event_type"] != "audit_checkpoint"]
+        for r in recs:
+            for name in ("mac", "mac_key_id", "mac_key_commit", "mac_key"):
+                r.pop(name, None)
+        recs[3]["risk_level"] = "low"
+
+    _rewrite_rows(make, db_url, strip)
+    report = make().verify(keys=audit_keys)
+    assert not report.ok
+    assert "unanchored" in report.kinds(), report.issues
+    assert make().verify(keys=audit_keys, allow_unanchored=True).ok
+
+
+def test_cutting_rows_off_the_end_and_clearing_the_head_is_detected(
+    make: Make, audit_keys: AuditKeys, db_url: str
+) -> None:
+    sink = make(checkpoint_every=4)
+    for i in range(10):
+        sink.write(event(i))
+    sink.close()
+    execute(db_url, "DELETE FROM tigerseal_audit WHERE seq >= 6")
+    execute(db_url, "UPDATE tigerseal_audit_head SET head = NULL")
+    report = make().verify(keys=audit_keys)
+    assert not report.ok
+    assert "unanchored" in report.kinds()
+
+
+def test_editing_a_record_after_the_last_checkpoint_is_detected(
+    make: Make, audit_keys: AuditKeys, db_url: str
+) -> None:
+    sink = make(checkpoint_every=100)
+    for i in range(5):
+        sink.write(event(i))  # committed, no checkpoint yet: only the line MACs protect them
+
+    def edit(recs: list[dict[str, Any]]) -> None:
+        recs[-1]["i"] = 99
+
+    _rewrite_rows(make, db_url, edit)
+    report = make().verify(keys=audit_keys)
+    assert "forged" in report.kinds(), report.issues

@@ -1,9 +1,11 @@
 """SQL audit sink (``postgresql://``, ``sqlite://``): one hash chain shared by every process.
 
-Records use the chain format of :mod:`tigerseal.audit.chain` (``tigerseal-audit/1``): each row
-holds one chained JSON line, whose ``prev`` is the SHA-256 of the previous row's line, with
-HMAC checkpoints under a per-process key that is stored encrypted in the trail. What the file
-sink keeps in ``<file>.head`` (the newest checkpoint, MACed, against truncation) lives in the
+Records use the chain format of :mod:`tigerseal.audit.chain` (``tigerseal-audit/2``): each row
+holds one chained JSON line, whose ``prev`` is the SHA-256 of the previous row's line and which
+ends with an HMAC under its writer's key (a keyed chain). Each process's key is named and
+committed to in the chain and stored, encrypted by the envelope, in the keys table (outside the
+chain, so ``tigerseal audit rewrap-keys`` can rewrap it after a rotation). What the file sink
+keeps in ``<file>.head`` (the newest anchored record, MACed, against truncation) lives in the
 head row.
 
 Many processes (gunicorn workers, several hosts) append to **one** chain: a writer locks the head
@@ -19,6 +21,8 @@ docs/plugins/sql.md)::
                            risk_level VARCHAR(16), line TEXT NOT NULL)
     tigerseal_audit_head  (id INTEGER PRIMARY KEY, chain_id VARCHAR(64), seq BIGINT,
                            prev CHAR(64), head TEXT)
+    tigerseal_audit_keys  (chain_id VARCHAR(64), key_id VARCHAR(64), commit_hash VARCHAR(64),
+                           wrapped TEXT, PRIMARY KEY (chain_id, key_id))
 
 Verify with ``tigerseal audit verify postgresql://...`` or :meth:`SQLAuditSink.verify`.
 """
@@ -56,12 +60,14 @@ from tigerseal.audit.chain import (
     FORMAT,
     GENESIS_PREV,
     HEAD_FORMAT,
+    KEYS_FORMAT,
     RESUME,
     START,
     AuditKeys,
+    LineMac,
     MacKey,
-    checkpoint_mac,
     head_mac,
+    key_commitment,
 )
 from tigerseal.audit.clock import timestamp
 from tigerseal.errors import AuditError, ConfigError, TigerSealError
@@ -81,8 +87,8 @@ _OWN = {"table", "durability", "batch_size", "checkpoint_every", "checkpoint_int
 
 def audit_tables(
     prefix: str = "tigerseal_audit", metadata: MetaData | None = None
-) -> tuple[Table, Table]:
-    """The log and head tables (for Alembic migrations: add them to your metadata)."""
+) -> tuple[Table, Table, Table]:
+    """The log, head and keys tables (for Alembic migrations: add them to your metadata)."""
     md = metadata if metadata is not None else MetaData()
     log = Table(
         prefix,
@@ -102,7 +108,15 @@ def audit_tables(
         Column("prev", String(64), nullable=False),
         Column("head", Text, nullable=True),
     )
-    return log, head
+    keys = Table(
+        f"{prefix}_keys",
+        md,
+        Column("chain_id", String(64), primary_key=True),
+        Column("key_id", String(64), primary_key=True),
+        Column("commit_hash", String(64), nullable=False),
+        Column("wrapped", Text, nullable=False),
+    )
+    return log, head, keys
 
 
 class SQLAuditSink(AuditSink):
@@ -147,7 +161,7 @@ class SQLAuditSink(AuditSink):
         self.checkpoint_every = checkpoint_every
         self.checkpoint_interval = checkpoint_interval
         self._keys = keys or AuditKeys()
-        self._log, self._head = audit_tables(table)
+        self._log, self._head, self._keys_table = audit_tables(table)
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         # (json body, event_type, risk_level, ts) waiting to be chained and committed
@@ -156,7 +170,8 @@ class SQLAuditSink(AuditSink):
         self._done = 0  # of those, committed or failed (in order)
         self._committing = False
         self._failures: deque[tuple[int, int, Exception]] = deque(maxlen=64)
-        self._mac: MacKey | None = None  # this process's checkpoint key, once announced
+        self._mac: MacKey | None = None  # this process's MAC key, once announced
+        self._sealer: LineMac | None = None
         self._chain_id: str | None = None
         self._since_checkpoint = 0
         self._checkpoint_due = time.monotonic() + checkpoint_interval
@@ -249,7 +264,9 @@ class SQLAuditSink(AuditSink):
             if result is not None:
                 # Only now that the transaction committed does this process's key count as
                 # announced.
-                self._mac, checkpointed = result
+                mac, checkpointed = result
+                if mac is not self._mac:
+                    self._mac, self._sealer = mac, LineMac(mac.key_id, mac.key)
                 if checkpointed:
                     self._since_checkpoint = 0
                     self._checkpoint_due = time.monotonic() + self.checkpoint_interval
@@ -271,7 +288,7 @@ class SQLAuditSink(AuditSink):
     ) -> tuple[MacKey, bool]:
         if os.getpid() != self._pid:
             # Forked (gunicorn preload): the child announces its own key.
-            self._pid, self._mac = os.getpid(), None
+            self._pid, self._mac, self._sealer = os.getpid(), None, None
         self._create_schema()
         try:
             with self.engine.begin() as conn:
@@ -290,24 +307,30 @@ class SQLAuditSink(AuditSink):
         head = self._head
         row = conn.execute(select(head).where(head.c.id == 1).with_for_update()).mappings().one()
         chain_id, seq, prev = row["chain_id"], row["seq"], row["prev"]
-        head_doc: str | None = None
         rows: list[dict[str, Any]] = []
+        mac = self._mac
+        sealer = self._sealer
+        announce = mac is None or sealer is None or self._chain_id != chain_id
+        if announce:
+            self._chain_id = chain_id
+            mac = self._keys.new_key(chain_id)
+            sealer = LineMac(mac.key_id, mac.key)
+        assert mac is not None
+        assert sealer is not None
 
         def chain(body: str, event_type: str, risk: str, ts: str) -> None:
             nonlocal seq, prev
             seq += 1
-            rest = body[1:] if len(body) > 2 else "}"
-            sep = "," if len(body) > 2 else ""
-            line = f'{{"seq":{seq},"prev":"{prev}"{sep}{rest}'
+            prefix = f'{{"seq":{seq},"prev":"{prev}"'
+            if len(body) > 2:
+                prefix += "," + body[1:-1]
+            line = sealer.seal(prefix.encode("ascii")).decode("ascii")
             prev = _sha256_hex(line)
             rows.append(
                 {"seq": seq, "ts": ts, "event_type": event_type, "risk_level": risk, "line": line}
             )
 
-        mac = self._mac
-        if mac is None or self._chain_id != chain_id:
-            self._chain_id = chain_id
-            mac = self._keys.new_key(chain_id)
+        if announce:
             start: dict[str, Any] = {
                 "ts": timestamp(),
                 "event_type": START if seq < 0 else RESUME,
@@ -316,9 +339,18 @@ class SQLAuditSink(AuditSink):
                 "chain_id": chain_id,
                 "pid": self._pid,
                 "mac_key_id": mac.key_id,
+                "mac_key_commit": key_commitment(mac.key),
             }
             if mac.wrapped is not None:
-                start["mac_key"] = mac.wrapped
+                # The wrapped key goes in before any line MACed with it, in this transaction.
+                conn.execute(
+                    insert(self._keys_table).values(
+                        chain_id=chain_id,
+                        key_id=mac.key_id,
+                        commit_hash=key_commitment(mac.key),
+                        wrapped=mac.wrapped,
+                    )
+                )
             chain(_encode(start), start["event_type"], "low", start["ts"])
         for body, event_type, risk, ts in bodies:
             chain(body, event_type, risk, ts)
@@ -326,17 +358,13 @@ class SQLAuditSink(AuditSink):
             self._since_checkpoint + len(bodies) >= self.checkpoint_every
             or time.monotonic() >= self._checkpoint_due
         )
+        head_doc: str | None = None
         if checkpointed:
             ts = timestamp()
-            cp = {
-                "ts": ts,
-                "event_type": CHECKPOINT,
-                "risk_level": "low",
-                "chain_id": chain_id,
-                "mac_key_id": mac.key_id,
-                "mac": checkpoint_mac(mac.key, chain_id, seq + 1, prev, ts),
-            }
+            cp = {"ts": ts, "event_type": CHECKPOINT, "risk_level": "low", "chain_id": chain_id}
             chain(_encode(cp), CHECKPOINT, "low", ts)
+        if checkpointed or announce:
+            ts = timestamp()
             doc: dict[str, Any] = {
                 "format": HEAD_FORMAT,
                 "chain_id": chain_id,
@@ -344,10 +372,8 @@ class SQLAuditSink(AuditSink):
                 "sha256": prev,
                 "ts": ts,
                 "mac_key_id": mac.key_id,
+                "mac": head_mac(mac.key, chain_id, seq, prev, ts),
             }
-            if mac.wrapped is not None:
-                doc["mac_key"] = mac.wrapped
-            doc["mac"] = head_mac(mac.key, chain_id, seq, prev, ts)
             head_doc = json.dumps(doc, indent=1)
         conn.execute(insert(self._log), rows)
         values: dict[str, Any] = {"seq": seq, "prev": prev}
@@ -390,8 +416,14 @@ class SQLAuditSink(AuditSink):
                 self.engine.dispose()
 
     # -- reading -----------------------------------------------------------------------------
-    def verify(self, *, keys: AuditKeys | None = None, check_macs: bool = True) -> VerifyReport:
-        """Verify the chain, checkpoints and head (same checks as for an audit file).
+    def verify(
+        self,
+        *,
+        keys: AuditKeys | None = None,
+        check_macs: bool = True,
+        allow_unanchored: bool = False,
+    ) -> VerifyReport:
+        """Verify the chain, line MACs and head (same checks as for an audit file).
 
         The rows are read in ``seq`` order; "line N" in findings means the N-th row.
         """
@@ -414,11 +446,36 @@ class SQLAuditSink(AuditSink):
                 head = conn.execute(
                     select(self._head.c.head).where(self._head.c.id == 1)
                 ).scalar_one_or_none()
+                entries = self._key_entries(conn)
             if head:
                 path.with_name(path.name + ".head").write_text(head, encoding="ascii")
-            report = verify_audit_file(path, keys=keys, check_macs=check_macs)
+            if entries:
+                path.with_name(path.name + ".keys").write_text(
+                    "".join(json.dumps(e) + "\n" for e in entries), encoding="ascii"
+                )
+            report = verify_audit_file(
+                path, keys=keys, check_macs=check_macs, allow_unanchored=allow_unanchored
+            )
         report.path = _display(self.engine)
         return report
+
+    def _key_entries(self, conn: Connection) -> list[dict[str, str]]:
+        """The wrapped MAC keys, as ``<file>.keys`` entries (none if the table is missing)."""
+        from sqlalchemy import inspect
+
+        if not inspect(conn).has_table(self._keys_table.name):
+            return []
+        t = self._keys_table
+        return [
+            {
+                "format": KEYS_FORMAT,
+                "chain_id": r.chain_id,
+                "key_id": r.key_id,
+                "commit": r.commit_hash,
+                "wrapped": r.wrapped,
+            }
+            for r in conn.execute(select(t).order_by(t.c.chain_id, t.c.key_id))
+        ]
 
     def __repr__(self) -> str:
         return f"<SQLAuditSink {_display(self.engine)} table={self._log.name}>"
