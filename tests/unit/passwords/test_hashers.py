@@ -135,10 +135,12 @@ class TestBcryptNeverTruncates:
         assert not h.verify(self.LONG[:72] + "X" * 20, stored)
         assert not h.verify(self.LONG[:72], stored)
 
-    def test_72_bytes_exactly_stays_plain_bcrypt(self) -> None:
-        stored = BcryptHasher(rounds=4).hash("a" * 72)
+    def test_71_bytes_stays_plain_bcrypt(self) -> None:
+        # 72 bytes and more use bcrypt-sha256 (issue 12 item 15: a plain hash of exactly 72
+        # bytes also matches any extension of the password).
+        stored = BcryptHasher(rounds=4).hash("a" * 71)
         assert stored.startswith("$2b$04$")
-        assert bcrypt.checkpw(b"a" * 72, stored.encode())
+        assert bcrypt.checkpw(b"a" * 71, stored.encode())
 
     def test_multibyte_characters_count_as_bytes(self) -> None:
         password = "é" * 37  # 74 bytes
@@ -146,15 +148,14 @@ class TestBcryptNeverTruncates:
         assert stored.startswith("$bcrypt-sha256$")
         assert BcryptHasher(rounds=4).verify(password, stored)
 
-    def test_legacy_truncated_hash_verifies_and_is_upgraded(self) -> None:
+    def test_legacy_truncated_hash_does_not_verify_a_long_password(self) -> None:
+        # Another implementation hashed the first 72 bytes of LONG; accepting LONG would mean
+        # accepting every password that shares those 72 bytes (issue 12 item 15).
         legacy = bcrypt.hashpw(self.LONG.encode()[:72], bcrypt.gensalt(4)).decode()
         ctx = make_context("bcrypt")
-        ok, new = ctx.verify_and_update(self.LONG, legacy)
-        assert ok
-        assert new is not None
-        assert new.startswith("$bcrypt-sha256$")
-        assert ctx.verify(self.LONG, new)
-        assert not ctx.verify(self.LONG[:72] + "zz", new)
+        assert ctx.verify_and_update(self.LONG, legacy) == (False, None)
+        assert not ctx.verify(self.LONG[:72] + "zz", legacy)
+        assert ctx.verify(self.LONG[:72], legacy)  # exactly what was hashed
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,25 @@ import binascii
 from tigerseal.errors import PasswordError
 from tigerseal.spi.services import PasswordHasher
 
-__all__ = ["MAX_PASSWORD_CHARS", "BaseHasher", "ab64_decode", "ab64_encode", "b64_decode"]
+__all__ = [
+    "COST_FACTOR",
+    "MAX_PASSWORD_CHARS",
+    "BaseHasher",
+    "ab64_decode",
+    "ab64_encode",
+    "b64_decode",
+    "too_costly",
+]
 
 #: Longer passwords are refused (Django's limit): hashing cost must not scale with input an
 #: attacker controls, and no real password is this long.
 MAX_PASSWORD_CHARS = 4096
+#: A stored hash may ask for at most this many times the work of the hasher's configured
+#: parameters (or of the defaults, if configured lower). Work factors are usually raised by
+#: doubling, so 4x leaves room for two raises elsewhere while a planted hash (argon2 t=2^32-1,
+#: bcrypt cost 31, PBKDF2 10M rounds) is refused before any hashing: one login cannot cost
+#: more than about four ordinary ones.
+COST_FACTOR = 4
 
 
 class BaseHasher(PasswordHasher):
@@ -52,6 +66,15 @@ def acceptable(password: object) -> bool:
     # NUL is refused because schemes disagree on it: C bcrypt stops there, and HMAC (inside
     # PBKDF2) pads keys with zeros, so "pw" and "pw\0" would be the same password.
     return 0 < len(password) <= MAX_PASSWORD_CHARS and "\x00" not in password
+
+
+def too_costly(scheme: str, what: str, value: int, limit: int) -> PasswordError:
+    """The error for a stored hash whose parameters exceed this server's cost limit."""
+    return PasswordError(
+        f"the stored {scheme} hash asks for {what}={value}, above this server's limit of "
+        f"{limit} ({COST_FACTOR}x the configured cost); it was not checked. If it is a real "
+        "hash from a costlier system, raise the configured cost; otherwise reset the password"
+    )
 
 
 def malformed(scheme: str) -> PasswordError:

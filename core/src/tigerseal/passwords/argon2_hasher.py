@@ -13,7 +13,14 @@ from typing import Any
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from tigerseal.passwords._base import BaseHasher, acceptable, check_password, malformed
+from tigerseal.passwords._base import (
+    COST_FACTOR,
+    BaseHasher,
+    acceptable,
+    check_password,
+    malformed,
+    too_costly,
+)
 
 __all__ = ["Argon2Hasher"]
 
@@ -74,7 +81,35 @@ class Argon2Hasher(BaseHasher):
     def hash(self, password: str) -> str:
         return self._ph.hash(check_password(password))
 
+    @property
+    def limits(self) -> dict[str, int]:
+        """The largest parameters a stored hash may ask for (``t``, ``m`` in KiB, ``p``, ``t*m``).
+
+        Each is :data:`COST_FACTOR` times the configured value, or the default if higher.
+        """
+        t = max(self._ph.time_cost, argon2.DEFAULT_TIME_COST)
+        m = max(self._ph.memory_cost, argon2.DEFAULT_MEMORY_COST)
+        p = max(self._ph.parallelism, argon2.DEFAULT_PARALLELISM)
+        return {
+            "t": COST_FACTOR * t,
+            "m": COST_FACTOR * m,
+            "p": COST_FACTOR * p,
+            "t*m": COST_FACTOR * t * m,
+        }
+
+    def _check_cost(self, stored_hash: str) -> None:
+        try:
+            params = argon2.extract_parameters(stored_hash)
+        except (InvalidHashError, ValueError) as exc:
+            raise malformed("argon2") from exc
+        t, m, p = params.time_cost, params.memory_cost, params.parallelism
+        for what, value in (("t", t), ("m", m), ("p", p), ("t*m", t * m)):
+            limit = self.limits[what]
+            if value > limit:
+                raise too_costly("argon2", what, value, limit)
+
     def verify(self, password: str, stored_hash: str) -> bool:
+        self._check_cost(stored_hash)
         if not acceptable(password):
             return False
         try:

@@ -19,19 +19,22 @@ from typing import Any
 
 from tigerseal.config import DEFAULT_PBKDF2_ITERATIONS
 from tigerseal.passwords._base import (
+    COST_FACTOR,
     BaseHasher,
     ab64_decode,
     ab64_encode,
     acceptable,
     check_password,
     malformed,
+    too_costly,
 )
 
 __all__ = ["Pbkdf2Sha256Hasher"]
 
 _PASSLIB = re.compile(r"^\$pbkdf2-sha256\$([1-9]\d{0,9})\$([./A-Za-z0-9]*)\$([./A-Za-z0-9]{43})$")
 _DJANGO = re.compile(r"^pbkdf2_sha256\$([1-9]\d{0,9})\$([^$]{1,128})\$([A-Za-z0-9+/]{43}=)$")
-# Iterations read from a stored hash are bounded so a planted hash cannot stall a login.
+# The largest configurable cost. Iterations read from a stored hash are bounded lower, by
+# COST_FACTOR times the configured (or default) count, so a planted hash cannot stall a login.
 _MAX_ITERATIONS = 10_000_000
 
 
@@ -61,8 +64,15 @@ class Pbkdf2Sha256Hasher(BaseHasher):
         digest = hashlib.pbkdf2_hmac("sha256", secret, salt, self.iterations)
         return f"$pbkdf2-sha256${self.iterations}${ab64_encode(salt)}${ab64_encode(digest)}"
 
+    @property
+    def max_iterations(self) -> int:
+        """The most iterations a stored hash may ask for (see :data:`COST_FACTOR`)."""
+        return COST_FACTOR * max(self.iterations, DEFAULT_PBKDF2_ITERATIONS)
+
     def verify(self, password: str, stored_hash: str) -> bool:
         iterations, salt, digest, _ = _parse(stored_hash)
+        if iterations > self.max_iterations:
+            raise too_costly("pbkdf2-sha256", "iterations", iterations, self.max_iterations)
         if not acceptable(password):
             return False
         got = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
@@ -89,6 +99,6 @@ def _parse(stored_hash: str) -> tuple[int, bytes, bytes, bool]:
             django = True
     except (ValueError, binascii.Error) as exc:
         raise malformed("pbkdf2-sha256") from exc
-    if iterations > _MAX_ITERATIONS or len(digest) != 32:
+    if len(digest) != 32:
         raise malformed("pbkdf2-sha256")
     return iterations, salt, digest, django

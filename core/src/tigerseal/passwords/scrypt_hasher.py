@@ -13,12 +13,14 @@ import secrets
 from typing import Any
 
 from tigerseal.passwords._base import (
+    COST_FACTOR,
     BaseHasher,
     acceptable,
     b64_decode,
     b64_encode,
     check_password,
     malformed,
+    too_costly,
 )
 
 __all__ = ["ScryptHasher"]
@@ -31,6 +33,7 @@ _FORMAT = re.compile(
 _MAX_LN, _MAX_R, _MAX_P = 22, 32, 64
 _MAX_MEMORY = 1 << 30
 _DIGEST = 32
+_DEFAULT_LN, _DEFAULT_R, _DEFAULT_P = 17, 8, 1
 
 
 class ScryptHasher(BaseHasher):
@@ -45,7 +48,15 @@ class ScryptHasher(BaseHasher):
 
     name = "scrypt"
 
-    def __init__(self, *, ln: int = 17, r: int = 8, p: int = 1, salt_len: int = 16, **_: Any):
+    def __init__(
+        self,
+        *,
+        ln: int = _DEFAULT_LN,
+        r: int = _DEFAULT_R,
+        p: int = _DEFAULT_P,
+        salt_len: int = 16,
+        **_: Any,
+    ):
         if not (1 <= ln <= _MAX_LN and 1 <= r <= _MAX_R and 1 <= p <= _MAX_P):
             raise ValueError(
                 f"scrypt parameters out of range (ln<={_MAX_LN}, r<={_MAX_R}, p<={_MAX_P})"
@@ -63,8 +74,26 @@ class ScryptHasher(BaseHasher):
         digest = _scrypt(secret, salt, self.ln, self.r, self.p)
         return f"$scrypt$ln={self.ln},r={self.r},p={self.p}${b64_encode(salt)}${b64_encode(digest)}"
 
+    @property
+    def limits(self) -> dict[str, int]:
+        """The most a stored hash may ask for: work ``N*r*p`` and memory in bytes.
+
+        Each is :data:`COST_FACTOR` times the configured parameters' (or the defaults', if
+        higher); memory never above 1 GiB.
+        """
+        default = (_DEFAULT_LN, _DEFAULT_R, _DEFAULT_P)
+        ours = (self.ln, self.r, self.p)
+        return {
+            "N*r*p": COST_FACTOR * max(_work(*ours), _work(*default)),
+            "memory": min(_MAX_MEMORY, COST_FACTOR * max(_memory(*ours), _memory(*default))),
+        }
+
     def verify(self, password: str, stored_hash: str) -> bool:
         ln, r, p, salt, digest = _parse(stored_hash)
+        for what, value in (("N*r*p", _work(ln, r, p)), ("memory", _memory(ln, r, p))):
+            limit = self.limits[what]
+            if value > limit:
+                raise too_costly("scrypt", what, value, limit)
         if not acceptable(password):
             return False
         return hmac.compare_digest(_scrypt(password.encode("utf-8"), salt, ln, r, p), digest)
@@ -72,6 +101,10 @@ class ScryptHasher(BaseHasher):
     def needs_update(self, stored_hash: str) -> bool:
         ln, r, p, salt, _ = _parse(stored_hash)
         return (ln, r, p) != (self.ln, self.r, self.p) or len(salt) < self.salt_len
+
+
+def _work(ln: int, r: int, p: int) -> int:
+    return (1 << ln) * r * p
 
 
 def _memory(ln: int, r: int, p: int) -> int:
@@ -89,10 +122,9 @@ def _parse(stored_hash: str) -> tuple[int, int, int, bytes, bytes]:
     if not m:
         raise malformed("scrypt")
     ln, r, p = int(m[1]), int(m[2]), int(m[3])
-    if not (1 <= ln <= _MAX_LN and 1 <= r <= _MAX_R and 1 <= p <= _MAX_P):
+    if not (ln >= 1 and r >= 1 and p >= 1):
         raise malformed("scrypt")
-    if _memory(ln, r, p) > _MAX_MEMORY:
-        raise malformed("scrypt")
+    # The cost is bounded by ScryptHasher.limits before any hashing (verify).
     try:
         salt, digest = b64_decode(m[4]), b64_decode(m[5])
     except ValueError as exc:
