@@ -102,13 +102,16 @@ class KeyUseScan:
             keys table ``tigerseal_blind_index_keys``, SQL audit sinks' key tables).
         audit_sinks: audit sink URIs (``TIGERSEAL_AUDIT_SINKS``), whose MAC keys are wrapped.
         paths: encrypted files or directories (``TSL`` binary messages, or files holding one
-            ``ts1.`` text message); other files are ignored.
+            ``ts1.`` text or JSON message); other files are ignored.
+        sql_columns: ``table.column`` (or ``schema.table.column``) names of encrypted columns,
+            checked in every database of ``database_urls`` (tigerseal-sql).
     """
 
     pepper_files: tuple[str, ...] = ()
     database_urls: tuple[str, ...] = ()
     audit_sinks: tuple[str, ...] = ()
     paths: tuple[str, ...] = ()
+    sql_columns: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(
@@ -118,6 +121,7 @@ class KeyUseScan:
         database_urls: Iterable[str] = (),
         audit_sinks: Iterable[str] | None = None,
         paths: Iterable[str | os.PathLike[str]] = (),
+        sql_columns: Iterable[str] = (),
     ) -> KeyUseScan:
         """Everything the settings name: the pepper file, ``DATABASE_URL``, the audit sinks.
 
@@ -126,6 +130,7 @@ class KeyUseScan:
             database_urls: further databases (added to ``DATABASE_URL``).
             audit_sinks: replaces ``TIGERSEAL_AUDIT_SINKS`` when given.
             paths: encrypted files or directories to check as well.
+            sql_columns: encrypted SQL columns (``table.column``) to check in the databases.
         """
         if settings is None:
             from tigerseal.config import get_settings
@@ -140,6 +145,7 @@ class KeyUseScan:
             database_urls=tuple(dict.fromkeys(dbs)),
             audit_sinks=tuple(dict.fromkeys(sinks)),
             paths=tuple(os.fspath(p) for p in paths),
+            sql_columns=tuple(sql_columns),
         )
 
 

@@ -163,3 +163,30 @@ def test_cli_rewrap_blind_index_then_retire(
     again = BlindIndex.load_or_create(engine, "accounts", service=EncryptionService(fresh))
     assert again.digest("a", "b", "c") == index.digest("a", "b", "c")
     engine.dispose()
+
+
+def test_encrypted_columns_named_in_the_scan_block_retire_until_rewrapped(
+    db_url: str, keyring: FileKeyProvider
+) -> None:
+    from tigerseal_sql import rewrap_table
+
+    svc = EncryptionService(keyring)
+    engine, account, index = _setup(db_url, svc)
+    keyring.rotate()
+    rewrap_blind_index_keys(engine, service=svc)
+    scan = KeyUseScan(database_urls=(db_url,), sql_columns=("accounts.tiger_id",))
+    # the blind-index key alone is current now; the column's values are not
+    with pytest.raises(KeyVersionInUse, match=r"5 value\(s\) of accounts\.tiger_id") as ei:
+        retire(keyring, 2, scan)
+    assert "tigerseal sql rewrap DATABASE_URL accounts -c tiger_id" in str(ei.value)
+    assert keyring.min_decryption_version == 0
+
+    rewrap_table(engine, account, service=svc, progress=False)
+    retire(keyring, 2, scan)
+    assert keyring.min_decryption_version == 2
+    assert _lookup(engine, account, index, "10004") == ["n4"]
+    with Session(engine) as s:
+        assert sorted(a.tiger_id for a in s.scalars(select(account)))[0] == "10000"
+    with pytest.raises(ConfigError, match="no table 'nope'"):
+        key_uses(KeyUseScan(database_urls=(db_url,), sql_columns=("nope.x",)))
+    engine.dispose()

@@ -136,6 +136,12 @@ def pepper_rewrap(path: Path | None) -> None:
     multiple=True,
     help="Further pepper file (TIGERSEAL_PASSWORD_PEPPER_FILE is always checked).",
 )
+@click.option(
+    "--sql-column",
+    "sql_columns",
+    multiple=True,
+    help="Encrypted column TABLE.COLUMN to check in the databases (repeatable; tigerseal-sql).",
+)
 @click.option("--check", is_flag=True, help="Only list what still depends on old versions.")
 def retire(
     paths: tuple[str, ...],
@@ -145,15 +151,17 @@ def retire(
     databases: tuple[str, ...],
     audit_sinks: tuple[str, ...],
     pepper_files: tuple[str, ...],
+    sql_columns: tuple[str, ...],
     check: bool,
 ) -> None:
     """Retire key versions below --below, refusing while stored secrets still use them.
 
     Checks everything tigerseal knows of: the pepper file, the blind-index keys table of
     DATABASE_URL and each --database, the MAC keys of the audit sinks, and the encrypted
-    files or directories given as PATHS. If any is wrapped under a version below --below, it
-    lists them with the command that rewraps each and exits 1 without retiring anything.
-    Encrypted SQL columns are not discovered: check them with `tigerseal sql report` first.
+    files or directories given as PATHS, and the encrypted SQL columns named with --sql-column.
+    If any is wrapped under a version below --below, it lists them with the command that
+    rewraps each and exits 1 without retiring anything. Encrypted SQL columns are not
+    discovered: name every one of them with --sql-column.
     """
     from dataclasses import replace
 
@@ -165,7 +173,10 @@ def retire(
         raise click.UsageError("give --keyring or --uri, not both")
     target = f"file://{keyring}" if keyring is not None else uri or _configured_primary()
     scan = KeyUseScan.from_settings(
-        database_urls=databases, audit_sinks=audit_sinks or None, paths=paths
+        database_urls=databases,
+        audit_sinks=audit_sinks or None,
+        paths=paths,
+        sql_columns=sql_columns,
     )
     scan = replace(scan, pepper_files=tuple(dict.fromkeys((*scan.pepper_files, *pepper_files))))
     provider = _call(lambda: key_provider_from_uri(target))
@@ -192,5 +203,6 @@ def retire(
     click.echo(
         f"retired versions below {below} of {provider.uri} (checked "
         f"{len(scan.pepper_files)} pepper file(s), {len(scan.database_urls)} database(s), "
-        f"{len(scan.audit_sinks)} audit sink(s), {len(scan.paths)} path(s))"
+        f"{len(scan.audit_sinks)} audit sink(s), {len(scan.paths)} path(s), "
+        f"{len(scan.sql_columns)} SQL column(s))"
     )

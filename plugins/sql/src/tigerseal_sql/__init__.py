@@ -91,14 +91,28 @@ def register_audit_sinks() -> list[AuditSinkSpec]:
 
 @hookimpl
 def report_key_uses(scan: KeyUseScan) -> list[KeyUse]:
-    """The wrapped keys of the tigerseal tables in ``scan.database_urls`` (blind-index keys)."""
+    """The wrapped keys stored in ``scan.database_urls``.
+
+    Blind-index root keys, and the envelopes of the encrypted columns in ``scan.sql_columns``.
+    """
     if not scan.database_urls:
         return []
-    from tigerseal_sql.blind_index import blind_index_key_uses
+    from tigerseal.errors import ConfigError
 
+    from tigerseal_sql.blind_index import blind_index_key_uses
+    from tigerseal_sql.rewrap import column_key_uses
+
+    by_table: dict[str, list[str]] = {}
+    for name in scan.sql_columns:
+        table, _, column = name.rpartition(".")
+        if not table or not column:
+            raise ConfigError(f"{name!r} is not table.column; name encrypted columns so")
+        by_table.setdefault(table, []).append(column)
     found: list[KeyUse] = []
     for url in scan.database_urls:
         found += blind_index_key_uses(url)
+        for table, columns in by_table.items():
+            found += column_key_uses(url, table, columns)
     return found
 
 

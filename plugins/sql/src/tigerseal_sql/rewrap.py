@@ -25,7 +25,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -55,11 +55,13 @@ from tigerseal_sql.types import EncryptedType
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
     from tigerseal.envelope import EncryptionService
+    from tigerseal.keyuse import KeyUse
 
 __all__ = [
     "CHECKPOINTS_TABLE",
     "RewrapReport",
     "VersionReport",
+    "column_key_uses",
     "key_version_report",
     "rewrap_table",
 ]
@@ -490,6 +492,37 @@ def _write(
 
 
 # -- report ------------------------------------------------------------------------------------
+def _scan_envelopes(
+    engine: Engine, tbl: Table, cols: Sequence[Column[Any]], batch_size: int
+) -> Iterator[list[tuple[str, EncryptedData | DecryptionError | None]]]:
+    """Per row, each column's envelope (``None`` if empty, the error if not an envelope).
+
+    Walks the table in primary-key order, ``batch_size`` rows per query, reading raw stored
+    values (a corrupt cell is yielded, not raised). The one scan behind
+    :func:`key_version_report` and :func:`column_key_uses`.
+    """
+    pk_cols = _pk_columns(tbl)
+    raw_cols = [_raw(c) for c in cols]
+    last: tuple[Any, ...] | None = None
+    with engine.connect() as conn:
+        while True:
+            query = select(*pk_cols, *raw_cols).order_by(*pk_cols).limit(batch_size)
+            if last is not None:
+                query = query.where(_after(pk_cols, last))
+            rows = conn.execute(query).all()
+            if not rows:
+                break
+            for row in rows:
+                cells: list[tuple[str, EncryptedData | DecryptionError | None]] = []
+                for j, col in enumerate(cols, start=len(pk_cols)):
+                    try:
+                        cells.append((col.name, _to_envelope(row[j])))
+                    except DecryptionError as exc:  # not an envelope
+                        cells.append((col.name, exc))
+                yield cells
+            last = tuple(rows[-1][: len(pk_cols)])
+
+
 def key_version_report(
     bind: Engine | Connection,
     table: Table | type[Any],
@@ -512,35 +545,81 @@ def key_version_report(
     svc = _service(service)
     tbl = _as_table(table)
     cols = _columns(tbl, columns)
-    pk_cols = _pk_columns(tbl)
     rep = VersionReport(tbl.name, by_column={c.name: Counter() for c in cols})
-    # Raw stored values: a corrupt cell is counted, not raised.
-    raw_cols = [_raw(c) for c in cols]
-    last: tuple[Any, ...] | None = None
-    with engine.connect() as conn:
-        while True:
-            query = select(*pk_cols, *raw_cols).order_by(*pk_cols).limit(batch_size)
-            if last is not None:
-                query = query.where(_after(pk_cols, last))
-            rows = conn.execute(query).all()
-            if not rows:
-                break
-            for row in rows:
-                stale = False
-                for j, col in enumerate(cols, start=len(pk_cols)):
-                    try:
-                        ed = _to_envelope(row[j])
-                    except DecryptionError:  # not an envelope
-                        rep.unreadable += 1
-                        continue
-                    if ed is None:
-                        continue
-                    rep.total_values += 1
-                    for w in ed.wrapped_keys:
-                        rep.by_column[col.name][f"{w.provider}:{w.key_id}:v{w.key_version}"] += 1
-                    if svc.needs_rewrap(ed):
-                        rep.stale_values += 1
-                        stale = True
-                rep.stale_rows += stale
-            last = tuple(rows[-1][: len(pk_cols)])
+    for cells in _scan_envelopes(engine, tbl, cols, batch_size):
+        stale = False
+        for name, ed in cells:
+            if isinstance(ed, DecryptionError):
+                rep.unreadable += 1
+                continue
+            if ed is None:
+                continue
+            rep.total_values += 1
+            for w in ed.wrapped_keys:
+                rep.by_column[name][f"{w.provider}:{w.key_id}:v{w.key_version}"] += 1
+            if svc.needs_rewrap(ed):
+                rep.stale_values += 1
+                stale = True
+        rep.stale_rows += stale
     return rep
+
+
+def column_key_uses(
+    bind: Engine | Connection | str,
+    table: str,
+    columns: Sequence[str],
+    *,
+    batch_size: int = 5000,
+) -> list[KeyUse]:
+    """The key versions the envelopes of ``table``'s ``columns`` use (headers only).
+
+    One :class:`~tigerseal.keyuse.KeyUse` per column and wrapping key version, saying how many
+    values use it. Cells that are not envelopes are skipped (``key_version_report`` counts them
+    as unreadable). No key is needed.
+
+    Args:
+        bind: an engine, a connection or a database URL.
+        table: the table name (``schema.table`` allowed); it is reflected.
+        columns: columns holding envelopes.
+        batch_size: rows read per query.
+
+    Raises:
+        ConfigError: the database, table or a column cannot be read.
+    """
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
+    from tigerseal.keyuse import KeyUse
+
+    engine = create_engine(bind) if isinstance(bind, str) else bind.engine
+    where = engine.url.render_as_string(hide_password=True)
+    try:
+        schema, _, name = table.rpartition(".")
+        try:
+            tbl = Table(name, MetaData(), autoload_with=engine, schema=schema or None)
+        except NoSuchTableError:
+            raise ConfigError(f"no table {table!r} at {where}") from None
+        cols = _columns(tbl, columns)
+        counts: Counter[tuple[str, str, str, int]] = Counter()
+        for cells in _scan_envelopes(engine, tbl, cols, batch_size):
+            for col, ed in cells:
+                if isinstance(ed, EncryptedData):
+                    for w in ed.wrapped_keys:
+                        counts[(col, w.provider, w.key_id, w.key_version)] += 1
+    except SQLAlchemyError as exc:
+        raise ConfigError(
+            f"cannot read {table!r} at {where} to check its key versions "
+            f"({type(exc).__name__}); check the database URL and that it is reachable"
+        ) from None
+    finally:
+        if isinstance(bind, str):
+            engine.dispose()
+    return [
+        KeyUse(
+            f"{n} value(s) of {table}.{col} at {where}",
+            provider,
+            key_id,
+            version,
+            f"tigerseal sql rewrap DATABASE_URL {table} -c {col}",
+        )
+        for (col, provider, key_id, version), n in sorted(counts.items())
+    ]
