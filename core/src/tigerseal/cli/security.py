@@ -112,9 +112,29 @@ def token_issue(
     accounts: tuple[str, ...],
     claims: tuple[str, ...],
 ) -> None:
-    """Print a signed access token."""
+    """Print a signed access token.
+
+    Refused when the signing key would only live in this process (no ``JWT_SECRET`` for HS*,
+    no ``TIGERSEAL_JWT_KEYS_FILE`` or signer for asymmetric algorithms): nobody could verify
+    the token.
+    """
+    from tigerseal.config import get_security_config
     from tigerseal.tokens import get_token_manager
 
+    config = get_security_config()
+    if not config.jwt_signer:
+        if config.jwt_algorithm.startswith("HS") and config.jwt_secret_generated:
+            _fail(
+                "JWT_SECRET is not set, so this token would be signed with a random secret "
+                "that dies with this command and nobody could verify it; set JWT_SECRET "
+                "(`tigerseal keygen --print --kind jwt-secret` makes one)"
+            )
+        if not config.jwt_algorithm.startswith("HS") and not config.jwt_keys_file:
+            _fail(
+                f"JWT_ALGORITHM={config.jwt_algorithm} without TIGERSEAL_JWT_KEYS_FILE: the "
+                "token would be signed with a random per-process key nobody could verify; "
+                "create a key file with `tigerseal token keygen --out FILE` and set it"
+            )
     extra = _parse_claims(claims)
     if accounts:
         extra["accounts"] = list(accounts)
