@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from tigerseal.cli import cli
-from tigerseal.errors import KeyVersionRetired
+from tigerseal.errors import ConfigError, KeyVersionRetired
 from tigerseal.keyuse import KeyUseScan, KeyVersionInUse, key_uses, retire
 from tigerseal.passwords import add_pepper, load_pepper_file
 from tigerseal.passwords.pepper import pepper_key_uses, rewrap_pepper_file
@@ -127,3 +127,42 @@ def test_cli_pepper_rewrap_and_guarded_retire(
     assert result.exit_code == 0, result.output
     assert _min_version(keyring) == 2
     assert load_pepper_file(path, [keyring]).ids == ("p1",)
+
+
+def test_pepper_writes_are_fsynced_and_a_failed_write_keeps_the_old_file(
+    tmp_path: Path, keyring: FileKeyProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "peppers.json"
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    add_pepper(path, keyring, "p1")
+    assert len(synced) >= 2  # the file, then its directory
+    before = path.read_bytes()
+    keyring.rotate()
+
+    def fail(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(ConfigError, match=r"could not write pepper file.*unchanged"):
+        rewrap_pepper_file(path, [keyring])
+    assert path.read_bytes() == before
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_concurrent_add_and_rewrap_lose_no_pepper(tmp_path: Path, keyring: FileKeyProvider) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "peppers.json"
+    add_pepper(path, keyring, "p0")
+    keyring.rotate()
+    with ThreadPoolExecutor(4) as pool:
+        adds = [pool.submit(add_pepper, path, keyring, f"a{i}") for i in range(6)]
+        rewraps = [pool.submit(rewrap_pepper_file, path, [keyring]) for _ in range(6)]
+        for f in [*adds, *rewraps]:
+            f.result()
+    loaded = load_pepper_file(path, [keyring])
+    assert sorted(loaded.ids) == ["a0", "a1", "a2", "a3", "a4", "a5", "p0"]
+    assert set(_versions(path).values()) == {2}
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600

@@ -103,8 +103,9 @@ def rotate(keyring: Path | None, uri: str | None, as_json: bool) -> None:
     """Add a new key version and make it current; old messages keep decrypting.
 
     Without options, rotates the first of TIGERSEAL_KEY_PROVIDERS (or the development keyring
-    at TIGERSEAL_KEYRING_PATH). Afterwards run `tigerseal rewrap` to move stored messages to
-    the new version before retiring old ones.
+    at TIGERSEAL_KEYRING_PATH). Afterwards rewrap everything stored (`tigerseal rewrap`,
+    `tigerseal pepper rewrap`, `tigerseal sql rewrap…`, `tigerseal audit rewrap-keys`), then
+    retire old versions with `tigerseal retire --below N`, which checks first.
     """
     from tigerseal.plugins import key_provider_from_uri
 
@@ -122,3 +123,7 @@ def rotate(keyring: Path | None, uri: str | None, as_json: bool) -> None:
         return
     click.echo(f"rotated {provider.uri}: version {before} -> {after}")
     click.echo("old messages still decrypt; run `tigerseal rewrap` to move them to the new key")
+    click.echo(
+        "also rewrap peppers, blind-index keys and audit keys (docs/encryption.md, Rotation), "
+        f"then `tigerseal retire --below {after}`"
+    )
