@@ -8,6 +8,7 @@ what a person typed or copied; a key from :mod:`secrets` passes with overwhelmin
 
 from __future__ import annotations
 
+import functools
 import re
 
 __all__ = ["jwt_secret_weakness", "key_weakness", "master_key_weakness", "secret_weakness"]
@@ -66,8 +67,84 @@ def master_key_weakness(hex_key: str) -> str | None:
     return None
 
 
+# Sequences and keyboard walks: any 4 characters in a row of one of these strings (either
+# direction) are typed, not random. Digits wrap (7890123), keyboards are US QWERTY rows,
+# their shifted forms, and the columns (1qaz2wsx...).
+_WALKS = (
+    "abcdefghijklmnopqrstuvwxyz",
+    "01234567890123",
+    "`1234567890-=",
+    "qwertyuiop[]\\",
+    "asdfghjkl;'",
+    "zxcvbnm,./",
+    "~!@#$%^&*()_+",
+    "qwertyuiop{}|",
+    'asdfghjkl:"',
+    "zxcvbnm<>?",
+    "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik,9ol.0p;/-['=]",
+    "!qaz@wsx#edc$rfv%tgb^yhn&ujm*ik<(ol>)p:?",
+)
+_GRAM = 4
+_WALK_GRAMS = frozenset(
+    w[i : i + _GRAM] for walk in _WALKS for w in (walk, walk[::-1]) for i in range(len(w) - 3)
+)
+# Leetspeak undone before looking for common passwords ("P@ssw0rd" is "password").
+_LEET = (str.maketrans("0134578@$!|", "oieastbasil"), str.maketrans("0134578@$!|", "oleastbasil"))
+# More than this share of a secret's characters in predictable parts makes it weak. A random
+# secret has almost none (a given 4-gram matches a pattern with probability ~1e-4), so even
+# short random secrets stay far below.
+_PREDICTABLE_SHARE = 0.5
+
+
+@functools.cache
+def _common_words() -> frozenset[str]:
+    # The password-policy list (lowercase, curated); words of 4+ letters, where a match in a
+    # longer secret is not a coincidence.
+    from tigerseal.passwords.policy import _common
+
+    return frozenset(w for w in _common() if len(w) >= _GRAM)
+
+
+def _predictable_share(secret: str) -> float:
+    """The share of ``secret``'s characters in predictable parts.
+
+    Parts: sequences, keyboard walks, repeats of earlier parts, common passwords
+    (case-insensitive, leetspeak undone).
+    """
+    text = secret.lower()
+    n = len(text)
+    if n == 0:
+        return 1.0
+    covered = bytearray(n)
+
+    def mark(start: int, length: int) -> None:
+        covered[start : start + length] = b"\x01" * length
+
+    for i in range(n - _GRAM + 1):
+        gram = text[i : i + _GRAM]
+        # A walk, or a 4-gram already seen earlier (the second "Password123!" is no news).
+        if gram in _WALK_GRAMS or text.find(gram, 0, i + _GRAM - 1) != -1:
+            mark(i, _GRAM)
+    for variant in {text, *(text.translate(t) for t in _LEET)}:
+        for word in _common_words():
+            start = variant.find(word)
+            while start != -1:
+                mark(start, len(word))
+                start = variant.find(word, start + 1)
+    return sum(covered) / n
+
+
 def jwt_secret_weakness(secret: str) -> str | None:
-    """Why a JWT secret must not be used in production, or ``None`` if it may be."""
+    """Why a JWT secret must not be used in production, or ``None`` if it may be.
+
+    Refused: documentation examples, development markers, short patterns repeated, too few
+    distinct characters, and secrets mostly made of predictable parts (alphabet or digit
+    sequences, keyboard rows and columns, repeated chunks, common passwords). Output of
+    :func:`secrets.token_urlsafe` or :func:`secrets.token_hex` passes.
+
+    Returns:
+        A short reason (never the secret), or ``None``.
+    """
     if secret in _EXAMPLE_JWT_SECRETS:
         return "it is an example value printed in documentation"
     if _DEV_MARKERS.search(secret):
@@ -76,6 +153,11 @@ def jwt_secret_weakness(secret: str) -> str | None:
         return "it is a short pattern repeated"
     if len(set(secret)) < 10:
         return "it has too few distinct characters to be random"
+    if _predictable_share(secret) > _PREDICTABLE_SHARE:
+        return (
+            "it is mostly made of predictable parts (sequences, keyboard rows, repeats or "
+            "common passwords)"
+        )
     return None
 
 
