@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from tigerseal.audit import metrics as _metrics
 from tigerseal.errors import ConfigError, RateLimitExceeded
 from tigerseal.ratelimit.headers import ratelimit_headers
+from tigerseal.ratelimit.keys import MAX_KEY_LENGTH, long_key_digest, strikes_key, user_key
 from tigerseal.spi.services import (
     RATE_LIMIT_ALGORITHMS,
     RateLimitAlgorithm,
@@ -28,9 +29,6 @@ log = logging.getLogger(__name__)
 
 #: The seed's default window: one hour (``DEFAULT_RATE_LIMIT_HOUR`` is per hour).
 DEFAULT_WINDOW = 3600.0
-# Suffix of the key counting a key's strikes; a control character keeps it apart from any
-# printable key an application would use.
-_STRIKES = "\x1fstrikes"
 # Bounded bookkeeping (key -> last policy, key -> last audited rejection).
 _MAX_TRACKED_KEYS = 65_536
 
@@ -125,8 +123,9 @@ class RateLimiter:
             (default_limit, DEFAULT_WINDOW): self.default_policy,
         }
         self._penalised: dict[tuple[RateLimitPolicy, int], RateLimitPolicy] = {}
-        self._key_policies: dict[str, RateLimitPolicy] = {}
-        self._audited: dict[str, float] = {}
+        # Keyed by _short(key): a client's 10 MiB key must not be held here either.
+        self._key_policies: dict[str | bytes, RateLimitPolicy] = {}
+        self._audited: dict[str | bytes, float] = {}
         self._lock = threading.Lock()
         self._rejections = 0
         _metrics.metrics.add_source(self, RateLimiter._counters)
@@ -155,7 +154,7 @@ class RateLimiter:
         if penalty is None:
             return policy
         strikes_policy = penalty.strike_policy
-        peek = self.storage.peek(key + _STRIKES, strikes_policy)
+        peek = self.storage.peek(strikes_key(key), strikes_policy)
         strikes = strikes_policy.limit - peek.remaining
         level = min(penalty.max_level, strikes // penalty.strikes_per_level)
         if level <= 0:
@@ -174,7 +173,7 @@ class RateLimiter:
         if penalty is None:
             return 0
         strikes_policy = penalty.strike_policy
-        peek = self.storage.peek(key + _STRIKES, strikes_policy)
+        peek = self.storage.peek(strikes_key(key), strikes_policy)
         strikes = strikes_policy.limit - peek.remaining
         return min(penalty.max_level, strikes // penalty.strikes_per_level)
 
@@ -191,11 +190,14 @@ class RateLimiter:
         policy = self._policies.get((max_requests, window_size)) or self.policy(
             max_requests, window_size
         )
-        if policy is not self.default_policy and self._key_policies.get(key) is not policy:
+        if policy is not self.default_policy and self._key_policies.get(_short(key)) is not policy:
             self._remember(key, policy)
         if self.penalty is not None:
             return self.acquire(key, policy, cost=cost).allowed
-        decision = self.storage.acquire(key, policy, cost)
+        # Inlined user_key(): this is the hot path.
+        decision = self.storage.acquire(
+            "\x1fu" + key if key.startswith("\x1f") else key, policy, cost
+        )
         if decision.allowed:
             return True
         self._rejected(key, policy, decision)
@@ -207,14 +209,16 @@ class RateLimiter:
         """Count ``cost`` units for ``key`` under ``policy`` (default policy if ``None``)."""
         if policy is None:
             policy = self.default_policy
-        elif policy is not self.default_policy and self._key_policies.get(key) is not policy:
+        elif (
+            policy is not self.default_policy and self._key_policies.get(_short(key)) is not policy
+        ):
             self._remember(key, policy)
         effective = self._effective(key, policy)
-        decision = self.storage.acquire(key, effective, cost)
+        decision = self.storage.acquire(user_key(key), effective, cost)
         if not decision.allowed:
             self._rejected(key, effective, decision)
             if self.penalty is not None:
-                self.storage.acquire(key + _STRIKES, self.penalty.strike_policy)
+                self.storage.acquire(strikes_key(key), self.penalty.strike_policy)
         return decision
 
     def enforce(
@@ -235,17 +239,18 @@ class RateLimiter:
     def peek(self, key: str, policy: RateLimitPolicy | None = None) -> RateLimitDecision:
         """The key's state, counting nothing."""
         if policy is None:
-            policy = self._key_policies.get(key, self.default_policy)
-        return self.storage.peek(key, self._effective(key, policy))
+            policy = self._key_policies.get(_short(key), self.default_policy)
+        return self.storage.peek(user_key(key), self._effective(key, policy))
 
     def reset(self, key: str) -> None:
         """Forget the key's state, strikes and remembered policy."""
-        self.storage.reset(key)
+        self.storage.reset(user_key(key))
         if self.penalty is not None:
-            self.storage.reset(key + _STRIKES)
+            self.storage.reset(strikes_key(key))
+        short = _short(key)
         with self._lock:
-            self._key_policies.pop(key, None)
-            self._audited.pop(key, None)
+            self._key_policies.pop(short, None)
+            self._audited.pop(short, None)
 
     def status(
         self,
@@ -265,13 +270,13 @@ class RateLimiter:
             ``headers`` (the IETF fields).
         """
         if max_requests is None and window_size is None:
-            policy = self._key_policies.get(key, self.default_policy)
+            policy = self._key_policies.get(_short(key), self.default_policy)
         else:
             policy = self.policy(
                 max_requests, DEFAULT_WINDOW if window_size is None else window_size
             )
         effective = self._effective(key, policy)
-        decision = self.storage.peek(key, effective)
+        decision = self.storage.peek(user_key(key), effective)
         remaining = decision.remaining
         used = max(0, effective.limit - remaining)
         return {
@@ -308,9 +313,10 @@ class RateLimiter:
 
     # -- bookkeeping -----------------------------------------------------------------------
     def _remember(self, key: str, policy: RateLimitPolicy) -> None:
+        short = _short(key)
         with self._lock:
             policies = self._key_policies
-            policies[key] = policy
+            policies[short] = policy
             if len(policies) > _MAX_TRACKED_KEYS:
                 del policies[next(iter(policies))]
 
@@ -321,10 +327,11 @@ class RateLimiter:
                 audit = False
             else:
                 now = time.monotonic()
-                last = self._audited.get(key)
+                short = _short(key)
+                last = self._audited.get(short)
                 audit = last is None or now - last >= policy.window
                 if audit:
-                    self._audited[key] = now
+                    self._audited[short] = now
                     if len(self._audited) > _MAX_TRACKED_KEYS:
                         del self._audited[next(iter(self._audited))]
         if audit:
@@ -338,7 +345,9 @@ class RateLimiter:
                 "excess_rate_limit_exceeded",
                 risk_level="medium",
                 details={
-                    "subject": key,
+                    "subject": key
+                    if len(key) <= MAX_KEY_LENGTH
+                    else f"{key[:64]}... (sha256:{long_key_digest(key).hex()})",
                     "limit": policy.limit,
                     "window_seconds": policy.window,
                     "algorithm": policy.algorithm,
@@ -351,3 +360,8 @@ class RateLimiter:
             # Rate limiting must keep working when the audit trail cannot be written; the
             # failure itself is counted and logged by the auditor.
             log.warning("could not audit a rate-limit rejection", exc_info=True)
+
+
+def _short(key: str) -> str | bytes:
+    """``key``, or its SHA-256 when longer than MAX_KEY_LENGTH (for in-process bookkeeping)."""
+    return key if len(key) <= MAX_KEY_LENGTH else long_key_digest(key)

@@ -6,25 +6,42 @@ and the GIL serialises that work anyway, so finer locks would only add overhead 
 the number of keys has doubled since the last sweep, so memory stays proportional to the keys
 in use and the sweep costs O(1) per new key, amortised.
 
+Memory is bounded whatever clients send:
+
+* a key longer than :data:`~tigerseal.ratelimit.keys.MAX_KEY_LENGTH` characters is held as its
+  SHA-256 digest (``bytes``, so it can never equal a ``str`` key);
+* each algorithm's table holds at most ``max_keys`` keys. A new key that finds its table full
+  first sweeps expired state (when a sweep is due: at most once per ``max_keys // 8`` new keys,
+  so the cost stays O(1) amortised), then evicts the least recently used keys. Only a counting
+  decision makes a key "used"; a peek does not.
+
 Memory per key: sliding-window log, one float per admitted unit still in the window (about 8
-bytes in a deque block plus the shared float object); counter and GCRA, a few numbers.
+bytes in a deque block plus the shared float object) on top of a deque; counter and GCRA, a few
+numbers. Figures: docs/ratelimit.md.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator
 from itertools import repeat
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from tigerseal.errors import ConfigError
+from tigerseal.ratelimit.keys import MAX_KEY_LENGTH, long_key_digest
 from tigerseal.spi.services import RateLimitDecision, RateLimitPolicy, RateLimitStorage
 
-__all__ = ["MemoryRateLimitStorage", "from_uri"]
+__all__ = ["DEFAULT_MAX_KEYS", "MemoryRateLimitStorage", "from_uri"]
+
+log = logging.getLogger(__name__)
+
+#: Keys per algorithm held by default (about 80 MiB for the sliding log at one hit per key).
+DEFAULT_MAX_KEYS = 100_000
 
 _INF = math.inf
 # Tolerance of float comparisons; Redis scripts work in integer microseconds.
@@ -54,21 +71,44 @@ class MemoryRateLimitStorage(RateLimitStorage):
         clock: returns the current time in seconds (``time.time``; the Redis storage uses the
             server's epoch clock, so windows align the same way in both).
         sweep_threshold: number of keys below which expired state is never swept.
+        max_keys: most keys held per algorithm; beyond, expired state is swept and then the
+            least recently used keys are evicted (see the module docstring).
     """
 
     def __init__(
-        self, *, clock: Callable[[], float] = time.time, sweep_threshold: int = 4096
+        self,
+        *,
+        clock: Callable[[], float] = time.time,
+        sweep_threshold: int = 4096,
+        max_keys: int = DEFAULT_MAX_KEYS,
     ) -> None:
+        if max_keys.__class__ is not int or max_keys < 1:
+            raise ConfigError(
+                f"max_keys of the memory rate-limit storage must be a whole number >= 1, "
+                f"got {max_keys!r}"
+            )
         self._clock = clock
         self._lock = threading.Lock()
-        self._logs: dict[str, _Log] = {}
+        # Ordered oldest use first (LRU). Keys are str, or the SHA-256 bytes of a long key.
+        self._logs: OrderedDict[str | bytes, _Log] = OrderedDict()
         # [window index, current count, previous count, window]
-        self._counters: dict[str, list[float]] = {}
-        self._tats: dict[str, float] = {}
+        self._counters: OrderedDict[str | bytes, list[float]] = OrderedDict()
+        self._tats: OrderedDict[str | bytes, float] = OrderedDict()
         self._sweep_threshold = sweep_threshold
         self._sweep_logs_at = sweep_threshold
         self._sweep_counters_at = sweep_threshold
         self._sweep_tats_at = sweep_threshold
+        self.max_keys = max_keys
+        # Live keys evicted from each table since its last sweep (starts "due": the first live
+        # eviction is preceded by a sweep).
+        first = max(1, max_keys // 8)
+        self._live_evictions = {"logs": first, "counters": first, "tats": first}
+        self._evictions = 0
+
+    @property
+    def evictions(self) -> int:
+        """Live keys evicted (their limits forgotten) because a table was full."""
+        return self._evictions
 
     # -- the SPI ---------------------------------------------------------------------------
     def acquire(
@@ -78,19 +118,23 @@ class MemoryRateLimitStorage(RateLimitStorage):
             raise _bad_cost(cost)
         if now is None:
             now = self._clock()
+        slot: str | bytes = key if len(key) <= MAX_KEY_LENGTH else long_key_digest(key)
         algorithm = policy.algorithm
         if algorithm == "sliding_window_log":
             # The default algorithm, inlined: a method call is a tenth of a decision.
             limit = policy.limit
             window = policy.window
             with self._lock:
-                log = self._logs.get(key)
+                logs = self._logs
+                log = logs.get(slot)
                 if log is None:
-                    if len(self._logs) >= self._sweep_logs_at:
-                        self._sweep_logs(now)
-                    log = self._logs[key] = _Log(window)
-                elif log.window != window:
-                    log.window = window
+                    if len(logs) >= self._sweep_logs_at or len(logs) >= self.max_keys:
+                        self._make_room("logs", now)
+                    log = logs[slot] = _Log(window)
+                else:
+                    logs.move_to_end(slot)
+                    if log.window != window:
+                        log.window = window
                 cutoff = now - window
                 while log and log[0] <= cutoff:
                     log.popleft()
@@ -114,26 +158,28 @@ class MemoryRateLimitStorage(RateLimitStorage):
                     retry,
                 )
         if algorithm == "gcra":
-            return self._gcra(key, policy, cost, now, True)
-        return self._counter(key, policy.limit, policy.window, cost, now, True)
+            return self._gcra(slot, policy, cost, now, True)
+        return self._counter(slot, policy.limit, policy.window, cost, now, True)
 
     def peek(
         self, key: str, policy: RateLimitPolicy, *, now: float | None = None
     ) -> RateLimitDecision:
         if now is None:
             now = self._clock()
+        slot = _slot(key)
         algorithm = policy.algorithm
         if algorithm == "sliding_window_log":
-            return self._log(key, policy.limit, policy.window, 1, now, False)
+            return self._log(slot, policy.limit, policy.window, 1, now, False)
         if algorithm == "gcra":
-            return self._gcra(key, policy, 1, now, False)
-        return self._counter(key, policy.limit, policy.window, 1, now, False)
+            return self._gcra(slot, policy, 1, now, False)
+        return self._counter(slot, policy.limit, policy.window, 1, now, False)
 
     def reset(self, key: str) -> None:
+        slot = _slot(key)
         with self._lock:
-            self._logs.pop(key, None)
-            self._counters.pop(key, None)
-            self._tats.pop(key, None)
+            self._logs.pop(slot, None)
+            self._counters.pop(slot, None)
+            self._tats.pop(slot, None)
 
     def clear(self) -> None:
         """Forget every key."""
@@ -147,6 +193,12 @@ class MemoryRateLimitStorage(RateLimitStorage):
         with self._lock:
             return len(self._logs) + len(self._counters) + len(self._tats)
 
+    def _keys(self) -> Iterator[str | bytes]:
+        """Every stored key (tests): str keys, or the 32-byte digest of a long key."""
+        with self._lock:
+            keys = [*self._logs, *self._counters, *self._tats]
+        return iter(keys)
+
     def sweep(self, now: float | None = None) -> int:
         """Drop state that no longer limits anything; returns how many entries went."""
         if now is None:
@@ -158,9 +210,45 @@ class MemoryRateLimitStorage(RateLimitStorage):
         keys = len(self._logs) + len(self._counters) + len(self._tats)
         return f"<MemoryRateLimitStorage keys={keys}>"
 
+    # -- bounds ----------------------------------------------------------------------------
+    def _make_room(self, table: str, now: float) -> None:
+        """Before a new key enters ``table`` (lock held): sweep when due, evict while full.
+
+        Expired state goes first: the least recently used key is dropped for free when it has
+        expired (with one window for all keys, expiry follows last use, so that is exact); a
+        live one is evicted only after a full sweep ran within the last ``max_keys // 8`` live
+        evictions (O(1) amortised). So pushing a live key out takes about ``max_keys`` fresh
+        keys, each a counted request, while the victim's key is idle.
+        """
+        entries: OrderedDict[Any, Any] = getattr(self, "_" + table)
+        sweep: Callable[[float], int] = getattr(self, "_sweep_" + table)
+        if len(entries) >= getattr(self, "_sweep_" + table + "_at"):
+            sweep(now)
+            self._live_evictions[table] = 0
+        expired = _EXPIRED[table]
+        while len(entries) >= self.max_keys:
+            head = next(iter(entries.values()))
+            if expired(head, now):
+                entries.popitem(last=False)
+            elif self._live_evictions[table] >= max(1, self.max_keys // 8):
+                sweep(now)
+                self._live_evictions[table] = 0
+            else:
+                if not self._evictions:
+                    log.warning(
+                        "memory rate-limit storage is full (max_keys=%d live keys per "
+                        "algorithm): evicting the least recently used keys, which forgets their "
+                        "limits; raise max_keys (memory://?max_keys=N) or share state in "
+                        "redis:// (tigerseal-redis)",
+                        self.max_keys,
+                    )
+                entries.popitem(last=False)
+                self._live_evictions[table] += 1
+                self._evictions += 1
+
     # -- sliding-window log ----------------------------------------------------------------
     def _log(
-        self, key: str, limit: int, window: float, cost: int, now: float, count: bool
+        self, key: str | bytes, limit: int, window: float, cost: int, now: float, count: bool
     ) -> RateLimitDecision:
         with self._lock:
             log = self._logs.get(key)
@@ -169,11 +257,14 @@ class MemoryRateLimitStorage(RateLimitStorage):
                     return RateLimitDecision(
                         cost <= limit, limit, limit, 0.0, 0.0 if cost <= limit else _INF
                     )
-                if len(self._logs) >= self._sweep_logs_at:
-                    self._sweep_logs(now)
+                if len(self._logs) >= self._sweep_logs_at or len(self._logs) >= self.max_keys:
+                    self._make_room("logs", now)
                 log = self._logs[key] = _Log(window)
-            elif log.window != window:
-                log.window = window
+            else:
+                if count:
+                    self._logs.move_to_end(key)
+                if log.window != window:
+                    log.window = window
             cutoff = now - window
             while log and log[0] <= cutoff:
                 log.popleft()
@@ -203,7 +294,7 @@ class MemoryRateLimitStorage(RateLimitStorage):
 
     # -- sliding-window counter ------------------------------------------------------------
     def _counter(
-        self, key: str, limit: int, window: float, cost: int, now: float, count: bool
+        self, key: str | bytes, limit: int, window: float, cost: int, now: float, count: bool
     ) -> RateLimitDecision:
         idx = now // window
         with self._lock:
@@ -229,10 +320,12 @@ class MemoryRateLimitStorage(RateLimitStorage):
                 current += cost
             if count:
                 if state is None:
-                    if len(self._counters) >= self._sweep_counters_at:
-                        self._sweep_counters(now)
-                    self._counters[key] = [idx, current, previous, window]
+                    counters = self._counters
+                    if len(counters) >= self._sweep_counters_at or len(counters) >= self.max_keys:
+                        self._make_room("counters", now)
+                    counters[key] = [idx, current, previous, window]
                 else:
+                    self._counters.move_to_end(key)
                     state[0], state[1], state[2], state[3] = idx, current, previous, window
         remaining = math.floor(limit - (weighted + current) + _EPS)
         if remaining < 0:
@@ -264,20 +357,24 @@ class MemoryRateLimitStorage(RateLimitStorage):
 
     # -- GCRA ------------------------------------------------------------------------------
     def _gcra(
-        self, key: str, policy: RateLimitPolicy, cost: int, now: float, count: bool
+        self, key: str | bytes, policy: RateLimitPolicy, cost: int, now: float, count: bool
     ) -> RateLimitDecision:
         limit = policy.limit
         burst = policy.burst_size
         interval = policy.window / limit
         tau = interval * burst
         with self._lock:
-            tat = self._tats.get(key)
+            tats = self._tats
+            tat = tats.get(key)
             if tat is None:
-                if count and len(self._tats) >= self._sweep_tats_at:
-                    self._sweep_tats(now)
+                if count and (len(tats) >= self._sweep_tats_at or len(tats) >= self.max_keys):
+                    self._make_room("tats", now)
                 tat = now
-            elif tat < now:
-                tat = now
+            else:
+                if count:
+                    tats.move_to_end(key)
+                if tat < now:
+                    tat = now
             new_tat = tat + interval * cost
             allow_at = new_tat - tau
             if now + _EPS >= allow_at:
@@ -299,11 +396,41 @@ class MemoryRateLimitStorage(RateLimitStorage):
         return len(dead)
 
 
+_EXPIRED: dict[str, Callable[[Any, float], bool]] = {
+    "logs": lambda log, now: not log or log[-1] <= now - log.window,
+    "counters": lambda st, now: (st[0] + 2) * st[3] <= now,
+    "tats": lambda tat, now: tat <= now,
+}
+
+
+def _slot(key: str) -> str | bytes:
+    """The stored form of ``key``: itself, or the SHA-256 digest of a long key."""
+    return key if len(key) <= MAX_KEY_LENGTH else long_key_digest(key)
+
+
 def from_uri(uri: str, **options: Any) -> MemoryRateLimitStorage:
-    """Factory of the ``memory`` spec: ``memory://`` (no host, path or query)."""
+    """Factory of the ``memory`` spec: ``memory://`` or ``memory://?max_keys=N``.
+
+    Raises:
+        ConfigError: a host, path or unknown option is given, or ``max_keys`` is not a whole
+            number >= 1.
+    """
     parts = urlsplit(uri)
-    if parts.scheme != "memory" or parts.netloc or parts.path not in ("", "/") or parts.query:
+    if parts.scheme != "memory" or parts.netloc or parts.path not in ("", "/"):
         raise ConfigError(
-            f"memory rate-limit storage takes no location or options: use 'memory://', got {uri!r}"
+            "memory rate-limit storage takes no location: use 'memory://' or "
+            f"'memory://?max_keys=N', got {uri!r}"
         )
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name != "max_keys":
+            raise ConfigError(
+                f"unknown option {name!r} of the memory rate-limit storage; the only one is "
+                "max_keys (memory://?max_keys=N)"
+            )
+        if not value.isdigit() or int(value) < 1:
+            raise ConfigError(
+                f"max_keys of the memory rate-limit storage must be a whole number >= 1, "
+                f"got {value!r} (memory://?max_keys=100000)"
+            )
+        options.setdefault("max_keys", int(value))
     return MemoryRateLimitStorage(**options)

@@ -24,6 +24,7 @@ import secrets
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tigerseal.errors import ConfigError, ProviderUnavailable, TigerSealError
+from tigerseal.ratelimit.keys import MAX_KEY_LENGTH, long_key_digest
 from tigerseal.spi.services import (
     RATE_LIMIT_ALGORITHMS,
     RateLimitDecision,
@@ -50,10 +51,14 @@ def hash_tag(key: str) -> str:
     """``{key}`` with braces escaped, so the whole user key is the cluster hash tag.
 
     An unescaped ``}`` would end the tag early and ``{}`` would disable it; escaping ``%``
-    first keeps the mapping one-to-one.
+    first keeps the mapping one-to-one. A key longer than ``MAX_KEY_LENGTH`` characters becomes
+    ``{%h<sha256 hex>}``: Redis never holds a client's megabyte key, and no short key can
+    spell that tag (its ``%`` would have been escaped to ``%25``).
     """
     if not key:
         raise ConfigError("a rate-limit key must be a non-empty string (e.g. an API key id)")
+    if len(key) > MAX_KEY_LENGTH:
+        return "{%h" + long_key_digest(key).hex() + "}"
     if "{" in key or "}" in key or "%" in key:
         key = key.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
     return "{" + key + "}"
