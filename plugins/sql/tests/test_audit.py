@@ -435,3 +435,36 @@ def test_editing_a_record_after_the_last_checkpoint_is_detected(
     _rewrite_rows(make, db_url, edit)
     report = make().verify(keys=audit_keys)
     assert "forged" in report.kinds(), report.issues
+
+
+def test_mac_keys_are_rewrapped_after_rotation_and_the_old_version_can_go(
+    make: Make, keys: Keys, db_url: str
+) -> None:
+    """Issue 11: after rotate + retire, `audit verify` said TAMPERED (keys inside the chain)."""
+    from tigerseal.envelope import EncryptionService
+    from tigerseal.providers.env import EnvKeyProvider
+    from tigerseal_sql.audit import audit_key_uses
+
+    sink = make(checkpoint_every=3)
+    for i in range(5):
+        sink.write(event(i))
+    sink.close()
+    chained = _rows(make, "SELECT seq, line FROM tigerseal_audit ORDER BY seq")
+    assert [u.version for u in audit_key_uses(db_url)] == [1]
+    assert "rewrap-keys" in audit_key_uses(db_url)[0].remedy
+    from tigerseal.keyuse import KeyUseScan, key_uses
+
+    assert [u.version for u in key_uses(KeyUseScan(audit_sinks=(db_url,)))] == [1]
+    service = keys.rotate()
+    only_new = {k: v for k, v in keys.env.items() if k != f"{VAR}_V1"}
+
+    def newest_only() -> AuditKeys:
+        return AuditKeys(encryption=EncryptionService(EnvKeyProvider(VAR, environ=only_new)))
+
+    assert "key" in make().verify(keys=newest_only()).kinds()  # v1 retired too early
+    count = make().rewrap_keys(service)
+    assert (count.rewrapped, count.current) == (1, 0)
+    assert _rows(make, "SELECT seq, line FROM tigerseal_audit ORDER BY seq") == chained
+    assert [u.version for u in audit_key_uses(db_url)] == [2]
+    report = make().verify(keys=newest_only())
+    assert report.ok, report.issues

@@ -63,3 +63,60 @@ def rechain(lines: list[bytes], start: int = 0) -> list[bytes]:
         out.append(new)
         prev = hashlib.sha256(new).hexdigest()
     return out
+
+
+def write_legacy_trail(path: Path, keys: AuditKeys, n: int = 10, every: int = 5) -> None:
+    """A trail as the previous version (format tigerseal-audit/1) wrote it."""
+    from tigerseal.audit.chain import LEGACY_HEAD_FORMAT, checkpoint_mac, head_mac
+
+    chain_id = secrets.token_hex(8)
+    mac = keys.new_key(chain_id)
+    assert mac.wrapped is not None
+    lines: list[bytes] = []
+    prev = "0" * 64
+    ts = "2025-01-01T00:00:00.000000Z"
+
+    def add(rec: dict[str, Any]) -> None:
+        nonlocal prev
+        line = json.dumps({"seq": len(lines), "prev": prev, **rec}, separators=(",", ":"))
+        lines.append(line.encode())
+        prev = hashlib.sha256(lines[-1]).hexdigest()
+
+    add(
+        {
+            "ts": ts,
+            "event_type": "audit_chain_start",
+            "risk_level": "low",
+            "format": "tigerseal-audit/1",
+            "chain_id": chain_id,
+            "pid": 1,
+            "mac_key_id": mac.key_id,
+            "mac_key": mac.wrapped,
+        }
+    )
+    for i in range(n):
+        add({"ts": ts, "event_type": "authz_fail", "risk_level": "low", "i": i})
+        if (i + 1) % every == 0:
+            seq = len(lines)
+            add(
+                {
+                    "ts": ts,
+                    "event_type": "audit_checkpoint",
+                    "risk_level": "low",
+                    "chain_id": chain_id,
+                    "mac_key_id": mac.key_id,
+                    "mac": checkpoint_mac(mac.key, chain_id, seq, prev, ts),
+                }
+            )
+            head = {
+                "format": LEGACY_HEAD_FORMAT,
+                "chain_id": chain_id,
+                "seq": seq,
+                "sha256": prev,
+                "ts": ts,
+                "mac_key_id": mac.key_id,
+                "mac_key": mac.wrapped,
+                "mac": head_mac(mac.key, chain_id, seq, prev, ts, LEGACY_HEAD_FORMAT),
+            }
+    write_lines(path, lines)
+    path.with_name(path.name + ".head").write_text(json.dumps(head, indent=1))

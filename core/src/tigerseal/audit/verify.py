@@ -256,15 +256,15 @@ class _Verifier:
                 chain_id, key_id, entry["wrapped"] if entry is not None else None
             )
         except TigerSealError as exc:
-            where = f"in {self.path.name}.keys" if entry is not None else "given"
+            where = "its wrapped form" if entry is not None else "no wrapped form in the key store"
             self.issue(
                 "key",
                 "error",
                 line,
                 seq,
-                f"MAC key {shown} cannot be opened (none {where}: {type(exc).__name__}: "
-                f"{exc}); the key file was altered or lost, or verify with the keys the writer "
-                "used",
+                f"MAC key {shown} cannot be opened ({where}: {type(exc).__name__}: {exc}); the "
+                "key store (<file>.keys / keys table) was altered or lost, the key version was "
+                "retired before `tigerseal audit rewrap-keys`, or verify with the writer's keys",
             )
         else:
             commit = key_commitment(key)

@@ -119,21 +119,12 @@ def _service(key_providers: tuple[str, ...]) -> Any:
     return EncryptionService([key_provider_from_uri(u) for u in key_providers])
 
 
-def _file_path(target: str) -> str | None:
-    """The path of a file target (a path or ``file://`` URI), ``None`` for other URIs."""
-    parts = urlsplit(target)
-    if "://" not in target or parts.scheme == "":
-        return target
-    if parts.scheme == "file":  # file:///abs/path or file://./relative/path, query ignored
-        return parts.netloc + parts.path if parts.netloc in (".", "..") else parts.path
-    return None
-
-
 def _verify(target: str, keys: Any, *, check_macs: bool, allow_unanchored: bool) -> Any:
     """Verify a file, or the URI of a sink that verifies itself (``postgresql://``, ``sqlite://``)."""
     from tigerseal.audit import verify_audit_file
+    from tigerseal.audit.keystore import file_target_path
 
-    path = _file_path(target)
+    path = file_target_path(target)
     if path is not None:
         return verify_audit_file(
             path, keys=keys, check_macs=check_macs, allow_unanchored=allow_unanchored
@@ -151,6 +142,53 @@ def _verify(target: str, keys: Any, *, check_macs: bool, allow_unanchored: bool)
         return verifier(keys=keys, check_macs=check_macs, allow_unanchored=allow_unanchored)
     finally:
         sink.close()
+
+
+@audit.command("rewrap-keys")
+@click.argument("sinks", nargs=-1)
+@click.option(
+    "--key-provider",
+    "key_providers",
+    multiple=True,
+    metavar="URI",
+    help="Key URI(s) to rewrap with (default: the configured providers, newest first).",
+)
+def rewrap_keys(sinks: tuple[str, ...], key_providers: tuple[str, ...]) -> None:
+    """Rewrap the audit trail's MAC keys to the newest key versions.
+
+    SINKS are audit files, file:// URIs or SQL sink URIs (default: TIGERSEAL_AUDIT_SINKS).
+    The chain itself is not touched: it only names each key and commits to it. Keys of
+    legacy (tigerseal-audit/1) trails are copied, rewrapped, into the key store. Run it after
+    rotating the key provider and before retiring the old version.
+    """
+    from tigerseal.audit.keystore import file_target_path, rewrap_file_keys
+
+    service = _service(key_providers) if key_providers else None
+    targets = list(sinks)
+    if not targets:
+        from tigerseal.config import get_settings
+
+        targets = [u for u in get_settings().audit_sinks.split() if not u.startswith("logging:")]
+    for target in targets:
+        shown = escape_control(target, limit=200)
+        path = file_target_path(target)
+        if path is not None:
+            count = rewrap_file_keys(path, service)
+        else:
+            from tigerseal.plugins import audit_sink_from_uri
+
+            sink = audit_sink_from_uri(target)
+            try:
+                rewrap = getattr(sink, "rewrap_keys", None)
+                if rewrap is None:
+                    raise click.UsageError(f"the audit sink {shown} stores no MAC keys")
+                count = rewrap(service)
+            finally:
+                sink.close()
+        click.echo(
+            f"{shown}: {count.rewrapped} MAC keys rewrapped, {count.current} already current"
+            + (f", {count.other} of providers not configured here" if count.other else "")
+        )
 
 
 def _format(record: dict[str, Any]) -> str:

@@ -91,14 +91,14 @@ def register_audit_sinks() -> list[AuditSinkSpec]:
 
 @hookimpl
 def report_key_uses(scan: KeyUseScan) -> list[KeyUse]:
-    """The wrapped keys stored in ``scan.database_urls``.
+    """The wrapped keys stored in ``scan.database_urls`` and the SQL audit sinks.
 
-    Blind-index root keys, and the envelopes of the encrypted columns in ``scan.sql_columns``.
+    Blind-index root keys, the envelopes of the encrypted columns in ``scan.sql_columns``, and
+    the MAC keys of the SQL audit sinks in ``scan.audit_sinks``.
     """
-    if not scan.database_urls:
-        return []
     from tigerseal.errors import ConfigError
 
+    from tigerseal_sql.audit import audit_key_uses
     from tigerseal_sql.blind_index import blind_index_key_uses
     from tigerseal_sql.rewrap import column_key_uses
 
@@ -113,6 +113,9 @@ def report_key_uses(scan: KeyUseScan) -> list[KeyUse]:
         found += blind_index_key_uses(url)
         for table, columns in by_table.items():
             found += column_key_uses(url, table, columns)
+    for uri in scan.audit_sinks:  # the SQL audit sinks' MAC keys (keys table)
+        if uri.split(":", 1)[0].split("+", 1)[0] in ("postgresql", "sqlite"):
+            found += audit_key_uses(uri)
     return found
 
 

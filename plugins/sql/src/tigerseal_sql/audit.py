@@ -76,8 +76,10 @@ from tigerseal.spi.services import AuditSink
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection, Engine
     from tigerseal.audit.verify import VerifyReport
+    from tigerseal.envelope import EncryptionService
+    from tigerseal.keyuse import KeyUse, RewrapCount
 
-__all__ = ["SQLAuditSink", "audit_tables", "from_uri"]
+__all__ = ["SQLAuditSink", "audit_key_uses", "audit_tables", "from_uri"]
 
 Durability = Literal["commit", "batch"]
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=str, check_circular=False)
@@ -459,6 +461,78 @@ class SQLAuditSink(AuditSink):
         report.path = _display(self.engine)
         return report
 
+    def key_uses(self) -> list[KeyUse]:
+        """Which provider key versions this trail's MAC keys use (keys table, legacy rows).
+
+        Raises:
+            AuditError: the database cannot be read.
+        """
+        from tigerseal.audit.keystore import entry_key_uses
+
+        shown = _display(self.engine)
+        try:
+            with self.engine.connect() as conn:
+                entries = self._all_entries(conn)
+        except DBAPIError as exc:
+            raise _write_error(exc) from exc
+        table = "" if self._log.name == "tigerseal_audit" else f"?table={self._log.name}"
+        return entry_key_uses(
+            entries, f"{shown} ({self._log.name})", f"tigerseal audit rewrap-keys {shown}{table}"
+        )
+
+    def rewrap_keys(self, encryption: EncryptionService | None = None) -> RewrapCount:
+        """Rewrap this trail's MAC keys to the newest key versions (the chain is untouched).
+
+        Legacy keys (inside chained rows) are copied, rewrapped, into the keys table.
+        """
+        from tigerseal.audit.keystore import rewrap_entries
+
+        if encryption is None:
+            from tigerseal.envelope import get_encryption_service
+
+            encryption = get_encryption_service()
+        self._create_schema()
+        t = self._keys_table
+        with self.engine.begin() as conn:
+            # The head row lock keeps writers out while the keys change.
+            conn.execute(select(self._head.c.id).where(self._head.c.id == 1).with_for_update())
+            stored = {(e["chain_id"], e["key_id"]) for e in self._key_entries(conn)}
+            entries, count = rewrap_entries(self._all_entries(conn), encryption)
+            for e in entries:
+                if (e["chain_id"], e["key_id"]) in stored:
+                    conn.execute(
+                        update(t)
+                        .where(t.c.chain_id == e["chain_id"], t.c.key_id == e["key_id"])
+                        .values(wrapped=e["wrapped"])
+                    )
+                else:
+                    conn.execute(
+                        insert(t).values(
+                            chain_id=e["chain_id"],
+                            key_id=e["key_id"],
+                            commit_hash=e["commit"],
+                            wrapped=e["wrapped"],
+                        )
+                    )
+        return count
+
+    def _all_entries(self, conn: Connection) -> list[dict[str, str]]:
+        from sqlalchemy import inspect
+        from tigerseal.audit.keystore import legacy_key_entries
+
+        entries = self._key_entries(conn)
+        if not inspect(conn).has_table(self._log.name):
+            return entries
+        known = {(e["chain_id"], e["key_id"]) for e in entries}
+        rows = conn.execute(
+            select(self._log.c.line).where(self._log.c.event_type.in_((START, RESUME)))
+        ).scalars()
+        for entry in legacy_key_entries(rows):
+            if (entry["chain_id"], entry["key_id"]) not in known:
+                known.add((entry["chain_id"], entry["key_id"]))
+                entries.append(entry)
+        return entries
+
     def _key_entries(self, conn: Connection) -> list[dict[str, str]]:
         """The wrapped MAC keys, as ``<file>.keys`` entries (none if the table is missing)."""
         from sqlalchemy import inspect
@@ -479,6 +553,19 @@ class SQLAuditSink(AuditSink):
 
     def __repr__(self) -> str:
         return f"<SQLAuditSink {_display(self.engine)} table={self._log.name}>"
+
+
+def audit_key_uses(uri: str) -> list[KeyUse]:
+    """Which provider key versions the MAC keys of the SQL audit sink at ``uri`` use.
+
+    A database without the audit tables has none. Raises :class:`AuditError` if it cannot be
+    read.
+    """
+    sink = from_uri(uri, keys=AuditKeys(static_key=b"\0" * 32))  # reads only; never writes
+    try:
+        return sink.key_uses()
+    finally:
+        sink.close()
 
 
 def _write_error(exc: Exception) -> Exception:
