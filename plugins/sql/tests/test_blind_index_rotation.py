@@ -190,3 +190,19 @@ def test_encrypted_columns_named_in_the_scan_block_retire_until_rewrapped(
     with pytest.raises(ConfigError, match="no table 'nope'"):
         key_uses(KeyUseScan(database_urls=(db_url,), sql_columns=("nope.x",)))
     engine.dispose()
+
+
+@pytest.mark.integration
+@pytest.mark.postgres
+def test_a_bare_postgresql_url_uses_psycopg3(pg_url: str, keyring: FileKeyProvider) -> None:
+    """The seed's DATABASE_URL=postgresql://... form: SQLAlchemy would pick psycopg2."""
+    bare = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    svc = EncryptionService(keyring)
+    engine = create_engine(pg_url)
+    BlindIndex.load_or_create(engine, "accounts", service=svc)
+    engine.dispose()
+    assert [u.version for u in key_uses(KeyUseScan(database_urls=(bare,)))] == [1]
+    assert rewrap_blind_index_keys(bare, service=svc) == (0, 1, 0)
+    with pytest.raises(ConfigError, match="no SQLAlchemy dialect") as ei:
+        blind_index_key_uses("nonsense://user:hunter2@")
+    assert "hunter2" not in str(ei.value)

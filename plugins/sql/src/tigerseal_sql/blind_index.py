@@ -46,7 +46,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
     insert,
     inspect,
     select,
@@ -216,13 +215,9 @@ class BlindIndex:
 def _engine(bind: Engine | Connection | str) -> tuple[Engine, bool]:
     """An engine for ``bind`` and whether we created it (and must dispose of it)."""
     if isinstance(bind, str):
-        try:
-            return create_engine(bind), True
-        except (SQLAlchemyError, ValueError, ImportError) as exc:
-            raise ConfigError(
-                f"cannot open the database to check its blind-index keys: "
-                f"{type(exc).__name__}; check the database URL"
-            ) from None
+        from tigerseal_sql._engine import engine_from_url
+
+        return engine_from_url(bind), True
     return bind.engine, False
 
 

@@ -21,10 +21,16 @@ __all__ = ["main"]
 
 
 def _table(url: str, name: str) -> tuple[Any, Any]:
-    from sqlalchemy import MetaData, Table, create_engine
+    from sqlalchemy import MetaData, Table
     from sqlalchemy.exc import NoSuchTableError
+    from tigerseal.errors import ConfigError
 
-    engine = create_engine(url)
+    from tigerseal_sql._engine import engine_from_url
+
+    try:
+        engine = engine_from_url(url)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     schema, _, table = name.rpartition(".")
     try:
         return engine, Table(table, MetaData(), autoload_with=engine, schema=schema or None)

@@ -586,11 +586,12 @@ def column_key_uses(
     Raises:
         ConfigError: the database, table or a column cannot be read.
     """
-    from sqlalchemy import create_engine
     from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
     from tigerseal.keyuse import KeyUse
 
-    engine = create_engine(bind) if isinstance(bind, str) else bind.engine
+    from tigerseal_sql._engine import engine_from_url
+
+    engine = engine_from_url(bind) if isinstance(bind, str) else bind.engine
     where = engine.url.render_as_string(hide_password=True)
     try:
         schema, _, name = table.rpartition(".")

@@ -1,0 +1,47 @@
+"""Engines from database URLs given on the command line or in ``DATABASE_URL``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from tigerseal.errors import ConfigError
+
+__all__ = ["engine_from_url"]
+
+
+def engine_from_url(url: str, **options: Any) -> Engine:
+    """An engine for ``url``; a bare ``postgresql://`` URL uses psycopg 3, not psycopg2.
+
+    tigerseal-sql installs psycopg 3; SQLAlchemy's default PostgreSQL driver is psycopg2, so the
+    seed's ``DATABASE_URL=postgresql://...`` would otherwise fail to import a driver. An
+    explicit driver (``postgresql+psycopg2://``) is kept.
+
+    Raises:
+        ConfigError: the URL is not a database URL or its driver is not installed (the message
+            never quotes the URL, which may hold a password).
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError("not a database URL; expected e.g. postgresql://user@host/db") from None
+    if (
+        parsed.get_backend_name() == "postgresql"
+        and "+" not in url.split(":", 1)[0]
+        and parsed.get_driver_name() == "psycopg2"
+    ):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    try:
+        return create_engine(parsed, **options)
+    except NoSuchModuleError:
+        raise ConfigError(
+            f"no SQLAlchemy dialect for {parsed.drivername}://; expected e.g. "
+            "postgresql://user@host/db or sqlite:///path"
+        ) from None
+    except ImportError as exc:
+        raise ConfigError(
+            f"the driver of {parsed.drivername}:// is not installed ({exc.name}); install it "
+            "or name another driver in the URL"
+        ) from None
