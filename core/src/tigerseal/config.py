@@ -270,6 +270,12 @@ class Settings(BaseSettings):
         validation_alias="TIGERSEAL_REVOCATION_STORE",
         description="token revocation store URI (memory://, redis://host:6379/0)",
     )
+    single_process: bool = Field(
+        default=False,
+        validation_alias="TIGERSEAL_SINGLE_PROCESS",
+        description="this deployment runs exactly one process: memory:// rate-limit and "
+        "revocation stores are allowed in production",
+    )
     audit_sinks: str = Field(
         default="file://./.tigerseal/audit.jsonl",
         validation_alias="TIGERSEAL_AUDIT_SINKS",
@@ -555,6 +561,31 @@ def _describe(exc: ValidationError) -> str:
             msg = msg[len("Value error, ") :]
         lines.append(f"{loc.upper()}: {msg}" if loc else msg)
     return "invalid configuration: " + "; ".join(lines)
+
+
+def check_per_process_store(variable: str, consequence: str, shared: str) -> None:
+    """Refuse a per-process (``memory://``) store in production unless single-process is chosen.
+
+    With several workers, state kept in one worker's memory is invisible to the others, so
+    production requires either a shared store or ``TIGERSEAL_SINGLE_PROCESS=true``, which says
+    the deployment runs exactly one process.
+
+    Args:
+        variable: the setting that chose the store (``TIGERSEAL_RATE_LIMIT_STORAGE``).
+        consequence: what goes wrong with several workers, for the message.
+        shared: the store to use instead (``redis://HOST:6379/0``).
+
+    Raises:
+        ConfigError: production without the single-process opt-in.
+    """
+    settings = get_settings()
+    if settings.is_production and not settings.single_process:
+        raise ConfigError(
+            f"{variable} is memory:// (this process only) with ENVIRONMENT=production: "
+            f"{consequence}. Set {variable}={shared} (pip install tigerseal-redis) to share it "
+            "between workers, or set TIGERSEAL_SINGLE_PROCESS=true if this deployment runs "
+            "exactly one process"
+        )
 
 
 _settings: Settings | None = None
@@ -1032,7 +1063,7 @@ _TEMPLATE_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("Rate limiting", ("DEFAULT_RATE_LIMIT_HOUR", "TIGERSEAL_RATE_LIMIT_STORAGE",
-                       "TIGERSEAL_RATE_LIMIT_ALGORITHM")),
+                       "TIGERSEAL_RATE_LIMIT_ALGORITHM", "TIGERSEAL_SINGLE_PROCESS")),
 )  # fmt: skip
 
 

@@ -411,9 +411,13 @@ def _slot(key: str) -> str | bytes:
 def from_uri(uri: str, **options: Any) -> MemoryRateLimitStorage:
     """Factory of the ``memory`` spec: ``memory://`` or ``memory://?max_keys=N``.
 
+    In production this needs ``TIGERSEAL_SINGLE_PROCESS=true``: with several workers each one
+    would count alone. (Building :class:`MemoryRateLimitStorage` in code is an explicit choice
+    and is not checked.)
+
     Raises:
-        ConfigError: a host, path or unknown option is given, or ``max_keys`` is not a whole
-            number >= 1.
+        ConfigError: a host, path or unknown option is given, ``max_keys`` is not a whole
+            number >= 1, or production without the single-process opt-in.
     """
     parts = urlsplit(uri)
     if parts.scheme != "memory" or parts.netloc or parts.path not in ("", "/"):
@@ -433,4 +437,12 @@ def from_uri(uri: str, **options: Any) -> MemoryRateLimitStorage:
                 f"got {value!r} (memory://?max_keys=100000)"
             )
         options.setdefault("max_keys", int(value))
+    from tigerseal.config import check_per_process_store
+
+    check_per_process_store(
+        "TIGERSEAL_RATE_LIMIT_STORAGE",
+        "every worker would count on its own, so a limit of 100 per hour admits 100 x workers "
+        "and a client's penalties vanish on another worker",
+        "redis://HOST:6379/0",
+    )
     return MemoryRateLimitStorage(**options)

@@ -77,11 +77,27 @@ class MemoryRevocationStore(RevocationStore):
 
 
 def from_uri(uri: str, **options: Any) -> MemoryRevocationStore:
-    """Factory for ``memory://`` (no host, path or options)."""
+    """Factory for ``memory://`` (no host, path or options).
+
+    In production this needs ``TIGERSEAL_SINGLE_PROCESS=true``: with several workers a token
+    revoked (or a refresh token used) in one worker would still pass in the others. (Building
+    :class:`MemoryRevocationStore` in code is an explicit choice and is not checked.)
+
+    Raises:
+        ConfigError: a location or option is given, or production without the opt-in.
+    """
     rest = uri.partition(":")[2].lstrip("/")
     if rest or options:
         raise ConfigError(
             f"the memory revocation store takes no location or options; use 'memory://' "
             f"(got {uri!r})"
         )
+    from tigerseal.config import check_per_process_store
+
+    check_per_process_store(
+        "TIGERSEAL_REVOCATION_STORE",
+        "a token revoked in one worker would still be accepted by the others, and a used "
+        "refresh token could be replayed once on every other worker",
+        "redis://HOST:6379/0",
+    )
     return MemoryRevocationStore()

@@ -79,9 +79,11 @@ class RedisRevocationStore(RevocationStore):
         )
         self._local: RevocationStore | None = None
         if on_outage == "local":
-            from tigerseal.plugins import revocation_store_from_uri
+            # Directly, not by URI: on_outage=local chose a per-process store during an outage,
+            # so production's memory:// check must not refuse it.
+            from tigerseal.tokens.revocation import MemoryRevocationStore
 
-            self._local = revocation_store_from_uri("memory://")
+            self._local = MemoryRevocationStore()
         self._pending: deque[tuple[_Op, str, float, str]] = deque()
         self._pending_lock = threading.Lock()
         self._dropped = 0

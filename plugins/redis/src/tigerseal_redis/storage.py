@@ -107,10 +107,12 @@ class RedisRateLimitStorage(RateLimitStorage):
         )
         self._fallback_storage: RateLimitStorage | None = None
         if on_outage == "local":
-            # Built now, not during the outage: a missing memory backend is a config error.
-            from tigerseal.plugins import rate_limit_storage_from_uri
+            # Built now, not during the outage. Directly, not by URI: on_outage=local chose
+            # per-process limits during an outage, so production's memory:// check must not
+            # refuse it.
+            from tigerseal.ratelimit.memory import MemoryRateLimitStorage
 
-            self._fallback_storage = rate_limit_storage_from_uri("memory://")
+            self._fallback_storage = MemoryRateLimitStorage()
         # Unique per process and instance: members of the sliding-window log must not collide
         # between machines that hit one key in the same microsecond.
         self._tag = secrets.token_hex(6)
