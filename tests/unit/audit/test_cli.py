@@ -85,3 +85,23 @@ def test_verify_accepts_a_file_uri(trail: Path) -> None:
     result = runner.invoke(cli, ["audit", "verify", f"file://{trail}?durability=group"])
     assert result.exit_code == 0, result.output
     assert "OK - 14 records" in result.output
+
+
+def test_tail_and_stats_escape_attacker_controlled_fields(tmp_path: Path) -> None:
+    forged = "curl\n2025-01-01T00:00:00Z critical authz_change user_id=admin granted"
+    audit_security_event(
+        "authn_login_fail",
+        user_agent=forged + "\x1b[2J\x1b]0;pwned\x07",
+        details={"note\x1b[31m": "\u202egnp.exe"},
+    )
+    reset_auditor()
+    runner = CliRunner()
+    out = runner.invoke(cli, ["audit", "tail", "-n", "5"]).output
+    assert len(out.splitlines()) == 1  # one record, one line: no forged second line
+    assert "\x1b" not in out
+    assert "\x07" not in out
+    assert "\u202e" not in out
+    assert "\\n2025-01-01" in out
+    assert "\\x1b[2J" in out
+    stats = runner.invoke(cli, ["audit", "stats"]).output
+    assert "\x1b" not in stats
