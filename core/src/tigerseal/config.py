@@ -874,34 +874,34 @@ def get_database_config() -> DatabaseConfig:
 
 
 # -- logging ----------------------------------------------------------------------------------
-_SECRET_KEY = re.compile(
-    r"pass(word|wd|phrase)?|secret|token|api[-_]?key|authorization|private[-_]?key|"
-    r"master[-_]?key|pepper|credential|cookie|session",
-    re.IGNORECASE,
-)
-_SECRET_VALUES = (
-    # JWS compact serialisation (JWTs).
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), "[REDACTED-JWT]"),
-    # Passwords in URLs.
-    (re.compile(r"(://[^:/@\s]*):[^@\s]+@"), r"\1:***@"),
-    # tigerseal API keys (prefix_ + 30 random + 6 checksum base62 characters).
-    (re.compile(r"\b([a-z][a-z0-9]{0,15})_[0-9A-Za-z]{36}\b"), r"\1_[REDACTED]"),
-)
 _STD_ATTRS = frozenset(
     logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys() | {"message", "asctime"}
 )
 
 
+def _log_marker(kind: str, secret: str) -> str:
+    # Logs are for people: a marker that says what was there (the audit trail hashes instead).
+    if kind == "jwt":
+        return "[REDACTED-JWT]"
+    if kind == "url_password":
+        return "***"
+    if kind == "prefixed" and "_" in secret:
+        return secret.split("_", 1)[0] + "_[REDACTED]"
+    return "[REDACTED]"
+
+
 def redact_text(text: str) -> str:
-    """Replace token-, key- and URL-password-shaped substrings in free text."""
-    for pattern, repl in _SECRET_VALUES:
-        text = pattern.sub(repl, text)
-    return text
+    """Replace secret-shaped parts of free text (the rules of :mod:`tigerseal._redact`)."""
+    from tigerseal._redact import scrub
+
+    return scrub(text, _log_marker)
 
 
 def redact_value(key: str, value: Any) -> Any:
-    """Redact a structured field: by name (``password``, ``token``...) or by shape."""
-    if _SECRET_KEY.search(key):
+    """Redact a structured field: by name (``password``, ``pw``, ``token``...) or by shape."""
+    from tigerseal._redact import KEEP, name_rule
+
+    if name_rule(key) != KEEP:
         return "[REDACTED]"
     if isinstance(value, str):
         return redact_text(value)

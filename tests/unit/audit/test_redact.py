@@ -122,3 +122,76 @@ def test_bounds(r: Redactor) -> None:
     many = r.any({str(i): i for i in range(500)})
     assert len(many) == 201
     assert r.any(list(range(500)))[-1] == "[truncated 300 more items]"
+
+
+# -- issue 12 item 4: common names, secrets inside larger strings, one redactor for logs too --
+@pytest.mark.parametrize(
+    "name",
+    ["pass", "pw", "passcode", "totp", "totp_code", "mfa_code", "new_pass", "newPw", "pepper"],
+)
+def test_short_and_mfa_secret_names_are_dropped(r: Redactor, name: str) -> None:
+    assert r.any({name: "123456"}) == {name: REDACTED}
+
+
+AWS_ID = "AKIAIOSFODNN7EXAMPLE"
+TK = "tk_9fQ2xL7pR4mN8vB3kJ6hT1wZ5yC0aD"
+
+
+@pytest.mark.parametrize(
+    ("text", "secret", "kept"),
+    [
+        (
+            f"https://app.example.com/cb?next=/home&id_token={JWT}",
+            JWT,
+            "https://app.example.com/cb",
+        ),
+        (f"https://app.example.com/x/{JWT}/y", JWT, "https://app.example.com/x/"),
+        ("GET /login?user=bob&password=hunter2&lang=en HTTP/1.1", "hunter2", "user=bob"),
+        ('POST body {"user": "bob", "pw": "s3cret!"}', "s3cret!", '"user": "bob"'),
+        (f"the key {TK} leaked in a ticket", TK, "leaked in a ticket"),
+        (f"found {AWS_ID} in the build log", AWS_ID, "in the build log"),
+        ("Authorization: Bearer abcdefgh12345678 from 10.0.0.1", "abcdefgh12345678", "10.0.0.1"),
+        ("header Basic dXNlcjpwYXNzd29yZA== seen", "dXNlcjpwYXNzd29yZA==", "seen"),
+        ("otp=123456 accepted", "123456", "accepted"),
+    ],
+)
+def test_secret_shapes_inside_larger_strings(
+    r: Redactor, text: str, secret: str, kept: str
+) -> None:
+    from tigerseal.config import redact_text, redact_value
+
+    for out in (r.any({"v": text})["v"], redact_text(text), redact_value("message", text)):
+        assert secret not in out, out
+        assert kept in out, out
+
+
+@pytest.mark.parametrize("name", ["pw", "passcode", "totp_code", "mfa_code", "Authorization"])
+def test_logs_drop_the_same_names(name: str) -> None:
+    from tigerseal.config import redact_value
+
+    assert redact_value(name, "123456") == "[REDACTED]"
+
+
+def test_logs_keep_descriptive_names() -> None:
+    from tigerseal.config import redact_value
+
+    assert redact_value("token_type", "bearer") == "bearer"
+
+
+@pytest.mark.parametrize("secret", [JWT, AWS_ID, TK, "ghp_" + "a1B2c3D4e5" * 4])
+def test_shaped_secrets_never_survive_in_any_surrounding_text(secret: str) -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from tigerseal.config import redact_text
+
+    sep = st.sampled_from([" ", "/", "?", "&", "=", ":", ",", ";", '"', "'", "(", "\n", "\t"])
+    r = Redactor(b"k" * 32)
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.text(max_size=40), sep, sep, st.text(max_size=40))
+    def check(before: str, left: str, right: str, after: str) -> None:
+        text = before + left + secret + right + after
+        assert secret not in r.any({"v": text})["v"]
+        assert secret not in redact_text(text)
+
+    check()

@@ -1,21 +1,16 @@
 """Redaction of secret-looking values before an audit record is written anywhere.
 
-Two rules, applied to every field an application supplies (nested mappings and lists too):
-
-* **By name.** A key whose words include password, passphrase, pin, otp, secret, private key
-  or credential is replaced by ``"[REDACTED]"``; one naming a token, API key, session, cookie,
-  authorization or another ``*_key`` by ``"[HMAC:<16 hex>]"``, a keyed hash, so the same token
-  seen twice can be correlated without being revealed. Names that only *describe* a secret
-  (``api_key_id``, ``token_type``, ``key_version``, ``public_key``) are kept.
-* **By shape.** Strings that look like JWTs, ``Bearer``/``Basic`` credentials, PEM private
-  keys, prefixed API keys (``tk_...``, ``ghp_...``, ``sk_live_...``), AWS access keys or long
-  high-entropy tokens are replaced the same way wherever they appear; a password inside a URL
-  (``postgresql://user:pw@host``) is masked and the rest kept.
+The rules (which names and shapes are secrets) are those of :mod:`tigerseal._redact`, shared with
+the log redactor; here a secret becomes a keyed hash ``"[HMAC:<16 hex>]"`` (the same token seen
+twice can be correlated without being revealed), or ``"[REDACTED]"`` for passwords, PINs,
+one-time codes and private keys. Shapes are found anywhere inside a string: a JWT in a URL, a
+``?password=`` in a query string, an API key or AWS key id in a sentence.
 
 The keyed hash uses a per-process random key unless one is configured, so the hashes correlate
 within a process (or across processes sharing the key) and cannot be brute-forced offline.
-Bytes are never written (``"[bytes N]"``), long strings are cut at 2048 characters and nesting
-at 8 levels, so an audit record cannot be used to flood the trail.
+Bytes are never written (``"[bytes N]"``), strings are cut at 2048 characters, key names at 128,
+nesting at 8 levels and collections at 200 items, so an audit record cannot flood the trail
+(the auditor also bounds the whole record: :data:`MAX_RECORD`).
 """
 
 from __future__ import annotations
@@ -23,144 +18,23 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-import re
 import secrets
-from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["REDACTED", "Redactor"]
+from tigerseal._redact import DROP, HASH, Kind, name_rule, scrub
+
+__all__ = ["MAX_RECORD", "REDACTED", "Redactor"]
 
 REDACTED = "[REDACTED]"
 MAX_STRING = 2048
+MAX_NAME = 128
 MAX_DEPTH = 8
 MAX_ITEMS = 200
-
-# Words (after splitting a key on '_', '-', '.', spaces and camelCase) whose value is dropped.
-_DROP_WORDS = frozenset(
-    {
-        "password",
-        "passwd",
-        "pwd",
-        "passphrase",
-        "pin",
-        "otp",
-        "secret",
-        "secrets",
-        "privatekey",
-        "credential",
-        "credentials",
-        "cvv",
-        "ssn",
-    }
-)
-# Words whose value is replaced by a keyed hash (correlatable, not revealed).
-_HASH_WORDS = frozenset(
-    {
-        "token",
-        "tokens",
-        "apikey",
-        "accesskey",
-        "secretkey",
-        "authorization",
-        "auth",
-        "cookie",
-        "cookies",
-        "session",
-        "sessionid",
-        "jwt",
-        "bearer",
-        "signature",
-        "key",
-    }
-)
-# A last word that says the value only describes a secret.
-_DESCRIPTIVE = frozenset(
-    {
-        "id",
-        "ids",
-        "type",
-        "types",
-        "count",
-        "version",
-        "versions",
-        "prefix",
-        "name",
-        "names",
-        "length",
-        "len",
-        "algorithm",
-        "alg",
-        "kid",
-        "expires",
-        "expiry",
-        "expired",
-        "scope",
-        "scopes",
-        "provider",
-        "status",
-        "policy",
-        "format",
-        "size",
-        "fingerprint",
-        "hint",
-        "uri",
-        "ttl",
-        "created",
-        "age",
-        "rotated",
-        "strength",
-        "valid",
-        "required",
-        "changed",
-        "method",
-        "mode",
-        "scheme",
-        "result",
-        "outcome",
-        "source",
-        "level",
-        "reason",
-        "error",
-        "used",
-    }
-)
-_PUBLIC = frozenset({"public", "pub"})
-
-_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
-_AUTH_SCHEME = re.compile(r"(?i)(?:bearer|basic|digest|token|apikey)\s+\S{8,}")
-_PREFIXED_KEY = re.compile(
-    r"(?:[A-Za-z]{2,10}_(?:live_|test_)?[A-Za-z0-9]{20,}[A-Za-z0-9_]*"
-    r"|AKIA[0-9A-Z]{16}|ASIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}|xox[abpr]-[A-Za-z0-9-]{10,})"
-)
-_URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)([^@/\s]+)(@)")
-_TOKEN_CHARS = re.compile(r"[A-Za-z0-9+/=_.~-]+")
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_HEX = re.compile(r"[0-9a-fA-F]+")
-
-
-def _entropy(value: str) -> float:
-    """Shannon entropy in bits per character."""
-    n = len(value)
-    return -sum(c / n * math.log2(c / n) for c in Counter(value).values())
-
-
-def _looks_random(value: str) -> bool:
-    """Whether a token-shaped string is long and random enough to be a secret."""
-    n = len(value)
-    if n < 20 or not _TOKEN_CHARS.fullmatch(value) or _UUID.fullmatch(value):
-        return False
-    if "/" in value and value.startswith("/"):
-        return False  # a path
-    if _HEX.fullmatch(value):
-        return n >= 32 and _entropy(value) >= 3.0
-    classes = (
-        any(c.islower() for c in value)
-        + any(c.isupper() for c in value)
-        + any(c.isdigit() for c in value)
-    )
-    return classes >= 2 and _entropy(value) >= 3.5 and not value.isalpha()
+#: Largest encoded record (bytes); bigger ones are cut down by the auditor.
+MAX_RECORD = 64 * 1024
+# Strings shorter than this cannot hold a secret shape ("pw=12345" is 8).
+_SHORT = 8
 
 
 class Redactor:
@@ -173,6 +47,7 @@ class Redactor:
     def __init__(self, key: bytes | None = None) -> None:
         self._key = key if key is not None else secrets.token_bytes(32)
         self._names: dict[str, int] = {}
+        self._render = self._replacement
 
     def keyed_hash(self, value: str) -> str:
         """``[HMAC:<16 hex>]`` of ``value`` under this redactor's key."""
@@ -183,56 +58,31 @@ class Redactor:
         """0: keep the value, 1: replace it by a keyed hash, 2: drop it."""
         rule = self._names.get(name)
         if rule is None:
-            rule = self._classify(name)
+            rule = name_rule(name)
             if len(self._names) < 10_000:
                 self._names[name] = rule
         return rule
 
-    @staticmethod
-    def _classify(name: str) -> int:
-        words = [w.lower() for w in _SPLIT.split(name) if w]
-        if not words:
-            return 0
-        joined = "".join(words)
-        if joined in ("sessionid", "sessionids", "sid", "csrftoken"):
-            return 1  # a session id *is* a bearer credential (OWASP: never log it raw)
-        if words[-1] in _DESCRIPTIVE or _PUBLIC.intersection(words):
-            return 0
-        if _DROP_WORDS.intersection(words) or joined in _DROP_WORDS:
-            return 2
-        if "private" in words and "key" in words:
-            return 2
-        if _HASH_WORDS.intersection(words) or joined in _HASH_WORDS:
-            return 1
-        return 0
+    def _replacement(self, kind: Kind, secret: str) -> str:
+        if kind in ("pem", "url_password", "param_drop"):
+            return REDACTED
+        return self.keyed_hash(secret)
 
     def value(self, value: str) -> str:
-        """Redact a string that looks like a secret; return it unchanged otherwise."""
+        """``value`` with every secret-shaped part replaced (cut at 2048 characters first)."""
         n = len(value)
-        if n < 16:
+        if n < _SHORT:
             return value
         if n > MAX_STRING:
             value = value[:MAX_STRING] + f"...[truncated {n - MAX_STRING} chars]"
-        if "-----BEGIN" in value and "PRIVATE KEY" in value:
-            return REDACTED
-        if "://" in value and "@" in value:
-            value = _URL_PASSWORD.sub(r"\1" + REDACTED + r"\3", value)
-        if " " in value:
-            if _AUTH_SCHEME.search(value) or _JWT.search(value):
-                return self.keyed_hash(value)
-            return value
-        if value.startswith("eyJ") and _JWT.fullmatch(value):
-            return self.keyed_hash(value)
-        if _PREFIXED_KEY.fullmatch(value) or _looks_random(value):
-            return self.keyed_hash(value)
-        return value
+        return scrub(value, self._render)
 
     def field(self, name: str, value: Any, depth: int = 0) -> Any:
         """Redact ``value`` found under the key ``name``."""
         rule = self.name_rule(name)
-        if rule == 2:
+        if rule == DROP:
             return REDACTED
-        if rule == 1:
+        if rule == HASH:
             if value is None or isinstance(value, bool):
                 return value
             if isinstance(value, str):
@@ -246,7 +96,7 @@ class Redactor:
         """Redact a JSON-like value recursively; anything else becomes a string first."""
         cls = value.__class__
         if cls is str:
-            return value if len(value) < 16 else self.value(value)
+            return value if len(value) < _SHORT else self.value(value)
         if value is None or cls is int or cls is bool:
             return value
         if cls is float:
@@ -258,7 +108,7 @@ class Redactor:
         if isinstance(value, list | tuple | set | frozenset):
             items: list[Any] = value if isinstance(value, list) else list(value)
             result = [
-                v if v.__class__ is str and len(v) < 16 else self.any(v, depth + 1)
+                v if v.__class__ is str and len(v) < _SHORT else self.any(v, depth + 1)
                 for v in items[:MAX_ITEMS]
             ]
             if len(items) > MAX_ITEMS:
@@ -282,12 +132,14 @@ class Redactor:
                 out["[truncated]"] = f"{len(value) - MAX_ITEMS} more items"
                 break
             name = k if k.__class__ is str else str(k)
+            if len(name) > MAX_NAME:
+                name = name[:MAX_NAME] + "...[truncated]"
             rule = names.get(name)
             if rule is None:
                 rule = self.name_rule(name)
             if rule:
                 out[name] = self.field(name, v, depth + 1)
-            elif v.__class__ is str and len(v) < 16:
+            elif v.__class__ is str and len(v) < _SHORT:
                 out[name] = v
             else:
                 out[name] = self.any(v, depth + 1)
