@@ -541,11 +541,18 @@ def key_uses(scan: KeyUseScan) -> list[KeyUse]:
 
     registry = get_registry()
     registry._ensure_builtins()
-    if registry.autoload:
-        # Every installed plugin that stores wrapped keys must answer, not only the configured
-        # ones: a retire that skipped one would break its secrets.
-        for ep in metadata.entry_points(group=hookspecs.KEY_USES_GROUP):
+    # Every installed plugin that stores wrapped keys must answer, not only the configured
+    # ones: a retire that skipped one would break its secrets.
+    registered = {getattr(p, "__name__", None) for p in registry.pm.get_plugins()}
+    for ep in metadata.entry_points(group=hookspecs.KEY_USES_GROUP):
+        if registry.autoload:
             registry.load_entry_point(hookspecs.KEY_USES_GROUP, ep.name)
+        elif ep.value.partition(":")[0] not in registered:
+            raise PluginError(
+                f"{_ep_dist(ep)} stores wrapped keys ({ep.value}) but cannot be asked which key "
+                "versions they use: TIGERSEAL_DISABLE_PLUGIN_AUTOLOAD is set. Register it in "
+                "code (get_registry().register(module)) or unset the variable; nothing was retired"
+            )
     for uri in scan.audit_sinks:
         # Resolving the scheme loads the sink's plugin; an unknown scheme is an error here
         # too, since its keys could not be checked.

@@ -176,3 +176,21 @@ def test_retire_check_lists_without_retiring(
     assert "3 stored wrapped keys checked, 3 below version 2" in result.output
     doc = json.loads(Path(keyring.uri.removeprefix("file://")).read_text())
     assert doc["min_decryption_version"] == 0
+
+
+def test_with_autoload_off_an_unasked_key_storing_plugin_blocks_retire(
+    keyring: FileKeyProvider,
+) -> None:
+    """tigerseal-sql stores keys; with autoload off and not registered, it cannot answer."""
+    import tigerseal_sql
+    from tigerseal.plugins import PluginRegistry, set_registry
+
+    previous = set_registry(PluginRegistry(autoload=False))
+    try:
+        with pytest.raises(PluginError, match="tigerseal-sql stores wrapped keys"):
+            retire(keyring, 1, KeyUseScan())
+        get_registry().register(tigerseal_sql, name="sql")
+        retire(keyring, 1, KeyUseScan())  # asked now: nothing uses version 0
+    finally:
+        set_registry(previous)
+    assert keyring.min_decryption_version == 1
