@@ -65,9 +65,10 @@ def test_verify_password_malformed_hash_exits_2(
 
     from tigerseal.cli import main
 
-    monkeypatch.setattr("sys.stdin", io.StringIO("pw-typed\n"))
+    # the hash, then the password, on stdin (a hash argument would add a warning first)
+    monkeypatch.setattr("sys.stdin", io.StringIO("$2b$12$nope\npw-typed\n"))
     with pytest.raises(SystemExit) as info:
-        main(["verify-password", "$2b$12$nope", "--stdin"])
+        main(["verify-password", "--stdin"])
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: the stored bcrypt hash is malformed")

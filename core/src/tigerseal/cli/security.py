@@ -1,7 +1,9 @@
 """``tigerseal hash-password``, ``verify-password``, ``token ...`` and ``apikey ...``.
 
-Secrets (passwords, tokens, API keys) are read from a hidden prompt or from stdin, never only
-from the command line, where they would land in shell history and ``ps`` output.
+Secrets (passwords, password hashes, tokens, API keys) are read from a hidden prompt, stdin or
+a file (``--from-file PATH``), never only from the command line, where they would land in shell
+history and ``ps`` output. A token or hash still given as an argument works, for existing
+scripts, with a warning on stderr.
 """
 
 from __future__ import annotations
@@ -26,6 +28,58 @@ def _read_secret(what: str, *, from_stdin: bool, confirm: bool = False) -> str:
             raise click.UsageError(f"expected the {what} on stdin, got nothing")
         return line.rstrip("\r\n")
     value: str = click.prompt(what.capitalize(), hide_input=True, confirmation_prompt=confirm)
+    return value
+
+
+#: The argument that means "read it from stdin".
+_STDIN = "-"
+#: A secret file holds one short line; anything bigger is a wrong path, not a token or hash.
+_MAX_SECRET_FILE = 64 * 1024
+
+
+def _read_secret_file(path: str, what: str) -> str:
+    """The first line of ``path`` (``--from-file``), without its line ending."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read(_MAX_SECRET_FILE + 1)
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+        raise click.BadParameter(
+            f"cannot read the {what} from {path}: {reason}", param_hint="--from-file"
+        ) from None
+    if len(text) > _MAX_SECRET_FILE:
+        raise click.BadParameter(
+            f"{path} is larger than {_MAX_SECRET_FILE // 1024} KiB; it should hold the {what} "
+            "on one line",
+            param_hint="--from-file",
+        )
+    line = text.split("\n", 1)[0].rstrip("\r")
+    if not line.strip():
+        raise click.BadParameter(
+            f"{path} is empty; it should hold the {what} on its first line",
+            param_hint="--from-file",
+        )
+    return line
+
+
+def _secret_argument(value: str | None, path: str | None, what: str) -> str | None:
+    """The secret given as an argument or by ``--from-file``; ``None``: read stdin/prompt.
+
+    An argument other than ``-`` still works but warns: other users see it in ``ps`` and
+    ``/proc``, and the shell history keeps it.
+    """
+    given = value not in (None, _STDIN)
+    if given and path is not None:
+        raise click.UsageError(f"give the {what} as an argument or with --from-file, not both")
+    if path is not None:
+        return _read_secret_file(path, what)
+    if not given:
+        return None
+    click.echo(
+        f"warning: the {what} was given on the command line, where other users can read it "
+        "(ps, /proc) and the shell history keeps it; pipe it on stdin or use --from-file PATH",
+        err=True,
+    )
     return value
 
 
@@ -62,14 +116,38 @@ def hash_password(algorithm: str | None, from_stdin: bool, check_policy: bool) -
 
 
 @click.command("verify-password")
-@click.argument("stored_hash")
+@click.argument("stored_hash", metavar="[HASH]", required=False)
+@click.option(
+    "--from-file",
+    "hash_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Read the stored hash from the first line of this file.",
+)
 @click.option("--stdin", "from_stdin", is_flag=True, help="Read the password from stdin.")
-def verify_password(stored_hash: str, from_stdin: bool) -> None:
-    """Check a password (prompt or stdin) against STORED_HASH; exit 0 if it matches, else 1."""
+def verify_password(stored_hash: str | None, hash_file: str | None, from_stdin: bool) -> None:
+    r"""Check a password against a stored hash; exit 0 if it matches, else 1.
+
+    The hash comes from --from-file, else from stdin (its first line; omitted HASH or '-'), or
+    a hidden prompt on a terminal. The password comes from a hidden prompt, or from the next
+    line of stdin: printf '%s\n%s\n' "$HASH" "$PASSWORD" | tigerseal verify-password.
+    HASH as an argument still works, with a warning (it shows in ps).
+    """
     from tigerseal.passwords import get_password_context
 
-    password = _read_secret("password", from_stdin=from_stdin)
-    ok, new_hash = get_password_context().verify_and_update(password, stored_hash)
+    stored = _secret_argument(stored_hash, hash_file, "password hash")
+    hash_on_stdin = stored is None
+    if stored is None:
+        stored = _read_secret("stored password hash", from_stdin=stored_hash == _STDIN).strip()
+    try:
+        password = _read_secret("password", from_stdin=from_stdin)
+    except click.UsageError:
+        if hash_on_stdin:
+            raise click.UsageError(
+                "expected the password on stdin after the hash line, got nothing"
+            ) from None
+        raise
+    ok, new_hash = get_password_context().verify_and_update(password, stored)
     if not ok:
         _fail("invalid")
     click.echo("valid")
@@ -143,23 +221,36 @@ def token_issue(
 
 @token.command("verify")
 @click.argument("token_text", metavar="[TOKEN]", required=False)
+@click.option(
+    "--from-file",
+    "token_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Read the token from the first line of this file.",
+)
 @click.option("--require-scope", "scopes", multiple=True, help="A required scope (repeatable).")
 @click.option("--audience", default=None, help="The audience this service expects.")
 @click.option("--type", "token_type", type=click.Choice(["access", "refresh"]), default="access")
 def token_verify(
-    token_text: str | None, scopes: tuple[str, ...], audience: str | None, token_type: str
+    token_text: str | None,
+    token_file: str | None,
+    scopes: tuple[str, ...],
+    audience: str | None,
+    token_type: str,
 ) -> None:
-    """Verify a token (argument, or stdin when omitted or '-'); print its claims as JSON.
+    """Verify a token and print its claims as JSON; exit 1 with the reason if not valid.
 
-    Exits 1 with the reason when the token is not valid.
+    The token comes from stdin (TOKEN omitted or '-'; a hidden prompt on a terminal) or from
+    --from-file PATH. TOKEN as an argument still works, with a warning (it shows in ps).
     """
     from tigerseal.tokens import get_token_manager
 
-    if token_text in (None, "-"):
-        token_text = _read_secret("token", from_stdin=True)
+    text = _secret_argument(token_text, token_file, "token")
+    if text is None:
+        text = _read_secret("token", from_stdin=token_text == _STDIN)
     try:
         payload = get_token_manager().verify(
-            token_text.strip(), required_scopes=scopes, audience=audience, token_type=token_type
+            text.strip(), required_scopes=scopes, audience=audience, token_type=token_type
         )
     except TokenError as exc:
         _fail(f"invalid: {exc}")
