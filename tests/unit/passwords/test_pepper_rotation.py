@@ -166,3 +166,10 @@ def test_concurrent_add_and_rewrap_lose_no_pepper(tmp_path: Path, keyring: FileK
     assert sorted(loaded.ids) == ["a0", "a1", "a2", "a3", "a4", "a5", "p0"]
     assert set(_versions(path).values()) == {2}
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_a_pepper_file_in_a_missing_directory_is_a_config_error(
+    tmp_path: Path, keyring: FileKeyProvider
+) -> None:
+    with pytest.raises(ConfigError, match="cannot lock pepper file"):
+        add_pepper(tmp_path / "missing" / "peppers.json", keyring)

@@ -37,7 +37,8 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -172,8 +173,6 @@ def add_pepper(
     Raises:
         ConfigError: the id is malformed or already used.
     """
-    from tigerseal.providers.file import _locked
-
     target = Path(path)
     with _locked(target):
         data: dict[str, Any] = (
@@ -212,7 +211,6 @@ def rewrap_pepper_file(
         KeyVersionRetired: the version a pepper is wrapped under was retired already.
     """
     from tigerseal.keyuse import RewrapCount
-    from tigerseal.providers.file import _locked
 
     target = Path(path)
     rewrapped = current = other = 0
@@ -258,6 +256,22 @@ def pepper_key_uses(path: str | os.PathLike[str]) -> list[KeyUse]:
         )
         for pid, entry in data["peppers"].items()
     ]
+
+
+@contextmanager
+def _locked(target: Path) -> Iterator[None]:
+    """Hold the pepper file's exclusive lock (``<file>.lock``, shared with the keyring code)."""
+    from tigerseal.providers.file import _locked as flock
+
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(flock(target))
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot lock pepper file {target} ({exc.strerror}); check that its directory "
+                "exists and is writable"
+            ) from exc
+        yield
 
 
 def _wrapped(path: str | os.PathLike[str], pid: str, entry: Mapping[str, Any]) -> WrappedKey:
