@@ -220,9 +220,10 @@ _PAIR = re.compile(
     r"(?P<sep>[ \t]*[:=][ \t]*)(?P<vq>[\"']?)(?!\[)(?P<val>[^\"'&\s,;}<>\]]+)"
 )
 _TOKEN = re.compile(r"[A-Za-z0-9+/=_.~-]{20,}")
-# Cheap pre-check: strings without any of these cannot hold a secret shape.
+# One cheap search first: a string with none of these cannot hold any of the shapes above.
 _MAYBE = re.compile(
-    r"[=:_]|eyJ|-----BEGIN|[A-Za-z0-9+/=_.~-]{20}|(?i:bearer|basic|digest|token|apikey)\s"
+    r"[:=]|eyJ|PRIVATE KEY|xox[abpr]-|(?i:bearer|basic|digest|token|apikey)\s"
+    r"|[A-Za-z0-9+/=_.~-]{20}"
 )
 
 Render = Callable[[Kind, str], str]

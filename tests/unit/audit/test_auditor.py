@@ -212,3 +212,33 @@ def test_sinks_from_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     audit_security_event("sys_startup")
     assert "sys_startup" in (tmp_path / "x.jsonl").read_text()
     assert len(get_security_metrics()["audit"]["sinks"]) == 2
+
+
+def test_one_call_cannot_write_a_huge_record(tmp_path: Path) -> None:
+    """Issue 12 item 5: nested collections of long strings made a 20 MB line."""
+    from tigerseal.audit.redact import MAX_RECORD
+
+    chunk = "x" * 2000 + " y"  # long, not secret-shaped
+    wide = {f"k{i}": {f"j{j}": chunk for j in range(100)} for i in range(100)}
+    long_name = "n" * 100_000
+    audit_security_event(
+        "sensitive_read",
+        details={"wide": wide, long_name: 1},
+        user_id={"nested": wide},
+        user_agent=chunk * 50,
+    )
+    reset_auditor()
+    path = tmp_path / ".tigerseal" / "audit.jsonl"
+    lines = read_lines(path)
+    event = next(json.loads(x) for x in lines if b'"sensitive_read"' in x)
+    assert max(len(x) for x in lines) <= MAX_RECORD + 512
+    assert event["truncated"] is True
+    assert verify_audit_file(path).ok
+
+
+def _keys(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [k for k in value] + [x for v in value.values() for x in _keys(v)]
+    if isinstance(value, list):
+        return [x for v in value for x in _keys(v)]
+    return []

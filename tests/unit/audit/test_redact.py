@@ -195,3 +195,12 @@ def test_shaped_secrets_never_survive_in_any_surrounding_text(secret: str) -> No
         assert secret not in redact_text(text)
 
     check()
+
+
+def test_key_names_and_total_size_are_bounded(r: Redactor) -> None:
+    out = r.any({"n" * 100_000: 1, "ok": 2})
+    assert all(len(k) <= 150 for k in out)
+    chunk = "x" * 2000 + " y"
+    huge = r.any({f"k{i}": {f"j{j}": chunk for j in range(100)} for i in range(100)})
+    assert len(repr(huge)) < 3 * 64 * 1024
+    assert "[record too large]" in repr(huge)

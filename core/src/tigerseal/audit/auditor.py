@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import os
 import secrets
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from tigerseal.audit import metrics as _metrics
 from tigerseal.audit.clock import timestamp
 from tigerseal.audit.events import SEED_ALIASES, check_event_type, check_risk_level
-from tigerseal.audit.redact import Redactor
+from tigerseal.audit.redact import BUDGET, MAX_RECORD, Redactor
 from tigerseal.errors import AuditError
 from tigerseal.plugins import get_registry
 
@@ -24,6 +25,21 @@ if TYPE_CHECKING:
 __all__ = ["SUBJECT_FIELDS", "Auditor"]
 
 log = logging.getLogger("tigerseal.audit")
+
+_encode = json.JSONEncoder(separators=(",", ":"), default=str, check_circular=False).encode
+# A field bigger than this is dropped from an oversized record.
+_FIELD_LIMIT = 1024
+
+
+def _shrink(record: dict[str, Any]) -> None:
+    """Cut a record over :data:`MAX_RECORD` bytes down: its big fields become a note."""
+    for name in ("details", *SUBJECT_FIELDS):
+        if name in record:
+            size = len(_encode(record[name]))
+            if size > _FIELD_LIMIT:
+                record[name] = f"[dropped: {size} bytes; records are limited to {MAX_RECORD}]"
+    record["truncated"] = True
+
 
 #: Optional subject fields, in the order they appear in a record.
 SUBJECT_FIELDS = (
@@ -135,9 +151,10 @@ class Auditor:
         if owasp is not None:
             record["owasp"] = owasp
         field = self.redactor.field
+        budget = [BUDGET]  # one size budget for the whole record
         for name, value in zip(SUBJECT_FIELDS, subject, strict=True):
             if value is not None:
-                record[name] = field(name, value)
+                record[name] = field(name, value, 0, budget)
         if extra:
             merged = dict(details or {})
             merged.update(extra)
@@ -145,11 +162,14 @@ class Auditor:
         if details:
             if not isinstance(details, Mapping):
                 raise AuditError("audit details must be a mapping (a dict of name -> value)")
-            record["details"] = self.redactor.any(details)
+            record["details"] = self.redactor.any(details, 0, budget)
         if self._app is not None:
             record["app"] = self._app
         record["host"] = self._host
         record["pid"] = self._pid
+        # The budget counts (roughly) what the fields produced: measure only big records.
+        if BUDGET - budget[0] > MAX_RECORD // 2 and len(_encode(record)) > MAX_RECORD:
+            _shrink(record)
         _metrics.metrics.record_event(event_type, level, ts)
         if self.notify:
             get_registry().notify_audit_event(types.MappingProxyType(record))

@@ -24,7 +24,7 @@ from typing import Any
 
 from tigerseal._redact import DROP, HASH, Kind, name_rule, scrub
 
-__all__ = ["MAX_RECORD", "REDACTED", "Redactor"]
+__all__ = ["BUDGET", "MAX_RECORD", "REDACTED", "Redactor"]
 
 REDACTED = "[REDACTED]"
 MAX_STRING = 2048
@@ -35,6 +35,8 @@ MAX_ITEMS = 200
 MAX_RECORD = 64 * 1024
 # Strings shorter than this cannot hold a secret shape ("pw=12345" is 8).
 _SHORT = 8
+#: Characters one redaction walk may produce (about; names, strings and 8 per item).
+BUDGET = 2 * MAX_RECORD
 
 
 class Redactor:
@@ -77,8 +79,20 @@ class Redactor:
             value = value[:MAX_STRING] + f"...[truncated {n - MAX_STRING} chars]"
         return scrub(value, self._render)
 
-    def field(self, name: str, value: Any, depth: int = 0) -> Any:
-        """Redact ``value`` found under the key ``name``."""
+    def field(self, name: str, value: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
+        """Redact ``value`` found under the key ``name`` (``budget``: see :meth:`any`)."""
+        return self._field(name, value, depth, budget if budget is not None else [BUDGET])
+
+    def any(self, value: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
+        """Redact a JSON-like value recursively; anything else becomes a string first.
+
+        The walk stops at :data:`MAX_DEPTH` levels, :data:`MAX_ITEMS` items per collection and
+        about :data:`BUDGET` characters in all, whatever the value's size. ``budget`` (a
+        one-item list, decremented by the characters produced) lets several calls share one.
+        """
+        return self._any(value, depth, budget if budget is not None else [BUDGET])
+
+    def _field(self, name: str, value: Any, depth: int, budget: list[int]) -> Any:
         rule = self.name_rule(name)
         if rule == DROP:
             return REDACTED
@@ -88,14 +102,14 @@ class Redactor:
             if isinstance(value, str):
                 return self.keyed_hash(value)
             if isinstance(value, Mapping | list | tuple):
-                return self.any(value, depth)
+                return self._any(value, depth, budget)
             return REDACTED
-        return self.any(value, depth)
+        return self._any(value, depth, budget)
 
-    def any(self, value: Any, depth: int = 0) -> Any:
-        """Redact a JSON-like value recursively; anything else becomes a string first."""
+    def _any(self, value: Any, depth: int, budget: list[int]) -> Any:
         cls = value.__class__
         if cls is str:
+            budget[0] -= len(value)
             return value if len(value) < _SHORT else self.value(value)
         if value is None or cls is int or cls is bool:
             return value
@@ -104,13 +118,18 @@ class Redactor:
         if depth >= MAX_DEPTH:
             return "[nested too deep]"
         if isinstance(value, Mapping):
-            return self._mapping(value, depth)
+            return self._mapping(value, depth, budget)
         if isinstance(value, list | tuple | set | frozenset):
             items: list[Any] = value if isinstance(value, list) else list(value)
-            result = [
-                v if v.__class__ is str and len(v) < _SHORT else self.any(v, depth + 1)
-                for v in items[:MAX_ITEMS]
-            ]
+            result = []
+            for n, v in enumerate(items[:MAX_ITEMS]):
+                budget[0] -= 8
+                if budget[0] < 0:
+                    result.append(f"[record too large: {len(items) - n} more items]")
+                    return result
+                result.append(
+                    v if v.__class__ is str and len(v) < _SHORT else self._any(v, depth + 1, budget)
+                )
             if len(items) > MAX_ITEMS:
                 result.append(f"[truncated {len(items) - MAX_ITEMS} more items]")
             return result
@@ -119,11 +138,13 @@ class Redactor:
         if isinstance(value, bool | int):
             return bool(value) if isinstance(value, bool) else int(value)
         if isinstance(value, float):
-            return self.any(float(value), depth)
+            return self._any(float(value), depth, budget)
         # str subclasses, enums, UUIDs, datetimes, exceptions...: their text, redacted.
-        return self.value(str(value))
+        text = str(value)
+        budget[0] -= len(text)
+        return self.value(text)
 
-    def _mapping(self, value: Mapping[Any, Any], depth: int) -> dict[str, Any]:
+    def _mapping(self, value: Mapping[Any, Any], depth: int, budget: list[int]) -> dict[str, Any]:
         # The hot path of every audit event's details: name rules and short strings inline.
         names = self._names
         out: dict[str, Any] = {}
@@ -134,13 +155,17 @@ class Redactor:
             name = k if k.__class__ is str else str(k)
             if len(name) > MAX_NAME:
                 name = name[:MAX_NAME] + "...[truncated]"
+            budget[0] -= 8 + len(name)
+            if budget[0] < 0:
+                out["[record too large]"] = f"{len(value) - i} more items"
+                break
             rule = names.get(name)
             if rule is None:
                 rule = self.name_rule(name)
             if rule:
-                out[name] = self.field(name, v, depth + 1)
+                out[name] = self._field(name, v, depth + 1, budget)
             elif v.__class__ is str and len(v) < _SHORT:
                 out[name] = v
             else:
-                out[name] = self.any(v, depth + 1)
+                out[name] = self._any(v, depth + 1, budget)
         return out
