@@ -95,3 +95,24 @@ def test_outside_production_nothing_changes(monkeypatch: pytest.MonkeyPatch) -> 
         reset_settings()
         assert isinstance(RateLimiter().storage, MemoryRateLimitStorage)
         assert isinstance(revocation_store_from_uri("memory://"), MemoryRevocationStore)
+
+
+def test_doctor_reports_memory_stores_in_production(
+    production: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from click.testing import CliRunner
+    from tigerseal.cli import cli
+
+    result = CliRunner().invoke(cli, ["doctor", "--json"])
+    report = json.loads(result.stdout)
+    failed = {c["name"]: c["detail"] for c in report["checks"] if not c["ok"]}
+    assert "TIGERSEAL_RATE_LIMIT_STORAGE=redis://" in failed["TIGERSEAL_RATE_LIMIT_STORAGE"]
+    assert "TIGERSEAL_SINGLE_PROCESS=true" in failed["TIGERSEAL_REVOCATION_STORE"]
+    assert result.exit_code == 1
+    monkeypatch.setenv("TIGERSEAL_SINGLE_PROCESS", "true")
+    reset_settings()
+    report = json.loads(CliRunner().invoke(cli, ["doctor", "--json"]).stdout)
+    names = {c["name"] for c in report["checks"] if not c["ok"]}
+    assert not names & {"TIGERSEAL_RATE_LIMIT_STORAGE", "TIGERSEAL_REVOCATION_STORE"}

@@ -223,6 +223,31 @@ def _production_checks(settings: Settings) -> list[Check]:
                 "not set; generate one with `tigerseal keygen --print --kind jwt-secret`",
             )
         )
+    checks.extend(_per_process_store_checks(settings))
+    return checks
+
+
+def _per_process_store_checks(settings: Settings) -> list[Check]:
+    """memory:// stores in production, by the rule their factories enforce at first use."""
+    from tigerseal.errors import TigerSealError
+    from tigerseal.plugins import (
+        rate_limit_storage_from_uri,
+        revocation_store_from_uri,
+        uri_scheme,
+    )
+
+    checks = []
+    stores: tuple[tuple[str, str, Any], ...] = (
+        ("TIGERSEAL_RATE_LIMIT_STORAGE", settings.rate_limit_storage, rate_limit_storage_from_uri),
+        ("TIGERSEAL_REVOCATION_STORE", settings.revocation_store, revocation_store_from_uri),
+    )
+    for variable, uri, build in stores:
+        try:
+            if uri_scheme(uri) != "memory":
+                continue
+            build(uri)  # nothing to release: a memory store holds no connection
+        except TigerSealError as exc:
+            checks.append(Check(variable, False, str(exc)))
     return checks
 
 
