@@ -56,7 +56,14 @@ def check_password(password: object) -> bytes:
         )
     if "\x00" in password:
         raise PasswordError("the password contains a NUL character; refusing to hash it")
-    return password.encode("utf-8")
+    try:
+        return password.encode("utf-8")
+    except UnicodeEncodeError:
+        # json.loads accepts lone surrogates ("\ud800"), so this comes from request bodies.
+        raise PasswordError(
+            "the password contains an unpaired surrogate and is not valid Unicode text; "
+            "refusing to hash it"
+        ) from None
 
 
 def acceptable(password: object) -> bool:
@@ -65,7 +72,15 @@ def acceptable(password: object) -> bool:
         raise TypeError(f"password must be str, not {type(password).__name__}")
     # NUL is refused because schemes disagree on it: C bcrypt stops there, and HMAC (inside
     # PBKDF2) pads keys with zeros, so "pw" and "pw\0" would be the same password.
-    return 0 < len(password) <= MAX_PASSWORD_CHARS and "\x00" not in password
+    if not (0 < len(password) <= MAX_PASSWORD_CHARS) or "\x00" in password:
+        return False
+    # A lone surrogate ("\ud800", which json.loads accepts) cannot be UTF-8 encoded, so no
+    # stored hash can match it; answer False instead of letting UnicodeEncodeError escape.
+    try:
+        password.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def too_costly(scheme: str, what: str, value: int, limit: int) -> PasswordError:
