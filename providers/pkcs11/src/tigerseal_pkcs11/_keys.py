@@ -7,13 +7,20 @@ python-pkcs11 exceptions through (the caller maps them).
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import logging
+import os
 import re
+import tempfile
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pkcs11.exceptions as p11
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
-from tigerseal.errors import ConfigError, KeyNotFound
+from tigerseal.errors import ConfigError, KeyNotFound, KeyProviderError
 
 from tigerseal_pkcs11._session import Session
 from tigerseal_pkcs11.uri import Pkcs11Uri
@@ -21,13 +28,22 @@ from tigerseal_pkcs11.uri import Pkcs11Uri
 __all__ = [
     "KEK_SIZE",
     "USAGES",
+    "DuplicateVersion",
     "KeyVersion",
+    "claim_kek",
+    "count_label",
     "create_kek",
     "import_kek",
     "kek_template",
     "load_version",
+    "local_rotation_lock",
     "scan_versions",
 ]
+
+log = logging.getLogger("tigerseal_pkcs11")
+
+#: How long a rotation waits for another local process's rotation of the same key.
+LOCK_TIMEOUT = 30.0
 
 #: AES-256 only: a KEK protects every data key under it for years.
 KEK_SIZE = 32
@@ -92,6 +108,16 @@ def kek_template(uri: Pkcs11Uri, version: int, usage: str) -> dict[Any, Any]:
     }
 
 
+class DuplicateVersion(ConfigError):
+    """Two objects on the token carry one version label.
+
+    Permanent only when something other than tigerseal created them: a tigerseal rotation
+    creates its object, checks that the label is unique and destroys its own object when it
+    is not (see :func:`claim_kek`), so a duplicate it leaves behind lasts microseconds.
+    Readers that hit one retry briefly before reporting it.
+    """
+
+
 _SUFFIX = re.compile(r"^(?P<base>.*)\.v(?P<version>[0-9]{1,9})$")
 
 
@@ -115,7 +141,7 @@ def scan_versions(session: Session, uri: Pkcs11Uri) -> dict[int, str]:
         if uri.id is not None and obj[Attribute.ID] != uri.object_id(version):
             continue
         if version in found:
-            raise ConfigError(
+            raise DuplicateVersion(
                 f"two objects on the token are labelled {label!r}; delete one "
                 "(key versions must be unique)"
             )
@@ -209,10 +235,10 @@ def load_version(session: Session, uri: Pkcs11Uri, version: int, token: str) -> 
     )
 
 
-def create_kek(session: Session, uri: Pkcs11Uri, version: int, usage: str) -> None:
-    """Generate KEK version ``version`` inside the token (``C_GenerateKey``)."""
+def create_kek(session: Session, uri: Pkcs11Uri, version: int, usage: str) -> Any:
+    """Generate KEK version ``version`` inside the token (``C_GenerateKey``); return its object."""
     template = kek_template(uri, version, usage)
-    session.raw.generate_key(
+    return session.raw.generate_key(
         KeyType.AES,
         KEK_SIZE * 8,
         label=uri.label(version),
@@ -233,3 +259,77 @@ def import_kek(session: Session, uri: Pkcs11Uri, version: int, value: bytes, usa
     template = kek_template(uri, version, usage)
     template[Attribute.VALUE] = bytes(value)
     session.raw.create_object(template)
+
+
+def count_label(session: Session, uri: Pkcs11Uri, version: int) -> int:
+    """How many token objects carry the label (and id, if the URI pins one) of ``version``."""
+    template: dict[Any, Any] = {
+        Attribute.CLASS: ObjectClass.SECRET_KEY,
+        Attribute.TOKEN: True,
+        Attribute.LABEL: uri.label(version),
+    }
+    if uri.id is not None:
+        template[Attribute.ID] = uri.object_id(version)
+    return sum(1 for _ in session.raw.get_objects(template))
+
+
+def claim_kek(session: Session, uri: Pkcs11Uri, version: int, usage: str) -> bool:
+    """Create KEK version ``version`` and keep it only if it is the only one with its label.
+
+    Rotation is exclusive without a lock that would only cover one host: create first, then
+    count the objects with the label. When another process created the same version at the
+    same moment, this one destroys *its own* object (by handle, never the other's) and returns
+    False. Nothing has used the object yet (the check precedes any wrap), so destroying it
+    loses no data. Both racers may see the duplicate and both withdraw; callers retry after a
+    random pause. The other object, if any, is a complete key made by the winner.
+
+    Returns:
+        True if this call's object is the one version ``version`` now has.
+    """
+    created = create_kek(session, uri, version, usage)
+    if count_label(session, uri, version) == 1:
+        return True
+    created.destroy()
+    return False
+
+
+@contextlib.contextmanager
+def local_rotation_lock(module_path: str, token_serial: str, obj: str) -> Iterator[None]:
+    """Serialise rotations of one key among the processes of this host (``flock``).
+
+    Exclusivity across hosts comes from :func:`claim_kek`; this lock adds it on one host for
+    tokens whose object index lags behind other processes' writes (SoftHSM2 2.6 does not see
+    another process's new object when its own write follows it, so both racers can count
+    one object). The lock file lives in the temporary directory, named by a hash of module,
+    token serial and object; if it cannot be opened (another user's file), rotation goes on
+    without it and a warning is logged.
+
+    Raises:
+        KeyProviderError: another process held the lock for :data:`LOCK_TIMEOUT` seconds.
+    """
+    import fcntl
+
+    digest = hashlib.sha256(f"{module_path}\0{token_serial}\0{obj}".encode()).hexdigest()[:24]
+    path = os.path.join(tempfile.gettempdir(), f"tigerseal-pkcs11-{digest}.lock")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        log.warning("no local rotation lock (%s: %s); relying on the token check", path, exc)
+        yield
+        return
+    try:
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise KeyProviderError(
+                        f"another process on this host has been rotating {obj!r} for "
+                        f"{LOCK_TIMEOUT:.0f} s (lock {path}); retry when it is done"
+                    ) from None
+                time.sleep(0.01)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock

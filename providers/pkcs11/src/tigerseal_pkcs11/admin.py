@@ -108,10 +108,15 @@ def init_key(uri: str | Pkcs11Uri, *, usage: str = "both", **options: Any) -> in
                     f"(versions {sorted(existing)}); rotate it (tigerseal pkcs11 rotate) or "
                     "choose another object="
                 )
-            _keys.create_kek(session, parsed, 1, usage)
+            if not _keys.claim_kek(session, parsed, 1, usage):
+                raise ConfigError(
+                    f"key {parsed.object!r} was created on token {pool.description} by another "
+                    "process at the same moment; use that key (this call withdrew its own)"
+                )
             return 1
 
-        return _run(pool, f"creating {parsed.label(1)}", create)
+        with _keys.local_rotation_lock(pool.module.path, pool.serial, parsed.object):
+            return _run(pool, f"creating {parsed.label(1)}", create)
 
 
 def import_key(

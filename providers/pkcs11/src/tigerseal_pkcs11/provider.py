@@ -14,7 +14,9 @@ mechanisms and blob format, :mod:`tigerseal_pkcs11._session` for threads, logins
 
 from __future__ import annotations
 
+import secrets
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -46,6 +48,18 @@ _BATCH = 64
 
 class _StaleHandle(Exception):
     """A cached key handle went stale (object deleted or session reset): look it up again."""
+
+
+#: Attempts of a rotation that keeps colliding with concurrent ones (each loser withdraws).
+_ROTATE_ATTEMPTS = 8
+#: Re-reads of the version list while a concurrent rotation holds a duplicate label (the
+#: racer checks and withdraws within microseconds).
+_SCAN_ATTEMPTS = 5
+
+
+def _pause(attempt: int) -> None:
+    """A random pause (up to 10 ms x attempt) that breaks the symmetry of two racers."""
+    time.sleep(secrets.randbelow(10_000 * attempt + 1) / 1_000_000)
 
 
 _RETRYABLE: tuple[type[BaseException], ...] = (_StaleHandle, *SESSION_LOST)
@@ -180,7 +194,14 @@ class Pkcs11Provider(KeyProvider):
             unversioned = not versions and _keys.has_unversioned(session, self._uri)
             return versions, unversioned
 
-        versions, unversioned = self._call(f"listing versions of {self._uri.object}", scan)
+        for attempt in range(1, _SCAN_ATTEMPTS + 1):
+            try:
+                versions, unversioned = self._call(f"listing versions of {self._uri.object}", scan)
+                break
+            except _keys.DuplicateVersion:
+                if attempt == _SCAN_ATTEMPTS:
+                    raise
+                _pause(attempt)
         if not versions:
             raise _keys.missing_key(self._uri, self._token, None, unversioned=unversioned)
         newest = max(versions)
@@ -339,21 +360,46 @@ class Pkcs11Provider(KeyProvider):
 
         The new key gets the usage (encrypt and/or wrap) of the current one. Old versions keep
         unwrapping until retired with :meth:`set_min_decryption_version` (or deleted).
+
+        Rotation is exclusive across processes and hosts sharing the token: the new object is
+        created, then checked to be the only one with its label; a process that lost a race
+        destroys its own object and adopts the winner's version (see
+        :func:`tigerseal_pkcs11._keys.claim_kek`); processes of one host also take a local
+        ``flock`` (:func:`tigerseal_pkcs11._keys.local_rotation_lock`). Two concurrent
+        rotations therefore yield one new version (both calls return it) or two consecutive
+        ones, never two objects with one label.
+
+        Raises:
+            KeyProviderError: concurrent rotations kept colliding (8 attempts); retry.
         """
         current = self._version(self.key_version)
         usage = (
             "both" if current.encrypt and current.wrap else "encrypt" if current.encrypt else "wrap"
         )
 
-        def run(session: Session) -> int:
+        def run(session: Session) -> int | None:
             versions = _keys.scan_versions(session, self._uri)
             new = max(versions, default=0) + 1
-            _keys.create_kek(session, self._uri, new, usage)
-            return new
+            if _keys.claim_kek(session, self._uri, new, usage):
+                return new
+            # Lost the race: the winner's object (if it did not withdraw too) is version new.
+            return new if _keys.count_label(session, self._uri, new) == 1 else None
 
-        new = self._call(f"rotating {self._uri.object}", run)
-        self.refresh()
-        return new
+        pool = self._active_pool()
+        for attempt in range(1, _ROTATE_ATTEMPTS + 1):
+            with _keys.local_rotation_lock(self._module.path, pool.serial, self._uri.object):
+                try:
+                    new = self._call(f"rotating {self._uri.object}", run)
+                except _keys.DuplicateVersion:
+                    new = None  # another rotation is between its create and its check
+            if new is not None:
+                self.refresh()
+                return new
+            _pause(attempt)
+        raise KeyProviderError(
+            f"rotating {self._uri.object} on token {self._token} collided with concurrent "
+            f"rotations {_ROTATE_ATTEMPTS} times; run the rotation again"
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
