@@ -26,6 +26,14 @@ Why this module exists:
 
 * Sessions are opened lazily up to ``max-sessions`` per token and reused; an idle pool never
   shrinks (opening a session and finding the key costs several round trips on a real HSM).
+* A token that fails (its HSM restarted, SoftHSM2's token directory vanished) leaves the
+  module unusable in this process: SoftHSM2 marks the token invalid for good and finds no
+  objects even once the directory is back. When an operation fails and the token no longer
+  answers ``C_GetTokenInfo``, the provider asks :meth:`Module.recover` to finalise and
+  initialise the module again (exclusively: under the global lock, or after draining every
+  call in ``os`` mode). Every pool then re-finds its token, drops its stale sessions and logs
+  in again with the remembered PIN. While the token is absent that fails and the caller gets
+  ``ProviderUnavailable``; once it is back, the same process works again.
 * After ``fork()`` PKCS#11 state is unusable in the child: providers built before the fork
   refuse to run there (with a remedy), and modules are initialised again for new providers.
 """
@@ -47,6 +55,7 @@ from typing import Any, TypeVar
 import pkcs11
 import pkcs11.exceptions as p11
 from pkcs11 import MechanismFlag, ObjectClass
+from tigerseal._text import escape_control
 from tigerseal.errors import AccessDenied, ConfigError, ProviderUnavailable
 
 from tigerseal_pkcs11._errors import SESSION_LOST, raise_mapped
@@ -159,6 +168,56 @@ class TokenPool:
         self._pin_mac: bytes | None = None
         self._needs_login = True
         self._mechanisms: dict[int, int] = {}
+        self.generation = module.generation
+
+    # -- recovery ----------------------------------------------------------------------------
+    def healthy(self) -> bool:
+        """Whether the token still answers ``C_GetTokenInfo`` (a cheap probe after a failure)."""
+        try:
+            with self.module.guard():
+                self.token.slot.get_token()
+        except p11.PKCS11Error:
+            return False
+        return True
+
+    def _reattach(self) -> None:
+        """After the module was re-initialised: find the token again, forget old sessions.
+
+        Called with the module guard held. Old session handles are invalid (and may be reused
+        by new sessions), so they are dropped, never closed. The next session logs in again
+        with the remembered PIN.
+
+        Raises:
+            ProviderUnavailable: the token is not present after the re-initialisation.
+        """
+        with self._cond:
+            if self.generation == self.module.generation:
+                return
+            self._open -= len(self._idle)
+            self._idle.clear()
+            self._needs_login = True
+            self._cond.notify_all()
+            try:
+                slots = self.module.lib.get_slots(token_present=True)
+            except p11.PKCS11Error as exc:
+                raise_mapped(exc, what="listing slots", token=self.description)
+            for slot in slots:
+                try:
+                    token = slot.get_token()
+                except p11.PKCS11Error:
+                    continue
+                serial = token.serial
+                serial_text = (
+                    serial.decode("ascii", "replace") if isinstance(serial, bytes) else str(serial)
+                ).strip()
+                if serial_text == self.serial and str(token.label).strip() == self.label:
+                    self.token = token
+                    self.generation = self.module.generation
+                    return
+        raise ProviderUnavailable(
+            f"token {self.description} is not present after re-initialising the PKCS#11 "
+            "module; check that the HSM is connected and its token present, then retry"
+        )
 
     # -- login -------------------------------------------------------------------------------
     def login(self, pin: str) -> None:
@@ -241,9 +300,8 @@ class TokenPool:
         if os.getpid() != self.pid:
             with self.session() as session:  # raises the fork error
                 return fn(session)  # pragma: no cover
-        lock = self.module.lock
-        if lock is not None:
-            lock.acquire()
+        module = self.module
+        module.enter()
         try:
             session = self._acquire()
             try:
@@ -257,10 +315,11 @@ class TokenPool:
             self._release(session)
             return result
         finally:
-            if lock is not None:
-                lock.release()
+            module.leave()
 
     def _acquire(self) -> Session:
+        if self.generation != self.module.generation:
+            self._reattach()
         with self._cond:
             while True:
                 if self._idle:
@@ -340,6 +399,97 @@ def _close_quietly(session: Session) -> None:
         session.raw.close()
 
 
+class _Gate:
+    """Shared entry for PKCS#11 calls in ``os`` mode, exclusive for re-initialising the module.
+
+    ``C_Finalize`` must not run while other threads are inside the module (PKCS#11 v2.40
+    section 5.4); in ``global`` mode the module lock already guarantees that.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._active = 0
+        self._closed = False
+
+    def enter(self) -> None:
+        with self._cond:
+            while self._closed:
+                self._cond.wait()
+            self._active += 1
+
+    def leave(self) -> None:
+        with self._cond:
+            self._active -= 1
+            if self._closed and not self._active:
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        self.enter()
+        try:
+            yield
+        finally:
+            self.leave()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            while self._closed:
+                self._cond.wait()
+            self._closed = True
+            while self._active:
+                self._cond.wait()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._closed = False
+                self._cond.notify_all()
+
+
+def init_failure_reason(path: str, exc: BaseException) -> str:
+    """Why the module at ``path`` refused ``C_Initialize``, and what to do (no secrets).
+
+    SoftHSM2 answers a bare ``CKR_GENERAL_ERROR`` when its configuration file (``SOFTHSM2_CONF``,
+    default ``/etc/softhsm/softhsm2.conf``) or the token directory it names is missing; both
+    are checked here so the message names the real cause.
+    """
+    name = type(exc).__name__
+    detail = f"{name}: {exc}" if str(exc) else name
+    if "softhsm" not in os.path.basename(path).lower():
+        return (
+            f"the PKCS#11 module {path} loaded but refused to initialise ({detail}); check the "
+            "module's own configuration (its config file or environment variables) and that "
+            "the HSM is reachable, as its vendor documents"
+        )
+    env = os.environ.get("SOFTHSM2_CONF")
+    conf = escape_control(env or "/etc/softhsm/softhsm2.conf")
+    source = f"SOFTHSM2_CONF={conf}" if env else f"default {conf}; SOFTHSM2_CONF unset"
+    if not os.path.isfile(env or conf):
+        return (
+            f"SoftHSM2 did not initialise ({detail}): its configuration file {conf} "
+            f"({source}) does not exist; set SOFTHSM2_CONF to your softhsm2.conf (it names "
+            "directories.tokendir)"
+        )
+    tokendir = None
+    with contextlib.suppress(OSError, UnicodeDecodeError), open(env or conf) as handle:
+        for line in handle:
+            key, sep, value = line.partition("=")
+            if sep and key.strip() == "directories.tokendir":
+                tokendir = value.strip()
+    if tokendir and not os.path.isdir(tokendir):
+        return (
+            f"SoftHSM2 did not initialise ({detail}): the token directory "
+            f"{escape_control(tokendir)} named in {conf} ({source}) does not "
+            "exist or is not accessible; restore or mount it, or create it and a token "
+            f"(mkdir -p DIR; softhsm2-util --init-token --free --label NAME with {source})"
+        )
+    return (
+        f"SoftHSM2 did not initialise ({detail}); check {conf} ({source}) and "
+        "that this user can read and write its token directory"
+    )
+
+
 class Module:
     """One loaded PKCS#11 module, initialised once per process.
 
@@ -354,6 +504,9 @@ class Module:
         self.pid = os.getpid()
         self._dll: ctypes.CDLL | None = None
         self.lock: threading.Lock | None = threading.Lock() if locking == "global" else None
+        self._gate = _Gate()
+        #: Bumped by every successful :meth:`recover`; pools compare it to re-find their token.
+        self.generation = 0
         self._pools: dict[tuple[int, str], TokenPool] = {}
         self._pools_lock = threading.Lock()
         self.lib = self._load()
@@ -369,10 +522,13 @@ class Module:
         try:
             lib = pkcs11.lib(self.path)
         except p11.PKCS11Error as exc:
-            raise ConfigError(
-                f"cannot load the PKCS#11 module {self.path} ({exc}); check that module-path= "
-                "names a PKCS#11 library built for this machine"
-            ) from exc
+            if type(exc) is p11.PKCS11Error:  # dlopen or C_GetFunctionList failed
+                raise ConfigError(
+                    f"cannot load the PKCS#11 module {self.path} ({exc or type(exc).__name__}); "
+                    "check that module-path= names a PKCS#11 library built for this machine"
+                ) from exc
+            # The library loaded; C_Initialize refused (its own configuration is at fault).
+            raise ConfigError(init_failure_reason(self.path, exc)) from exc
         if self.locking == "os":
             if preloaded:
                 raise ConfigError(
@@ -404,8 +560,60 @@ class Module:
             ) from exc
 
     def guard(self) -> contextlib.AbstractContextManager[object]:
-        """The process-wide lock in ``global`` mode; nothing in ``os`` mode."""
-        return self.lock if self.lock is not None else contextlib.nullcontext()
+        """The process-wide lock in ``global`` mode; a shared entry of the gate in ``os`` mode."""
+        return self.lock if self.lock is not None else self._gate.shared()
+
+    def enter(self) -> None:
+        """Start a sequence of PKCS#11 calls (pair with :meth:`leave`); the hot-path guard."""
+        if self.lock is not None:
+            self.lock.acquire()
+        else:
+            self._gate.enter()
+
+    def leave(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+        else:
+            self._gate.leave()
+
+    def recover(self, seen_generation: int) -> None:
+        """Finalise and initialise the module again after a token failed (see module docs).
+
+        Only one caller re-initialises per failure: one that saw ``seen_generation`` while
+        another thread already recovered returns at once.
+
+        Raises:
+            ProviderUnavailable: the module does not initialise (e.g. the token directory of
+                SoftHSM2 is still gone); a later call tries again.
+        """
+        exclusive = self.lock if self.lock is not None else self._gate.exclusive()
+        with exclusive:
+            if self.generation != seen_generation:
+                return
+            log.warning("re-initialising the PKCS#11 module %s after a token failure", self.path)
+            self._finalize_quietly()
+            try:
+                if self.locking == "os":
+                    self._init_os_locking(self.lib)
+                else:
+                    self.lib.initialize()
+            except (p11.PKCS11Error, ConfigError) as exc:
+                cause = exc.__cause__ if isinstance(exc, ConfigError) else exc
+                reason = init_failure_reason(self.path, cause or exc)
+                raise ProviderUnavailable(
+                    f"the PKCS#11 token is not available and its module could not be "
+                    f"initialised again: {reason}. Retry once the token is back"
+                ) from exc
+            self.generation += 1
+
+    def _finalize_quietly(self) -> None:
+        with contextlib.suppress(p11.PKCS11Error):
+            self.lib.finalize()
+        if self._dll is not None:  # os mode: python-pkcs11 does not know it is initialised
+            finalize = self._dll.C_Finalize
+            finalize.restype = ctypes.c_ulong
+            finalize.argtypes = [ctypes.c_void_p]
+            finalize(None)
 
     def reinitialize_after_fork(self) -> None:
         """Initialise the module again in a forked child (the parent's state is unusable)."""
@@ -439,7 +647,9 @@ class Module:
                     continue
                 try:
                     token = slot.get_token()
-                except (p11.TokenNotPresent, p11.TokenNotRecognised):
+                except p11.PKCS11Error:
+                    # Not present, not recognised, or failed (SoftHSM2: CKR_GENERAL_ERROR once
+                    # its directory vanished): not a token this URI can use now.
                     continue
                 label = str(token.label).strip()
                 labels.append(label)

@@ -23,12 +23,14 @@ from typing import Any, TypeVar
 import pkcs11.exceptions as p11
 from pkcs11 import Mechanism, MechanismFlag
 from tigerseal.errors import (
+    AccessDenied,
     ConfigError,
     DecryptionError,
     KeyNotFound,
     KeyProviderError,
     KeyVersionRetired,
     NoMatchingKeyError,
+    ProviderUnavailable,
     UnsupportedOperation,
 )
 from tigerseal.spi.keys import DEK_SIZE, Context, KeyProvider, WrappedKey
@@ -63,6 +65,15 @@ def _pause(attempt: int) -> None:
 
 
 _RETRYABLE: tuple[type[BaseException], ...] = (_StaleHandle, *SESSION_LOST)
+
+
+def _maybe_token_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` could come from a failed token rather than from the request itself."""
+    if isinstance(exc, AccessDenied | ConfigError | UnsupportedOperation | KeyVersionRetired):
+        return False
+    return isinstance(exc, KeyNotFound | DecryptionError | ProviderUnavailable) or (
+        type(exc) is KeyProviderError
+    )
 
 
 class Pkcs11Provider(KeyProvider):
@@ -157,8 +168,38 @@ class Pkcs11Provider(KeyProvider):
         return self._pool
 
     def _call(self, what: str, fn: Callable[[Session], T]) -> T:
-        """Run ``fn`` on a pooled session; retry once on a lost session or stale key handle."""
+        """Run ``fn`` on a pooled session; recover the module if the token itself failed.
+
+        A failure that could be a symptom of a failed token (the key or object is missing, an
+        opaque integrity error, an unmapped module error) is checked with ``C_GetTokenInfo``:
+        if the token still answers, the error stands. If not, the module is initialised again
+        and ``fn`` retried once; a token that is still absent raises ProviderUnavailable
+        instead of the misleading KeyNotFound/DecryptionError.
+        """
         pool = self._active_pool()
+        generation = self._module.generation
+        try:
+            return self._call_once(what, fn, pool)
+        except (KeyNotFound, DecryptionError, KeyProviderError) as exc:
+            if not _maybe_token_failure(exc) or pool.healthy():
+                raise
+            failure = exc
+        try:
+            self._module.recover(generation)
+            return self._call_once(what, fn, pool)
+        except ProviderUnavailable as exc:
+            raise exc from failure
+        except (KeyNotFound, DecryptionError, KeyProviderError) as exc:
+            if not _maybe_token_failure(exc) or pool.healthy():
+                raise
+            raise ProviderUnavailable(
+                f"{what}: token {self._token} is not available (it stopped answering and "
+                "re-initialising the module did not bring it back); check that the HSM is "
+                "connected and its token present, then retry"
+            ) from exc
+
+    def _call_once(self, what: str, fn: Callable[[Session], T], pool: TokenPool) -> T:
+        """Run ``fn`` on a pooled session; retry once on a lost session or stale key handle."""
 
         def guarded(session: Session) -> T:
             try:
