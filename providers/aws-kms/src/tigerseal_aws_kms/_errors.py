@@ -27,6 +27,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
     ReadTimeoutError,
 )
+from tigerseal._text import escape_control
 from tigerseal.errors import (
     AccessDenied,
     ConfigError,
@@ -170,6 +171,16 @@ def _from_client_error(exc: ClientError, operation: str, where: str) -> Exceptio
 
     if decrypting and code in _INTEGRITY | _MALFORMED:
         return DecryptionError(_OPAQUE)
+    if status == 403 and not code.startswith("AccessDenied") and code not in _BAD_CREDENTIALS:
+        # A bare 403 (no KMS error type): something in front of KMS refused the request.
+        # botocore puts the HTTP status in Code and the reason phrase or body in Message.
+        said = escape_control(server, limit=200) if server else "no reason given"
+        return AccessDenied(
+            f"{where} was refused with HTTP 403 ({said}) without a KMS error code: a proxy, a "
+            "VPC endpoint policy, a firewall/WAF or the endpoint_url's server denied it, not "
+            "the key policy; check the VPC endpoint policy and proxy rules for kms:"
+            f"{operation}, and that endpoint_url points at AWS KMS"
+        )
     if code.startswith("AccessDenied"):
         if decrypting and _IAM_DENIAL not in server:
             return DecryptionError(_OPAQUE)

@@ -14,7 +14,8 @@ URI grammar::
 Options (in the query or as keyword arguments of the factory; giving one in both places with
 different values is an error): ``region``, ``endpoint_url``, ``profile``, ``connect_timeout``,
 ``read_timeout``, ``retry_mode`` (``standard`` | ``adaptive``), ``max_attempts`` (total
-attempts, first one included), ``discovery`` (``1``/``0``), ``allowed_accounts`` and
+attempts, first one included), ``deadline`` (seconds for one whole provider operation: alias
+resolution, calls, retries and backoff), ``discovery`` (``1``/``0``), ``allowed_accounts`` and
 ``allowed_keys`` (comma-separated), plus the keyword-only ``client`` (an already-built boto3
 KMS client) which no URI can carry.
 """
@@ -136,6 +137,10 @@ class AwsKmsOptions:
         read_timeout: seconds to wait for a response, per attempt.
         retry_mode: botocore's ``standard`` or ``adaptive`` (client-side rate limiting) mode.
         max_attempts: total attempts per call, the first one included.
+        deadline: seconds one provider operation may take in total (alias resolution, every
+            call, retries and backoff sleeps). An attempt starts only if its worst case
+            (``connect_timeout + read_timeout``, plus the backoff before it) fits in what is
+            left. Default: ``max(30, connect_timeout + read_timeout)``.
         discovery: whether unwrap may use KMS keys other than the configured one.
         allowed_accounts: accounts whose keys discovery may use.
         allowed_keys: key ARNs discovery may use.
@@ -149,6 +154,7 @@ class AwsKmsOptions:
     read_timeout: float = 10.0
     retry_mode: RetryMode = "standard"
     max_attempts: int = 3
+    deadline: float = 30.0
     discovery: bool = False
     allowed_accounts: frozenset[str] = field(default_factory=frozenset)
     allowed_keys: frozenset[str] = field(default_factory=frozenset)
@@ -181,6 +187,7 @@ _OPTION_NAMES = (
     "read_timeout",
     "retry_mode",
     "max_attempts",
+    "deadline",
     "discovery",
     "allowed_accounts",
     "allowed_keys",
@@ -268,6 +275,11 @@ def _normalise(name: str, value: Any) -> Any:
         number = _number(name, value, float)
         if not 0 < number <= 300:
             raise ConfigError(f"{name} must be between 0 and 300 seconds, got {number}")
+        return number
+    if name == "deadline":
+        number = _number(name, value, float)
+        if not 0 < number <= 3600:
+            raise ConfigError(f"deadline must be between 0 and 3600 seconds, got {number}")
         return number
     if name == "max_attempts":
         attempts = int(_number(name, value, int))
@@ -358,15 +370,27 @@ def _validate(key: KeyRef, values: dict[str, Any]) -> AwsKmsOptions:
             "allowed_accounts/allowed_keys only apply in discovery mode; add discovery=1 or "
             "remove them"
         )
+    connect_timeout = values.get("connect_timeout") or 5.0
+    read_timeout = values.get("read_timeout") or 10.0
+    deadline = values.get("deadline")
+    if deadline is None:
+        deadline = max(30.0, connect_timeout + read_timeout)
+    elif deadline < connect_timeout + read_timeout:
+        raise ConfigError(
+            f"deadline={deadline}s is shorter than one attempt (connect_timeout + read_timeout "
+            f"= {connect_timeout + read_timeout}s), so no call could ever complete; raise "
+            "deadline or lower the timeouts"
+        )
     return AwsKmsOptions(
         key=key,
         region=region,
         endpoint_url=endpoint,
         profile=values.get("profile"),
-        connect_timeout=values.get("connect_timeout") or 5.0,
-        read_timeout=values.get("read_timeout") or 10.0,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
         retry_mode=values.get("retry_mode") or "standard",
         max_attempts=values.get("max_attempts") or 3,
+        deadline=deadline,
         discovery=discovery,
         allowed_accounts=accounts,
         allowed_keys=keys,

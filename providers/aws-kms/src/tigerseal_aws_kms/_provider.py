@@ -39,10 +39,12 @@ from tigerseal.errors import (
     KeyDisabled,
     KeyProviderError,
     NoMatchingKeyError,
+    ProviderUnavailable,
     TigerSealError,
 )
 from tigerseal.spi.keys import DEK_SIZE, Context, DataKey, HealthStatus, KeyProvider, WrappedKey
 
+from tigerseal_aws_kms import _deadline
 from tigerseal_aws_kms._client import ClientFactory, client_region, method_name
 from tigerseal_aws_kms._errors import map_error
 from tigerseal_aws_kms._options import SCHEME, AwsKmsOptions, KeyRef, parse_arn, parse_options
@@ -51,6 +53,10 @@ __all__ = ["AwsKmsProvider", "RotationStatus", "from_uri"]
 
 #: KMS refuses ciphertext blobs longer than this; checking first spares a round trip.
 _MAX_BLOB = 6144
+
+#: After resolving an alias failed with an outage, resolution fails fast for this long
+#: instead of calling DescribeKey again (the envelope calls owns() and then unwrap()).
+RESOLVE_RETRY_AFTER = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +140,14 @@ class AwsKmsProvider(KeyProvider):
             self._region = self._factory.default_region
             self._client = self._factory.client(self._region)
         self._arn: KeyRef | None = options.key if options.key.kind == "key-arn" else None
+        self._resolve_failure: tuple[float, ProviderUnavailable] | None = None
+        config = getattr(getattr(self._client, "meta", None), "config", None)
+        connect = float(getattr(config, "connect_timeout", None) or options.connect_timeout)
+        read = float(getattr(config, "read_timeout", None) or options.read_timeout)
+        self._attempt_cost = connect + read
+        # A client given as client= may have longer timeouts than the default deadline.
+        self._deadline = max(options.deadline, self._attempt_cost)
+        _deadline.install(self._client)
 
     @classmethod
     def from_uri(cls, uri: str, *, client: Any = None, **options: Any) -> AwsKmsProvider:
@@ -187,6 +201,10 @@ class AwsKmsProvider(KeyProvider):
     # -- key operations ----------------------------------------------------------------------
     def generate_data_key(self, context: Context) -> DataKey:
         """Ask KMS for a fresh AES-256 data key, returned in plaintext and wrapped."""
+        with self._scope():
+            return self._generate_data_key(context)
+
+    def _generate_data_key(self, context: Context) -> DataKey:
         arn = self._resolve()
         resp = self._call(
             "GenerateDataKey",
@@ -206,6 +224,10 @@ class AwsKmsProvider(KeyProvider):
 
     def wrap(self, dek: bytes, context: Context) -> WrappedKey:
         """Encrypt an existing data key with KMS ``Encrypt``."""
+        with self._scope():
+            return self._wrap(dek, context)
+
+    def _wrap(self, dek: bytes, context: Context) -> WrappedKey:
         if not isinstance(dek, (bytes, bytearray, memoryview)) or len(dek) != DEK_SIZE:
             raise EncryptionError(f"a data key must be {DEK_SIZE} bytes")
         arn = self._resolve()
@@ -230,7 +252,12 @@ class AwsKmsProvider(KeyProvider):
             NoMatchingKeyError: the data key was wrapped under a key this provider may not use.
             DecryptionError: KMS refused the ciphertext or context (one opaque error).
             KeyProviderError: KMS failed operationally (the subclass says how).
+            ProviderUnavailable: also when the operation's ``deadline`` ran out.
         """
+        with self._scope():
+            return self._unwrap(wrapped, context)
+
+    def _unwrap(self, wrapped: WrappedKey, context: Context) -> bytes:
         _check_blob(wrapped)
         client, key = self._decrypting_key(wrapped)
         resp = self._call(
@@ -269,6 +296,10 @@ class AwsKmsProvider(KeyProvider):
         under a discovery-allowed key of another region is unwrapped there and wrapped here
         (``ReEncrypt`` works within one region).
         """
+        with self._scope():
+            return self._rewrap(wrapped, context)
+
+    def _rewrap(self, wrapped: WrappedKey, context: Context) -> WrappedKey:
         _check_blob(wrapped)
         source = self._source(wrapped)
         if source is None:
@@ -369,18 +400,40 @@ class AwsKmsProvider(KeyProvider):
             self._factory.close()
 
     # -- internals ---------------------------------------------------------------------------
+    def _scope(self) -> Any:
+        """The deadline of one provider operation (see :mod:`tigerseal_aws_kms._deadline`)."""
+        return _deadline.scope(self._deadline, self._attempt_cost)
+
     def _call(self, operation: str, client: Any, key: str, **params: Any) -> dict[str, Any]:
-        method = getattr(client, method_name(operation))
-        with self._lock:
-            self._calls[operation] += 1
-        try:
-            response: dict[str, Any] = method(**params)
-        except Exception as exc:
-            mapped = map_error(exc, operation=operation, key=key, timeout_hint=self._timeouts())
-            if mapped is exc:
-                raise
-            raise mapped from exc
-        return response
+        with self._scope():
+            if not _deadline.may_start_call():
+                raise ProviderUnavailable(
+                    f"AWS KMS {operation} with {key} was not attempted: the deadline="
+                    f"{self._deadline:g}s of this operation ran out (earlier calls or retries "
+                    "were slow); check network access to the KMS endpoint, or raise deadline"
+                )
+            method = getattr(client, method_name(operation))
+            with self._lock:
+                self._calls[operation] += 1
+            try:
+                response: dict[str, Any] = method(**params)
+            except _deadline.DeadlineStop as stop:
+                exc = stop.caught if isinstance(stop.caught, Exception) else None
+                if exc is None:
+                    from botocore.exceptions import ClientError
+
+                    parsed = stop.response[1] if stop.response else {}
+                    exc = ClientError(parsed, operation)
+                raise self._mapped(exc, operation, key) from exc
+            except Exception as exc:
+                mapped = self._mapped(exc, operation, key)
+                if mapped is exc:
+                    raise
+                raise mapped from exc
+            return response
+
+    def _mapped(self, exc: Exception, operation: str, key: str) -> Exception:
+        return map_error(exc, operation=operation, key=key, timeout_hint=self._timeouts())
 
     def _timeouts(self) -> str:
         if self._factory is None:
@@ -388,7 +441,7 @@ class AwsKmsProvider(KeyProvider):
         o = self._options
         return (
             f", connect_timeout={o.connect_timeout}s read_timeout={o.read_timeout}s "
-            f"max_attempts={o.max_attempts}"
+            f"max_attempts={o.max_attempts} deadline={self._deadline:g}s"
         )
 
     def _wrapped(self, arn: KeyRef, blob: bytes) -> WrappedKey:
@@ -401,8 +454,17 @@ class AwsKmsProvider(KeyProvider):
         with self._lock:
             if self._arn is not None:
                 return self._arn
+            failure = self._resolve_failure
+        if failure is not None and time.monotonic() < failure[0]:
+            # Fail fast: one hung DescribeKey per outage window, not one per owns()/unwrap().
+            raise ProviderUnavailable(str(failure[1])) from failure[1]
         configured = self._options.key.raw
-        resp = self._call("DescribeKey", self._client, configured, KeyId=configured)
+        try:
+            resp = self._call("DescribeKey", self._client, configured, KeyId=configured)
+        except ProviderUnavailable as exc:
+            with self._lock:
+                self._resolve_failure = (time.monotonic() + RESOLVE_RETRY_AFTER, exc)
+            raise
         meta = resp.get("KeyMetadata", {})
         ref = parse_arn(str(meta.get("Arn", "")))
         if ref is None or ref.kind != "key-arn":
@@ -440,7 +502,9 @@ class AwsKmsProvider(KeyProvider):
             return self._client, target.in_region(self._region)
         if self._factory is None:
             return None  # a client given as client= calls one region only
-        return self._factory.client(target.region), target
+        client = self._factory.client(target.region)
+        _deadline.install(client)
+        return client, target
 
     def _discovery_allows(self, target: KeyRef, ours: KeyRef) -> bool:
         o = self._options
