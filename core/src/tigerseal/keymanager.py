@@ -62,9 +62,13 @@ class KeyManager:
     @staticmethod
     def rotate_keyring(path: str | os.PathLike[str]) -> int:
         """Add a new version to a ``file://`` keyring and make it current; return it."""
+        from tigerseal.audit.emit import audit_key_rotated
         from tigerseal.providers.file import FileKeyProvider
 
-        return FileKeyProvider(path).rotate()
+        provider = FileKeyProvider(path)
+        before, after = provider.key_version, provider.rotate()
+        audit_key_rotated(provider.uri, before, after)
+        return after
 
     @staticmethod
     def plan_env_rotation(

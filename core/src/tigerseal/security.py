@@ -63,13 +63,19 @@ class SecurityService:
         """Whether ``password`` matches ``password_hash`` (any supported scheme)."""
         from tigerseal.passwords import verify_password
 
-        return verify_password(password, password_hash)
+        ok = verify_password(password, password_hash)
+        if not ok:  # audited without the password; the caller knows who tried
+            self._audit("authn_login_fail", "medium", details={"reason": "password_mismatch"})
+        return ok
 
     def verify_and_update(self, password: str, password_hash: str) -> tuple[bool, str | None]:
         """Verify, and return a new hash when the stored one uses outdated parameters."""
         from tigerseal.passwords import verify_and_update
 
-        return verify_and_update(password, password_hash)
+        ok, new_hash = verify_and_update(password, password_hash)
+        if not ok:  # audited without the password; the caller knows who tried
+            self._audit("authn_login_fail", "medium", details={"reason": "password_mismatch"})
+        return ok, new_hash
 
     def generate_secure_password(self, length: int = 20) -> str:
         """A random password from the system's CSPRNG."""

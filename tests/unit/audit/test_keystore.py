@@ -80,3 +80,20 @@ def test_legacy_trails_verify_with_a_warning_and_their_keys_can_be_rewrapped(
     report = verify_audit_file(path, keys=_fresh(key_name))
     assert report.ok, report.issues
     assert json.loads(read_lines(path)[-1])["mac"]
+
+
+def test_rewrapping_the_trail_that_audits_the_rewrap(tmp_path: Path, key_name: str) -> None:
+    """The rewrap is audited (crypto_rewrap) into the very trail whose keys it rewraps."""
+    from tigerseal import audit_security_event
+    from tigerseal.audit import get_auditor, reset_auditor
+
+    audit_security_event("authz_fail")
+    get_auditor().flush()
+    FakeKeyProvider(key_name).rotate()
+    out = CliRunner().invoke(cli, ["audit", "rewrap-keys"])  # the default sinks
+    assert out.exit_code == 0, out.output
+    assert "1 MAC keys rewrapped" in out.output
+    reset_auditor()
+    path = tmp_path / ".tigerseal" / "audit.jsonl"
+    assert b'"crypto_rewrap"' in path.read_bytes()
+    assert verify_audit_file(path, keys=_fresh(key_name)).ok

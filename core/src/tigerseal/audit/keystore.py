@@ -200,15 +200,21 @@ def rewrap_file_keys(
     path = Path(path)
     if not path.exists():
         raise AuditError(f"no audit file {path}")
+    # Rewrap first, without the lock: the provider calls may be slow, and a rewrap is itself
+    # audited (crypto_rewrap), possibly into this very file, whose writer takes the lock.
+    entries, count = rewrap_entries(file_key_entries(path), encryption)
+    if not count.rewrapped:
+        return count
+    fresh = {(e["chain_id"], e["key_id"]): e for e in entries}
     fd = open_no_follow(path, os.O_RDONLY, "audit file")
     try:
         _lock_file(fd)
-        entries, count = rewrap_entries(file_key_entries(path), encryption)
-        if count.rewrapped:
-            _replace(_keys_path(path), b"".join(_line(e) for e in entries))
-        return count
+        # Writers may have added keys meanwhile (on the newest version): keep them.
+        merged = [fresh.get((e["chain_id"], e["key_id"]), e) for e in file_key_entries(path)]
+        _replace(_keys_path(path), b"".join(_line(e) for e in merged))
     finally:
         os.close(fd)  # releases the lock
+    return count
 
 
 def _line(entry: dict[str, Any]) -> bytes:

@@ -107,6 +107,7 @@ def rotate(keyring: Path | None, uri: str | None, as_json: bool) -> None:
     `tigerseal pepper rewrap`, `tigerseal sql rewrap…`, `tigerseal audit rewrap-keys`), then
     retire old versions with `tigerseal retire --below N`, which checks first.
     """
+    from tigerseal.audit.emit import audit_key_rotated
     from tigerseal.plugins import key_provider_from_uri
 
     if keyring is not None and uri is not None:
@@ -116,6 +117,7 @@ def rotate(keyring: Path | None, uri: str | None, as_json: bool) -> None:
     try:
         before = provider.key_version
         after = _call(provider.rotate)
+        audit_key_rotated(provider.uri, before, after)
     finally:
         provider.close()
     if as_json:

@@ -457,6 +457,12 @@ class EncryptionService:
             self._count("rewrap", len(result))
             for (i, j), nw in zip(jobs[pid], result, strict=True):
                 new_keys[i][j] = nw
+        if provs:
+            from tigerseal.audit.emit import audit_rewrap  # lazy: the audit package needs us
+
+            audit_rewrap(
+                sum(map(len, jobs.values())), ((p.uri, p.key_version) for p in provs.values())
+            )
         return [
             None
             if keys == list(h.wrapped_keys)

@@ -493,11 +493,15 @@ class SQLAuditSink(AuditSink):
             encryption = get_encryption_service()
         self._create_schema()
         t = self._keys_table
+        # Rewrap outside the transaction: a rewrap is itself audited (crypto_rewrap), maybe
+        # into this table, whose writers lock the head row.
+        with self.engine.connect() as conn:
+            entries, count = rewrap_entries(self._all_entries(conn), encryption)
+        if not count.rewrapped:
+            return count
         with self.engine.begin() as conn:
-            # The head row lock keeps writers out while the keys change.
             conn.execute(select(self._head.c.id).where(self._head.c.id == 1).with_for_update())
             stored = {(e["chain_id"], e["key_id"]) for e in self._key_entries(conn)}
-            entries, count = rewrap_entries(self._all_entries(conn), encryption)
             for e in entries:
                 if (e["chain_id"], e["key_id"]) in stored:
                     conn.execute(
