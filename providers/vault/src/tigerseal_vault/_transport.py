@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import threading
+import time
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -33,6 +35,17 @@ __all__ = ["Transport", "VaultResponse"]
 #: Connections kept alive per thread (a thread sends one request at a time; two covers
 #: a renewal racing an operation).
 _POOL_SIZE = 2
+
+#: Answers worth another try: rate limited, overloaded or failing over, a gateway in between.
+_TRANSIENT = frozenset({429, 500, 502, 503, 504})
+#: Answers that say the request was not acted on: safe to repeat even when not idempotent
+#: (a 502/504 from a proxy may come after Vault rotated a key; a 500 after it wrote).
+_NOT_ACTED_ON = frozenset({429, 503})
+#: Requests sent at most per call (the first included).
+MAX_ATTEMPTS = 4
+#: Full-jitter exponential backoff: a random pause in [0, min(cap, base * 2**retry)] seconds.
+_BACKOFF_BASE = 0.1
+_BACKOFF_CAP = 2.0
 
 _UNSEAL_REMEDY = (
     "unseal it (`bao operator unseal` or `vault operator unseal` with the unseal keys, or "
@@ -160,21 +173,27 @@ class Transport:
         """Send one request; return its answer, or raise for outages.
 
         A connection that fails before an answer (a keep-alive socket the server closed while it
-        restarted) is retried once for idempotent requests; a timeout is never retried, so a
-        call takes at most about ``2 * timeout``. With ``accept_errors``, 5xx answers (other
-        than "sealed") are returned instead of raised: token renewal answers 500 past a
-        token's max TTL.
+        restarted) is retried once for idempotent requests. Transient answers (429, 500, 502,
+        503, 504; for non-idempotent requests only 429 and 503, which say the request was not
+        acted on) are retried up to :data:`MAX_ATTEMPTS` sends with full-jitter exponential
+        backoff (honouring a ``Retry-After`` of a few seconds), as long as the retry starts
+        within ``timeout`` of the call's start. A timeout is never retried, so a call takes at
+        most about ``2 * timeout``. A sealed server (503 "sealed") is not retried: it needs an
+        operator. With ``accept_errors``, 5xx answers (other than "sealed") are returned
+        instead of raised, and 500 is not retried: token renewal answers 500 past a token's
+        max TTL.
 
         Raises:
             ProviderUnavailable: unreachable, timed out, TLS failure, sealed, 5xx or 429.
         """
         import requests
 
-        attempts = 2 if idempotent else 1
-        for attempt in range(attempts):
+        deadline = time.monotonic() + self.timeout
+        reconnects = 1 if idempotent else 0
+        sent = 0
+        while True:
             try:
                 raw = self._send(method, path, token=token, body=body)
-                break
             except requests.exceptions.Timeout as exc:
                 raise ProviderUnavailable(
                     f"Vault at {self.addr} did not answer within {self.timeout:g}s "
@@ -187,13 +206,20 @@ class Transport:
                     "(the CA that signed the server certificate) and the client certificate"
                 ) from None
             except requests.exceptions.ConnectionError:
-                if attempt + 1 < attempts:
+                if reconnects:
+                    reconnects -= 1
                     continue
                 raise ProviderUnavailable(
                     f"cannot connect to Vault at {self.addr} (connection refused or reset): "
                     "check VAULT_ADDR / addr= and that the server is running"
                 ) from None
-        return self._judge(method, path, raw, accept_errors=accept_errors)
+            sent += 1
+            if sent < MAX_ATTEMPTS and _worth_retrying(raw, idempotent, accept_errors):
+                pause = _backoff(sent, raw)
+                if time.monotonic() + pause < deadline:
+                    time.sleep(pause)
+                    continue
+            return self._judge(method, path, raw, accept_errors=accept_errors, sent=sent)
 
     def _send(self, method: str, path: str, *, token: str, body: dict[str, Any] | None) -> Any:
         with self._count_lock:
@@ -211,7 +237,9 @@ class Transport:
         adapter.token = token
         return adapter.request(method, f"/v1/{path}", **kwargs)
 
-    def _judge(self, method: str, path: str, raw: Any, *, accept_errors: bool) -> VaultResponse:
+    def _judge(
+        self, method: str, path: str, raw: Any, *, accept_errors: bool, sent: int = 1
+    ) -> VaultResponse:
         if isinstance(raw, dict):  # an injected client with hvac's JSONAdapter: 200 + JSON
             return _from_json(200, raw)
         status = int(raw.status_code)
@@ -230,16 +258,17 @@ class Transport:
         response = _from_json(status, payload)
         if status == 503 and any("sealed" in e.lower() for e in response.errors):
             raise ProviderUnavailable(f"Vault at {self.addr} is sealed: {_UNSEAL_REMEDY}")
+        tries = f" after {sent} attempts" if sent > 1 else ""
         if status == 429:
             raise ProviderUnavailable(
-                f"Vault at {self.addr} is rate limiting requests (HTTP 429): retry later or "
-                "raise the rate-limit quota for this client"
+                f"Vault at {self.addr} is rate limiting requests (HTTP 429{tries}): retry later "
+                "or raise the rate-limit quota for this client"
             )
         if status >= 500 and not accept_errors:
             detail = response.error_text or "no detail"
             raise ProviderUnavailable(
-                f"Vault at {self.addr} failed on {method.upper()} {path} with HTTP {status} "
-                f"({detail}): check the server's health (`bao status`) and its logs"
+                f"Vault at {self.addr} failed on {method.upper()} {path} with HTTP {status}"
+                f"{tries} ({detail}): check the server's health (`bao status`) and its logs"
             )
         return response
 
@@ -254,3 +283,26 @@ def _from_json(status: int, payload: dict[str, Any]) -> VaultResponse:
         auth=auth if isinstance(auth, dict) else None,
         errors=tuple(str(e) for e in errors) if isinstance(errors, list) else (str(errors),),
     )
+
+
+def _worth_retrying(raw: Any, idempotent: bool, accept_errors: bool) -> bool:
+    """Whether an answer is transient and the request safe to send again."""
+    if isinstance(raw, dict):
+        return False
+    status = int(raw.status_code)
+    if status not in (_TRANSIENT if idempotent else _NOT_ACTED_ON):
+        return False
+    if status == 500 and accept_errors:
+        return False
+    # A sealed server stays sealed until an operator unseals it.
+    return not (status == 503 and b"sealed" in (raw.content or b"").lower())
+
+
+def _backoff(retry: int, raw: Any) -> float:
+    """Seconds to pause before retry number ``retry`` (full jitter; Retry-After if short)."""
+    ceiling = min(_BACKOFF_CAP, _BACKOFF_BASE * 2**retry)
+    pause = secrets.randbelow(int(ceiling * 1000) + 1) / 1000
+    header = getattr(raw, "headers", {}).get("Retry-After", "")
+    if isinstance(header, str) and header.strip().isdigit():
+        pause = max(pause, min(float(header.strip()), _BACKOFF_CAP))
+    return pause
