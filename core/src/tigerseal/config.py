@@ -51,6 +51,7 @@ __all__ = [
     "JWT_ALGORITHMS",
     "ConnectionString",
     "DatabaseConfig",
+    "KeyProviderSelection",
     "SecurityConfig",
     "Settings",
     "configure_logging",
@@ -59,6 +60,7 @@ __all__ = [
     "get_security_config",
     "get_settings",
     "reset_settings",
+    "select_key_providers",
 ]
 
 #: OWASP Password Storage Cheat Sheet (2023+) for PBKDF2-HMAC-SHA256: 600,000 iterations.
@@ -94,6 +96,7 @@ _HASHER_ALIASES = {
 }
 #: libpq ``sslmode`` values.
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
 
 # -- settings -------------------------------------------------------------------------------
 class Settings(BaseSettings):
@@ -234,6 +237,12 @@ class Settings(BaseSettings):
         default=".tigerseal/keyring.json",
         validation_alias="TIGERSEAL_KEYRING_PATH",
         description="development keyring file used when no key is configured",
+    )
+    allow_dev_keyring: bool = Field(
+        default=True,
+        validation_alias="TIGERSEAL_ALLOW_DEV_KEYRING",
+        description="false: never fall back to the development keyring (always refused in "
+        "staging and production)",
     )
     cache_enabled: bool = Field(
         default=False,
@@ -463,12 +472,10 @@ class Settings(BaseSettings):
                     f"ENCRYPTION_MASTER_KEY is refused in production: {why}; generate a fresh "
                     "key with `tigerseal keygen --print` (or secrets.token_hex(32))"
                 )
-        elif not self.key_providers.strip():
-            problems.append(
-                "ENCRYPTION_MASTER_KEY is required in production (tigerseal never generates "
-                "keys there): set it to 64 fresh hex characters, or set TIGERSEAL_KEY_PROVIDERS "
-                "to a KMS, Vault or HSM key"
-            )
+        try:
+            select_key_providers(self)  # no keys at all, or the fake provider
+        except ConfigError as exc:
+            problems.append(str(exc))
         if self.jwt_algorithm.startswith("HS"):
             if self.jwt_secret is None:
                 problems.append(
@@ -497,6 +504,77 @@ class Settings(BaseSettings):
     def is_production(self) -> bool:
         """Whether strict production rules apply."""
         return self.environment == "production"
+
+
+# -- which key providers are configured -------------------------------------------------------
+#: ``KeyProviderSelection.source`` values.
+SOURCE_EXPLICIT = "TIGERSEAL_KEY_PROVIDERS"
+SOURCE_MASTER_KEY = "ENCRYPTION_MASTER_KEY"
+SOURCE_DEV_KEYRING = "development keyring"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyProviderSelection:
+    """Which key providers the settings select, and why.
+
+    Attributes:
+        uris: key URIs in order (the first one generates data keys).
+        source: ``"TIGERSEAL_KEY_PROVIDERS"``, ``"ENCRYPTION_MASTER_KEY"`` or
+            ``"development keyring"``.
+        dev_keyring: the development keyring's absolute path when that is the selection.
+    """
+
+    uris: tuple[str, ...]
+    source: str
+    dev_keyring: Path | None = None
+
+
+def select_key_providers(settings: Settings | None = None) -> KeyProviderSelection:
+    """Decide which key providers are configured: the one rule every caller uses.
+
+    ``TIGERSEAL_KEY_PROVIDERS`` if set; else ``env://ENCRYPTION_MASTER_KEY`` if that variable
+    is set; else the development keyring file (``TIGERSEAL_KEYRING_PATH``), but only where the
+    environment does not look like a deployment. The default service, ``tigerseal doctor``,
+    ``tigerseal rotate`` and the production settings check all call this function. It writes
+    nothing (the default service creates the development keyring on first use).
+
+    Raises:
+        ConfigError: nothing is configured and the development keyring is refused
+            (``ENVIRONMENT`` is staging or production, or ``TIGERSEAL_ALLOW_DEV_KEYRING=false``);
+            or the in-memory ``fake://`` test provider is configured in production.
+    """
+    s = get_settings() if settings is None else settings
+    explicit = tuple(s.key_providers.split())
+    if explicit:
+        if s.is_production:
+            fakes = [u for u in explicit if u.partition(":")[0].strip().lower() == "fake"]
+            if fakes:
+                raise ConfigError(
+                    "TIGERSEAL_KEY_PROVIDERS names the fake:// test provider, which keeps keys "
+                    "in memory and loses them at exit: never use it in production; configure "
+                    "env://, file:// or a KMS, Vault or HSM key"
+                )
+        return KeyProviderSelection(explicit, SOURCE_EXPLICIT)
+    if s.encryption_master_key is not None:
+        return KeyProviderSelection((f"env://{SOURCE_MASTER_KEY}",), SOURCE_MASTER_KEY)
+    how = (
+        "set ENCRYPTION_MASTER_KEY to 64 fresh hex characters (`tigerseal keygen --print`), or "
+        "TIGERSEAL_KEY_PROVIDERS to a KMS, Vault or HSM key (e.g. aws-kms://alias/app) or a "
+        "keyring file (file:///etc/tigerseal/keyring.json)"
+    )
+    if s.environment in ("production", "staging"):
+        raise ConfigError(
+            f"ENCRYPTION_MASTER_KEY is required in {s.environment} (no encryption key is "
+            f"configured): {how}; tigerseal never creates keys in a deployment (a generated "
+            "keyring would be lost at the next deploy, and every message with it)"
+        )
+    if not s.allow_dev_keyring:
+        raise ConfigError(
+            "no encryption key is configured, and TIGERSEAL_ALLOW_DEV_KEYRING=false refuses "
+            f"the development keyring: {how}"
+        )
+    path = Path(s.keyring_path).expanduser().resolve()
+    return KeyProviderSelection((f"file://{path}",), SOURCE_DEV_KEYRING, path)
 
 
 def _secret_text(value: Any) -> str | None:

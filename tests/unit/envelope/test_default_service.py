@@ -21,6 +21,8 @@ VARS = (
     "ENVIRONMENT",
     "TIGERSEAL_KEYRING_PATH",
     "TIGERSEAL_CACHE_ENABLED",
+    "TIGERSEAL_ALLOW_DEV_KEYRING",
+    "JWT_SECRET",
 )
 
 
@@ -80,3 +82,79 @@ def test_unknown_scheme_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
         get_encryption_service()
     assert "gcp-kms" in str(e.value)
     assert "env" in str(e.value)
+
+
+# -- one rule for "which providers are configured" (service, doctor, rotate) -----------------
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {"ENCRYPTION_MASTER_KEY": "k"},
+        {"ENCRYPTION_MASTER_KEY": "k", "TIGERSEAL_KEY_PROVIDERS": "env://OTHER file:///x/k.json"},
+        {"TIGERSEAL_KEYRING_PATH": "elsewhere/ring.json"},
+    ],
+)
+def test_service_doctor_and_rotate_agree(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
+) -> None:
+    from tigerseal.cli.admin import configured_key_provider_uris
+    from tigerseal.cli.keys import _configured_primary
+    from tigerseal.config import get_settings, select_key_providers
+
+    for k, v in env.items():
+        monkeypatch.setenv(k, secrets.token_hex(32) if v == "k" else v)
+    uris = list(select_key_providers().uris)
+    assert configured_provider_uris() == uris
+    assert configured_key_provider_uris(get_settings()) == uris
+    assert _configured_primary() == uris[0]
+
+
+def test_dev_keyring_warns_once_naming_the_path(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tigerseal.envelope import default
+
+    monkeypatch.setattr(default, "_dev_keyring_warned", False)
+    with caplog.at_level("WARNING", logger="tigerseal.envelope"):
+        svc = get_encryption_service()
+        reset_encryption_service()
+        get_encryption_service()
+        configured_provider_uris()
+    assert svc.providers[0].scheme == "file"
+    warnings = [r for r in caplog.records if "development keyring" in r.getMessage()]
+    assert len(warnings) == 1
+    assert str(tmp_path / ".tigerseal" / "keyring.json") in warnings[0].getMessage()
+    assert "TIGERSEAL_ALLOW_DEV_KEYRING=false" in warnings[0].getMessage()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("ENVIRONMENT", "staging"), ("ENVIRONMENT", "production"),
+     ("TIGERSEAL_ALLOW_DEV_KEYRING", "false")],
+)  # fmt: skip
+def test_dev_keyring_refused_where_it_looks_like_a_deployment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    if value == "production":
+        monkeypatch.setenv("JWT_SECRET", secrets.token_urlsafe(48))
+    with pytest.raises(ConfigError, match="ENCRYPTION_MASTER_KEY") as e:
+        get_encryption_service()
+    assert value in str(e.value)
+    assert not (tmp_path / ".tigerseal").exists()
+    # An existing keyring file is refused as well: the fallback itself is off.
+    monkeypatch.setenv("TIGERSEAL_KEYRING_PATH", str(tmp_path / "ring.json"))
+    from tigerseal.providers.file import create_keyring
+
+    create_keyring(tmp_path / "ring.json")
+    reset_settings()
+    with pytest.raises(ConfigError):
+        configured_provider_uris()
+
+
+def test_explicit_dev_keyring_opt_out_keeps_configured_keys(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TIGERSEAL_ALLOW_DEV_KEYRING", "false")
+    monkeypatch.setenv("ENCRYPTION_MASTER_KEY", secrets.token_hex(32))
+    assert configured_provider_uris() == ["env://ENCRYPTION_MASTER_KEY"]

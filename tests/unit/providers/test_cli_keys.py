@@ -162,3 +162,24 @@ def test_rotate_fake_uri() -> None:
     code, output = invoke("rotate", "--uri", "fake://cli-rotate-test", "--json")
     assert code == 0, output
     assert json.loads(output)["version"] == json.loads(output)["previous"] + 1
+
+
+def test_rotate_with_only_the_master_key_explains_env_rotation(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """ENCRYPTION_MASTER_KEY is the configured key: rotate must not touch a stray keyring."""
+    invoke("keygen")  # a development keyring left over from earlier work
+    keyring = tmp_path / ".tigerseal" / "keyring.json"
+    before = keyring.read_bytes()
+    monkeypatch.setenv("ENCRYPTION_MASTER_KEY", KeyManager.generate_master_key())
+    reset_settings()
+    code, output = invoke("rotate")
+    assert code == 1, output
+    assert keyring.read_bytes() == before
+    for step in (
+        "ENCRYPTION_MASTER_KEY_V1",
+        "ENCRYPTION_MASTER_KEY_VERSION=2",
+        "tigerseal rewrap",
+        "ENCRYPTION_MASTER_KEY_MIN_VERSION=2",
+    ):
+        assert step in output

@@ -91,13 +91,14 @@ def plugins(as_json: bool, groups: tuple[str, ...], load: bool) -> None:
 
 # -- doctor -------------------------------------------------------------------------------------
 def configured_key_provider_uris(settings: Settings) -> list[str]:
-    """The key-provider URIs the settings select (the same rule as get_encryption_service)."""
-    uris = settings.key_providers.split()
-    if uris:
-        return uris
-    if settings.encryption_master_key is not None:
-        return ["env://ENCRYPTION_MASTER_KEY"]
-    return [f"file://{settings.keyring_path}"]
+    """The key-provider URIs the settings select (:func:`tigerseal.config.select_key_providers`).
+
+    Raises:
+        ConfigError: nothing is configured where the development keyring is refused.
+    """
+    from tigerseal.config import select_key_providers
+
+    return list(select_key_providers(settings).uris)
 
 
 @dataclass
@@ -115,10 +116,20 @@ def _settings_summary(settings: Settings) -> dict[str, Any]:
     def is_set(value: object) -> str:
         return "set" if value is not None else "not set"
 
+    from tigerseal.config import select_key_providers
+    from tigerseal.errors import ConfigError
+
+    try:
+        selection = select_key_providers(settings)
+        uris: list[str] = [redact_uri(u) for u in selection.uris]
+        source = selection.source
+    except ConfigError:
+        uris, source = [], "none (refused: see the key providers check)"
     return {
         "environment": settings.environment,
         "production": settings.is_production,
-        "key_providers": [redact_uri(u) for u in configured_key_provider_uris(settings)],
+        "key_providers": uris,
+        "key_providers_source": source,
         "key_providers_explicit": bool(settings.key_providers.split()),
         "keyring_path": settings.keyring_path,
         "ENCRYPTION_MASTER_KEY": is_set(settings.encryption_master_key),
@@ -136,11 +147,26 @@ def _settings_summary(settings: Settings) -> dict[str, Any]:
 
 
 def _provider_checks(settings: Settings) -> list[Check]:
+    from tigerseal.config import select_key_providers
     from tigerseal.errors import TigerSealError
     from tigerseal.plugins import key_provider_from_uri
 
+    try:
+        selection = select_key_providers(settings)
+    except TigerSealError as exc:
+        return [Check("key providers", False, f"{type(exc).__name__}: {exc}")]
     checks = []
-    for uri in configured_key_provider_uris(settings):
+    if selection.dev_keyring is not None:
+        checks.append(
+            Check(
+                "development keyring",
+                True,
+                f"no key configured: using the development keyring {selection.dev_keyring} "
+                "(local development only; set ENCRYPTION_MASTER_KEY or TIGERSEAL_KEY_PROVIDERS "
+                "for deployments)",
+            )
+        )
+    for uri in selection.uris:
         name = f"key provider {redact_uri(uri)}"
         start = time.perf_counter()
         try:
@@ -155,15 +181,6 @@ def _provider_checks(settings: Settings) -> list[Check]:
             provider.close()
         extra = {"key_id": status.key_id, "key_version": status.key_version}
         checks.append(Check(name, status.ok, status.detail, status.latency_ms, extra))
-        if settings.is_production and provider.scheme == "fake":
-            checks.append(
-                Check(
-                    name,
-                    False,
-                    "the fake provider keeps keys in memory: never use it in "
-                    "production; configure env://, file:// or a KMS",
-                )
-            )
     return checks
 
 
@@ -206,15 +223,7 @@ def _production_checks(settings: Settings) -> list[Check]:
     if not settings.is_production:
         return []
     checks = []
-    if not settings.key_providers.split() and settings.encryption_master_key is None:
-        checks.append(
-            Check(
-                "production keys",
-                False,
-                "no TIGERSEAL_KEY_PROVIDERS or "
-                "ENCRYPTION_MASTER_KEY: the development keyring is not for production",
-            )
-        )
+    # Missing keys and fake:// are reported by _provider_checks (select_key_providers).
     if settings.jwt_secret is None:
         checks.append(
             Check(

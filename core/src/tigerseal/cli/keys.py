@@ -82,13 +82,10 @@ def keygen(path: Path | None, print_only: bool, kind: str, env_format: bool, for
 
 
 def _configured_primary() -> str:
-    from tigerseal.config import get_settings
+    """The primary configured key URI (:func:`tigerseal.config.select_key_providers`)."""
+    from tigerseal.config import select_key_providers
 
-    settings = get_settings()
-    uris = settings.key_providers.split()
-    if uris:
-        return uris[0]
-    return f"file://{settings.keyring_path}"
+    return _call(select_key_providers).uris[0]
 
 
 @click.command()
@@ -102,10 +99,12 @@ def _configured_primary() -> str:
 def rotate(keyring: Path | None, uri: str | None, as_json: bool) -> None:
     """Add a new key version and make it current; old messages keep decrypting.
 
-    Without options, rotates the first of TIGERSEAL_KEY_PROVIDERS (or the development keyring
-    at TIGERSEAL_KEYRING_PATH). Afterwards rewrap everything stored (`tigerseal rewrap`,
-    `tigerseal pepper rewrap`, `tigerseal sql rewrap…`, `tigerseal audit rewrap-keys`), then
-    retire old versions with `tigerseal retire --below N`, which checks first.
+    Without options, rotates the primary configured key: the first of TIGERSEAL_KEY_PROVIDERS,
+    else env://ENCRYPTION_MASTER_KEY (which cannot be rotated from here: the command prints
+    the steps), else the development keyring at TIGERSEAL_KEYRING_PATH. Afterwards rewrap
+    everything stored (`tigerseal rewrap`, `tigerseal pepper rewrap`, `tigerseal sql rewrap…`,
+    `tigerseal audit rewrap-keys`), then retire old versions with `tigerseal retire --below N`,
+    which checks first.
     """
     from tigerseal.audit.emit import audit_key_rotated
     from tigerseal.plugins import key_provider_from_uri

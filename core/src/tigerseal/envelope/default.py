@@ -10,7 +10,6 @@ from typing import BinaryIO
 
 from tigerseal.envelope.cache import CachePolicy
 from tigerseal.envelope.service import EncryptionService
-from tigerseal.errors import ConfigError
 
 __all__ = [
     "configured_provider_uris",
@@ -23,42 +22,57 @@ __all__ = [
 log = logging.getLogger("tigerseal.envelope")
 _service: EncryptionService | None = None
 _lock = threading.Lock()
+_lock_warned = threading.Lock()
 
 
 def configured_provider_uris() -> list[str]:
     """The key URIs the default service uses, in order (primary first).
 
-    ``TIGERSEAL_KEY_PROVIDERS`` if set; else ``env://ENCRYPTION_MASTER_KEY`` if that variable is
-    set; else, outside production, the development keyring file (``TIGERSEAL_KEYRING_PATH``,
-    default ``.tigerseal/keyring.json``), created on first use.
+    The choice is :func:`tigerseal.config.select_key_providers` (the one rule ``tigerseal
+    doctor`` and ``tigerseal rotate`` use too). When it falls back to the development keyring,
+    the keyring is created if missing, and a warning naming its path is logged once per
+    process: that keyring lives on local disk and a container loses it at the next deploy.
 
     Raises:
-        ConfigError: production without configured keys.
+        ConfigError: nothing is configured where the development keyring is refused
+            (staging, production, ``TIGERSEAL_ALLOW_DEV_KEYRING=false``).
     """
-    from tigerseal.config import get_settings
+    from tigerseal.config import select_key_providers
 
-    s = get_settings()
-    if s.key_providers.strip():
-        return s.key_providers.split()
-    if s.encryption_master_key is not None:
-        return ["env://ENCRYPTION_MASTER_KEY"]
-    if s.is_production:
-        raise ConfigError(
-            "no encryption key is configured and ENVIRONMENT=production: set "
-            "TIGERSEAL_KEY_PROVIDERS (e.g. aws-kms://alias/app) or ENCRYPTION_MASTER_KEY (64 hex "
-            "chars, `tigerseal keygen --print`); tigerseal does not create keys in production"
-        )
-    path = Path(s.keyring_path).expanduser().resolve()
-    if not path.exists():
-        from tigerseal.providers.file import create_keyring
+    selection = select_key_providers()
+    path = selection.dev_keyring
+    if path is not None:
+        created = False
+        if not path.exists():
+            from tigerseal.providers.file import create_keyring
 
-        create_keyring(path, exist_ok=True)  # another process may create it at the same time
-        log.warning(
-            "created a development keyring at %s; set ENCRYPTION_MASTER_KEY or "
-            "TIGERSEAL_KEY_PROVIDERS for real deployments",
-            path,
-        )
-    return [f"file://{path}"]
+            create_keyring(path, exist_ok=True)  # another process may create it at the same time
+            created = True
+        _warn_dev_keyring(path, created)
+    return list(selection.uris)
+
+
+_dev_keyring_warned = False
+
+
+def _warn_dev_keyring(path: Path, created: bool) -> None:
+    """Log, once per process, that the zero-configuration development keyring is in use."""
+    global _dev_keyring_warned
+    with _lock_warned:
+        if _dev_keyring_warned:
+            return
+        _dev_keyring_warned = True
+    # A logging warning, not warnings.warn: Python hides repeated warnings.warn by default and
+    # test suites running with -W error would turn this into a crash of every dev setup.
+    log.warning(
+        "%s the development keyring %s: no encryption key is configured (TIGERSEAL_KEY_PROVIDERS "
+        "and ENCRYPTION_MASTER_KEY are unset). Its keys exist only in that file; a container "
+        "loses it at the next deploy, and every message encrypted under it. Set "
+        "ENCRYPTION_MASTER_KEY or TIGERSEAL_KEY_PROVIDERS for anything but local development "
+        "(TIGERSEAL_ALLOW_DEV_KEYRING=false refuses this fallback)",
+        "created and using" if created else "using",
+        path,
+    )
 
 
 def _build() -> EncryptionService:

@@ -307,9 +307,13 @@ class EnvKeyProvider(KeyProvider):
         var = self._variable
         nxt = self.key_version + 1
         raise UnsupportedOperation(
-            f"env:// keys cannot be rotated from inside the process: copy {var} into "
-            f"{var}_V{self.key_version}, put a new key (`tigerseal keygen --print`) in {var}, "
-            f"set {var}_VERSION={nxt} and restart; or use a file:// keyring or a KMS"
+            f"env:// keys live in the environment and cannot be rotated by tigerseal. To rotate "
+            f"{var}: (1) copy the value of {var} into {var}_V{self.key_version}; (2) put a new "
+            f"key in {var} (`tigerseal keygen --print`); (3) set {var}_VERSION={nxt}; (4) "
+            f"deploy the three variables together and restart every service; (5) run "
+            f"`tigerseal rewrap`, then set {var}_MIN_VERSION={nxt} to retire the old key. "
+            "(`KeyManager.plan_env_rotation()` prints the values; a file:// keyring or a KMS "
+            "rotates in place)"
         )
 
 
