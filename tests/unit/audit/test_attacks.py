@@ -168,3 +168,76 @@ def test_four_processes_on_the_default_path_keep_one_verifiable_trail(tmp_path: 
     assert report.ok, report.issues[:5]
     events = [json.loads(line) for line in read_lines(path) if b'"authn_login_fail"' in line]
     assert len(events) == 1200
+
+
+def test_appending_a_record_without_the_key_is_detected(tmp_path: Path, keys: AuditKeys) -> None:
+    path = tmp_path / "audit.jsonl"
+    _trail(path, keys)
+    lines = read_lines(path)
+    fake = {"event_type": "authz_change", "user_id": "admin", "risk_level": "low"}
+    lines.append(json.dumps({"seq": 0, "prev": "", **fake}).encode())
+    write_lines(path, rechain(lines, len(lines) - 1))
+    report = verify_audit_file(path, keys=keys)
+    assert "forged" in report.kinds()
+
+
+def test_rolling_back_file_and_head_together_is_not_detected(
+    tmp_path: Path, keys: AuditKeys
+) -> None:
+    """A documented limit: an earlier copy of the file *and* its head is a valid trail."""
+    path = tmp_path / "audit.jsonl"
+    head = path.with_name("audit.jsonl.head")
+    sink = _trail(path, keys, 10, close=False)
+    sink.checkpoint()
+    saved = (path.read_bytes(), head.read_bytes())
+    for i in range(10):
+        sink.write({"event_type": "authz_fail", "i": i})
+    sink.close()
+    path.write_bytes(saved[0])
+    head.write_bytes(saved[1])
+    assert verify_audit_file(path, keys=keys).ok  # only an external anchor can tell
+
+
+def test_deleting_the_whole_trail_is_not_detected_by_the_next_trail(
+    tmp_path: Path, keys: AuditKeys
+) -> None:
+    """A documented limit: with file, head and keys gone, the next writer starts afresh."""
+    path = tmp_path / "audit.jsonl"
+    _trail(path, keys)
+    first_chain = json.loads(read_lines(path)[0])["chain_id"]
+    for name in ("audit.jsonl", "audit.jsonl.head", "audit.jsonl.keys"):
+        (tmp_path / name).unlink()
+    _trail(path, keys, 3)
+    report = verify_audit_file(path, keys=keys)
+    assert report.ok
+    assert report.chain_ids != [first_chain]  # a new chain id: an anchor that kept it notices
+
+
+def test_an_external_anchor_detects_rollback_and_replacement(
+    tmp_path: Path, keys: AuditKeys
+) -> None:
+    path = tmp_path / "audit.jsonl"
+    head = path.with_name("audit.jsonl.head")
+    sink = _trail(path, keys, 10, close=False)
+    sink.checkpoint()
+    saved = (path.read_bytes(), head.read_bytes())
+    for i in range(10):
+        sink.write({"event_type": "authz_fail", "i": i})
+    sink.close()
+    runner = CliRunner()
+    out = runner.invoke(tigerseal_cli, ["audit", "anchor", str(path)])
+    assert out.exit_code == 0, out.output
+    anchor = out.output.strip()
+    seq, sha = anchor.split(":")
+    ok = runner.invoke(tigerseal_cli, ["audit", "verify", "--anchor", anchor, str(path)])
+    assert ok.exit_code == 0, ok.output
+    path.write_bytes(saved[0])  # roll file and head back together
+    head.write_bytes(saved[1])
+    assert verify_audit_file(path, keys=keys).ok
+    report = verify_audit_file(path, keys=keys, anchor=(int(seq), sha))
+    assert "truncated" in report.kinds()
+    bad = runner.invoke(tigerseal_cli, ["audit", "verify", "--anchor", anchor, str(path)])
+    assert bad.exit_code == 1
+    assert "anchor" in bad.output
+    junk = runner.invoke(tigerseal_cli, ["audit", "verify", "--anchor", "x:y", str(path)])
+    assert junk.exit_code == 2

@@ -89,6 +89,7 @@ class VerifyReport:
     head_seq: int | None = None
     authenticated: int = 0
     legacy: bool = False
+    last_sha256: str | None = None
     issues: list[Issue] = field(default_factory=list)
 
     @property
@@ -121,6 +122,7 @@ class VerifyReport:
             "unanchored_records": self.unanchored,
             "head_seq": self.head_seq,
             "authenticated_records": self.authenticated,
+            "last_sha256": self.last_sha256,
             "legacy_format": self.legacy,
             "issues": [
                 {
@@ -157,8 +159,11 @@ class _Verifier:
         keys: AuditKeys | None,
         check_macs: bool,
         allow_unanchored: bool,
+        anchor: tuple[int, str] | None = None,
     ) -> None:
         self.path = path
+        self.anchor = anchor
+        self.anchor_sha: str | None = None
         self.keys = keys
         self.check_macs = check_macs
         self.allow_unanchored = allow_unanchored
@@ -381,6 +386,8 @@ class _Verifier:
                 line_sha = hashlib.sha256(body).hexdigest()
                 if self.head is not None and seq == self.head["seq"]:
                     self.head_line_sha = line_sha
+                if self.anchor is not None and seq == self.anchor[0]:
+                    self.anchor_sha = line_sha
                 # record kinds
                 if event_type in (START, RESUME):
                     cid = rec.get("chain_id")
@@ -425,6 +432,7 @@ class _Verifier:
                 report.last_seq = seq if report.last_seq is None else max(report.last_seq, seq)
                 prev_hash = line_sha
         report.lines = line_no
+        report.last_sha256 = prev_hash
         if pending_bad is not None:
             self._corrupt(*pending_bad)
         if tail is not None:
@@ -439,7 +447,31 @@ class _Verifier:
         self._classify_sequence()
         self._check_head()
         self._check_anchored()
+        self._check_external_anchor()
         return report
+
+    def _check_external_anchor(self) -> None:
+        if self.anchor is None:
+            return
+        seq, sha = self.anchor
+        if self.anchor_sha is None:
+            self.issue(
+                "truncated",
+                "error",
+                None,
+                seq,
+                f"the anchor names seq {seq}, which the trail no longer holds: records were cut "
+                "off (or the trail was replaced)",
+            )
+        elif not hmac.compare_digest(self.anchor_sha, sha.lower()):
+            self.issue(
+                "truncated",
+                "error",
+                None,
+                seq,
+                f"the record at seq {seq} is not the one anchored: the trail was rewritten or "
+                "replaced",
+            )
 
     def _legacy(self, line: int, seq: int) -> None:
         if self.report.legacy:
@@ -734,6 +766,7 @@ def verify_audit_file(
     keys: AuditKeys | None = None,
     check_macs: bool = True,
     allow_unanchored: bool = False,
+    anchor: tuple[int, str] | None = None,
 ) -> VerifyReport:
     """Check a hash-chained audit file and its head.
 
@@ -744,6 +777,9 @@ def verify_audit_file(
         check_macs: ``False`` checks the chain only (no key access needed).
         allow_unanchored: accept a trail in which no record is authenticated, or whose head
             file is missing (reported as warnings instead of errors).
+        anchor: ``(seq, sha256)`` of a record kept outside the host (``tigerseal audit
+            anchor``): the trail must still hold exactly that record, which detects a cut or
+            rollback back past it, and a trail replaced as a whole.
 
     Returns:
         A :class:`VerifyReport`; ``report.ok`` is false if anything was altered.
@@ -751,4 +787,4 @@ def verify_audit_file(
     Raises:
         AuditError: the file cannot be read.
     """
-    return _Verifier(Path(path), keys, check_macs, allow_unanchored).run()
+    return _Verifier(Path(path), keys, check_macs, allow_unanchored, anchor).run()

@@ -49,6 +49,12 @@ def audit() -> None:
 )
 @click.option("--strict", is_flag=True, help="Fail on warnings too (torn lines, legacy format).")
 @click.option(
+    "--anchor",
+    metavar="SEQ:SHA256",
+    help="A record printed earlier by `tigerseal audit anchor` and kept off the host: the "
+    "trail must still hold it (detects cuts, rollbacks and replacement back past it).",
+)
+@click.option(
     "--allow-unanchored",
     is_flag=True,
     help="Accept a trail without any MAC or without its head file (a plain hash chain, which "
@@ -66,6 +72,7 @@ def verify(
     as_json: bool,
     no_macs: bool,
     strict: bool,
+    anchor: str | None,
     allow_unanchored: bool,
     key_providers: tuple[str, ...],
 ) -> None:
@@ -78,7 +85,13 @@ def verify(
 
     keys = AuditKeys(encryption=_service(key_providers)) if key_providers else None
     path = file or _default_file()
-    report = _verify(path, keys, check_macs=not no_macs, allow_unanchored=allow_unanchored)
+    report = _verify(
+        path,
+        keys,
+        check_macs=not no_macs,
+        allow_unanchored=allow_unanchored,
+        anchor=_parse_anchor(anchor) if anchor else None,
+    )
     failed = not report.ok or (strict and bool(report.issues))
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
@@ -119,7 +132,23 @@ def _service(key_providers: tuple[str, ...]) -> Any:
     return EncryptionService([key_provider_from_uri(u) for u in key_providers])
 
 
-def _verify(target: str, keys: Any, *, check_macs: bool, allow_unanchored: bool) -> Any:
+def _parse_anchor(text: str) -> tuple[int, str]:
+    seq, _, sha = text.strip().partition(":")
+    if not seq.isdigit() or len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+        raise click.BadParameter(
+            "expected SEQ:SHA256 as printed by `tigerseal audit anchor`", param_hint="--anchor"
+        )
+    return int(seq), sha
+
+
+def _verify(
+    target: str,
+    keys: Any,
+    *,
+    check_macs: bool,
+    allow_unanchored: bool,
+    anchor: tuple[int, str] | None = None,
+) -> Any:
     """Verify a file, or the URI of a sink that verifies itself (``postgresql://``, ``sqlite://``)."""
     from tigerseal.audit import verify_audit_file
     from tigerseal.audit.keystore import file_target_path
@@ -127,7 +156,11 @@ def _verify(target: str, keys: Any, *, check_macs: bool, allow_unanchored: bool)
     path = file_target_path(target)
     if path is not None:
         return verify_audit_file(
-            path, keys=keys, check_macs=check_macs, allow_unanchored=allow_unanchored
+            path,
+            keys=keys,
+            check_macs=check_macs,
+            allow_unanchored=allow_unanchored,
+            anchor=anchor,
         )
     from tigerseal.plugins import audit_sink_from_uri
 
@@ -139,9 +172,43 @@ def _verify(target: str, keys: Any, *, check_macs: bool, allow_unanchored: bool)
                 f"the {escape_control(urlsplit(target).scheme)} audit sink keeps no verifiable "
                 "trail"
             )
-        return verifier(keys=keys, check_macs=check_macs, allow_unanchored=allow_unanchored)
+        return verifier(
+            keys=keys, check_macs=check_macs, allow_unanchored=allow_unanchored, anchor=anchor
+        )
     finally:
         sink.close()
+
+
+@audit.command()
+@file_argument
+@click.option(
+    "--key-provider",
+    "key_providers",
+    multiple=True,
+    metavar="URI",
+    help="Key URI that decrypts the MAC keys (default: the configured providers).",
+)
+def anchor(file: str | None, key_providers: tuple[str, ...]) -> None:
+    """Print SEQ:SHA256 of FILE's newest record, after verifying it.
+
+    Keep the line off the host (a ticket, another system's log, a notary): `tigerseal audit
+    verify --anchor SEQ:SHA256` later proves the trail still holds that record, which no
+    attacker with write access can fake by cutting, rolling back or replacing the trail.
+    """
+    from tigerseal.audit import AuditKeys
+
+    keys = AuditKeys(encryption=_service(key_providers)) if key_providers else None
+    path = file or _default_file()
+    report = _verify(path, keys, check_macs=True, allow_unanchored=False)
+    if not report.ok or report.last_sha256 is None:
+        click.secho(
+            f"{escape_control(path)}: not anchored - the trail does not verify "
+            "(run `tigerseal audit verify`)",
+            fg="red",
+            err=True,
+        )
+        raise SystemExit(1)
+    click.echo(f"{report.last_seq}:{report.last_sha256}")
 
 
 @audit.command("rewrap-keys")

@@ -424,6 +424,7 @@ class SQLAuditSink(AuditSink):
         keys: AuditKeys | None = None,
         check_macs: bool = True,
         allow_unanchored: bool = False,
+        anchor: tuple[int, str] | None = None,
     ) -> VerifyReport:
         """Verify the chain, line MACs and head (same checks as for an audit file).
 
@@ -456,7 +457,11 @@ class SQLAuditSink(AuditSink):
                     "".join(json.dumps(e) + "\n" for e in entries), encoding="ascii"
                 )
             report = verify_audit_file(
-                path, keys=keys, check_macs=check_macs, allow_unanchored=allow_unanchored
+                path,
+                keys=keys,
+                check_macs=check_macs,
+                allow_unanchored=allow_unanchored,
+                anchor=anchor,
             )
         report.path = _display(self.engine)
         return report
