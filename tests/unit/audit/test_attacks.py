@@ -241,3 +241,17 @@ def test_an_external_anchor_detects_rollback_and_replacement(
     assert "anchor" in bad.output
     junk = runner.invoke(tigerseal_cli, ["audit", "verify", "--anchor", "x:y", str(path)])
     assert junk.exit_code == 2
+
+
+def test_stripping_the_mac_of_one_record_is_detected(tmp_path: Path, keys: AuditKeys) -> None:
+    path = tmp_path / "audit.jsonl"
+    _trail(path, keys)
+    lines = read_lines(path)
+    rec = json.loads(lines[7])
+    del rec["mac"]
+    rec["user_id"] = "admin"
+    lines[7] = json.dumps(rec, separators=(",", ":")).encode()
+    write_lines(path, rechain(lines, 7))
+    report = verify_audit_file(path, keys=keys)
+    assert "forged" in report.kinds()
+    assert any(i.seq == 7 for i in report.issues if i.kind == "forged")
