@@ -46,10 +46,12 @@ def main() -> int:
     attempt("gone.wrap", lambda: provider.wrap(dek, context))
     attempt("gone.decrypt", lambda: envelope.decrypt(sealed, context))
     attempt("gone.unwrap_again", lambda: provider.unwrap(wrapped, context))
+    attempt("gone.new_provider", lambda: Pkcs11Provider(uri).close())
     os.rename(tokendir + ".away", tokendir)
     attempt("back.unwrap", lambda: provider.unwrap(wrapped, context))
     attempt("back.decrypt", lambda: envelope.decrypt(sealed, context))
     attempt("back.wrap", lambda: provider.wrap(dek, context))
+    attempt("back.new_provider", lambda: Pkcs11Provider(uri).unwrap(wrapped, context))
     print(json.dumps(outcomes), flush=True)
     provider.close()
     return 0

@@ -49,10 +49,11 @@ def test_token_directory_gone_then_back(softhsm: SoftHSM, tmp_path: Path, lockin
     proc = _run([str(WORKER), uri, str(tokendir)], {"SOFTHSM2_CONF": str(conf)})
     assert proc.returncode == 0, proc.stderr[-3000:]
     outcomes = json.loads(proc.stdout.splitlines()[-1])
-    for name in ("gone.unwrap", "gone.wrap", "gone.decrypt", "gone.unwrap_again"):
+    gone = ("gone.unwrap", "gone.wrap", "gone.decrypt", "gone.unwrap_again", "gone.new_provider")
+    for name in gone:
         assert outcomes[name] == "ProviderUnavailable", (name, outcomes)
         assert "retry" in outcomes[name + ".message"].lower(), outcomes
-    for name in ("back.unwrap", "back.decrypt", "back.wrap"):
+    for name in ("back.unwrap", "back.decrypt", "back.wrap", "back.new_provider"):
         assert outcomes[name] == "ok", (name, outcomes)
 
 

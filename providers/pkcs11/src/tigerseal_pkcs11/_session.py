@@ -507,6 +507,8 @@ class Module:
         self._gate = _Gate()
         #: Bumped by every successful :meth:`recover`; pools compare it to re-find their token.
         self.generation = 0
+        #: A re-initialisation failed: the module is not initialised until one succeeds.
+        self.broken = False
         self._pools: dict[tuple[int, str], TokenPool] = {}
         self._pools_lock = threading.Lock()
         self.lib = self._load()
@@ -598,12 +600,14 @@ class Module:
                 else:
                     self.lib.initialize()
             except (p11.PKCS11Error, ConfigError) as exc:
+                self.broken = True
                 cause = exc.__cause__ if isinstance(exc, ConfigError) else exc
                 reason = init_failure_reason(self.path, cause or exc)
                 raise ProviderUnavailable(
                     f"the PKCS#11 token is not available and its module could not be "
                     f"initialised again: {reason}. Retry once the token is back"
                 ) from exc
+            self.broken = False
             self.generation += 1
 
     def _finalize_quietly(self) -> None:
@@ -685,6 +689,8 @@ class Module:
 
     def pool(self, uri: Pkcs11Uri) -> TokenPool:
         """The process-wide pool of the token ``uri`` selects (created on first use)."""
+        if self.broken:  # a token failed earlier and the module is still down: try again
+            self.recover(self.generation)
         token = self.find_token(uri)
         key = (int(token.slot.slot_id), str(token.serial))
         with self._pools_lock:
