@@ -232,3 +232,40 @@ def test_key_sets_do_not_mix_hmac_and_public_keys() -> None:
     with pytest.raises(ConfigError, match="mix"):
         keys.add(JWTKey.generate("HS256"))
     assert len(keys) == 1
+
+
+# -- red-team follow-ups --------------------------------------------------------------------------
+@pytest.mark.parametrize("claim", ["exp", "jti", "sub", "iat"])
+def test_required_claim_set_to_null_counts_as_missing(claim: str) -> None:
+    # {"exp": null} never expires and {"jti": null} cannot be revoked: null is not a value.
+    tm = manager()
+    body: dict[str, Any] = {
+        "sub": "a",
+        "iat": int(NOW),
+        "exp": int(NOW) + 60,
+        "jti": "j1",
+        "iss": "tigerseal-test",
+    }
+    token = tm.encode({**body, claim: None})
+    with pytest.raises(TokenInvalidError, match=claim):
+        tm.verify(token, now=NOW + 10**6 if claim == "exp" else NOW)
+
+
+def test_null_exp_is_not_a_date_even_when_not_required() -> None:
+    tm = manager(required_claims=("sub",))
+    token = tm.encode({"sub": "a", "exp": None, "jti": "j1", "iss": "tigerseal-test"})
+    with pytest.raises(TokenInvalidError, match="exp"):
+        tm.verify(token)
+    with pytest.raises(TokenInvalidError, match="exp"):
+        tm.revoke(token)
+
+
+def test_token_without_exp_can_still_be_revoked() -> None:
+    # A manager that does not require exp accepts tokens that never expire; revoking one must
+    # then last for good instead of being skipped.
+    tm = manager(required_claims=("sub",))
+    token = tm.encode({"sub": "a", "jti": "j-forever", "iss": "tigerseal-test"})
+    assert tm.verify(token).sub == "a"
+    tm.revoke(token)
+    with pytest.raises(TokenRevokedError):
+        tm.verify(token, now=NOW + 10 * 366 * 24 * 3600)

@@ -124,10 +124,13 @@ def _leeway(value: object) -> float:
 
 
 def _numeric_date(claims: Mapping[str, Any], name: str) -> int | None:
-    """The claim ``name`` as an integer NumericDate, ``None`` if absent; anything else raises."""
-    value = claims.get(name)
-    if value is None:
+    """The claim ``name`` as an integer NumericDate, ``None`` if absent; anything else raises.
+
+    ``null`` is not absent: ``{"exp": null}`` would otherwise be a token that never expires.
+    """
+    if name not in claims:
         return None
+    value = claims[name]
     if isinstance(value, bool) or not isinstance(value, int):
         raise TokenInvalidError(
             f"the token's {name!r} claim is not an integer NumericDate (seconds since the "
@@ -350,7 +353,8 @@ class TokenManager:
     ) -> None:
         claims = payload
         for name in self.required_claims:
-            if name not in claims:
+            # null counts as missing: {"jti": null} would pass yet never be revocable.
+            if claims.get(name) is None:
                 raise TokenInvalidError(f"the token lacks the required claim {name!r}")
         exp, nbf, iat = (_numeric_date(claims, n) for n in ("exp", "nbf", "iat"))
         if exp is not None and exp <= now - self.leeway:
@@ -451,12 +455,14 @@ class TokenManager:
             raise TokenError("no revocation store is configured (TIGERSEAL_REVOCATION_STORE)")
         payload = self.decode(token) if not isinstance(token, TokenPayload) else token
         exp = _numeric_date(payload, "exp")
-        if exp is None or exp + self.leeway <= self._clock():
+        if exp is not None and exp + self.leeway <= self._clock():
             return
         if payload.jti is not None:
             # Kept until verify would refuse the token as expired anyway (whole seconds, so a
-            # store with second-granularity TTLs does not drop it early).
-            self.revocation.revoke(payload.jti, math.ceil(exp + self.leeway))
+            # store with second-granularity TTLs does not drop it early). A token without
+            # exp (a manager not requiring it) never expires, so neither does its revocation.
+            until = MAX_NUMERIC_DATE if exp is None else exp
+            self.revocation.revoke(payload.jti, math.ceil(until + self.leeway))
         if family and payload.family is not None:
             until = math.ceil(self._clock() + self.refresh_token_expire + self.leeway)
             self.revocation.revoke_family(payload.family, until)
