@@ -269,3 +269,25 @@ def test_token_without_exp_can_still_be_revoked() -> None:
     tm.revoke(token)
     with pytest.raises(TokenRevokedError):
         tm.verify(token, now=NOW + 10 * 366 * 24 * 3600)
+
+
+def test_jwk_key_ops_must_allow_what_the_key_is_used_for() -> None:
+    # key_ops ["sign"] on a public key (or ["verify"] on a private one) is a key not meant for
+    # what tigerseal would do with it; WebCrypto exports pairs as private ["sign"] and public
+    # ["verify"], and those keep working.
+    signer = JWTKey.generate("ES256")
+    public = signer.public_jwk()
+    assert public is not None
+    private = signer.private_jwk()
+    with pytest.raises(ConfigError, match="key_ops"):
+        JWTKey.from_jwk({**public, "key_ops": ["sign"]})
+    with pytest.raises(ConfigError, match="key_ops"):
+        JWTKey.from_jwk({**private, "key_ops": ["verify"]})
+    with pytest.raises(ConfigError, match="key_ops"):
+        KeySet.from_jwks({"keys": [{**public, "key_ops": ["sign", "encrypt"]}]})
+    secret = {"kty": "oct", "k": b64(bytes(range(32))), "alg": "HS256"}
+    with pytest.raises(ConfigError, match="key_ops"):
+        JWTKey.from_jwk({**secret, "key_ops": ["sign"]})
+    assert JWTKey.from_jwk({**private, "key_ops": ["sign"]}).can_sign
+    assert JWTKey.from_jwk({**public, "key_ops": ["verify"]}).algorithm == "ES256"
+    assert JWTKey.from_jwk({**secret, "key_ops": ["sign", "verify"]}).can_sign

@@ -283,8 +283,9 @@ class JWTKey:
 
         Raises:
             ConfigError: the JWK is not a valid key for its algorithm, is marked for another
-                use (``use`` other than ``sig``, ``key_ops`` without ``verify``), or is an RSA
-                key that is too short, has a bad exponent or the ROCA weakness.
+                use (``use`` other than ``sig``; ``key_ops`` without ``verify``, or without
+                ``sign`` for a private key), or is an RSA key that is too short, has a bad
+                exponent or the ROCA weakness.
         """
         import jwt
 
@@ -296,13 +297,8 @@ class JWTKey:
                 "(RFC 7517 section 4.2)"
             )
         ops = jwk.get("key_ops")
-        if ops is not None and (
-            not isinstance(ops, list) or not any(op in ("sign", "verify") for op in ops)
-        ):
-            raise ConfigError(
-                "the JWK's key_ops include neither 'sign' nor 'verify'; it is not meant for "
-                "token signatures (RFC 7517 section 4.3)"
-            )
+        if ops is not None and not isinstance(ops, list):
+            raise ConfigError("the JWK's key_ops is not a list (RFC 7517 section 4.3)")
         alg = algorithm or jwk.get("alg")
         if not isinstance(alg, str):
             raise ConfigError("the JWK has no 'alg'; pass algorithm= to bind it to one")
@@ -312,6 +308,17 @@ class JWTKey:
             key = jwt.PyJWK(dict(jwk), algorithm=alg).key
         except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, KeyError) as exc:
             raise ConfigError(f"the JWK is not a valid {alg} key: {type(exc).__name__}") from None
+        if ops is not None:
+            # The operation this key will perform: a private key signs (its public half
+            # verifies, as WebCrypto exports pairs: private ["sign"], public ["verify"]); a
+            # public key or an HMAC secret verifies tokens, so it must allow "verify".
+            needed = "sign" if hasattr(key, "public_key") else "verify"
+            if needed not in ops:
+                raise ConfigError(
+                    f"the JWK's key_ops do not include '{needed}', which this "
+                    f"{'private' if needed == 'sign' else 'verification'} key would be used "
+                    "for; it is not meant for token signatures (RFC 7517 section 4.3)"
+                )
         kid = jwk.get("kid")
         if alg.startswith("HS"):
             return cls.from_secret(key, alg, kid=kid)
