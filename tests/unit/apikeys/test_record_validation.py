@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from tigerseal import APIKeyRecord
-from tigerseal.errors import TokenError
+from tigerseal.errors import InsufficientScopeError, TokenError
 
 
 def _row(**changes: Any) -> dict[str, Any]:
@@ -90,3 +90,21 @@ def test_scopes_round_trip(scopes: list[str]) -> None:
     record = APIKeyRecord.from_dict(_row(scopes=scopes))
     assert record.scopes == tuple(scopes)
     assert APIKeyRecord.from_dict(record.to_dict()) == record
+
+
+@pytest.mark.parametrize("field", ["created_at", "expires_at"])
+def test_an_integer_too_large_for_a_float_is_a_token_error(field: str) -> None:
+    # json.loads("1" + "0" * 400) is an int that float() cannot hold (OverflowError before).
+    with pytest.raises(TokenError, match=f"{field} must be a finite number"):
+        APIKeyRecord.from_dict(_row(**{field: 10**400}))
+
+
+def test_check_takes_a_bare_string_as_one_required_scope() -> None:
+    # As validate_token_scopes does: "admin" is one scope, not the letters a, d, m, i, n.
+    key, record = APIKeyRecord.create("tk", scopes=["admin"])
+    assert record.check(key, required_scopes="admin") is record
+    letters = record.with_scopes(list("admin"))
+    with pytest.raises(InsufficientScopeError, match="admin"):
+        letters.check(key, required_scopes="admin")
+    with pytest.raises(InsufficientScopeError):
+        record.check(key, required_scopes="")

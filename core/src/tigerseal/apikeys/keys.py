@@ -219,11 +219,13 @@ class APIKeyRecord:
         self,
         key: str,
         *,
-        required_scopes: Iterable[str] = (),
+        required_scopes: Iterable[str] | str = (),
         pepper: PepperKeyring | None = None,
         now: float | None = None,
     ) -> APIKeyRecord:
         """Authenticate ``key`` against this record and authorise ``required_scopes``.
+
+        ``required_scopes`` is a scope or scopes: a bare string is one scope, never its letters.
 
         Returns:
             The record itself, for chaining.
@@ -237,7 +239,9 @@ class APIKeyRecord:
             raise TokenInvalidError("the API key is not valid")
         if self.is_expired(now):
             raise TokenExpiredError("the API key has expired; create a new one")
-        missing = [s for s in required_scopes if s not in self.scopes]
+        # A bare string is one scope (as in validate_token_scopes), not its letters.
+        required = [required_scopes] if isinstance(required_scopes, str) else required_scopes
+        missing = [s for s in required if s not in self.scopes]
         if missing:
             raise InsufficientScopeError(f"the API key lacks scope(s) {', '.join(missing)}")
         return self
@@ -326,7 +330,10 @@ def _seconds(name: str, value: object) -> float:
         raise TokenError(
             f"API key record: {name} must be a number{null} (epoch seconds), got {_kind(value)}"
         )
-    seconds = float(value)
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int beyond a float's range (JSON allows 1 followed by 400 zeros)
+        seconds = math.inf
     if not math.isfinite(seconds):
         raise TokenError(f"API key record: {name} must be a finite number of epoch seconds")
     return seconds
