@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from tigerseal.errors import ConfigError
 from tigerseal.ratelimit import ProgressivePenalty, RateLimiter
 from tigerseal.ratelimit.keys import MAX_KEY_LENGTH
 from tigerseal.spi.services import RATE_LIMIT_ALGORITHMS, RateLimitPolicy
@@ -100,3 +101,11 @@ def test_a_digest_tag_cannot_be_forged_by_a_short_key(storage: RedisRateLimitSto
     policy = RateLimitPolicy(1, 60)
     assert storage.acquire(big, policy).allowed
     assert storage.acquire(forged, policy).allowed
+
+
+def test_a_non_str_key_is_a_config_error(storage: RedisRateLimitStorage) -> None:
+    # Same rule and message as memory://: a bytes key was a TypeError deep in hash_tag.
+    policy = RateLimitPolicy(3, 60)
+    for bad in (b"victim", 12, ""):
+        with pytest.raises(ConfigError, match="rate-limit key must be a non-empty string"):
+            storage.acquire(bad, policy)  # type: ignore[arg-type]

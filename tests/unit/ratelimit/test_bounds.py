@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from tigerseal.errors import ConfigError
 from tigerseal.plugins import rate_limit_storage_from_uri
 from tigerseal.ratelimit import MemoryRateLimitStorage, ProgressivePenalty, RateLimiter
-from tigerseal.ratelimit.keys import MAX_KEY_LENGTH, strikes_key, user_key
+from tigerseal.ratelimit.keys import MAX_KEY_LENGTH, long_key_digest, strikes_key, user_key
 from tigerseal.spi.services import RATE_LIMIT_ALGORITHMS, RateLimitPolicy
 
 from tests.unit.ratelimit.conftest import Clock
@@ -152,3 +152,23 @@ def test_bounds_from_the_uri_and_their_validation() -> None:
             rate_limit_storage_from_uri(bad)
     with pytest.raises(ConfigError, match="max_keys"):
         MemoryRateLimitStorage(max_keys=0)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_a_non_str_key_is_refused_and_cannot_reach_a_long_keys_digest(
+    clock: Clock, algorithm: str
+) -> None:
+    # A long key is held as its 32-byte SHA-256; a bytes key equal to that digest used to
+    # share (and exhaust) the long key's limit.
+    storage = MemoryRateLimitStorage(clock=clock)
+    policy = RateLimitPolicy(3, 60, algorithm)  # type: ignore[arg-type]
+    victim = "v" * (MAX_KEY_LENGTH + 1)
+    digest = long_key_digest(victim)
+    for bad in (digest, 12, ("a",), None):
+        with pytest.raises(ConfigError, match="rate-limit key must be a non-empty string"):
+            storage.acquire(bad, policy)  # type: ignore[arg-type]
+        with pytest.raises(ConfigError, match="rate-limit key must be a non-empty string"):
+            storage.peek(bad, policy)  # type: ignore[arg-type]
+        with pytest.raises(ConfigError, match="rate-limit key must be a non-empty string"):
+            storage.reset(bad)  # type: ignore[arg-type]
+    assert storage.acquire(victim, policy).remaining == 2

@@ -10,13 +10,18 @@ Two rules every storage and the limiter follow:
   unchanged.
 * **Length.** A key longer than :data:`MAX_KEY_LENGTH` characters is stored as its SHA-256
   (:func:`long_key_digest`), so memory per key is bounded whatever a client sends.
+
+Keys are ``str``: a ``bytes`` key could spell a long key's digest and share its limit, so
+storages refuse anything else (:func:`bad_key`).
 """
 
 from __future__ import annotations
 
 import hashlib
 
-__all__ = ["MAX_KEY_LENGTH", "long_key_digest", "strikes_key", "user_key"]
+from tigerseal.errors import ConfigError
+
+__all__ = ["MAX_KEY_LENGTH", "bad_key", "long_key_digest", "strikes_key", "user_key"]
 
 #: Keys longer than this (in characters) are stored as their SHA-256 digest.
 MAX_KEY_LENGTH = 256
@@ -39,3 +44,11 @@ def strikes_key(key: str) -> str:
 def long_key_digest(key: str) -> bytes:
     """SHA-256 of ``key`` (UTF-8; lone surrogates kept), the stored form of a long key."""
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
+
+
+def bad_key(key: object) -> ConfigError:
+    """The error for a rate-limit key that is not a non-empty ``str`` (names the type only)."""
+    kind = "an empty string" if key == "" else f"a {type(key).__name__}"
+    return ConfigError(
+        f"a rate-limit key must be a non-empty string (e.g. an API key id), got {kind}"
+    )

@@ -9,7 +9,8 @@ in use and the sweep costs O(1) per new key, amortised.
 Memory is bounded whatever clients send:
 
 * a key longer than :data:`~tigerseal.ratelimit.keys.MAX_KEY_LENGTH` characters is held as its
-  SHA-256 digest (``bytes``, so it can never equal a ``str`` key);
+  SHA-256 digest (``bytes``, so it can never equal a ``str`` key; non-``str`` keys are refused,
+  so a ``bytes`` key cannot spell a digest either);
 * each algorithm's table holds at most ``max_keys`` keys. A new key that finds its table full
   first sweeps expired state (when a sweep is due: at most once per ``max_keys // 8`` new keys,
   so the cost stays O(1) amortised), then evicts the least recently used keys. Only a counting
@@ -33,7 +34,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from tigerseal.errors import ConfigError
-from tigerseal.ratelimit.keys import MAX_KEY_LENGTH, long_key_digest
+from tigerseal.ratelimit.keys import MAX_KEY_LENGTH, bad_key, long_key_digest
 from tigerseal.spi.services import RateLimitDecision, RateLimitPolicy, RateLimitStorage
 
 __all__ = ["DEFAULT_MAX_KEYS", "MemoryRateLimitStorage", "from_uri"]
@@ -118,6 +119,8 @@ class MemoryRateLimitStorage(RateLimitStorage):
             raise _bad_cost(cost)
         if now is None:
             now = self._clock()
+        if key.__class__ is not str and not isinstance(key, str):
+            raise bad_key(key)
         slot: str | bytes = key if len(key) <= MAX_KEY_LENGTH else long_key_digest(key)
         algorithm = policy.algorithm
         if algorithm == "sliding_window_log":
@@ -404,7 +407,13 @@ _EXPIRED: dict[str, Callable[[Any, float], bool]] = {
 
 
 def _slot(key: str) -> str | bytes:
-    """The stored form of ``key``: itself, or the SHA-256 digest of a long key."""
+    """The stored form of ``key``: itself, or the SHA-256 digest of a long key.
+
+    Raises:
+        ConfigError: ``key`` is not a ``str`` (a ``bytes`` key could equal a long key's digest).
+    """
+    if key.__class__ is not str and not isinstance(key, str):
+        raise bad_key(key)
     return key if len(key) <= MAX_KEY_LENGTH else long_key_digest(key)
 
 

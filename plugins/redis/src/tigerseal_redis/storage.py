@@ -24,7 +24,7 @@ import secrets
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tigerseal.errors import ConfigError, ProviderUnavailable, TigerSealError
-from tigerseal.ratelimit.keys import MAX_KEY_LENGTH, long_key_digest
+from tigerseal.ratelimit.keys import MAX_KEY_LENGTH, bad_key, long_key_digest
 from tigerseal.spi.services import (
     RATE_LIMIT_ALGORITHMS,
     RateLimitDecision,
@@ -55,8 +55,8 @@ def hash_tag(key: str) -> str:
     ``{%h<sha256 hex>}``: Redis never holds a client's megabyte key, and no short key can
     spell that tag (its ``%`` would have been escaped to ``%25``).
     """
-    if not key:
-        raise ConfigError("a rate-limit key must be a non-empty string (e.g. an API key id)")
+    if not key or not isinstance(key, str):
+        raise bad_key(key)
     if len(key) > MAX_KEY_LENGTH:
         return "{%h" + long_key_digest(key).hex() + "}"
     if "{" in key or "}" in key or "%" in key:
