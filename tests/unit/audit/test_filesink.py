@@ -295,6 +295,30 @@ def test_a_forked_child_reopens_and_shares_the_chain(tmp_path: Path, keys: Audit
     recs = [json.loads(line) for line in read_lines(path)]
     assert [r["n"] for r in recs if "n" in r] == [1, 2, 3]
     assert {r["pid"] for r in recs if r["event_type"] == "audit_chain_resume"} == {pid}
+
+
+def test_a_forked_child_gets_its_own_pid_and_event_ids(tmp_path: Path, keys: AuditKeys) -> None:
+    from tigerseal.audit import Auditor
+
+    path = tmp_path / "a.jsonl"
+    auditor = Auditor([FileAuditSink(path, keys=keys)])
+    auditor.log("authz_fail")
+    pid = os.fork()
+    if pid == 0:
+        code = 3
+        try:
+            auditor.log("authz_fail")
+            auditor.close()
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    auditor.log("authz_fail")
+    auditor.close()
+    events = [json.loads(x) for x in read_lines(path) if b'"authz_fail"' in x]
+    assert len({e["event_id"] for e in events}) == 3
+    assert sorted(e["pid"] for e in events) == sorted([os.getpid(), os.getpid(), pid])
     report = verify_audit_file(path, keys=keys)
     assert report.ok
     assert not report.issues

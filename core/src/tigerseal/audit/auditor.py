@@ -9,6 +9,7 @@ import os
 import secrets
 import socket
 import types
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,18 @@ SUBJECT_FIELDS = (
 )
 
 
+_AUDITORS: weakref.WeakSet[Auditor] = weakref.WeakSet()
+
+
+def _auditors_after_fork() -> None:
+    for auditor in list(_AUDITORS):
+        auditor._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_auditors_after_fork)
+
+
 class Auditor:
     """Writes security events to sinks after redaction.
 
@@ -92,6 +105,13 @@ class Auditor:
         self._id_prefix = secrets.token_hex(6)
         self._ids = itertools.count(1)
         self._closed = False
+        _AUDITORS.add(self)
+
+    def _after_fork(self) -> None:
+        # A forked child is another process: its own pid and event ids (no duplicates).
+        self._pid = os.getpid()
+        self._id_prefix = secrets.token_hex(6)
+        self._ids = itertools.count(1)
 
     def log(
         self,
