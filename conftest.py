@@ -8,4 +8,6 @@ pytest_plugins = [
     "tests.services.softhsm",
     "tests.services.redis",
     "tests.services.postgres",
+    # fake:// is opt-in: tests that configure fake:// URIs request fake_provider_registered.
+    "tigerseal.testing.pytest_plugin",
 ]

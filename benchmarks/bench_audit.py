@@ -44,6 +44,9 @@ from _common import emit
 
 TMP = Path(tempfile.mkdtemp(prefix="tigerseal-bench-audit-"))
 os.environ["TIGERSEAL_KEY_PROVIDERS"] = "fake://bench-audit"
+from tigerseal.testing import register_fake_provider  # noqa: E402 - fake:// is opt-in
+
+register_fake_provider()
 os.environ["TIGERSEAL_AUDIT_SINKS"] = f"file://{TMP}/default.jsonl"
 
 RECORD: dict[str, Any] = {

@@ -41,6 +41,9 @@ from _common import emit
 _TMP = tempfile.mkdtemp(prefix="tigerseal-bench-rl-")
 os.environ["TIGERSEAL_AUDIT_SINKS"] = f"file://{_TMP}/audit.jsonl"
 os.environ["TIGERSEAL_KEY_PROVIDERS"] = "fake://bench-ratelimit"
+from tigerseal.testing import register_fake_provider  # noqa: E402 - fake:// is opt-in
+
+register_fake_provider()
 os.environ.pop("TIGERSEAL_RATE_LIMIT_STORAGE", None)
 os.environ.pop("TIGERSEAL_RATE_LIMIT_ALGORITHM", None)
 

@@ -55,6 +55,7 @@ __all__ = [
     "SecurityConfig",
     "Settings",
     "configure_logging",
+    "current_environment",
     "generate_env_template",
     "get_database_config",
     "get_security_config",
@@ -527,6 +528,21 @@ class KeyProviderSelection:
     uris: tuple[str, ...]
     source: str
     dev_keyring: Path | None = None
+
+
+def current_environment() -> str:
+    """The normalised ``ENVIRONMENT`` (``development``, ``test``, ``staging``, ``production``).
+
+    From the settings; when they fail to validate, from the raw variable, and a value that is
+    set but not recognised counts as ``production`` (a typo must not relax a check).
+    """
+    try:
+        return get_settings().environment
+    except ConfigError:
+        raw = os.environ.get("ENVIRONMENT", "").strip().lower()
+        if not raw:
+            return "development"
+        return _ENVIRONMENTS.get(raw, "production")
 
 
 def select_key_providers(settings: Settings | None = None) -> KeyProviderSelection:

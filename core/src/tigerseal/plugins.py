@@ -80,7 +80,6 @@ log = logging.getLogger(__name__)
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "tigerseal.providers.env",
     "tigerseal.providers.file",
-    "tigerseal.testing.fake",
     "tigerseal.passwords.plugin",
     "tigerseal.tokens.plugin",
     "tigerseal.ratelimit.plugin",
@@ -390,6 +389,13 @@ class PluginRegistry:
             parts.append(
                 "It is installed, but TIGERSEAL_DISABLE_PLUGIN_AUTOLOAD is set: unset it or "
                 "register the plugin in code."
+            )
+        elif hook == "register_key_providers" and name == "fake":
+            parts.append(
+                "fake:// is tigerseal's in-memory test provider and is not built in: call "
+                "tigerseal.testing.register_fake_provider() in test setup (or use the "
+                "fake_provider_registered fixture of tigerseal.testing.pytest_plugin); never "
+                "configure it in production."
             )
         elif dist:
             parts.append(f"Install it with: pip install {dist}")

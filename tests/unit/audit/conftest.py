@@ -28,7 +28,9 @@ def keys(key_name: str) -> AuditKeys:
 
 
 @pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, key_name: str) -> Iterator[None]:
+def isolated(
+    fake_provider_registered: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, key_name: str
+) -> Iterator[None]:
     monkeypatch.chdir(tmp_path)
     for var in ("ENCRYPTION_MASTER_KEY", "ENVIRONMENT", "TIGERSEAL_AUDIT_SINKS"):
         monkeypatch.delenv(var, raising=False)

@@ -59,7 +59,9 @@ def test_master_key_variable_selects_env(monkeypatch: pytest.MonkeyPatch) -> Non
     assert svc.decrypt(svc.encrypt(b"abc")) == b"abc"
 
 
-def test_explicit_providers_win(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_explicit_providers_win(
+    monkeypatch: pytest.MonkeyPatch, fake_provider_registered: None
+) -> None:
     monkeypatch.setenv("ENCRYPTION_MASTER_KEY", secrets.token_hex(32))
     monkeypatch.setenv("TIGERSEAL_KEY_PROVIDERS", "fake://a-default-test  fake://b-default-test")
     monkeypatch.setenv("TIGERSEAL_CACHE_ENABLED", "true")

@@ -156,7 +156,10 @@ def test_bad_pepper_files(tmp_path: Path, provider: FakeKeyProvider) -> None:
 
 
 def test_settings_load_the_pepper_file(
-    tmp_path: Path, provider: FakeKeyProvider, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    provider: FakeKeyProvider,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_provider_registered: None,
 ) -> None:
     path = tmp_path / "peppers.json"
     add_pepper(path, provider, "prod1")

@@ -61,7 +61,8 @@ def test_plugins_lists_without_importing(site: MakeDist) -> None:
         "version": "3.1.4",
         "builtin": False,
     }
-    assert {"env", "file", "fake"} <= {r["name"] for r in rows if r["builtin"]}
+    assert {"env", "file"} <= {r["name"] for r in rows if r["builtin"]}
+    assert "fake" not in {r["name"] for r in rows}  # opt-in test provider, not built in
     assert f"ts_listed_{u}" not in sys.modules
 
     code, output = invoke("plugins", "--group", GROUP)
@@ -134,7 +135,9 @@ def test_doctor_never_prints_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings["DATABASE_URL"] == "postgresql://app:***@db/tiger"
 
 
-def test_doctor_unhealthy_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_doctor_unhealthy_provider(
+    monkeypatch: pytest.MonkeyPatch, fake_provider_registered: None
+) -> None:
     monkeypatch.setenv("TIGERSEAL_KEY_PROVIDERS", "fake://doctor-ok env://DOCTOR_MISSING nope://x")
     code, report = doctor_json()
     assert code == 1
@@ -146,7 +149,9 @@ def test_doctor_unhealthy_provider(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "UnknownProviderError" in checks["key provider nope://x"]["detail"]
 
 
-def test_doctor_refuses_fake_provider_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_doctor_refuses_fake_provider_in_production(
+    monkeypatch: pytest.MonkeyPatch, fake_provider_registered: None
+) -> None:
     monkeypatch.setenv("ENVIRONMENT", "production")
     monkeypatch.setenv("JWT_SECRET", KeyManager.generate_jwt_secret())
     monkeypatch.setenv("TIGERSEAL_KEY_PROVIDERS", "fake://prod")

@@ -39,7 +39,7 @@ def registry() -> PluginRegistry:
 
 def test_builtins_register_through_the_same_hook(registry: PluginRegistry) -> None:
     specs = registry.specs(KP)
-    for name in ("env", "file", "fake"):
+    for name in ("env", "file"):
         assert isinstance(specs[name], ProviderSpec)
         assert specs[name].distribution == "tigerseal"
     plugin_names = {name for name, _ in registry.pm.list_name_plugin()}
@@ -47,7 +47,9 @@ def test_builtins_register_through_the_same_hook(registry: PluginRegistry) -> No
     # The built-ins answer the public hook like any external plugin would.
     owners = {impl.plugin_name for impl in registry.pm.hook.register_key_providers.get_hookimpls()}
     assert {"builtin:tigerseal.providers.env", "builtin:tigerseal.providers.file"} <= owners
-    assert set(registry.builtin_specs(KP)) >= {"env", "file", "fake"}
+    assert set(registry.builtin_specs(KP)) >= {"env", "file"}
+    # The in-memory test provider is opt-in (tigerseal.testing.register_fake_provider).
+    assert "fake" not in specs
 
 
 def test_only_the_configured_entry_point_is_imported(
@@ -218,7 +220,7 @@ def test_unknown_scheme_lists_installed_and_distribution(
     message = str(info.value)
     assert isinstance(info.value, ConfigError)
     assert "unknown key provider 'gcp-kms'" in message
-    assert "env, fake, file" in message
+    assert "env, file" in message
     assert "pip install tigerseal-gcp-kms" in message
     with pytest.raises(UnknownProviderError, match="Did you mean 'file'"):
         registry.resolve(KP, "fiel")

@@ -158,7 +158,7 @@ def test_rotate_rejects_both_options() -> None:
     assert code == 2
 
 
-def test_rotate_fake_uri() -> None:
+def test_rotate_fake_uri(fake_provider_registered: None) -> None:
     code, output = invoke("rotate", "--uri", "fake://cli-rotate-test", "--json")
     assert code == 0, output
     assert json.loads(output)["version"] == json.loads(output)["previous"] + 1

@@ -121,7 +121,44 @@ def test_unknown_keyword_option() -> None:
         from_uri("fake://x", colour="red")
 
 
-def test_registered_as_builtin_and_default_name(name: str) -> None:
+def test_not_built_in_opt_in_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """fake:// keeps keys in memory: a fresh registry must not know it (issue 11 item 7)."""
+    from tigerseal.errors import UnknownProviderError
+    from tigerseal.plugins import PluginRegistry, set_registry
+    from tigerseal.testing import register_fake_provider, unregister_fake_provider
+
+    registry = PluginRegistry()
+    previous = set_registry(registry)
+    try:
+        with pytest.raises(UnknownProviderError, match="register_fake_provider"):
+            key_provider_from_uri("fake://not-registered")
+        assert "fake" not in registry.builtin_specs("register_key_providers")
+        assert register_fake_provider() is True
+        assert register_fake_provider() is False  # idempotent
+        assert isinstance(key_provider_from_uri("fake://now-registered"), FakeKeyProvider)
+        unregister_fake_provider()
+        with pytest.raises(UnknownProviderError):
+            key_provider_from_uri("fake://not-registered")
+    finally:
+        set_registry(previous)
+
+
+def test_refused_in_production(
+    monkeypatch: pytest.MonkeyPatch, fake_provider_registered: None
+) -> None:
+    from tigerseal.config import reset_settings
+
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    reset_settings()
+    try:
+        with pytest.raises(ConfigError, match="never use it in production"):
+            key_provider_from_uri("fake://prod")
+    finally:
+        monkeypatch.delenv("ENVIRONMENT")
+        reset_settings()
+
+
+def test_registered_by_fixture_and_default_name(name: str, fake_provider_registered: None) -> None:
     provider = key_provider_from_uri(f"fake://{name}?binds_context=0")
     assert isinstance(provider, FakeKeyProvider)
     assert not provider.binds_context

@@ -33,7 +33,9 @@ def storage(clock: Clock) -> MemoryRateLimitStorage:
 
 
 @pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+def isolated(
+    fake_provider_registered: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[None]:
     """Settings, limiter, auditor and metrics of this test only; audit trail in tmp_path."""
     for var in (
         "TIGERSEAL_RATE_LIMIT_STORAGE",

@@ -17,6 +17,8 @@ def production(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENVIRONMENT", "production")
     monkeypatch.setenv("ENCRYPTION_MASTER_KEY", secrets.token_hex(32))
     monkeypatch.setenv("JWT_SECRET", secrets.token_urlsafe(48))
+    # The package's fake:// key is refused in production (issue 11 item 7): use the env key.
+    monkeypatch.delenv("TIGERSEAL_KEY_PROVIDERS", raising=False)
     monkeypatch.delenv("TIGERSEAL_SINGLE_PROCESS", raising=False)
     monkeypatch.delenv("TIGERSEAL_REVOCATION_STORE", raising=False)
     reset_settings()

@@ -1,7 +1,10 @@
 """The ``fake://`` key provider: in-memory keys, fault injection and call counting for tests.
 
-Not for production: the keys live in process memory and vanish at exit. It is a built-in plugin
-so that ``TIGERSEAL_KEY_PROVIDERS="fake://test"`` works in any test suite, and it runs the same
+Not for production: the keys live in process memory and vanish at exit. So it is **not** a
+built-in plugin: a test suite opts in with :func:`register_fake_provider` (or the
+``fake_provider_registered`` fixture of :mod:`tigerseal.testing.pytest_plugin`), like Tink's
+``fake_kms.register_client()``; then ``TIGERSEAL_KEY_PROVIDERS="fake://test"`` works. With
+``ENVIRONMENT=production`` a ``fake://`` URI is refused even when registered. It runs the same
 local AES-256-GCM-SIV wrap as the ``env`` and ``file`` providers, so tests exercise real crypto.
 
 URI: ``fake://<name>[?version=N&binds_context=0&min_version=M&latency_ms=L]``
@@ -42,9 +45,17 @@ from tigerseal.spi.keys import Context, DataKey, HealthStatus, KeyProvider, Wrap
 from tigerseal.spi.specs import ProviderSpec
 
 if TYPE_CHECKING:
+    from tigerseal.plugins import PluginRegistry
     from tigerseal.providers._local import LocalKeyring
 
-__all__ = ["FakeKeyProvider", "from_uri", "register_key_providers", "reset_fake_keys"]
+__all__ = [
+    "FakeKeyProvider",
+    "from_uri",
+    "register_fake_provider",
+    "register_key_providers",
+    "reset_fake_keys",
+    "unregister_fake_provider",
+]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -322,6 +333,13 @@ def from_uri(uri: str, **options: Any) -> FakeKeyProvider:
     parts = urlsplit(uri)
     if parts.scheme != "fake":
         raise ConfigError(f"not a fake:// URI: {uri!r}")
+    from tigerseal.config import current_environment
+
+    if current_environment() == "production":
+        raise ConfigError(
+            "fake:// is the in-memory test provider: its keys vanish at exit, so never use it "
+            "in production; configure env://, file:// or a KMS, Vault or HSM key"
+        )
     name = (parts.netloc + parts.path).strip("/") or "default"
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
     known = {"version", "binds_context", "min_version", "latency_ms"}
@@ -353,9 +371,43 @@ def from_uri(uri: str, **options: Any) -> FakeKeyProvider:
     return provider
 
 
+#: The plugin name :func:`register_fake_provider` registers under.
+PLUGIN_NAME = "tigerseal.testing.fake"
+
+
+def register_fake_provider(registry: PluginRegistry | None = None) -> bool:
+    """Make ``fake://`` URIs resolve (tests only; refused in production anyway).
+
+    Args:
+        registry: the registry to add it to; default the process-wide one.
+
+    Returns:
+        Whether it was registered now (``False``: it already was).
+    """
+    import sys
+
+    from tigerseal.plugins import get_registry
+
+    reg = get_registry() if registry is None else registry
+    module = sys.modules[__name__]
+    if reg.pm.is_registered(module) or reg.pm.get_plugin(PLUGIN_NAME) is not None:
+        return False
+    reg.register(module, name=PLUGIN_NAME, distribution="tigerseal.testing")
+    return True
+
+
+def unregister_fake_provider(registry: PluginRegistry | None = None) -> None:
+    """Undo :func:`register_fake_provider` (nothing happens if it is not registered)."""
+    from tigerseal.plugins import get_registry
+
+    reg = get_registry() if registry is None else registry
+    if reg.pm.get_plugin(PLUGIN_NAME) is not None:
+        reg.unregister(PLUGIN_NAME)
+
+
 @hookimpl
 def register_key_providers() -> list[ProviderSpec]:
-    """Register the ``fake`` key provider (tests only)."""
+    """Register the ``fake`` key provider (tests only, via :func:`register_fake_provider`)."""
     return [
         ProviderSpec(
             name="fake",
