@@ -255,3 +255,26 @@ def test_stripping_the_mac_of_one_record_is_detected(tmp_path: Path, keys: Audit
     report = verify_audit_file(path, keys=keys)
     assert "forged" in report.kinds()
     assert any(i.seq == 7 for i in report.issues if i.kind == "forged")
+
+
+def test_any_byte_changed_anywhere_is_detected(tmp_path: Path) -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    keys = AuditKeys(static_key=b"s" * 32)
+    path = tmp_path / "audit.jsonl"
+    sink = FileAuditSink(path, keys=keys, checkpoint_every=7)
+    for i in range(20):
+        sink.write({"event_type": "authz_fail", "user_id": f"u{i}", "risk_level": "low"})
+    sink.close()
+    honest = path.read_bytes()
+
+    @settings(max_examples=80, deadline=None)
+    @given(st.integers(0, len(honest) - 1), st.integers(1, 255))
+    def check(position: int, delta: int) -> None:
+        data = bytearray(honest)
+        data[position] = (data[position] + delta) % 256
+        path.write_bytes(bytes(data))
+        assert not verify_audit_file(path, keys=keys).ok
+
+    check()
