@@ -1090,6 +1090,7 @@ def generate_env_template(
     *,
     overwrite: bool = False,
     environment: str = "development",
+    backup_to: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Write a commented ``.env`` template with freshly generated secrets.
 
@@ -1101,6 +1102,8 @@ def generate_env_template(
         path: where to write.
         overwrite: replace an existing file (atomically) instead of refusing.
         environment: the ``ENVIRONMENT`` value to write.
+        backup_to: with ``overwrite``, first copy an existing file here (mode 0600, never over
+            an existing file): its master key may still wrap data (``env-template --force``).
 
     Returns:
         The path written.
@@ -1121,14 +1124,23 @@ def generate_env_template(
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         return target
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    from tigerseal import _files
+
+    if backup_to is not None and target.exists():
+        try:
+            _files.write_backup(target, Path(backup_to))
+        except OSError as exc:
+            raise ConfigError(
+                f"could not back up {target} to {backup_to} ({exc.strerror}); nothing was replaced"
+            ) from exc
+    fd, tmp = _files.create_temp(target, "tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(tmp, target)
+        _files.kept(tmp)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _files.discard(tmp)
         raise
     return target
 

@@ -88,8 +88,11 @@ def cli() -> None:
 
 def main(argv: Any = None) -> None:
     """Entry point of the ``tigerseal`` script; turns tigerseal errors into clean messages."""
+    from tigerseal._files import install_signal_cleanup
     from tigerseal.errors import TigerSealError
 
+    # SIGTERM/SIGINT/SIGHUP remove temporary files (plaintext .part, keyring .tmp) first.
+    install_signal_cleanup()
     try:
         cli.main(args=argv, standalone_mode=False)
     except click.exceptions.Abort:

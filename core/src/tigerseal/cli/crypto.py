@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
+import io
 import json
 import os
-import shutil
+import stat
 import sys
-import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
 import click
 
+from tigerseal import _files
+from tigerseal._text import escape_control
 from tigerseal.errors import ConfigError, DecryptionError, TigerSealError
 
 if TYPE_CHECKING:
     from tigerseal.envelope import EncryptionService
+    from tigerseal.envelope.format import Header
 
 __all__ = ["decrypt", "encrypt", "inspect", "rewrap"]
 
@@ -47,7 +53,11 @@ context_option = click.option(
 @contextlib.contextmanager
 def _open_in(path: str) -> Iterator[BinaryIO]:
     if path == "-":
-        yield sys.stdin.buffer
+        # Unbuffered: BufferedReader fills a large read with several read() calls in C, and a
+        # signal landing between two of them waits until the pipe delivers more data. One
+        # read() per call returns to Python, which runs the cleanup handler at once.
+        raw = getattr(sys.stdin.buffer, "raw", None)
+        yield cast("BinaryIO", raw) if isinstance(raw, io.FileIO) else sys.stdin.buffer
         return
     try:
         f = open(path, "rb")  # noqa: SIM115 - closed below
@@ -59,30 +69,42 @@ def _open_in(path: str) -> Iterator[BinaryIO]:
 
 @contextlib.contextmanager
 def _atomic_out(path: str) -> Iterator[BinaryIO]:
-    """Write to a temporary file, then rename (file) or copy (stdout) only on success.
+    """Write to ``path`` through a temporary file renamed over it only on success.
 
-    Nothing unauthenticated ever reaches the destination: a failed decryption leaves no file and
-    prints nothing.
+    The temporary file is ``.<name>.ts<pid>-<hex>.part`` (mode 0600): removed on errors and on
+    SIGTERM/SIGINT/SIGHUP, and swept by the next run in that directory after ``kill -9``.
+    ``-`` writes straight to stdout; callers decide what may go there before authentication.
     """
     if path == "-":
-        with tempfile.TemporaryFile() as tmp:
-            yield tmp
-            tmp.seek(0)
-            shutil.copyfileobj(tmp, sys.stdout.buffer, 1 << 20)
-            sys.stdout.buffer.flush()
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
         return
     target = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    fd, tmp = _files.create_temp(target, "part")
     try:
-        with os.fdopen(fd, "wb") as tmp:
-            yield tmp
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, target)
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+        _files.kept(tmp)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
+        _files.discard(tmp)
         raise
+
+
+class _StdoutFrames:
+    """Stdout for verified frames: flushed at each write, so a reader sees a frame at once."""
+
+    def __init__(self) -> None:
+        self.written = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        out = sys.stdout.buffer
+        out.write(data)
+        out.flush()
+        self.written += len(data)
+        return len(data)
 
 
 def _service() -> EncryptionService:
@@ -116,21 +138,55 @@ def encrypt(src: str, output: str, context: tuple[str, ...], text: bool) -> None
 @click.option("-o", "--output", default="-", help="Output file (default: stdout).")
 @context_option
 def decrypt(src: str, output: str, context: tuple[str, ...]) -> None:
-    """Decrypt INPUT (binary, 'ts1.' text or JSON form; a file or - for stdin).
+    r"""Decrypt INPUT (binary, 'ts1.' text or JSON form; a file or - for stdin).
 
-    Output appears only after the whole message authenticated.
+    \b
+    What is verified before output appears:
+    * -o FILE: plaintext goes to a temporary file (mode 0600) that is renamed to FILE only
+      after the whole message authenticated; on any failure or signal it is removed.
+    * stdout, framed messages (written by `encrypt`): each frame is written as soon as that
+      frame authenticated. Truncation (a missing final frame) and appended data are only
+      detected at the end: then the exit status is 2 and what was written is an authentic
+      but incomplete prefix. Check the exit status, or use -o FILE for all-or-nothing.
+    * stdout, single-shot messages ('ts1.' text, JSON, `encrypt --text`): held in memory
+      and written only after the whole message authenticated.
+    Nothing is spooled to a temporary file for stdout.
     """
+    from tigerseal.envelope.format import CONTENT_FRAMED, MAX_HEADER_SIZE, parse_header
+    from tigerseal.envelope.stream import Prefixed, read_up_to
+
     ctx = _parse_context(context)
     svc = _service()
     with _open_in(src) as fin:
-        first = fin.read(4)
-        with _atomic_out(output) as fout:
-            if first[:3] == b"TSL":
-                from tigerseal.envelope.stream import Prefixed
-
+        first = read_up_to(fin, 4)
+        if first[:3] != b"TSL":
+            # Text and JSON forms are single-shot: decrypted whole, in memory.
+            plain = svc.decrypt(first + fin.read(), ctx)
+            with _atomic_out(output) as fout:
+                fout.write(plain)
+            return
+        if output != "-":
+            with _atomic_out(output) as fout:
                 svc.decrypt_stream(Prefixed(first, fin), fout, ctx)  # type: ignore[arg-type]
-            else:
-                fout.write(svc.decrypt(first + fin.read(), ctx))
+            return
+        head = first + read_up_to(fin, MAX_HEADER_SIZE - len(first))
+        reader = Prefixed(head, fin)
+        if parse_header(head).content_type != CONTENT_FRAMED:
+            buf = io.BytesIO()
+            svc.decrypt_stream(reader, buf, ctx)  # type: ignore[arg-type]
+            sys.stdout.buffer.write(buf.getbuffer())
+            sys.stdout.buffer.flush()
+            return
+        frames = _StdoutFrames()
+        try:
+            svc.decrypt_stream(reader, frames, ctx)  # type: ignore[arg-type]
+        except DecryptionError as exc:
+            if not frames.written:
+                raise
+            raise DecryptionError(
+                f"{exc}; the {frames.written} bytes already written to stdout were authentic "
+                "but are incomplete: discard them"
+            ) from None
 
 
 def _read_header_bytes(f: IO[bytes]) -> bytes:
@@ -184,81 +240,358 @@ def inspect(src: str, as_json: bool) -> None:
         click.echo(f"wrapped key:  {w.provider}:{w.key_id} version {w.key_version}")
 
 
-def _walk(paths: tuple[str, ...]) -> list[Path]:
+# -- rewrap ---------------------------------------------------------------------------------------
+_CHUNK = 1 << 20
+#: Files per provider round trip (Vault/HSM batch APIs); also bounds memory for text forms.
+_BATCH = 256
+#: How often a file that changed under us is read again before it is reported.
+_ATTEMPTS = 3
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+
+_Ident = tuple[int, int, int, int, int]
+
+
+def _before_replace(path: Path) -> None:
+    """Seam for tests: runs after the new copy is written, before the last check and rename."""
+
+
+class _Changed(Exception):
+    """The file changed since it was read: another process writes it."""
+
+
+class _Unusable(Exception):
+    """The file looks like tigerseal output but cannot be handled (message says why)."""
+
+
+@dataclass
+class _Entry:
+    path: Path
+    ident: _Ident  # device, inode, size, mtime, ctime when read
+    form: str  # "binary", "text" or "json"
+    header: Header
+    raw: bytes  # binary: the first bytes read (the header); text/json: the whole file
+    message: bytes = b""  # text/json: the decoded binary message
+
+
+def _ident(st: os.stat_result) -> _Ident:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _walk(paths: tuple[str, ...]) -> tuple[list[Path], int]:
+    """Regular files under ``paths``, and how many temporary files were left out.
+
+    Symlinks inside directories are not followed; temporary files are other commands' output
+    in progress (an ``encrypt -o`` writing its ``.part`` file).
+    """
     files: list[Path] = []
+    temps = 0
     for p in map(Path, paths):
         if p.is_dir():
-            files.extend(sorted(f for f in p.rglob("*") if f.is_file() and not f.is_symlink()))
+            for f in sorted(p.rglob("*")):
+                if f.is_symlink() or not f.is_file():
+                    continue
+                if _files.is_temp_name(f.name):
+                    temps += 1
+                else:
+                    files.append(f)
         elif p.is_file():
-            files.append(p)
+            if _files.is_temp_name(p.name):
+                temps += 1
+            else:
+                files.append(Path(os.path.realpath(p)) if p.is_symlink() else p)
         else:
-            raise ConfigError(f"{p} does not exist")
-    return files
+            raise ConfigError(f"{escape_control(str(p))} does not exist")
+    return files, temps
 
 
-def _rewrap_file(svc: EncryptionService, path: Path, dry_run: bool) -> str:
-    """Rewrap one file in place (atomically). Returns what happened."""
+def _looks_like_json_message(head: bytes) -> bool:
+    return head.lstrip()[:1] == b"{" and (b'"ts1.' in head or b'"tigerseal/1"' in head)
+
+
+def _read_entry(path: Path) -> _Entry | None:
+    """Read what rewrap needs from ``path``; ``None`` when it is not tigerseal output."""
+    from tigerseal.envelope import EncryptedData
     from tigerseal.envelope.format import MAX_HEADER_SIZE, parse_header
+    from tigerseal.envelope.message import TEXT_PREFIX
+    from tigerseal.envelope.stream import read_up_to
 
-    with open(path, "rb") as f:
-        head = f.read(MAX_HEADER_SIZE)
-        if head[:3] != b"TSL":
-            return "skipped"
-        header = parse_header(head)
-        if not svc.needs_rewrap(header):
-            return "current"
-        if dry_run:
-            return "stale"
-        (new_head,) = svc.rewrap_headers([header])
-        if new_head is None:
-            return "current"
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    with open(os.open(path, _READ_FLAGS), "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        head = read_up_to(f, MAX_HEADER_SIZE)
+        if head[:3] == b"TSL":
+            try:
+                header = parse_header(head)
+            except DecryptionError as exc:
+                raise _Unusable(f"starts like a binary tigerseal message but: {exc}") from None
+            return _Entry(path, _ident(st), "binary", header, head)
+        if head.lstrip()[: len(TEXT_PREFIX)] == TEXT_PREFIX.encode():
+            form = "text"
+        elif _looks_like_json_message(head):
+            form = "json"
+        else:
+            return None
+        raw = head + f.read()
+    try:
+        ed = EncryptedData.parse(raw)
+    except DecryptionError as exc:
+        raise _Unusable(f"looks like a tigerseal {form} message but: {exc}") from None
+    return _Entry(path, _ident(st), form, ed.header, raw, bytes(ed))
+
+
+def _new_content(e: _Entry, new_head: bytes) -> bytes:
+    """The text/JSON file content for the rewrapped message, in the file's own form."""
+    from tigerseal.envelope import EncryptedData
+
+    ed = EncryptedData(new_head + e.message[e.header.size :])
+    text = e.raw.decode("ascii")  # parse() accepted it, so it is ASCII
+    body = text.strip()
+    lead, trail = text[: len(text) - len(text.lstrip())], text[len(text.rstrip()) :]
+    if e.form == "text":
+        return (lead + str(ed) + trail).encode()
+    obj = json.loads(body)
+    obj.update(ed.to_dict())  # keeps members of its own the file may have
+    pretty = "\n" in body
+    out = json.dumps(obj, indent=2 if pretty else None, separators=None if pretty else (",", ":"))
+    return (lead + out + trail).encode()
+
+
+def _digest(path: Path) -> bytes:
+    h = hashlib.sha256()
+    with open(os.open(path, _READ_FLAGS), "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            h.update(chunk)
+    return h.digest()
+
+
+def _keep_owner_and_mode(fd: int, st: os.stat_result, path: Path) -> None:
+    mine = os.fstat(fd)
+    if (mine.st_uid, mine.st_gid) != (st.st_uid, st.st_gid):
+        try:
+            os.fchown(fd, st.st_uid, st.st_gid)
+        except PermissionError:
+            raise _Unusable(
+                f"cannot keep its owner {st.st_uid}:{st.st_gid} (rewrap replaces the file); run "
+                "tigerseal rewrap as that user or as root"
+            ) from None
+    os.fchmod(fd, stat.S_IMODE(st.st_mode))
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _replace(e: _Entry, new_head: bytes) -> None:
+    """Write the rewrapped copy and rename it over ``e.path`` if the file did not change.
+
+    Raises:
+        _Changed: the file is not the one read (inode, size, times, header or content hash).
+    """
+    from tigerseal.envelope.stream import read_up_to
+
+    with open(os.open(e.path, _READ_FLAGS), "rb") as f:
+        st = os.fstat(f.fileno())
+        if _ident(st) != e.ident:
+            raise _Changed
+        digest = hashlib.sha256()
+        fd, tmp = _files.create_temp(e.path, "part")
         try:
             with os.fdopen(fd, "wb") as out:
-                out.write(new_head)
-                out.write(head[header.size :])
-                shutil.copyfileobj(f, out, 1 << 20)
+                if e.form == "binary":
+                    head = read_up_to(f, e.header.size)
+                    if head != e.raw[: e.header.size]:
+                        raise _Changed
+                    digest.update(head)
+                    out.write(new_head)
+                    for chunk in iter(lambda: f.read(_CHUNK), b""):
+                        digest.update(chunk)
+                        out.write(chunk)
+                else:
+                    raw = f.read()
+                    if raw != e.raw:
+                        raise _Changed
+                    digest.update(raw)
+                    out.write(_new_content(e, new_head))
                 out.flush()
+                _keep_owner_and_mode(out.fileno(), st, e.path)
                 os.fsync(out.fileno())
-            shutil.copymode(path, tmp)
-            os.replace(tmp, path)
+            _before_replace(e.path)
+            # The last check: same inode, size and times, same bytes as what was copied. What
+            # is left is the few system calls between this check and the rename.
+            now = _ident(os.stat(e.path, follow_symlinks=False))
+            if now != e.ident or _ident(os.fstat(f.fileno())) != e.ident:
+                raise _Changed
+            if not hmac.compare_digest(_digest(e.path), digest.digest()):
+                raise _Changed
+            os.replace(tmp, e.path)
+            _files.kept(tmp)
         except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+            _files.discard(tmp)
             raise
-    return "rewrapped"
+    _fsync_dir(e.path.parent)
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong, safe to print: tigerseal errors' messages, other errors' type only."""
+    if isinstance(exc, _Unusable):
+        return escape_control(str(exc), limit=500)
+    if isinstance(exc, TigerSealError):
+        return escape_control(f"{type(exc).__name__}: {exc}", limit=500)
+    if isinstance(exc, OSError):
+        return escape_control(f"{exc.strerror or type(exc).__name__}", limit=200)
+    return f"unexpected {type(exc).__name__} (details withheld: they may contain data)"
+
+
+@dataclass
+class _Report:
+    rewrapped: int = 0
+    current: int = 0
+    stale: int = 0
+    skipped: int = 0
+    temporary: int = 0
+    unversioned: int = 0
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    old: list[Path] = field(default_factory=list)
+
+
+def _unversioned(svc: EncryptionService, header: Header) -> bool:
+    """Whether a configured provider owning one of the wrapped keys hides versions (KMS)."""
+    return any(p.key_version == 0 and p.owns(w) for w in header.wrapped_keys for p in svc.providers)
+
+
+def _new_heads(
+    svc: EncryptionService, entries: list[_Entry], report: _Report
+) -> list[tuple[_Entry, bytes | None]]:
+    """One batched provider call for ``entries``; failures are recorded in ``report``.
+
+    A message the provider rejects (a damaged wrapped key) fails the whole batch, so then the
+    files are retried one by one to name it. Operational errors (denied, unavailable) hit every
+    file alike and are reported for each without more calls.
+    """
+    try:
+        return list(zip(entries, svc.rewrap_headers([e.header for e in entries]), strict=True))
+    except DecryptionError:
+        pass
+    except Exception as exc:  # reported per file: the run goes on and says why
+        report.failed.extend((e.path, _reason(exc)) for e in entries)
+        return []
+    done: list[tuple[_Entry, bytes | None]] = []
+    for e in entries:
+        try:
+            (head,) = svc.rewrap_headers([e.header])
+        except Exception as exc:  # reported per file: the run goes on and says why
+            report.failed.append((e.path, _reason(exc)))
+            continue
+        done.append((e, head))
+    return done
+
+
+def _rewrap_files(
+    svc: EncryptionService, files: list[Path], *, dry_run: bool, force: bool, progress: Any
+) -> _Report:
+    report = _Report()
+    pending = files
+    for attempt in range(_ATTEMPTS):
+        changed: list[Path] = []
+        for start in range(0, len(pending), _BATCH):
+            entries: list[_Entry] = []
+            for path in pending[start : start + _BATCH]:
+                if attempt == 0:
+                    progress.update(1)
+                try:
+                    e = _read_entry(path)
+                except (_Unusable, OSError) as exc:
+                    report.failed.append((path, _reason(exc)))
+                    continue
+                if e is None:
+                    report.skipped += 1
+                elif not force and not svc.needs_rewrap(e.header):
+                    report.current += 1
+                    report.unversioned += _unversioned(svc, e.header)
+                elif dry_run:
+                    report.stale += 1
+                    report.old.append(path)
+                else:
+                    entries.append(e)
+            if not entries:
+                continue
+            for e, head in _new_heads(svc, entries, report):
+                if head is None:
+                    report.current += 1
+                    continue
+                try:
+                    _replace(e, head)
+                except _Changed:
+                    changed.append(e.path)
+                    continue
+                except (_Unusable, TigerSealError, OSError) as exc:
+                    report.failed.append((e.path, _reason(exc)))
+                    continue
+                report.rewrapped += 1
+        pending = changed
+        if not pending:
+            break
+    for path in pending:
+        report.failed.append(
+            (path, "changed while tigerseal rewrap was working on it (another process writes "
+                   "it); left as it is: run tigerseal rewrap again")
+        )  # fmt: skip
+    return report
 
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--dry-run", is_flag=True, help="Only report which files use old key versions.")
-def rewrap(paths: tuple[str, ...], dry_run: bool) -> None:
-    """Move files' data keys to the newest key versions, without re-encrypting payloads.
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Re-wrap under each provider's current key even when the recorded version looks "
+    "current (needed for AWS KMS, which hides key versions).",
+)
+def rewrap(paths: tuple[str, ...], dry_run: bool, force: bool) -> None:
+    r"""Move files' data keys to the newest key versions, without re-encrypting payloads.
 
-    Walks files and directories. Each file is replaced atomically, and files already on the
-    newest versions are skipped, so an interrupted run is resumed by running it again.
+    \b
+    Covers every form tigerseal writes: binary (encrypt), 'ts1.' text and JSON (encrypt
+    --text, EncryptedData.json()); each file keeps its form, owner and mode.
+    Walks files and directories; symlinks inside directories and temporary files of other
+    tigerseal commands (.NAME.ts<pid>-<hex>.part/.tmp) are skipped.
+    Each file is replaced atomically, and only if it is unchanged since it was read (inode,
+    size, times and a hash of its bytes are compared just before the rename); a file that
+    keeps changing is left alone and reported. Files already current are skipped, so an
+    interrupted run is resumed by running it again. Providers' batch APIs (Vault, HSM) are
+    used: one round trip per 256 files.
+    Exit status 1 when a file is stale (--dry-run), failed, or looks like tigerseal output
+    but cannot be read.
     """
     svc = _service()
-    files = _walk(paths)
-    counts = {"rewrapped": 0, "current": 0, "skipped": 0, "stale": 0, "failed": 0}
-    still_old: list[tuple[Path, str]] = []
-    with click.progressbar(files, label="rewrapping", file=sys.stderr) as bar:
-        for path in bar:
-            try:
-                result = _rewrap_file(svc, path, dry_run)
-            except (DecryptionError, TigerSealError, OSError) as exc:
-                result = "failed"
-                still_old.append((path, f"{type(exc).__name__}: {exc}"))
-            counts[result] += 1
-            if result == "stale":
-                still_old.append((path, "uses an old key version"))
+    files, temporary = _walk(paths)
+    with click.progressbar(length=len(files), label="rewrapping", file=sys.stderr) as bar:
+        report = _rewrap_files(svc, files, dry_run=dry_run, force=force, progress=bar)
+    report.temporary = temporary
     click.echo(
-        f"{counts['rewrapped']} rewrapped, {counts['current']} already current, "
-        f"{counts['stale']} stale, {counts['skipped']} not tigerseal files, "
-        f"{counts['failed']} failed"
+        f"{report.rewrapped} rewrapped, {report.current} already current, "
+        f"{report.stale} stale, {report.skipped} not tigerseal files, "
+        f"{len(report.failed)} failed"
+        + (f", {report.temporary} temporary files skipped" if report.temporary else "")
     )
-    if still_old:
+    if report.unversioned and not force:
+        click.echo(
+            f"{report.unversioned} files are wrapped by keys that hide their versions (AWS "
+            "KMS): after a KMS rotation run `tigerseal rewrap --force` to re-wrap them"
+        )
+    if report.old:
         click.echo("still on old key versions:")
-        for path, why in still_old:
-            click.echo(f"  {path}: {why}")
+        for path in report.old:
+            click.echo(f"  {escape_control(str(path))}: uses an old key version")
+    if report.failed:
+        click.echo("failed (left unchanged):")
+        for path, why in report.failed:
+            click.echo(f"  {escape_control(str(path))}: {why}")
+    if report.old or report.failed:
         raise SystemExit(1)

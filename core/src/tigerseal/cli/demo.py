@@ -311,7 +311,12 @@ def _audit(p: _Printer, path: Path) -> None:
 
 @click.command("env-template")
 @click.argument("path", default=".env.template", type=click.Path(dir_okay=False))
-@click.option("--force", is_flag=True, help="Replace the file if it exists.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace the file if it exists, after copying it to PATH.<UTC time>.bak (mode 0600; "
+    "its master key may still be needed to decrypt data).",
+)
 @click.option(
     "--environment",
     default="development",
@@ -320,13 +325,24 @@ def _audit(p: _Printer, path: Path) -> None:
 )
 def env_template(path: str, force: bool, environment: str) -> None:
     """Write a commented .env template with fresh secrets to PATH (mode 0600)."""
+    from pathlib import Path
+
+    from tigerseal._files import backup_name
     from tigerseal.config import generate_env_template
     from tigerseal.errors import ConfigError
 
+    backup = backup_name(Path(path)) if force else None
     try:
-        written = generate_env_template(path, overwrite=force, environment=environment)
+        written = generate_env_template(
+            path, overwrite=force, environment=environment, backup_to=backup
+        )
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+    if backup is not None and backup.exists():
+        click.echo(
+            f"backed up the previous {path} to {backup} (mode 0600): its ENCRYPTION_MASTER_KEY "
+            "may still be needed to decrypt data; delete it only when nothing uses that key"
+        )
     click.echo(
         f"wrote {written} (mode 0600) with a fresh ENCRYPTION_MASTER_KEY and JWT_SECRET; "
         "it holds secrets: keep it out of version control"

@@ -50,7 +50,8 @@ def _call(action: Callable[[], T]) -> T:
 @click.option(
     "--force",
     is_flag=True,
-    help="Replace an existing keyring (messages wrapped under it become undecryptable).",
+    help="Replace an existing keyring; the old one is first copied to PATH.<UTC time>.bak "
+    "(mode 0600), whose path is printed: keep it while messages wrapped under it remain.",
 )
 def keygen(path: Path | None, print_only: bool, kind: str, env_format: bool, force: bool) -> None:
     """Create a keyring file at PATH (mode 0600), or print a new key with --print.
@@ -73,7 +74,17 @@ def keygen(path: Path | None, print_only: bool, kind: str, env_format: bool, for
         from tigerseal.config import get_settings
 
         path = Path(get_settings().keyring_path)
-    provider = _call(lambda: KeyManager.create_keyring(path, overwrite=force))
+    from tigerseal._files import backup_name
+    from tigerseal.providers.file import create_keyring
+
+    target = path
+    backup = backup_name(target) if force else None
+    provider = _call(lambda: create_keyring(target, overwrite=force, backup_to=backup))
+    if backup is not None and backup.exists():
+        click.echo(
+            f"backed up the previous keyring to {backup} (mode 0600): messages wrapped under "
+            "it decrypt only with it; keep it until they are re-encrypted, then delete it"
+        )
     click.echo(
         f"created keyring {path} (id {provider.key_id}, version {provider.key_version}, mode 0600)"
     )

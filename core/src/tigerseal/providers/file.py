@@ -104,9 +104,12 @@ def _fsync_dir(directory: Path) -> None:
 
 def _write_atomic(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` as JSON to ``path`` (mode 0600) so readers see the old or new file only."""
+    from tigerseal import _files
+
     payload = (json.dumps(data, indent=2) + "\n").encode()
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    # Named after our pid, registered for removal on signals, swept by the next writer if this
+    # process is killed: a .tmp copy of key material never outlives its writer for long.
+    fd, tmp = _files.create_temp(path, "tmp")
     try:
         try:
             os.fchmod(fd, 0o600)  # the umask cannot widen it, but be explicit
@@ -117,8 +120,9 @@ def _write_atomic(path: Path, data: dict[str, Any]) -> None:
         finally:
             os.close(fd)
         os.replace(tmp, path)
+        _files.kept(tmp)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _files.discard(tmp)
         raise
     _fsync_dir(path.parent)
 
@@ -392,7 +396,11 @@ class FileKeyProvider(KeyProvider):
 
 
 def create_keyring(
-    path: str | os.PathLike[str], *, overwrite: bool = False, exist_ok: bool = False
+    path: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    exist_ok: bool = False,
+    backup_to: str | os.PathLike[str] | None = None,
 ) -> FileKeyProvider:
     """Create a keyring with one random 256-bit key at ``path`` (mode 0600).
 
@@ -404,6 +412,8 @@ def create_keyring(
         overwrite: replace an existing keyring. Every message wrapped under it then becomes
             undecryptable, so this is never the default.
         exist_ok: open an existing keyring instead of failing (for "create on first use").
+        backup_to: with ``overwrite``, first copy the existing keyring here (mode 0600, never
+            over an existing file), under the keyring's lock (``tigerseal keygen --force``).
 
     Raises:
         ConfigError: the file exists and neither ``overwrite`` nor ``exist_ok`` is set.
@@ -422,6 +432,16 @@ def create_keyring(
                 "wrapped under it would become undecryptable). Rotate it with `tigerseal "
                 "rotate`, or delete it deliberately first"
             )
+        if target.exists() and backup_to is not None:
+            from tigerseal import _files
+
+            try:
+                _files.write_backup(target, Path(backup_to))
+            except OSError as exc:
+                raise ConfigError(
+                    f"could not back up keyring {target} to {backup_to} ({exc.strerror}); "
+                    "nothing was replaced"
+                ) from exc
         try:
             _write_atomic(target, doc)
         except OSError as exc:

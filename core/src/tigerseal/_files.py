@@ -1,0 +1,215 @@
+"""Temporary and backup files that may hold secrets: one naming rule, cleanup, sweeping.
+
+Every temporary file tigerseal writes next to a target (``decrypt -o`` output, ``encrypt -o``
+output, ``rewrap`` copies, keyring and ``.env`` rewrites) is named
+``.<target name>.ts<pid>-<8 hex>.<part|tmp>``, created with ``O_EXCL`` and mode 0600, and
+registered here until it is renamed over its target or removed. That gives three cleanups:
+
+* exceptions: the writer removes its temporary file (``discard``);
+* SIGTERM, SIGINT, SIGHUP: :func:`install_signal_cleanup` (the CLI calls it) removes every
+  registered temporary file, then lets the signal end the process as it would have;
+* ``kill -9``, power loss: nothing can run, so the next writer in the same directory removes
+  temporary files whose pid is no longer running and which belong to the same user
+  (:func:`sweep_stale`).
+
+Backups of files a ``--force`` is about to replace (keyrings, ``.env`` files holding master keys)
+are written by :func:`write_backup`: mode 0600, never over an existing file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import signal
+import stat
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+__all__ = [
+    "backup_name",
+    "create_temp",
+    "discard",
+    "install_signal_cleanup",
+    "is_temp_name",
+    "kept",
+    "live_temp_files",
+    "sweep_stale",
+    "write_backup",
+]
+
+_TEMP_RE = re.compile(r"^\.(?P<base>.+)\.ts(?P<pid>[1-9][0-9]{0,9})-[0-9a-f]{8}\.(?:part|tmp)$")
+# Names written by earlier versions (``mkstemp`` / random hex) and by other tools: recognised as
+# temporary so ``rewrap`` never walks into them, but never swept (no pid to check).
+_OTHER_TEMP_RE = re.compile(r"^\..+\.(?:part|tmp)$")
+
+_live: set[Path] = set()
+_swept: set[Path] = set()
+_lock = threading.Lock()
+
+
+def is_temp_name(name: str) -> bool:
+    """Whether ``name`` is a temporary file of tigerseal (or looks like another tool's)."""
+    return bool(_TEMP_RE.match(name) or _OTHER_TEMP_RE.match(name))
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def sweep_stale(directory: Path, *, force: bool = False) -> list[Path]:
+    """Remove tigerseal temporary files in ``directory`` left by processes that are gone.
+
+    Only files named by this module's rule, owned by the current user, whose pid is not a
+    running process are removed (a killed ``decrypt -o`` leaves plaintext in its ``.part``
+    file). Each directory is swept once per process unless ``force``.
+
+    Returns:
+        The files removed.
+    """
+    key = directory.resolve() if directory.exists() else directory
+    with _lock:
+        if key in _swept and not force:
+            return []
+        _swept.add(key)
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    uid = os.getuid()
+    for entry in entries:
+        m = _TEMP_RE.match(entry.name)
+        if m is None:
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != uid:
+            continue
+        if _pid_alive(int(m.group("pid"))):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+    return removed
+
+
+def create_temp(target: Path, suffix: str = "part") -> tuple[int, Path]:
+    """Create a registered temporary file next to ``target`` (``O_EXCL``, mode 0600).
+
+    Sweeps the directory's stale temporary files first. Returns ``(fd, path)``; pass the path
+    to :func:`kept` after renaming it over the target, or to :func:`discard` on failure.
+    """
+    if suffix not in ("part", "tmp"):
+        raise ValueError("suffix must be 'part' or 'tmp'")
+    sweep_stale(target.parent)
+    while True:
+        tmp = target.with_name(f".{target.name}.ts{os.getpid()}-{secrets.token_hex(4)}.{suffix}")
+        # Registered before it exists: a signal between open() and registration still finds it.
+        with _lock:
+            _live.add(tmp)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except FileExistsError:
+            with _lock:
+                _live.discard(tmp)
+            continue
+        except BaseException:
+            with _lock:
+                _live.discard(tmp)
+            raise
+        return fd, tmp
+
+
+def kept(tmp: Path) -> None:
+    """Forget ``tmp``: it has been renamed over its target."""
+    with _lock:
+        _live.discard(tmp)
+
+
+def discard(tmp: Path) -> None:
+    """Remove ``tmp`` (if it still exists) and forget it."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    kept(tmp)
+
+
+def live_temp_files() -> list[Path]:
+    """The temporary files this process is writing now."""
+    with _lock:
+        return sorted(_live)
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    for tmp in live_temp_files():
+        discard(tmp)
+    # End the process the way the signal would have (exit status 128+signum for the shell).
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def install_signal_cleanup() -> None:
+    """Remove registered temporary files on SIGTERM, SIGINT and SIGHUP, then die of the signal.
+
+    Only from the main thread (Python's rule for signal handlers); a no-op elsewhere. Signals
+    already ignored (``nohup``) stay ignored.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        if signal.getsignal(sig) is signal.SIG_IGN:
+            continue
+        signal.signal(sig, _on_signal)
+
+
+def backup_name(path: Path) -> Path:
+    """A free name for a backup of ``path``: ``<name>.<UTC time>.bak`` next to it."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    candidate = path.with_name(f"{path.name}.{stamp}.bak")
+    n = 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}.{stamp}-{n}.bak")
+    return candidate
+
+
+def write_backup(src: Path, dst: Path) -> None:
+    """Copy ``src`` to ``dst`` (mode 0600, fsynced); never replaces an existing ``dst``.
+
+    Raises:
+        FileExistsError: ``dst`` exists.
+        OSError: ``src`` cannot be read or ``dst`` written.
+    """
+    data = src.read_bytes()
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            os.fchmod(fd, 0o600)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(dst)
+        raise
+    dfd = os.open(dst.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)

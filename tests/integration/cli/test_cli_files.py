@@ -1,0 +1,385 @@
+"""The CLI and files on disk: rewrap of every form, races, backups, leftovers with secrets.
+
+Most tests run the real ``tigerseal`` script in subprocesses; the lost-update races use an
+in-process run with a hook between read and replace, so they are deterministic.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import select
+import signal
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tigerseal.envelope import EncryptedData, EncryptionService
+from tigerseal.providers.file import FileKeyProvider
+
+EXE = str(Path(sys.executable).parent / "tigerseal")
+
+
+def run(
+    *args: str, cwd: Path, env: dict[str, str], input: bytes | None = None, check: bool = True
+) -> subprocess.CompletedProcess[bytes]:
+    proc = subprocess.run(
+        [EXE, *args], cwd=cwd, env=env, input=input, capture_output=True, timeout=120
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args} failed: {proc.stderr.decode()}")
+    return proc
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("TIGERSEAL_", "ENCRYPTION_"))}
+    e["TIGERSEAL_KEYRING_PATH"] = str(tmp_path / "keyring.json")
+    e["ENVIRONMENT"] = "development"
+    return e
+
+
+def _wait_for(predicate: object, what: str, timeout: float = 60.0) -> None:
+    """Poll until ``predicate()`` holds (a liveness bound, not a timing assertion)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def _parts(d: Path) -> list[Path]:
+    return [p for p in d.iterdir() if p.name.endswith((".part", ".tmp"))]
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+# -- item 2: every form ------------------------------------------------------------------------
+def test_rewrap_keeps_text_and_json_forms(tmp_path: Path, env: dict[str, str]) -> None:
+    d = tmp_path / "data"
+    d.mkdir()
+    text = run("encrypt", "--text", "-c", "k=t", input=b"text form", cwd=tmp_path, env=env).stdout
+    (d / "a.txt").write_bytes(text)
+    js = EncryptedData.parse(
+        run("encrypt", "--text", "-c", "k=j", input=b"json form", cwd=tmp_path, env=env).stdout
+    ).json()
+    (d / "b.json").write_text(js + "\n")
+    run("encrypt", "-", "-o", "data/c.tsl", input=b"binary", cwd=tmp_path, env=env)
+    (d / "notes.txt").write_text("plain notes\n")
+    run("rotate", cwd=tmp_path, env=env)
+
+    out = run("rewrap", "data", cwd=tmp_path, env=env)
+    assert b"3 rewrapped" in out.stdout, out.stdout
+    assert b"1 not tigerseal" in out.stdout
+    new_text = (d / "a.txt").read_bytes()
+    assert new_text.startswith(b"ts1.") and new_text.endswith(b"\n")
+    assert EncryptedData.parse(new_text).key_version == 2
+    obj = json.loads((d / "b.json").read_text())
+    assert obj["format"] == "tigerseal/1" and obj["key_version"] == 2
+    assert (d / "b.json").read_text().endswith("\n")
+    assert run("decrypt", "data/a.txt", "-c", "k=t", cwd=tmp_path, env=env).stdout == b"text form"
+    assert run("decrypt", "data/b.json", "-c", "k=j", cwd=tmp_path, env=env).stdout == b"json form"
+    assert run("decrypt", "data/c.tsl", cwd=tmp_path, env=env).stdout == b"binary"
+    assert b"0 rewrapped, 3 already current" in run("rewrap", "data", cwd=tmp_path, env=env).stdout
+
+
+def test_rewrap_fails_loudly_on_damaged_tigerseal_files(tmp_path: Path, env: dict[str, str]) -> None:
+    d = tmp_path / "data"
+    d.mkdir()
+    (d / "bad.txt").write_text("ts1.this-is-not-base64!!\n")
+    (d / "bad.json").write_text('{"format": "tigerseal/1", "message": "ts1.AAAA"}')
+    (d / "bad.tsl").write_bytes(b"TSL\x01garbage")
+    (d / "plain.json").write_text('{"hello": "world"}')
+    proc = run("rewrap", "data", cwd=tmp_path, env=env, check=False)
+    assert proc.returncode == 1, proc.stdout
+    out = proc.stdout.decode()
+    assert "3 failed" in out
+    assert "1 not tigerseal" in out
+    for name in ("bad.txt", "bad.json", "bad.tsl"):
+        assert name in out
+
+
+# -- item 5: races -----------------------------------------------------------------------------
+def test_rewrap_skips_the_part_file_of_a_running_encrypt(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    d = tmp_path / "data"
+    d.mkdir()
+    run("encrypt", "-", "-o", "data/warm.tsl", input=b"x", cwd=tmp_path, env=env)  # makes keyring
+    chunk = os.urandom(1024 * 1024 + 100)
+    with subprocess.Popen(
+        [EXE, "encrypt", "-", "-o", "data/big.tsl"],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    ) as enc:
+        assert enc.stdin is not None
+        enc.stdin.write(chunk)
+        enc.stdin.flush()
+        # The first frame (and the header, wrapped under version 1) reach the .part file.
+        _wait_for(
+            lambda: any(p.stat().st_size > 1024 * 1024 for p in _parts(d)), "encrypt's .part"
+        )
+        run("rotate", cwd=tmp_path, env=env)
+        out = run("rewrap", "data", cwd=tmp_path, env=env, check=False)
+        enc.stdin.write(chunk)
+        enc.stdin.close()
+        assert enc.wait(timeout=120) == 0
+    assert b"1 rewrapped" in out.stdout, out.stdout
+    assert b"1 temporary files skipped" in out.stdout
+    back = run("decrypt", "data/big.tsl", cwd=tmp_path, env=env).stdout
+    assert back == chunk + chunk
+
+
+def _svc(tmp_path: Path) -> EncryptionService:
+    return EncryptionService(FileKeyProvider(tmp_path / "keyring.json"))
+
+
+@pytest.fixture
+def in_process(
+    tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[EncryptionService]:
+    from tigerseal.keymanager import KeyManager
+
+    KeyManager.create_keyring(tmp_path / "keyring.json")
+    svc = _svc(tmp_path)
+    monkeypatch.setattr("tigerseal.cli.crypto._service", lambda: svc)
+    yield svc
+    svc.close()
+
+
+def _write(svc: EncryptionService, path: Path, data: bytes) -> None:
+    out = io.BytesIO()
+    svc.encrypt_stream(io.BytesIO(data), out, {})
+    path.write_bytes(out.getvalue())
+
+
+def test_rewrap_never_replaces_a_file_rewritten_during_the_provider_call(
+    tmp_path: Path, in_process: EncryptionService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tigerseal.cli.crypto import rewrap
+
+    svc = in_process
+    target = tmp_path / "row.tsl"
+    _write(svc, target, b"old value")
+    svc.providers[0].rotate()  # type: ignore[attr-defined]
+    real = EncryptionService.rewrap_headers
+    rewrites: list[int] = []
+
+    def app_writes_meanwhile(self: EncryptionService, headers: object) -> object:
+        if not rewrites:  # the application stores a new value once, mid-rewrap
+            rewrites.append(1)
+            _write(svc, target, b"NEW value written by the app")
+        return real(self, headers)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(EncryptionService, "rewrap_headers", app_writes_meanwhile)
+    result = CliRunner().invoke(rewrap, [str(target)])
+    assert rewrites
+    assert svc.decrypt(target.read_bytes()) == b"NEW value written by the app", result.output
+
+
+def test_rewrap_checks_again_just_before_replacing(
+    tmp_path: Path, in_process: EncryptionService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tigerseal.cli import crypto
+
+    svc = in_process
+    target = tmp_path / "row.tsl"
+
+    def sealed(data: bytes) -> bytes:
+        out = io.BytesIO()
+        svc.encrypt_stream(io.BytesIO(data), out, {})
+        return out.getvalue()
+
+    target.write_bytes(sealed(b"old value"))
+    os.chmod(target, 0o640)
+    # What the application writes meanwhile, still under key version 1.
+    newer, busy = sealed(b"app's newer value"), [sealed(b"busy 1"), sealed(b"busy 2")]
+    svc.providers[0].rotate()  # type: ignore[attr-defined]
+    seen: list[Path] = []
+
+    def app_writes_once(path: Path) -> None:
+        seen.append(path)
+        if len(seen) == 1:
+            target.write_bytes(newer)
+
+    monkeypatch.setattr(crypto, "_before_replace", app_writes_once)
+    result = CliRunner().invoke(crypto.rewrap, [str(target)])
+    assert result.exit_code == 0, result.output
+    assert "1 rewrapped" in result.output
+    assert len(seen) == 2  # changed once: read again, and the new content was rewrapped
+    assert svc.decrypt(target.read_bytes()) == b"app's newer value"
+    assert EncryptedData.parse(target.read_bytes()).key_version == 2
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640  # mode kept
+
+    def app_keeps_writing(path: Path) -> None:
+        seen.append(path)
+        target.write_bytes(busy[len(seen) % 2])
+
+    svc.providers[0].rotate()  # type: ignore[attr-defined]
+    monkeypatch.setattr(crypto, "_before_replace", app_keeps_writing)
+    result = CliRunner().invoke(crypto.rewrap, [str(target)])
+    assert result.exit_code == 1
+    assert "changed while" in result.output
+    assert svc.decrypt(target.read_bytes()) in (b"busy 1", b"busy 2")
+    assert EncryptedData.parse(target.read_bytes()).key_version == 1
+    assert not _parts(tmp_path)
+
+
+# -- item 6: --force backs up ------------------------------------------------------------------
+def _backups(d: Path, name: str) -> list[Path]:
+    return sorted(p for p in d.iterdir() if p.name.startswith(name + ".") and p.suffix == ".bak")
+
+
+def test_keygen_force_writes_a_private_backup_first(tmp_path: Path, env: dict[str, str]) -> None:
+    run("keygen", "kr.json", cwd=tmp_path, env=env)
+    old = (tmp_path / "kr.json").read_bytes()
+    refused = run("keygen", "kr.json", cwd=tmp_path, env=env, check=False)
+    assert refused.returncode != 0
+    out = run("keygen", "kr.json", "--force", cwd=tmp_path, env=env).stdout.decode()
+    (backup,) = _backups(tmp_path, "kr.json")
+    assert backup.read_bytes() == old
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    assert str(backup) in out or backup.name in out
+    assert (tmp_path / "kr.json").read_bytes() != old
+
+
+def test_env_template_force_writes_a_private_backup_first(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    run("env-template", ".env", cwd=tmp_path, env=env)
+    old = (tmp_path / ".env").read_bytes()
+    assert run("env-template", ".env", cwd=tmp_path, env=env, check=False).returncode != 0
+    out = run("env-template", ".env", "--force", cwd=tmp_path, env=env).stdout.decode()
+    (backup,) = _backups(tmp_path, ".env")
+    assert backup.read_bytes() == old
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    assert backup.name in out
+    assert (tmp_path / ".env").read_bytes() != old
+
+
+# -- item 10: leftovers ------------------------------------------------------------------------
+def _framed(tmp_path: Path, env: dict[str, str], size: int) -> bytes:
+    src = tmp_path / "plain.bin"
+    src.write_bytes(os.urandom(size))
+    run("encrypt", str(src), "-o", "msg.tsl", cwd=tmp_path, env=env)
+    return (tmp_path / "msg.tsl").read_bytes()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_signalled_decrypt_leaves_no_plaintext_part_file(
+    tmp_path: Path, env: dict[str, str], sig: signal.Signals
+) -> None:
+    blob = _framed(tmp_path, env, 3 * 1024 * 1024)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    with subprocess.Popen(
+        [EXE, "decrypt", "-", "-o", "out/plain.bin"],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    ) as proc:
+        assert proc.stdin is not None
+        proc.stdin.write(blob[: 2 * 1024 * 1024])  # header and the first frame(s), then it waits
+        proc.stdin.flush()
+        _wait_for(lambda: any(p.stat().st_size > 0 for p in _parts(out_dir)), "plaintext")
+        proc.send_signal(sig)
+        proc.wait(timeout=60)
+        proc.stdin.close()
+    assert proc.returncode == -sig  # died of the signal, as without the cleanup
+    assert not _parts(out_dir), _parts(out_dir)
+    assert not (out_dir / "plain.bin").exists()
+
+
+def test_the_next_run_sweeps_part_files_of_killed_processes(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    blob = _framed(tmp_path, env, 3 * 1024 * 1024)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    with subprocess.Popen(
+        [EXE, "decrypt", "-", "-o", "out/plain.bin"],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    ) as proc:
+        assert proc.stdin is not None
+        proc.stdin.write(blob[: 2 * 1024 * 1024])
+        proc.stdin.flush()
+        _wait_for(lambda: any(p.stat().st_size > 0 for p in _parts(out_dir)), "plaintext")
+        proc.kill()  # SIGKILL: nothing can clean up now
+        proc.wait(timeout=60)
+        proc.stdin.close()
+    (left,) = _parts(out_dir)
+    assert str(proc.pid) in left.name  # temp names carry the pid
+    someone_elses = out_dir / f".other.ts{os.getpid()}-0badcafe.part"  # a live pid: kept
+    someone_elses.write_bytes(b"in progress")
+    run("decrypt", "msg.tsl", "-o", "out/plain.bin", cwd=tmp_path, env=env)
+    assert _parts(out_dir) == [someone_elses]
+    assert (out_dir / "plain.bin").stat().st_size == 3 * 1024 * 1024
+
+
+def test_keyring_writes_sweep_stale_tmp_copies(tmp_path: Path, env: dict[str, str]) -> None:
+    run("keygen", "kr.json", cwd=tmp_path, env=env)
+    stale = tmp_path / f".kr.json.ts{_dead_pid()}-0123abcd.tmp"
+    stale.write_text('{"key material": "..."}')
+    stale.chmod(0o600)
+    run("rotate", "--keyring", "kr.json", cwd=tmp_path, env=env)
+    assert not stale.exists()
+    assert not _parts(tmp_path)
+
+
+def test_decrypt_to_stdout_streams_verified_frames_without_a_spool_file(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    from tigerseal.keymanager import KeyManager
+
+    KeyManager.create_keyring(tmp_path / "keyring.json")
+    fs = 48 * 1024  # two frames are more than the 64 KiB header read-ahead
+    svc = EncryptionService(FileKeyProvider(tmp_path / "keyring.json"), frame_size=fs)
+    plain = os.urandom(fs * 5 + 7)
+    sealed = io.BytesIO()
+    svc.encrypt_stream(io.BytesIO(plain), sealed, {})
+    blob = sealed.getvalue()
+    header_size = EncryptedData.parse(blob).header.size
+    with subprocess.Popen(
+        [EXE, "decrypt", "-"],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as proc:
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        proc.stdin.write(blob[: header_size + 2 * (4 + fs + 16)])  # two full frames
+        proc.stdin.flush()
+        got = b""
+        deadline = time.monotonic() + 60
+        while len(got) < fs and time.monotonic() < deadline:
+            ready, _, _ = select.select([proc.stdout], [], [], 1.0)
+            if ready:
+                got += os.read(proc.stdout.fileno(), 65536)
+        assert got[:fs] == plain[:fs]  # the first frame arrived before the input ended
+        fds = Path(f"/proc/{proc.pid}/fd")
+        links = [os.readlink(f) for f in fds.iterdir() if f.is_symlink()]
+        assert not [link for link in links if "(deleted)" in link], links
+        proc.stdin.close()  # truncated: no final frame
+        rest = proc.stdout.read()
+        err = proc.stderr.read()
+        assert proc.wait(timeout=60) == 2
+    assert (got + rest) == plain[: len(got + rest)]
+    assert b"truncated" in err and b"incomplete" in err
