@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from tigerseal.envelope import EncryptedData, EncryptionService
 from tigerseal.providers.file import FileKeyProvider
 
@@ -66,35 +65,51 @@ def _dead_pid() -> int:
 
 
 # -- item 2: every form ------------------------------------------------------------------------
+def _keyring(tmp_path: Path) -> FileKeyProvider:
+    """The keyring the CLI uses in these tests, for set-up and checks in this process."""
+    from tigerseal.providers.file import create_keyring
+
+    return create_keyring(tmp_path / "keyring.json", exist_ok=True)
+
+
 def test_rewrap_keeps_text_and_json_forms(tmp_path: Path, env: dict[str, str]) -> None:
     d = tmp_path / "data"
     d.mkdir()
-    text = run("encrypt", "--text", "-c", "k=t", input=b"text form", cwd=tmp_path, env=env).stdout
-    (d / "a.txt").write_bytes(text)
-    js = EncryptedData.parse(
-        run("encrypt", "--text", "-c", "k=j", input=b"json form", cwd=tmp_path, env=env).stdout
-    ).json()
-    (d / "b.json").write_text(js + "\n")
-    run("encrypt", "-", "-o", "data/c.tsl", input=b"binary", cwd=tmp_path, env=env)
+    kr = _keyring(tmp_path)
+    svc = EncryptionService(kr)
+    (d / "a.txt").write_text(str(svc.encrypt(b"text form", {"k": "t"})) + "\n")  # encrypt --text
+    (d / "b.json").write_text(svc.encrypt(b"json form", {"k": "j"}).json() + "\n")
+    pretty = json.dumps(json.loads(svc.encrypt(b"pretty", {}).json()) | {"mine": 1}, indent=2)
+    (d / "p.json").write_text(pretty)
+    (d / "c.tsl").write_bytes(bytes(svc.encrypt(b"binary", {})))
     (d / "notes.txt").write_text("plain notes\n")
-    run("rotate", cwd=tmp_path, env=env)
+    kr.rotate()
 
     out = run("rewrap", "data", cwd=tmp_path, env=env)
-    assert b"3 rewrapped" in out.stdout, out.stdout
+    assert b"4 rewrapped" in out.stdout, out.stdout
     assert b"1 not tigerseal" in out.stdout
     new_text = (d / "a.txt").read_bytes()
-    assert new_text.startswith(b"ts1.") and new_text.endswith(b"\n")
+    assert new_text.startswith(b"ts1.")
+    assert new_text.endswith(b"\n")
     assert EncryptedData.parse(new_text).key_version == 2
     obj = json.loads((d / "b.json").read_text())
-    assert obj["format"] == "tigerseal/1" and obj["key_version"] == 2
+    assert obj["format"] == "tigerseal/1"
+    assert obj["key_version"] == 2
     assert (d / "b.json").read_text().endswith("\n")
-    assert run("decrypt", "data/a.txt", "-c", "k=t", cwd=tmp_path, env=env).stdout == b"text form"
-    assert run("decrypt", "data/b.json", "-c", "k=j", cwd=tmp_path, env=env).stdout == b"json form"
-    assert run("decrypt", "data/c.tsl", cwd=tmp_path, env=env).stdout == b"binary"
-    assert b"0 rewrapped, 3 already current" in run("rewrap", "data", cwd=tmp_path, env=env).stdout
+    kept = json.loads((d / "p.json").read_text())
+    assert kept["mine"] == 1  # the file's own members survive
+    assert kept["key_version"] == 2
+    assert "\n  " in (d / "p.json").read_text()  # still indented
+    assert svc.decrypt(new_text, {"k": "t"}) == b"text form"
+    assert svc.decrypt((d / "b.json").read_text(), {"k": "j"}) == b"json form"
+    assert svc.decrypt((d / "p.json").read_text()) == b"pretty"
+    assert svc.decrypt((d / "c.tsl").read_bytes()) == b"binary"
+    assert b"0 rewrapped, 4 already current" in run("rewrap", "data", cwd=tmp_path, env=env).stdout
 
 
-def test_rewrap_fails_loudly_on_damaged_tigerseal_files(tmp_path: Path, env: dict[str, str]) -> None:
+def test_rewrap_fails_loudly_on_damaged_tigerseal_files(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
     d = tmp_path / "data"
     d.mkdir()
     (d / "bad.txt").write_text("ts1.this-is-not-base64!!\n")
@@ -116,7 +131,7 @@ def test_rewrap_skips_the_part_file_of_a_running_encrypt(
 ) -> None:
     d = tmp_path / "data"
     d.mkdir()
-    run("encrypt", "-", "-o", "data/warm.tsl", input=b"x", cwd=tmp_path, env=env)  # makes keyring
+    kr = _keyring(tmp_path)
     chunk = os.urandom(1024 * 1024 + 100)
     with subprocess.Popen(
         [EXE, "encrypt", "-", "-o", "data/big.tsl"],
@@ -129,18 +144,24 @@ def test_rewrap_skips_the_part_file_of_a_running_encrypt(
         enc.stdin.write(chunk)
         enc.stdin.flush()
         # The first frame (and the header, wrapped under version 1) reach the .part file.
-        _wait_for(
-            lambda: any(p.stat().st_size > 1024 * 1024 for p in _parts(d)), "encrypt's .part"
+        _wait_for(lambda: any(p.stat().st_size > 1024 * 1024 for p in _parts(d)), "encrypt's .part")
+        kr.rotate()
+        (d / "other.tsl").write_bytes(
+            bytes(
+                EncryptionService(kr).encrypt(
+                    b"x",
+                    {},
+                )
+            )
         )
-        run("rotate", cwd=tmp_path, env=env)
+        kr.rotate()
         out = run("rewrap", "data", cwd=tmp_path, env=env, check=False)
         enc.stdin.write(chunk)
         enc.stdin.close()
         assert enc.wait(timeout=120) == 0
     assert b"1 rewrapped" in out.stdout, out.stdout
     assert b"1 temporary files skipped" in out.stdout
-    back = run("decrypt", "data/big.tsl", cwd=tmp_path, env=env).stdout
-    assert back == chunk + chunk
+    assert EncryptionService(kr).decrypt((d / "big.tsl").read_bytes()) == chunk + chunk
 
 
 def _svc(tmp_path: Path) -> EncryptionService:
@@ -243,39 +264,45 @@ def _backups(d: Path, name: str) -> list[Path]:
     return sorted(p for p in d.iterdir() if p.name.startswith(name + ".") and p.suffix == ".bak")
 
 
-def test_keygen_force_writes_a_private_backup_first(tmp_path: Path, env: dict[str, str]) -> None:
-    run("keygen", "kr.json", cwd=tmp_path, env=env)
+def test_keygen_force_writes_a_private_backup_first(tmp_path: Path) -> None:
+    from tigerseal.cli.keys import keygen
+
+    kr = str(tmp_path / "kr.json")
+    assert CliRunner().invoke(keygen, [kr]).exit_code == 0
     old = (tmp_path / "kr.json").read_bytes()
-    refused = run("keygen", "kr.json", cwd=tmp_path, env=env, check=False)
-    assert refused.returncode != 0
-    out = run("keygen", "kr.json", "--force", cwd=tmp_path, env=env).stdout.decode()
+    assert CliRunner().invoke(keygen, [kr]).exit_code != 0  # refused without --force
+    result = CliRunner().invoke(keygen, [kr, "--force"])
+    assert result.exit_code == 0, result.output
     (backup,) = _backups(tmp_path, "kr.json")
     assert backup.read_bytes() == old
     assert stat.S_IMODE(backup.stat().st_mode) == 0o600
-    assert str(backup) in out or backup.name in out
+    assert str(backup) in result.output
     assert (tmp_path / "kr.json").read_bytes() != old
 
 
-def test_env_template_force_writes_a_private_backup_first(
-    tmp_path: Path, env: dict[str, str]
-) -> None:
-    run("env-template", ".env", cwd=tmp_path, env=env)
+def test_env_template_force_writes_a_private_backup_first(tmp_path: Path) -> None:
+    from tigerseal.cli.demo import env_template
+
+    path = str(tmp_path / ".env")
+    assert CliRunner().invoke(env_template, [path]).exit_code == 0
     old = (tmp_path / ".env").read_bytes()
-    assert run("env-template", ".env", cwd=tmp_path, env=env, check=False).returncode != 0
-    out = run("env-template", ".env", "--force", cwd=tmp_path, env=env).stdout.decode()
+    assert CliRunner().invoke(env_template, [path]).exit_code != 0
+    result = CliRunner().invoke(env_template, [path, "--force"])
+    assert result.exit_code == 0, result.output
     (backup,) = _backups(tmp_path, ".env")
     assert backup.read_bytes() == old
     assert stat.S_IMODE(backup.stat().st_mode) == 0o600
-    assert backup.name in out
+    assert str(backup) in result.output
     assert (tmp_path / ".env").read_bytes() != old
+    assert not _parts(tmp_path)
 
 
 # -- item 10: leftovers ------------------------------------------------------------------------
 def _framed(tmp_path: Path, env: dict[str, str], size: int) -> bytes:
-    src = tmp_path / "plain.bin"
-    src.write_bytes(os.urandom(size))
-    run("encrypt", str(src), "-o", "msg.tsl", cwd=tmp_path, env=env)
-    return (tmp_path / "msg.tsl").read_bytes()
+    sealed = io.BytesIO()
+    EncryptionService(_keyring(tmp_path)).encrypt_stream(io.BytesIO(os.urandom(size)), sealed)
+    (tmp_path / "msg.tsl").write_bytes(sealed.getvalue())
+    return sealed.getvalue()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
@@ -364,7 +391,9 @@ def test_decrypt_to_stdout_streams_verified_frames_without_a_spool_file(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     ) as proc:
-        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        assert proc.stderr is not None
         proc.stdin.write(blob[: header_size + 2 * (4 + fs + 16)])  # two full frames
         proc.stdin.flush()
         got = b""
@@ -382,4 +411,5 @@ def test_decrypt_to_stdout_streams_verified_frames_without_a_spool_file(
         err = proc.stderr.read()
         assert proc.wait(timeout=60) == 2
     assert (got + rest) == plain[: len(got + rest)]
-    assert b"truncated" in err and b"incomplete" in err
+    assert b"truncated" in err
+    assert b"incomplete" in err
