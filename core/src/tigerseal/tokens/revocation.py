@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
+from urllib.parse import parse_qsl
 
-from tigerseal.errors import ConfigError
+from tigerseal.errors import ConfigError, ProviderUnavailable
 from tigerseal.spi.services import RevocationStore
 
-__all__ = ["MemoryRevocationStore", "from_uri"]
+__all__ = ["DEFAULT_MAX_ENTRIES", "MemoryRevocationStore", "from_uri"]
+
+log = logging.getLogger(__name__)
 
 _SWEEP_EVERY = 1024
+
+#: Used refresh tokens held at most by default (about 150 MiB at ~160 bytes an entry).
+DEFAULT_MAX_ENTRIES = 1_000_000
 
 
 class MemoryRevocationStore(RevocationStore):
@@ -20,17 +27,36 @@ class MemoryRevocationStore(RevocationStore):
     Thread-safe. Entries are dropped once the token they describe has expired (swept every
     1,024 writes), so memory stays proportional to the tokens still alive.
 
+    Every refresh marks the used refresh token until it would expire, so a client refreshing
+    in a loop adds one entry per request: used markers are bounded by ``max_entries``. When
+    they are all live, :meth:`mark_used` refuses the refresh (``ProviderUnavailable``) rather
+    than forget a used token, which would let a copied refresh token through unnoticed; a
+    reuse of a marked token is still detected. Revocations (:meth:`revoke`,
+    :meth:`revoke_family`) are never refused nor evicted: losing one would accept a revoked
+    token, and each needs a verified token, which a client cannot mint by itself.
+
     Args:
         clock: time source (tests).
+        max_entries: most used refresh tokens held (live ones; expired ones make room).
     """
 
-    def __init__(self, *, clock: Any = time.time) -> None:
+    def __init__(self, *, clock: Any = time.time, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
+        if max_entries.__class__ is not int or max_entries < 1:
+            raise ConfigError(
+                "max_entries of the memory revocation store must be a whole number >= 1, "
+                f"got {max_entries!r}"
+            )
         self._clock = clock
         self._lock = threading.Lock()
         self._revoked: dict[str, float] = {}
         self._families: dict[str, float] = {}
+        # Insertion order, so (with one refresh lifetime) the oldest marker expires first.
         self._used: dict[str, float] = {}
         self._writes = 0
+        self.max_entries = max_entries
+        # Refusals since the last full sweep of used markers (starts "due").
+        self._refusals = max(1, max_entries // 8)
+        self._warned = False
 
     def _live(self, table: dict[str, float], key: str) -> bool:
         until = table.get(key)
@@ -62,12 +88,61 @@ class MemoryRevocationStore(RevocationStore):
         return self._live(self._families, family_id)
 
     def mark_used(self, jti: str, expires_at: float) -> bool:
+        """Record a refresh token as used; ``False`` if it already was (reuse).
+
+        Raises:
+            ProviderUnavailable: ``max_entries`` used tokens are live (the refresh is refused;
+                nothing is forgotten).
+        """
         with self._lock:
             if self._live(self._used, jti):
                 return False
+            if len(self._used) >= self.max_entries and not self._make_room():
+                self._full()
+            # Re-inserted at the newest end (an expired marker of this id may linger).
+            self._used.pop(jti, None)
             self._used[jti] = expires_at
             self._wrote()
             return True
+
+    def _make_room(self) -> bool:
+        """Drop expired used markers (lock held); whether there is room for one more.
+
+        The oldest markers go first, O(1) each. One out of order (a token with a longer
+        lifetime) can hide expired ones behind it, so a full sweep also runs, at most once per
+        ``max_entries // 8`` refusals: a full store costs O(1) amortised per request.
+        """
+        now = self._clock()
+        used = self._used
+        while used:
+            oldest = next(iter(used))
+            if used[oldest] > now:
+                break
+            del used[oldest]
+        if len(used) < self.max_entries:
+            return True
+        self._refusals += 1
+        if self._refusals >= max(1, self.max_entries // 8):
+            self._refusals = 0
+            for key in [k for k, until in used.items() if until <= now]:
+                del used[key]
+        return len(used) < self.max_entries
+
+    def _full(self) -> None:
+        if not self._warned:
+            self._warned = True
+            log.warning(
+                "memory revocation store is full (max_entries=%d used refresh tokens not yet "
+                "expired): refreshes are refused until some expire; raise max_entries "
+                "(memory://?max_entries=N) or use redis:// (tigerseal-redis)",
+                self.max_entries,
+            )
+        raise ProviderUnavailable(
+            f"the memory revocation store is full: {self.max_entries} used refresh tokens have "
+            "not expired yet (max_entries), so this refresh is refused rather than forget one. "
+            "Sign in again; operators: raise max_entries (TIGERSEAL_REVOCATION_STORE="
+            "memory://?max_entries=N), rate-limit refreshes, or use redis://HOST:6379/0"
+        )
 
     def __len__(self) -> int:
         return len(self._revoked) + len(self._families) + len(self._used)
@@ -77,7 +152,7 @@ class MemoryRevocationStore(RevocationStore):
 
 
 def from_uri(uri: str, **options: Any) -> MemoryRevocationStore:
-    """Factory for ``memory://`` (no host, path or options).
+    """Factory for ``memory://`` or ``memory://?max_entries=N`` (no host or path).
 
     In production this needs ``TIGERSEAL_SINGLE_PROCESS=true``: with several workers a token
     revoked (or a refresh token used) in one worker would still pass in the others. (Building
@@ -86,12 +161,20 @@ def from_uri(uri: str, **options: Any) -> MemoryRevocationStore:
     Raises:
         ConfigError: a location or option is given, or production without the opt-in.
     """
-    rest = uri.partition(":")[2].lstrip("/")
+    rest, _, query = uri.partition(":")[2].lstrip("/").partition("?")
     if rest or options:
         raise ConfigError(
             f"the memory revocation store takes no location or options; use 'memory://' "
             f"(got {uri!r})"
         )
+    max_entries = DEFAULT_MAX_ENTRIES
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if name != "max_entries" or not value.isdigit() or int(value) < 1:
+            raise ConfigError(
+                "the memory revocation store's only option is max_entries, a whole number >= 1 "
+                f"(memory://?max_entries=1000000), got {name!r}={value!r}"
+            )
+        max_entries = int(value)
     from tigerseal.config import check_per_process_store
 
     check_per_process_store(
@@ -100,4 +183,4 @@ def from_uri(uri: str, **options: Any) -> MemoryRevocationStore:
         "refresh token could be replayed once on every other worker",
         "redis://HOST:6379/0",
     )
-    return MemoryRevocationStore()
+    return MemoryRevocationStore(max_entries=max_entries)
