@@ -88,6 +88,11 @@ _GRAM = 4
 _WALK_GRAMS = frozenset(
     w[i : i + _GRAM] for walk in _WALKS for w in (walk, walk[::-1]) for i in range(len(w) - 3)
 )
+# Arithmetic runs: 4 characters at a fixed stride (up to this) whose code points step by a
+# constant of at most _MAX_STEP ("aceg", "aaaa"; "a1b2c3" and "a-b-c-" at stride 2, "1,2,3,"
+# and "10,11,12" at stride 3). In a random secret a given window is one with probability
+# ~2e-5 (urlsafe) or ~1e-3 (hex), so a random secret stays far below the share that counts.
+_MAX_STRIDE, _MAX_STEP = 3, 2
 # Leetspeak undone before looking for common passwords ("P@ssw0rd" is "password").
 _LEET = (str.maketrans("0134578@$!|", "oieastbasil"), str.maketrans("0134578@$!|", "oleastbasil"))
 # More than this share of a secret's characters in predictable parts makes it weak. A random
@@ -108,8 +113,8 @@ def _common_words() -> frozenset[str]:
 def _predictable_share(secret: str) -> float:
     """The share of ``secret``'s characters in predictable parts.
 
-    Parts: sequences, keyboard walks, repeats of earlier parts, common passwords
-    (case-insensitive, leetspeak undone).
+    Parts: sequences (also interleaved, stepped or separated), keyboard walks, repeats of
+    earlier parts, common passwords (case-insensitive, leetspeak undone).
     """
     text = secret.lower()
     n = len(text)
@@ -125,6 +130,15 @@ def _predictable_share(secret: str) -> float:
         # A walk, or a 4-gram already seen earlier (the second "Password123!" is no news).
         if gram in _WALK_GRAMS or text.find(gram, 0, i + _GRAM - 1) != -1:
             mark(i, _GRAM)
+    codes = [ord(c) for c in text]
+    for stride in range(1, _MAX_STRIDE + 1):
+        for i in range(n - (_GRAM - 1) * stride):
+            step = codes[i + stride] - codes[i]
+            if abs(step) <= _MAX_STEP and all(
+                codes[i + k * stride] - codes[i + (k - 1) * stride] == step for k in range(2, _GRAM)
+            ):
+                for k in range(_GRAM):
+                    covered[i + k * stride] = 1
     for variant in {text, *(text.translate(t) for t in _LEET)}:
         for word in _common_words():
             start = variant.find(word)

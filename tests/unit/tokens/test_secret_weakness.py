@@ -42,6 +42,28 @@ def test_patterned_secrets_are_weak(secret: str) -> None:
     assert secret_weakness(secret) == why
 
 
+# Sequences a person types that are not runs of one walk: interleaved, stepped, doubled,
+# separated or counted. Each is no more random than the alphabet in order.
+SEQUENCE_VARIANTS = [
+    "a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6q7r8",
+    "0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f",
+    "acegikmoqsuwybdfhjlnprtvxz0246813579",
+    "a-b-c-d-e-f-g-h-i-j-k-l-m-n-o-p-q-r-s",
+    "aabbccddeeffgghhiijjkkllmmnnooppqqrr",
+    "AaBbCcDdEeFfGgHhIiJjKkLlMmNnOoPpQqRr",
+    "aZbYcXdWeVfUgThSiRjQkPlOmNnMoLpKqJ",
+    "11223344556677889900aabbccddeeffgghh",
+    "10111213141516171819202122232425262728",
+    "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16",
+]
+
+
+@pytest.mark.parametrize("secret", SEQUENCE_VARIANTS)
+def test_interleaved_and_stepped_sequences_are_weak(secret: str) -> None:
+    assert len(secret) >= 32
+    assert jwt_secret_weakness(secret) is not None
+
+
 @pytest.mark.parametrize("secret", WEAK)
 def test_production_refuses_them(monkeypatch: pytest.MonkeyPatch, secret: str) -> None:
     monkeypatch.setenv("ENVIRONMENT", "production")
