@@ -60,6 +60,17 @@ def test_cli_rotate_is_audited(sink: ListSink, tmp_path: Path) -> None:
     assert str(keyring) in event["details"]["provider"]
 
 
+def test_keymanager_rotation_is_audited(sink: ListSink, tmp_path: Path) -> None:
+    from tigerseal.keymanager import KeyManager
+    from tigerseal.providers.file import create_keyring
+
+    keyring = tmp_path / "keyring.json"
+    create_keyring(keyring)
+    assert KeyManager.rotate_keyring(keyring) == 2
+    (event,) = _events(sink, "crypto_key_rotated")
+    assert (event["details"]["previous_version"], event["details"]["version"]) == (1, 2)
+
+
 def test_failed_password_checks_are_audited_without_the_password(sink: ListSink) -> None:
     from tigerseal.security import SecurityService
 
