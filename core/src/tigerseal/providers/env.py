@@ -40,6 +40,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from tigerseal.errors import ConfigError, UnsupportedOperation
 from tigerseal.hookspecs import hookimpl
+from tigerseal.providers._trust import refuse_weak_key
 from tigerseal.spi.keys import Context, KeyProvider, WrappedKey
 from tigerseal.spi.specs import ProviderSpec
 
@@ -63,14 +64,6 @@ MIN_PASSPHRASE_LENGTH = 16
 MIN_SALT_BYTES = 16
 _VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _HEX_KEY = re.compile(r"^[0-9a-fA-F]{64}$")
-#: Published example keys (the seed's README) and trivial keys: refused outright.
-_KNOWN_BAD_KEYS = frozenset(
-    {
-        "0123456789abcdef" * 4,
-        "0" * 64,
-        "f" * 64,
-    }
-)
 
 # Derived keys, so PBKDF2 runs once per process per (passphrase, salt, iterations). The cache
 # key is an HMAC under a per-process secret, so it reveals nothing about the passphrase.
@@ -220,12 +213,9 @@ class EnvKeyProvider(KeyProvider):
                     f"{name} must be 64 hex characters (a 256-bit key); generate one with "
                     "`tigerseal keygen --print`, or use env://NAME?kdf=pbkdf2 for a passphrase"
                 )
-            if value.lower() in _KNOWN_BAD_KEYS:
-                raise ConfigError(
-                    f"{name} holds a published example or trivial key; generate a real one "
-                    "with `tigerseal keygen --print`"
-                )
-            return bytes.fromhex(value)
+            raw = bytes.fromhex(value)
+            refuse_weak_key(raw, name)  # every variable and version, not only the seed's
+            return raw
         if len(value) < MIN_PASSPHRASE_LENGTH:
             raise ConfigError(
                 f"the passphrase in {name} is too short: use at least {MIN_PASSPHRASE_LENGTH} "

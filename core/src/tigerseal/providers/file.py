@@ -21,7 +21,13 @@ Keyring format (JSON, mode 0600)::
 
 The key id is the random ``keyring_id``, not the path, so two keyrings never claim each other's
 wrapped keys and a keyring can move without breaking messages. The file is refused when group
-or others can read it, and is always written atomically (temp file, fsync, rename, fsync of the
+or others can read it, when it is not owned by the process's effective user, and when its
+directory is writable by group or others or owned by another user (root aside): each of those
+could swap in keys of their choosing. A reload (after another process rotated) is refused with
+:class:`~tigerseal.errors.KeyProviderError` when it removes a version or changes the key of
+one: tigerseal only ever adds versions. With ``ENVIRONMENT=production`` a version whose key is
+visibly not random is refused (:mod:`tigerseal.providers._trust`). The file is always written
+atomically (temp file, fsync, rename, fsync of the
 directory). :meth:`FileKeyProvider.rotate` and :meth:`FileKeyProvider.retire` hold an
 exclusive ``flock`` on ``<path>.lock`` while they read, change and write the keyring, so two
 processes rotating at once both succeed, one after the other. Other processes notice a rotation
@@ -31,6 +37,8 @@ they do not have. POSIX only (``fcntl``).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -38,15 +46,17 @@ import secrets
 import stat
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
+from tigerseal._text import escape_control
 from tigerseal.errors import ConfigError, KeyNotFound, KeyProviderError
 from tigerseal.hookspecs import hookimpl
+from tigerseal.providers._trust import refuse_weak_key
 from tigerseal.spi.keys import Context, KeyProvider, WrappedKey
 from tigerseal.spi.specs import ProviderSpec
 
@@ -86,11 +96,45 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+#: The uid that must own keyring files: this process's effective user. A module attribute so
+#: tests (and unusual deployments) can substitute it.
+expected_owner: Callable[[], int] = os.geteuid
+
+
 def _check_permissions(path: Path, st: os.stat_result) -> None:
+    """Refuse a keyring anyone but this process's user could read, replace or rewrite."""
     if stat.S_IMODE(st.st_mode) & 0o077:
         raise ConfigError(
             f"keyring {path} is accessible to group or others (mode "
             f"{stat.S_IMODE(st.st_mode):04o}); restrict it with: chmod 600 {path}"
+        )
+    uid = expected_owner()
+    if st.st_uid != uid:
+        # Its owner can chmod it and write keys of their choosing into it.
+        raise ConfigError(
+            f"keyring {path} is owned by uid {st.st_uid}, not by this process's user (uid "
+            f"{uid}); whoever owns it can replace its keys. If the file is yours, fix it with: "
+            f"chown {uid} {path}"
+        )
+    directory = path.absolute().parent
+    try:
+        dst = os.stat(directory)
+    except OSError as exc:
+        raise ConfigError(
+            f"keyring directory {directory} cannot be checked ({exc.strerror})"
+        ) from exc
+    if dst.st_uid not in (uid, 0):
+        raise ConfigError(
+            f"keyring directory {directory} is owned by uid {dst.st_uid}, not by this process's "
+            f"user (uid {uid}) or root; its owner can swap the keyring for another. Move the "
+            "keyring to a directory you own"
+        )
+    if stat.S_IMODE(dst.st_mode) & 0o022:
+        # Write access to the directory is enough to replace the file (rename over it).
+        raise ConfigError(
+            f"keyring directory {directory} is writable by group or others (mode "
+            f"{stat.S_IMODE(dst.st_mode):04o}), so they could replace the keyring; restrict "
+            f"it with: chmod go-w {directory}"
         )
 
 
@@ -221,6 +265,7 @@ class FileKeyProvider(KeyProvider):
         self._lock = threading.Lock()
         self._keyring: LocalKeyring | None = None
         self._keyring_id = ""
+        self._fingerprints: dict[int, bytes] = {}  # version -> SHA-256 of the key, for reloads
         self._stamp: tuple[int, int, int] | None = None
         self._checked = 0.0
         self._load()
@@ -265,21 +310,59 @@ class FileKeyProvider(KeyProvider):
         from tigerseal.providers._local import LocalKeyring
 
         keys = {e["version"]: bytes.fromhex(e["key"]) for e in doc["keys"]}
+        for version, key in sorted(keys.items()):
+            refuse_weak_key(key, f"keyring {self._path} version {version}")
+        fingerprints = {v: hashlib.sha256(k).digest() for v, k in keys.items()}
         current, min_version = doc["current_version"], doc["min_decryption_version"]
         if self._keyring is None or self._keyring_id != doc["keyring_id"]:
             if self._keyring is not None:
                 raise ConfigError(
                     f"keyring {self._path} was replaced by another keyring "
-                    f"({doc['keyring_id']}); restart to use it"
+                    f"({escape_control(str(doc['keyring_id']), limit=40)}); restart to use it"
                 )
             self._keyring_id = doc["keyring_id"]
             self._keyring = LocalKeyring(
                 self.scheme, self._keyring_id, keys, current=current, min_version=min_version
             )
         else:
+            self._refuse_unsafe_reload(fingerprints)
             self._keyring.replace(keys, current=current, min_version=min_version)
+        self._fingerprints = fingerprints
         self._stamp = stamp
         self._checked = time.monotonic()
+
+    def _refuse_unsafe_reload(self, fingerprints: dict[int, bytes]) -> None:
+        """Refuse a keyring that lost or changed a version we loaded before.
+
+        tigerseal only ever adds versions (rotate) and moves the minimum (retire). A file that
+        drops or alters one was replaced by someone else: accepting it would wrap the next
+        message under their key, or make old messages unreadable.
+        """
+        removed = sorted(set(self._fingerprints) - set(fingerprints))
+        changed = sorted(
+            v
+            for v, fp in self._fingerprints.items()
+            if v in fingerprints and not hmac.compare_digest(fp, fingerprints[v])
+        )
+        if not removed and not changed:
+            return
+        what = []
+        if removed:
+            what.append(
+                f"key version{'s' if len(removed) > 1 else ''} "
+                f"{', '.join(map(str, removed))} removed"
+            )
+        if changed:
+            what.append(
+                f"the key of version{'s' if len(changed) > 1 else ''} "
+                f"{', '.join(map(str, changed))} changed"
+            )
+        raise KeyProviderError(
+            f"keyring {self._path} was rewritten unsafely ({'; '.join(what)}): tigerseal never "
+            "removes or alters a key version, so the file was replaced outside tigerseal. It "
+            "is refused (this process keeps refusing it); restore the keyring from a backup "
+            "and find out who replaced it, or restart the service if the change was deliberate"
+        )
 
     def _load(self) -> None:
         doc, stamp = self._read()
