@@ -65,6 +65,25 @@ def test_out_of_bound_hashes_are_refused_without_hashing(stored: str) -> None:
         ctx.verify_and_update("password", stored)
 
 
+# Planted hashes within the cost bounds that the underlying library cannot take: a login must
+# get a PasswordError (the stored hash is bad), not a UnicodeEncodeError or ValueError.
+UNUSABLE = {
+    "argon2 non-ASCII salt": f"$argon2id$v=19$m=65536,t=3,p=4$s\u00e0lt${TAG}",
+    "argon2 fullwidth digits": f"$argon2id$v=19$m=\uff18,t=1,p=1${SALT}${TAG}",
+    "scrypt N >= 2^(16r)": f"$scrypt$ln=16,r=1,p=1${SALT}${TAG}",
+    "scrypt ln=22 r=1": f"$scrypt$ln=22,r=1,p=1${SALT}${TAG}",
+}
+
+
+@pytest.mark.parametrize("stored", UNUSABLE.values(), ids=UNUSABLE.keys())
+def test_unusable_planted_hashes_are_password_errors(stored: str) -> None:
+    ctx = PasswordContext("argon2")
+    with pytest.raises(PasswordError, match="malformed"):
+        ctx.verify("password", stored)
+    with pytest.raises(PasswordError, match="malformed"):
+        ctx.verify_and_update("password", stored)
+
+
 def test_bounds_follow_a_higher_configured_cost() -> None:
     # 4x the configured cost when it is above the default: a hash at 2x verifies.
     strong = BcryptHasher(rounds=13)

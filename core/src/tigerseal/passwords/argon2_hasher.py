@@ -98,6 +98,10 @@ class Argon2Hasher(BaseHasher):
         }
 
     def _check_cost(self, stored_hash: str) -> None:
+        # argon2-cffi encodes the hash as ASCII (UnicodeEncodeError otherwise), and Python's
+        # int() reads non-ASCII digits the C decoder would not.
+        if not stored_hash.isascii():
+            raise malformed("argon2")
         try:
             params = argon2.extract_parameters(stored_hash)
         except (InvalidHashError, ValueError) as exc:

@@ -96,7 +96,13 @@ class ScryptHasher(BaseHasher):
                 raise too_costly("scrypt", what, value, limit)
         if not acceptable(password):
             return False
-        return hmac.compare_digest(_scrypt(password.encode("utf-8"), salt, ln, r, p), digest)
+        try:
+            got = _scrypt(password.encode("utf-8"), salt, ln, r, p)
+        except ValueError as exc:
+            # Within the cost bounds but not valid scrypt parameters (RFC 7914 needs
+            # N < 2^(16r)); OpenSSL reports that as a ValueError.
+            raise malformed("scrypt") from exc
+        return hmac.compare_digest(got, digest)
 
     def needs_update(self, stored_hash: str) -> bool:
         ln, r, p, salt, _ = _parse(stored_hash)
