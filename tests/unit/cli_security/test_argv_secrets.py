@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import secrets
@@ -76,6 +77,25 @@ def test_an_empty_or_huge_file_is_refused(runner: CliRunner, tmp_path: Path, con
     assert result.exit_code == 2
     assert str(path) in result.stderr
     assert "x" * 100 not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "head"),
+    [
+        (["token", "verify"], b""),
+        (["verify-password"], b""),
+        (["verify-password"], STORED.encode() + b"\n"),
+        (["verify-password", STORED, "--stdin"], b""),
+    ],
+)
+def test_stdin_is_read_with_a_bound(runner: CliRunner, args: list[str], head: bytes) -> None:
+    # `tigerseal token verify < /dev/zero` read until memory ran out (readline has no limit).
+    endless = io.BytesIO(head + b"x" * (4 * 1024 * 1024))
+    result = runner.invoke(cli, args, input=endless)
+    assert result.exit_code == 2, result.output
+    assert "longer than 64 KiB" in result.stderr
+    assert "x" * 100 not in result.output
+    assert endless.tell() < 256 * 1024
 
 
 def test_a_missing_file_is_a_usage_error(runner: CliRunner, tmp_path: Path) -> None:

@@ -19,22 +19,32 @@ from tigerseal.errors import TigerSealError, TokenError
 __all__ = ["apikey", "hash_password", "token", "verify_password"]
 
 
-def _read_secret(what: str, *, from_stdin: bool, confirm: bool = False) -> str:
-    """Read one secret: a hidden prompt on a terminal, else the first line of stdin."""
-    stream = sys.stdin
-    if from_stdin or not stream.isatty():
-        line: str = stream.readline()
-        if not line:
-            raise click.UsageError(f"expected the {what} on stdin, got nothing")
-        return line.rstrip("\r\n")
-    value: str = click.prompt(what.capitalize(), hide_input=True, confirmation_prompt=confirm)
-    return value
-
-
 #: The argument that means "read it from stdin".
 _STDIN = "-"
-#: A secret file holds one short line; anything bigger is a wrong path, not a token or hash.
+#: A secret (stdin line or file) is one short line; anything bigger is a wrong input (a binary
+#: file, /dev/zero), not a token, hash or password, and must not be read into memory whole.
 _MAX_SECRET_FILE = 64 * 1024
+
+
+def _read_secret(what: str, *, from_stdin: bool, confirm: bool = False, after: str = "") -> str:
+    """Read one secret: a hidden prompt on a terminal, else the first line of stdin (bounded).
+
+    ``after`` completes "expected the <what> on stdin<after>, got nothing".
+    """
+    stream = sys.stdin
+    if from_stdin or not stream.isatty():
+        line: str = stream.readline(_MAX_SECRET_FILE + 1)
+        if not line:
+            raise click.UsageError(f"expected the {what} on stdin{after}, got nothing")
+        line = line.rstrip("\r\n")
+        if len(line) > _MAX_SECRET_FILE:
+            raise click.UsageError(
+                f"the {what} on stdin is longer than {_MAX_SECRET_FILE // 1024} KiB; it should "
+                "be one line"
+            )
+        return line
+    value: str = click.prompt(what.capitalize(), hide_input=True, confirmation_prompt=confirm)
+    return value
 
 
 def _read_secret_file(path: str, what: str) -> str:
@@ -139,14 +149,8 @@ def verify_password(stored_hash: str | None, hash_file: str | None, from_stdin: 
     hash_on_stdin = stored is None
     if stored is None:
         stored = _read_secret("stored password hash", from_stdin=stored_hash == _STDIN).strip()
-    try:
-        password = _read_secret("password", from_stdin=from_stdin)
-    except click.UsageError:
-        if hash_on_stdin:
-            raise click.UsageError(
-                "expected the password on stdin after the hash line, got nothing"
-            ) from None
-        raise
+    after = " after the hash line" if hash_on_stdin else ""
+    password = _read_secret("password", from_stdin=from_stdin, after=after)
     ok, new_hash = get_password_context().verify_and_update(password, stored)
     if not ok:
         _fail("invalid")
