@@ -45,10 +45,13 @@ def test_blob_layout_matches_documentation() -> None:
     ring = keyring()
     dek = secrets.token_bytes(32)
     wrapped = ring.wrap(dek, {"a": "b"})
-    assert len(wrapped.blob) == WRAPPED_SIZE == 60
-    nonce, body = wrapped.blob[:12], wrapped.blob[12:]
+    # docs/providers/env-and-file.md: suite byte (01 = AES-256-GCM-SIV), nonce, ciphertext, tag.
+    assert len(wrapped.blob) == WRAPPED_SIZE == 61
+    assert wrapped.blob[0] == 1
+    nonce, body = wrapped.blob[1:13], wrapped.blob[13:]
     aad = (
-        b"tigerseal/local-wrap/v1\x00"
+        b"tigerseal/local-wrap/v2\x00"
+        + b"\x01"
         + (4).to_bytes(4, "big")
         + b"fake"
         + (3).to_bytes(4, "big")
