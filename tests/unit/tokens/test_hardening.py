@@ -291,3 +291,12 @@ def test_jwk_key_ops_must_allow_what_the_key_is_used_for() -> None:
     assert JWTKey.from_jwk({**private, "key_ops": ["sign"]}).can_sign
     assert JWTKey.from_jwk({**public, "key_ops": ["verify"]}).algorithm == "ES256"
     assert JWTKey.from_jwk({**secret, "key_ops": ["sign", "verify"]}).can_sign
+
+
+@pytest.mark.parametrize("content", ["[]", '"keys"', "5", "[" * 100_000 + "]" * 100_000])
+def test_key_file_that_is_not_a_jwks_object_is_a_config_error(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "jwt-keys.json"
+    path.write_text(content, encoding="utf-8")
+    path.chmod(0o600)
+    with pytest.raises(ConfigError, match="JWT key file"):
+        KeySet.load(path)

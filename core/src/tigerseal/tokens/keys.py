@@ -520,8 +520,13 @@ class KeySet:
                 f"JWT key file {file} does not exist; create it with "
                 "`tigerseal token keygen --out FILE`"
             ) from None
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise ConfigError(f"JWT key file {file} is not readable JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(
+                f"JWT key file {file} is not a JWKS (a JSON object with a 'keys' list); "
+                "create it with `tigerseal token keygen --out FILE`"
+            )
         if mode & 0o077 and any("d" in k or "k" in k for k in data.get("keys", [])):
             raise ConfigError(
                 f"JWT key file {file} holds private keys but is readable by other users; "
