@@ -8,6 +8,14 @@ Decryption keeps a bounded, TTL'd map from wrapped key (and context) to the unwr
 Reuse is safe for confidentiality because every message derives its own content key from the
 data key and its random message id (``docs/format.md``, section 4). What reuse costs is blast
 radius: one leaked data key opens every message it served, hence the limits. Off by default.
+
+Both halves follow the providers' key versions at once, not after ``max_age``: a cached data key
+serves a message only while each of its wrapped keys is on its provider's current version (and
+not below the minimum), so the first message after ``rotate()`` gets a fresh data key; and an
+unwrapped key is cached per key version and never returned for a version below the provider's
+minimum decryption version, so ``retire()`` takes effect on the next decryption. Providers
+rotated by another process are seen as soon as the provider sees them (``file://``: within its
+``reload_interval``).
 """
 
 from __future__ import annotations
@@ -15,10 +23,15 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tigerseal.errors import ConfigError
 from tigerseal.spi.keys import WrappedKey
+
+if TYPE_CHECKING:
+    from tigerseal.spi.keys import KeyProvider
 
 __all__ = ["CachePolicy", "DataKeyCache"]
 
@@ -51,6 +64,33 @@ class CachePolicy:
             raise ConfigError("decrypt_ttl and decrypt_max_entries must not be negative")
 
 
+def _on_current_versions(
+    wrapped: tuple[WrappedKey, ...],
+    providers: Sequence[KeyProvider],
+    versions: Sequence[tuple[int, int]],
+) -> bool:
+    """Whether every wrapped key is its provider's, on its current version and not retired.
+
+    ``versions`` holds ``(key_version, min_decryption_version)`` per provider, in the order of
+    ``wrapped``. A provider reporting version 0 (AWS KMS) rotates behind one key id, so only its
+    minimum can be checked. No providers: no check (callers that manage versions themselves).
+    """
+    if not providers:
+        return True
+    if len(providers) != len(wrapped):
+        return False
+    for w, kp, (current, minimum) in zip(wrapped, providers, versions, strict=True):
+        if not kp.owns(w) or (current and w.key_version != current) or w.key_version < minimum:
+            return False
+    return True
+
+
+def _dec_key(wrapped: WrappedKey, context_key: bytes) -> tuple[str, str, int, bytes, bytes]:
+    # The version is part of the key: the header's version is what the provider checks against
+    # its minimum, so a cached answer must be for exactly that version.
+    return (wrapped.provider, wrapped.key_id, wrapped.key_version, wrapped.blob, context_key)
+
+
 class _Entry:
     __slots__ = ("created", "dek", "key_section", "messages", "nbytes", "wrapped")
 
@@ -70,15 +110,24 @@ class DataKeyCache:
         self.policy = policy or CachePolicy()
         self._lock = threading.Lock()
         self._enc: dict[bytes, _Entry] = {}
-        self._dec: OrderedDict[tuple[str, str, bytes, bytes], tuple[bytes, float]] = OrderedDict()
+        self._dec: OrderedDict[tuple[str, str, int, bytes, bytes], tuple[bytes, float]] = (
+            OrderedDict()
+        )
         self.hits = 0
         self.misses = 0
 
     # -- encryption --------------------------------------------------------------------------
     def take(
-        self, context_key: bytes, nbytes: int
+        self, context_key: bytes, nbytes: int, providers: Sequence[KeyProvider] = ()
     ) -> tuple[bytes, bytes, tuple[WrappedKey, ...]] | None:
         """Reserve a cached data key for one message of ``nbytes``.
+
+        Args:
+            context_key: the encoded encryption context.
+            nbytes: the message's plaintext size.
+            providers: the providers that made the wrapped keys, in the same order; an entry
+                whose wrapped keys are not on their provider's current version (or are below
+                its minimum) is dropped.
 
         Returns:
             ``(dek, key_section, wrapped_keys)``, or None when the caller must make a new key.
@@ -86,6 +135,9 @@ class DataKeyCache:
         p = self.policy
         if nbytes > p.max_bytes:
             return None
+        # Read the versions before taking the lock: a provider may do I/O to answer
+        # (file:// checks its keyring file, Vault refreshes its key info).
+        versions = [(kp.key_version, kp.min_decryption_version) for kp in providers]
         with self._lock:
             e = self._enc.get(context_key)
             if e is not None:
@@ -93,6 +145,7 @@ class DataKeyCache:
                     time.monotonic() - e.created < p.max_age
                     and e.messages + 1 <= p.max_messages
                     and e.nbytes + nbytes <= p.max_bytes
+                    and _on_current_versions(e.wrapped, providers, versions)
                 ):
                     e.messages += 1
                     e.nbytes += nbytes
@@ -121,16 +174,27 @@ class DataKeyCache:
                 self._enc.pop(next(iter(self._enc)))
 
     # -- decryption --------------------------------------------------------------------------
-    def get_unwrapped(self, wrapped: WrappedKey, context_key: bytes) -> bytes | None:
-        """A cached unwrapped data key, or None."""
+    def get_unwrapped(
+        self, wrapped: WrappedKey, context_key: bytes, provider: KeyProvider | None = None
+    ) -> bytes | None:
+        """A cached unwrapped data key, or None.
+
+        Args:
+            wrapped: the wrapped key from the message header.
+            context_key: the encoded encryption context.
+            provider: the provider that owns ``wrapped``; a version below its minimum
+                decryption version is never answered from the cache (the provider must refuse
+                it with ``KeyVersionRetired``).
+        """
         if not self.policy.decrypt_ttl:
             return None
-        k = (wrapped.provider, wrapped.key_id, wrapped.blob, context_key)
+        minimum = provider.min_decryption_version if provider is not None else 0
+        k = _dec_key(wrapped, context_key)
         with self._lock:
             hit = self._dec.get(k)
             if hit is None:
                 return None
-            if hit[1] < time.monotonic():
+            if hit[1] < time.monotonic() or wrapped.key_version < minimum:
                 del self._dec[k]
                 return None
             self._dec.move_to_end(k)
@@ -142,7 +206,7 @@ class DataKeyCache:
         p = self.policy
         if not p.decrypt_ttl or not p.decrypt_max_entries:
             return
-        k = (wrapped.provider, wrapped.key_id, wrapped.blob, context_key)
+        k = _dec_key(wrapped, context_key)
         with self._lock:
             self._dec[k] = (dek, time.monotonic() + p.decrypt_ttl)
             self._dec.move_to_end(k)

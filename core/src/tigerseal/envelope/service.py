@@ -124,7 +124,7 @@ class EncryptionService:
     ) -> tuple[bytes, bytes, tuple[WrappedKey, ...]]:
         use_cache = use_cache and self.cache is not None
         if use_cache and self.cache is not None:
-            hit = self.cache.take(ctx_bytes, nbytes)
+            hit = self.cache.take(ctx_bytes, nbytes, self.providers)
             if hit is not None:
                 return hit
         primary = self.providers[0]
@@ -161,7 +161,7 @@ class EncryptionService:
                     continue
                 tried = True
                 if self.cache is not None:
-                    dek = self.cache.get_unwrapped(w, ctx_bytes)
+                    dek = self.cache.get_unwrapped(w, ctx_bytes, p)
                     if dek is not None:
                         return dek
                 try:

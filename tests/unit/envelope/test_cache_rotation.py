@@ -1,0 +1,121 @@
+"""The data-key cache follows rotation and retirement at once (issue 11 item 11).
+
+Before: the encryption cache kept wrapping under the old version for ``max_age`` after
+``rotate()``, and the decryption cache returned plaintext for a retired version.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tigerseal.config import reset_settings
+from tigerseal.envelope import CachePolicy, EncryptionService
+from tigerseal.envelope.cache import DataKeyCache
+from tigerseal.errors import KeyVersionRetired
+from tigerseal.providers.env import EnvKeyProvider
+from tigerseal.providers.file import FileKeyProvider, create_keyring
+from tigerseal.spi import KeyProvider
+from tigerseal.testing.fake import FakeKeyProvider, reset_fake_keys
+
+POLICY = CachePolicy(max_age=3600, decrypt_ttl=3600)
+
+
+@pytest.fixture(autouse=True)
+def development(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ENVIRONMENT", raising=False)
+    reset_settings()
+    yield
+    reset_settings()
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeKeyProvider]:
+    name = "cache-rotation-" + secrets.token_hex(4)
+    yield FakeKeyProvider(name)
+    reset_fake_keys(name)
+
+
+@pytest.fixture
+def keyring(tmp_path: Path) -> FileKeyProvider:
+    return create_keyring(tmp_path / "ring" / "keyring.json")
+
+
+def _rotate(p: KeyProvider) -> None:
+    p.rotate()
+
+
+def _retire(p: KeyProvider, version: int) -> None:
+    assert isinstance(p, FileKeyProvider | FakeKeyProvider)
+    p.retire(version)
+
+
+@pytest.mark.parametrize("kind", ["fake", "file"])
+def test_rotate_and_retire_take_effect_at_once(
+    kind: str, fake: FakeKeyProvider, keyring: FileKeyProvider
+) -> None:
+    provider: KeyProvider = fake if kind == "fake" else keyring
+    svc = EncryptionService(provider, cache=POLICY)
+    old = svc.encrypt(b"before rotation")
+    assert svc.decrypt(old) == b"before rotation"  # cached for decryption too
+    assert svc.encrypt(b"x").header.wrapped_keys[0].key_version == 1
+    _rotate(provider)
+    new = svc.encrypt(b"after rotation")
+    assert new.header.wrapped_keys[0].key_version == 2  # not the cached v1 data key
+    svc.rewrap(old)  # what an operator does before retiring; the old message stays stored
+    _retire(provider, 2)
+    with pytest.raises(KeyVersionRetired):
+        svc.decrypt(old)  # the decrypt cache must not answer for a retired version
+    assert svc.decrypt(new) == b"after rotation"
+    assert svc.decrypt(svc.rewrap(new)) == b"after rotation"
+
+
+def test_keyring_rotated_and_retired_by_another_process(keyring: FileKeyProvider) -> None:
+    keyring.reload_interval = 0  # notice the other process's change at the next call
+    svc = EncryptionService(keyring, cache=POLICY)
+    old = svc.encrypt(b"old")
+    assert svc.decrypt(old) == b"old"
+    other = FileKeyProvider(keyring.path)  # stands for another process on the same file
+    assert other.rotate() == 2
+    assert svc.encrypt(b"new").header.wrapped_keys[0].key_version == 2
+    other.retire(2)
+    with pytest.raises(KeyVersionRetired):
+        svc.decrypt(old)
+
+
+def test_env_rotation_with_a_shared_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new env:// configuration (rotated, old version retired) is followed by a shared cache."""
+    first, second = secrets.token_hex(32), secrets.token_hex(32)
+    cache = DataKeyCache(POLICY)
+    before = EncryptionService(EnvKeyProvider("CR", environ={"CR": first}), cache=cache)
+    old = before.encrypt(b"old")
+    assert before.decrypt(old) == b"old"
+    rotated_env = {"CR": second, "CR_VERSION": "2", "CR_V1": first, "CR_MIN_VERSION": "2"}
+    after = EncryptionService(EnvKeyProvider("CR", environ=rotated_env), cache=cache)
+    assert after.encrypt(b"new").header.wrapped_keys[0].key_version == 2
+    with pytest.raises(KeyVersionRetired):
+        after.decrypt(old)
+
+
+def test_cached_decryption_key_is_bound_to_the_version(fake: FakeKeyProvider) -> None:
+    """A cache entry made for one version never answers for a header naming another one."""
+    import dataclasses
+
+    cache = DataKeyCache(POLICY)
+    w = fake.wrap(b"k" * 32, {})
+    cache.put_unwrapped(w, b"ctx", b"k" * 32)
+    relabelled = dataclasses.replace(w, key_version=w.key_version + 1)
+    assert cache.get_unwrapped(relabelled, b"ctx", fake) is None
+    assert cache.get_unwrapped(w, b"ctx", fake) == b"k" * 32
+
+
+def test_cache_still_saves_calls_without_rotation(fake: FakeKeyProvider) -> None:
+    svc = EncryptionService(fake, cache=POLICY)
+    messages = [svc.encrypt(b"m") for _ in range(20)]
+    for m in messages:
+        svc.decrypt(m)
+    assert svc.metrics["generate"] == 1
+    assert svc.metrics["unwrap"] == 0
