@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -108,3 +109,15 @@ def test_check_takes_a_bare_string_as_one_required_scope() -> None:
         letters.check(key, required_scopes="admin")
     with pytest.raises(InsufficientScopeError):
         record.check(key, required_scopes="")
+
+
+def test_decimal_seconds_from_a_numeric_column_are_accepted() -> None:
+    # psycopg and SQLAlchemy return NUMERIC columns as Decimal; float() took them before.
+    record = APIKeyRecord.from_dict(
+        _row(created_at=Decimal("1700000000.25"), expires_at=Decimal("1800000000"))
+    )
+    assert record.created_at == 1700000000.25
+    assert record.expires_at == 1800000000.0
+    for bad in (Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity"), Decimal("1e400")):
+        with pytest.raises(TokenError, match="expires_at must be a finite number"):
+            APIKeyRecord.from_dict(_row(expires_at=bad))

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from tigerseal.apikeys.format import (
@@ -324,15 +325,17 @@ def _scopes(value: object) -> tuple[str, ...]:
 
 
 def _seconds(name: str, value: object) -> float:
-    """Epoch seconds: an int or float (not a bool, not a date string), finite."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    """Epoch seconds: an int, float or Decimal (not a bool, not a date string), finite."""
+    # Decimal: what database drivers return for a NUMERIC column.
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
         null = " or null" if name == "expires_at" else ""
         raise TokenError(
             f"API key record: {name} must be a number{null} (epoch seconds), got {_kind(value)}"
         )
     try:
         seconds = float(value)
-    except OverflowError:  # an int beyond a float's range (JSON allows 1 followed by 400 zeros)
+    except (OverflowError, ValueError):
+        # An int beyond a float's range (JSON allows 1 followed by 400 zeros); a signalling NaN.
         seconds = math.inf
     if not math.isfinite(seconds):
         raise TokenError(f"API key record: {name} must be a finite number of epoch seconds")
