@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 
 import pytest
 from tigerseal.errors import ConfigError, ProviderUnavailable, TokenReuseError, TokenRevokedError
@@ -103,3 +104,22 @@ def test_max_entries_from_the_uri_and_its_validation() -> None:
             revocation_store_from_uri(bad)
     with pytest.raises(ConfigError, match="max_entries"):
         MemoryRevocationStore(max_entries=0)
+
+
+@pytest.mark.parametrize("expires_at", [math.nan, "2030-01-01", None])
+def test_a_bad_expiry_is_refused_not_stored_as_never_live(expires_at: object) -> None:
+    # NaN compared false with every time: a NaN-marked refresh token was "used" but never
+    # live, so its replay passed, and a NaN revocation revoked nothing. Redis refuses these.
+    store = MemoryRevocationStore()
+    for write in (store.mark_used, store.revoke, store.revoke_family):
+        with pytest.raises(ConfigError, match="expires_at must be epoch seconds"):
+            write("id", expires_at)  # type: ignore[arg-type]
+    assert len(store) == 0
+
+
+@pytest.mark.parametrize("ident", ["", b"id", 7])
+def test_an_empty_or_non_str_id_is_refused_as_redis_does(ident: object) -> None:
+    store = MemoryRevocationStore()
+    for write in (store.mark_used, store.revoke, store.revoke_family):
+        with pytest.raises(ConfigError, match="a token id must be a non-empty string"):
+            write(ident, NOW + 10)  # type: ignore[arg-type]

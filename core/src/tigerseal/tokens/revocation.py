@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from typing import Any
@@ -71,6 +72,7 @@ class MemoryRevocationStore(RevocationStore):
                     del table[key]
 
     def revoke(self, jti: str, expires_at: float) -> None:
+        _check(jti, expires_at)
         with self._lock:
             self._revoked[jti] = max(expires_at, self._revoked.get(jti, 0.0))
             self._wrote()
@@ -80,6 +82,7 @@ class MemoryRevocationStore(RevocationStore):
         return self._live(self._revoked, jti)
 
     def revoke_family(self, family_id: str, expires_at: float) -> None:
+        _check(family_id, expires_at)
         with self._lock:
             self._families[family_id] = max(expires_at, self._families.get(family_id, 0.0))
             self._wrote()
@@ -93,7 +96,9 @@ class MemoryRevocationStore(RevocationStore):
         Raises:
             ProviderUnavailable: ``max_entries`` used tokens are live (the refresh is refused;
                 nothing is forgotten).
+            ConfigError: an empty id, or ``expires_at`` not a number (or NaN).
         """
+        _check(jti, expires_at)
         with self._lock:
             if self._live(self._used, jti):
                 return False
@@ -149,6 +154,18 @@ class MemoryRevocationStore(RevocationStore):
 
     def __repr__(self) -> str:
         return f"<MemoryRevocationStore entries={len(self)}>"
+
+
+def _check(ident: object, expires_at: object) -> None:
+    """Refuse what the Redis store refuses: an empty id, or an expiry that is not a number.
+
+    A NaN expiry compares false with every time, so its entry would never be live: a used
+    refresh token could be replayed, a revocation would have no effect.
+    """
+    if not isinstance(ident, str) or not ident:
+        raise ConfigError(f"a token id must be a non-empty string, got a {type(ident).__name__}")
+    if not isinstance(expires_at, int | float) or math.isnan(expires_at):
+        raise ConfigError(f"expires_at must be epoch seconds, got {expires_at!r}")
 
 
 def from_uri(uri: str, **options: Any) -> MemoryRevocationStore:
