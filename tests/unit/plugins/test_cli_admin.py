@@ -188,3 +188,26 @@ def test_doctor_reports_invalid_settings(monkeypatch: pytest.MonkeyPatch) -> Non
 )
 def test_redact_uri(uri: str, expected: str) -> None:
     assert redact_uri(uri) == expected
+
+
+def test_doctor_names_the_key_selection_and_refuses_the_dev_keyring_in_staging(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """doctor uses select_key_providers(), like the service and rotate (issue 11 items 8, 9)."""
+    KeyManager.create_keyring(tmp_path / ".tigerseal" / "keyring.json")
+    _, report = doctor_json()
+    settings = report["settings"]
+    assert isinstance(settings, dict)
+    assert settings["key_providers_source"] == "development keyring"
+    checks = {c["name"]: c for c in report["checks"]}  # type: ignore[union-attr]
+    assert checks["development keyring"]["ok"]
+    assert str(tmp_path / ".tigerseal" / "keyring.json") in checks["development keyring"]["detail"]
+
+    monkeypatch.setenv("ENVIRONMENT", "staging")
+    reset_settings()
+    code, report = doctor_json()
+    assert code == 1
+    checks = {c["name"]: c for c in report["checks"]}  # type: ignore[union-attr]
+    assert not checks["key providers"]["ok"]
+    assert "ENCRYPTION_MASTER_KEY is required in staging" in checks["key providers"]["detail"]
+    assert not any(name.startswith("key provider file://") for name in checks)

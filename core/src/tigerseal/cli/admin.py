@@ -116,7 +116,7 @@ def _settings_summary(settings: Settings) -> dict[str, Any]:
     def is_set(value: object) -> str:
         return "set" if value is not None else "not set"
 
-    from tigerseal.config import select_key_providers
+    from tigerseal.config import SOURCE_EXPLICIT, select_key_providers
     from tigerseal.errors import ConfigError
 
     try:
@@ -130,7 +130,7 @@ def _settings_summary(settings: Settings) -> dict[str, Any]:
         "production": settings.is_production,
         "key_providers": uris,
         "key_providers_source": source,
-        "key_providers_explicit": bool(settings.key_providers.split()),
+        "key_providers_explicit": source == SOURCE_EXPLICIT,
         "keyring_path": settings.keyring_path,
         "ENCRYPTION_MASTER_KEY": is_set(settings.encryption_master_key),
         "JWT_SECRET": is_set(settings.jwt_secret),
