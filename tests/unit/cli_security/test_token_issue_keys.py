@@ -51,3 +51,21 @@ def test_issue_with_jwt_secret_works(monkeypatch: pytest.MonkeyPatch) -> None:
     result = CliRunner().invoke(cli, ["token", "issue", "-s", "alice"])
     assert result.exit_code == 0
     assert result.stdout.count(".") == 2
+
+
+@pytest.mark.parametrize(
+    "claim",
+    ['scp=["admin"]', 'scopes=["admin"]', "token_type=refresh", "audience=other", "now=1"],
+)
+def test_issue_refuses_claims_that_would_set_protected_values(
+    monkeypatch: pytest.MonkeyPatch, claim: str
+) -> None:
+    # --claim NAME=VALUE goes into create(**claims): a name that is a protected claim or one of
+    # create()'s own arguments (token_type, audience, now...) must not become one silently,
+    # nor crash with a TypeError.
+    monkeypatch.setenv("JWT_SECRET", "C" + secrets.token_urlsafe(40))
+    result = CliRunner().invoke(cli, ["token", "issue", "-s", "alice", "--claim", claim])
+    assert result.exit_code != 0
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert claim.partition("=")[0] in result.stderr
+    assert result.stdout.count(".") < 2, "no token is printed"

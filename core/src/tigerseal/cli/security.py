@@ -167,11 +167,25 @@ def token() -> None:
 
 
 def _parse_claims(pairs: tuple[str, ...]) -> dict[str, Any]:
+    import inspect
+
+    from tigerseal.tokens.manager import REGISTERED_CLAIMS, TokenManager
+
+    # The claims go to create(**claims): a name that is one of create()'s own arguments
+    # (token_type, audience, now...) would set that argument instead of adding a claim.
+    params = inspect.signature(TokenManager.create).parameters.values()
+    reserved = REGISTERED_CLAIMS | {p.name for p in params if p.kind is not p.VAR_KEYWORD}
     claims: dict[str, Any] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name:
             raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--claim")
+        if name in reserved:
+            raise click.BadParameter(
+                f"{name!r} is set by tigerseal or by an option of this command "
+                "(--subject, --scope, --expires-in, --audience, --account)",
+                param_hint="--claim",
+            )
         try:
             claims[name] = json.loads(value)
         except ValueError:

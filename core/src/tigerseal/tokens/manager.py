@@ -227,7 +227,10 @@ class TokenManager:
             token_type: ``access`` (or ``refresh``, used by :meth:`create_pair`).
             family: refresh-family id (``fam``) tying the token to one sign-in.
             now: issue time (tests).
-            **claims: further claims, e.g. ``accounts=["12345"]``.
+            **claims: further claims, e.g. ``accounts=["12345"]``. Do not spread an untrusted
+                mapping here: Python binds a key named like one of this method's arguments
+                (``scopes``, ``audience``, ``token_type``, ``family``, ``now``...) to that
+                argument, not to a claim, so it would set the token's scopes, audience or type.
 
         Returns:
             The compact JWT.
