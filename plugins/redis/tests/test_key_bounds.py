@@ -109,3 +109,22 @@ def test_a_non_str_key_is_a_config_error(storage: RedisRateLimitStorage) -> None
     for bad in (b"victim", 12, ""):
         with pytest.raises(ConfigError, match="rate-limit key must be a non-empty string"):
             storage.acquire(bad, policy)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("algorithm", RATE_LIMIT_ALGORITHMS)
+def test_a_key_with_a_lone_surrogate_is_limited_like_memory(
+    storage: RedisRateLimitStorage, algorithm: str
+) -> None:
+    # Frameworks decode undecodable request bytes with surrogateescape ("\udcff"); such a key
+    # raised UnicodeEncodeError in Redis (memory:// limits it), and must not share a limit
+    # with another key.
+    policy = RateLimitPolicy(2, 60, algorithm)  # type: ignore[arg-type]
+    limiter = RateLimiter(storage, algorithm=algorithm, default_limit=2, audit_rejections=False)  # type: ignore[arg-type]
+    for key in ("ip-\udcff", "ip-\udcfe", "\udcff" * (MAX_KEY_LENGTH + 1)):
+        assert storage.acquire(key, policy).allowed
+        assert storage.acquire(key, policy).allowed
+        assert not storage.acquire(key, policy).allowed
+        assert storage.peek(key, policy).remaining == 0
+        storage.reset(key)
+        assert storage.peek(key, policy).remaining == 2
+    assert limiter.hit("\udcff", 2, 60)

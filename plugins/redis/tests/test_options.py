@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from tigerseal.errors import ConfigError
 from tigerseal.plugins import PluginRegistry, rate_limit_storage_from_uri, set_registry
 from tigerseal_redis._scripts import SCRIPTS
@@ -123,3 +125,17 @@ def test_sentinel_uri_needs_a_service_name() -> None:
 
     with pytest.raises(ConfigError, match="names no service"):
         build_client(parse_uri("redis+sentinel://127.0.0.1:26379", default_on_outage="local"))
+
+
+# Every code point, lone surrogates ("\udcff", from surrogateescape-decoded requests) included.
+_ANY = st.text(st.characters(exclude_categories=()), min_size=1, max_size=40)
+
+
+@given(_ANY, _ANY)
+def test_hash_tag_is_injective_and_always_sendable(a: str, b: str) -> None:
+    assert (hash_tag(a) == hash_tag(b)) == (a == b)
+    for key in (a, b, a + "\udcff", "%u" + b):
+        tag = hash_tag(key).encode()  # a lone surrogate raised UnicodeEncodeError here
+        assert tag.count(b"{") == 1
+        assert tag.count(b"}") == 1
+    assert hash_tag("\udcff") != hash_tag("%uDCFF")

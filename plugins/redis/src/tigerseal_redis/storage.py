@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import secrets
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -51,7 +52,8 @@ def hash_tag(key: str) -> str:
     """``{key}`` with braces escaped, so the whole user key is the cluster hash tag.
 
     An unescaped ``}`` would end the tag early and ``{}`` would disable it; escaping ``%``
-    first keeps the mapping one-to-one. A key longer than ``MAX_KEY_LENGTH`` characters becomes
+    first keeps the mapping one-to-one (and lets a lone surrogate, which UTF-8 cannot carry,
+    be spelled ``%uDCFF``). A key longer than ``MAX_KEY_LENGTH`` characters becomes
     ``{%h<sha256 hex>}``: Redis never holds a client's megabyte key, and no short key can
     spell that tag (its ``%`` would have been escaped to ``%25``).
     """
@@ -61,7 +63,18 @@ def hash_tag(key: str) -> str:
         return "{%h" + long_key_digest(key).hex() + "}"
     if "{" in key or "}" in key or "%" in key:
         key = key.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
+    if not key.isascii():
+        # A lone surrogate (request bytes decoded with surrogateescape) cannot be sent as
+        # UTF-8: spell it %uDCFF, unambiguous since every literal % is already %25.
+        key = _SURROGATE.sub(_spell_surrogate, key)
     return "{" + key + "}"
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _spell_surrogate(match: re.Match[str]) -> str:
+    return f"%u{ord(match[0]):04X}"
 
 
 class RedisRateLimitStorage(RateLimitStorage):
