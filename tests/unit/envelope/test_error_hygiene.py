@@ -19,7 +19,9 @@ HOSTILE_KEY_ID = "kid\r\nERROR forged line\x1b]0;title\x07"
 
 def _relabel(ed: EncryptedData, provider: str, key_id: str) -> bytes:
     w = ed.wrapped_keys[0]
-    section = encode_key_section((WrappedKey(provider, key_id, w.key_version, w.blob),))
+    section = encode_key_section(
+        (WrappedKey(provider, key_id, w.key_version, w.blob),), ed.header.manifest
+    )
     return ed.header.aad + section + bytes(ed)[ed.header.size :]
 
 

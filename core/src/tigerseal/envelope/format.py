@@ -6,6 +6,8 @@ layout; everything above it works with :class:`Header`.
 
 from __future__ import annotations
 
+import hmac
+import secrets
 import struct
 from collections.abc import Mapping
 from typing import NamedTuple
@@ -21,6 +23,8 @@ __all__ = [
     "CONTENT_SINGLE",
     "DEFAULT_FRAME_SIZE",
     "MAGIC",
+    "MANIFEST_MARKER",
+    "MANIFEST_PROVIDER",
     "MAX_FRAME_SIZE",
     "MAX_HEADER_SIZE",
     "MAX_WRAPPED_KEYS",
@@ -29,6 +33,8 @@ __all__ = [
     "encode_context",
     "encode_key_section",
     "header_bytes",
+    "key_section_mac",
+    "new_message_id",
     "nonce",
     "parse_header",
 ]
@@ -57,6 +63,16 @@ _FIXED = struct.Struct(">BI")  # content type, frame size
 _SHA512 = SHA512()
 _NONCE_TAIL = (b"\x00\x00\x00\x00", b"\x01\x00\x00\x00")
 
+#: Provider name of the key-section manifest entry (docs/format.md, section 3.1). It starts with
+#: "#", which no URI scheme can, so no key provider owns it and readers that predate it skip it.
+MANIFEST_PROVIDER = "#keys"
+_MANIFEST_NAME = MANIFEST_PROVIDER.encode("ascii")
+MANIFEST_MAC_SIZE = 32
+#: The last 8 bytes of the message id of every message written with a manifest. The message id
+#: is authenticated, so removing the manifest cannot pass the message off as an older one.
+MANIFEST_MARKER = b"TSLkeys\x01"
+_MAC_INFO = b"tigerseal/v1/key-section" + bytes([SUITE_AES256GCM_HKDF_SHA512_COMMIT]) + b"\x01"
+
 
 def derive(dek: bytes, message_id: bytes) -> tuple[bytes, bytes]:
     """Return ``(content_key, commitment)`` for a message (docs/format.md, section 4).
@@ -66,6 +82,27 @@ def derive(dek: bytes, message_id: bytes) -> tuple[bytes, bytes]:
     """
     okm = HKDFExpand(_SHA512, 64, _INFO_LABEL + message_id).derive(dek)
     return okm[:32], okm[32:]
+
+
+def new_message_id() -> bytes:
+    """A message id for a message with a manifest: 24 random bytes, then the marker."""
+    return secrets.token_bytes(MESSAGE_ID_SIZE - len(MANIFEST_MARKER)) + MANIFEST_MARKER
+
+
+def key_section_mac(dek: bytes, wrapped: tuple[WrappedKey, ...]) -> bytes:
+    """The manifest's MAC over the key section's layout (docs/format.md, section 3.1).
+
+    ``mac_key = HKDF-Expand-SHA512(DEK, "tigerseal/v1/key-section" || suite, 32)`` and the MAC is
+    HMAC-SHA-256 over the count and each entry's provider name and key id, in order. Key
+    versions and blobs are left out on purpose: ``rewrap`` changes them without the data key,
+    and the key commitment already binds what any blob unwraps to.
+    """
+    mac_key = hmac.digest(dek, _MAC_INFO, "sha512")[:32]
+    out = bytearray([len(wrapped)])
+    for w in wrapped:
+        name, kid = w.provider.encode("ascii"), w.key_id.encode()
+        out += bytes([len(name)]) + name + len(kid).to_bytes(2, "big") + kid
+    return hmac.digest(mac_key, bytes(out), "sha256")
 
 
 def nonce(seq: int, final: bool) -> bytes:
@@ -106,15 +143,18 @@ def encode_context(context: Mapping[str, str] | None) -> bytes:
     return bytes(out)
 
 
-def encode_key_section(wrapped: tuple[WrappedKey, ...]) -> bytes:
-    """Encode the key section (docs/format.md, section 3)."""
-    if not 1 <= len(wrapped) <= MAX_WRAPPED_KEYS:
+def encode_key_section(
+    wrapped: tuple[WrappedKey, ...], manifest: WrappedKey | None = None
+) -> bytes:
+    """Encode the key section (docs/format.md, section 3), the manifest entry last."""
+    limit = MAX_WRAPPED_KEYS - (manifest is not None)
+    if not 1 <= len(wrapped) <= limit:
         raise EncryptionError(
-            f"a message carries 1 to {MAX_WRAPPED_KEYS} wrapped keys, got {len(wrapped)}; "
+            f"a message carries 1 to {limit} wrapped keys, got {len(wrapped)}; "
             "configure fewer key providers"
         )
-    out = bytearray([len(wrapped)])
-    for w in wrapped:
+    out = bytearray([len(wrapped) + (manifest is not None)])
+    for w in (*wrapped, manifest) if manifest is not None else wrapped:
         name = w.provider.encode("ascii")
         kid = w.key_id.encode()
         if not 1 <= len(name) <= MAX_PROVIDER_NAME or len(kid) > MAX_KEY_ID:
@@ -139,8 +179,10 @@ class Header(NamedTuple):
         message_id: 32 random bytes.
         context: the encryption context.
         commitment: 32 bytes derived from the DEK.
-        wrapped_keys: the wrapped copies of the DEK, primary first.
+        wrapped_keys: the wrapped copies of the DEK, primary first (without the manifest).
         size: total header length in bytes (where the body starts).
+        manifest: the key-section manifest entry (``None`` in messages written without one):
+            ``key_version`` is the number of wrapped keys written, ``blob`` the MAC.
     """
 
     aad: bytes
@@ -151,6 +193,12 @@ class Header(NamedTuple):
     commitment: bytes
     wrapped_keys: tuple[WrappedKey, ...]
     size: int
+    manifest: WrappedKey | None = None
+
+    @property
+    def expects_manifest(self) -> bool:
+        """Whether the (authenticated) message id says the message was written with a manifest."""
+        return self.message_id[-len(MANIFEST_MARKER) :] == MANIFEST_MARKER
 
 
 def build_aad(
@@ -294,8 +342,23 @@ def parse_header(buf: bytes | memoryview) -> Header:
         raise _short(end, "wrapped keys") from None
     except UnicodeDecodeError:
         raise _malformed("provider name or key id is not valid text") from None
+    manifest = None
+    if wrapped[-1].provider == MANIFEST_PROVIDER:
+        manifest = wrapped.pop()
+        if not wrapped or manifest.key_id or len(manifest.blob) != MANIFEST_MAC_SIZE:
+            raise _malformed("malformed key-section manifest")
+    if any(w.provider == MANIFEST_PROVIDER for w in wrapped):
+        raise _malformed("the key-section manifest must be the last entry")
     return Header(
-        aad, content_type, frame_size, buf[10:42], context, commitment, tuple(wrapped), pos
+        aad,
+        content_type,
+        frame_size,
+        buf[10:42],
+        context,
+        commitment,
+        tuple(wrapped),
+        pos,
+        manifest,
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import secrets
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,9 +18,9 @@ from tigerseal.envelope.format import (
     CONTENT_FRAMED,
     CONTENT_SINGLE,
     DEFAULT_FRAME_SIZE,
+    MANIFEST_PROVIDER,
     MAX_FRAME_SIZE,
     MAX_HEADER_SIZE,
-    MESSAGE_ID_SIZE,
     TAG_SIZE,
     Header,
     build_aad,
@@ -29,6 +28,8 @@ from tigerseal.envelope.format import (
     encode_context,
     encode_key_section,
     header_bytes,
+    key_section_mac,
+    new_message_id,
     nonce,
     parse_header,
 )
@@ -142,12 +143,18 @@ class EncryptionService:
                 f"a key provider failed to create a data key ({type(exc).__name__}); run "
                 "`tigerseal doctor` to check the configured providers"
             ) from exc
-        wrapped_t = tuple(wrapped)
-        section = encode_key_section(wrapped_t)
+        copies = tuple(wrapped)
+        # The manifest depends on the data key only, so a cached key reuses it (no per-message
+        # work): it is returned as the last element of the wrapped tuple.
+        manifest = WrappedKey(
+            MANIFEST_PROVIDER, "", len(copies), key_section_mac(dk.plaintext, copies)
+        )
+        section = encode_key_section(copies, manifest)
+        wrapped_t = (*copies, manifest)
         if use_cache and self.cache is not None:
             self.cache.put(ctx_bytes, dk.plaintext, wrapped_t, section, nbytes)
             # The key is held anyway; let this process decrypt its own messages without a call.
-            for w in wrapped_t:
+            for w in copies:
                 self.cache.put_unwrapped(w, ctx_bytes, dk.plaintext)
         return dk.plaintext, section, wrapped_t
 
@@ -155,7 +162,14 @@ class EncryptionService:
         """Unwrap the message's data key with the first configured provider that can."""
         errors: list[TigerSealError] = []
         tried = False
+        # Bound the provider calls a hostile key section can cause: each (provider, key id) is
+        # tried once, so junk copies under a configured key cost one unwrap, not one each.
+        seen: set[tuple[str, str]] = set()
         for w in header.wrapped_keys:
+            identity = (w.provider, w.key_id)
+            if identity in seen:
+                continue
+            seen.add(identity)
             for p in self.providers:
                 if not p.owns(w):
                     continue
@@ -255,7 +269,7 @@ class EncryptionService:
         ctx = context or {}
         ctx_bytes = encode_context(ctx)
         dek, section, wrapped = self._new_data_key(ctx, ctx_bytes, len(pt))
-        message_id = secrets.token_bytes(MESSAGE_ID_SIZE)
+        message_id = new_message_id()
         key, commitment = derive(dek, message_id)
         aad = build_aad(CONTENT_SINGLE, 0, message_id, ctx_bytes, commitment)
         head = header_bytes(aad, section)
@@ -268,8 +282,9 @@ class EncryptionService:
             message_id=message_id,
             context=dict(ctx),
             commitment=commitment,
-            wrapped_keys=wrapped,
+            wrapped_keys=wrapped[:-1],
             size=len(head),
+            manifest=wrapped[-1],
         )
         return EncryptedData(head + body, header)
 
@@ -313,6 +328,10 @@ class EncryptionService:
         return result
 
     def _content_key(self, header: Header) -> bytes:
+        manifest = header.manifest
+        check = manifest is not None or header.expects_manifest
+        if check and _key_section_problem(header) is not None:
+            raise _key_section_error(header)  # before any provider is called
         ctx_bytes = header.aad[42:-32]
         dek = self._unwrap(header, header.context, ctx_bytes)
         key, commitment = derive(dek, header.message_id)
@@ -322,6 +341,11 @@ class EncryptionService:
                 "the data key does not match the message's key commitment: a wrapped key was "
                 "replaced or the message was modified"
             )
+        if manifest is not None and not hmac.compare_digest(
+            key_section_mac(dek, header.wrapped_keys), manifest.blob
+        ):
+            dek = key = b""
+            raise _key_section_error(header)
         return key
 
     def decrypt_to_string(
@@ -353,7 +377,7 @@ class EncryptionService:
         ctx_bytes = encode_context(ctx)
         # The cache counts bytes; a stream's size is unknown up front, so streams never reuse.
         dek, section, _ = self._new_data_key(ctx, ctx_bytes, 0, use_cache=False)
-        message_id = secrets.token_bytes(MESSAGE_ID_SIZE)
+        message_id = new_message_id()
         key, commitment = derive(dek, message_id)
         aad = build_aad(CONTENT_FRAMED, fs, message_id, ctx_bytes, commitment)
         dst.write(header_bytes(aad, section))  # refuses an oversized header before any write
@@ -466,7 +490,8 @@ class EncryptionService:
         return [
             None
             if keys == list(h.wrapped_keys)
-            else header_bytes(h.aad, encode_key_section(tuple(keys)))
+            # The manifest covers providers and key ids only, which rewrap keeps: it stays valid.
+            else header_bytes(h.aad, encode_key_section(tuple(keys), h.manifest))
             for h, keys in zip(headers, new_keys, strict=True)
         ]
 
@@ -482,7 +507,14 @@ class EncryptionService:
     # -- inspection --------------------------------------------------------------------------
     @staticmethod
     def inspect(message: MessageInput) -> dict[str, Any]:
-        """Describe a message's header without decrypting it (no key or provider needed)."""
+        """Describe a message's header without decrypting it (no key or provider needed).
+
+        ``key_section`` reports the manifest (docs/format.md, section 3.1): ``written`` (copies
+        the writer made, ``None`` for messages without a manifest), ``present`` and
+        ``problem`` (``None``, or why decryption will refuse the message: copies were removed
+        or added, or the manifest was removed). Without keys only the counts can be checked;
+        decryption also verifies the manifest's MAC.
+        """
         ed = EncryptedData.parse(message)
         h = ed.header
         body = len(ed) - h.size
@@ -505,6 +537,7 @@ class EncryptionService:
                 }
                 for w in h.wrapped_keys
             ],
+            "key_section": _key_section_report(h),
             "header_size": h.size,
             "body_size": body,
             "total_size": len(ed),
@@ -520,3 +553,43 @@ class EncryptionService:
         uris = " ".join(p.uri for p in self.providers)
         cache = "on" if self.cache else "off"
         return f"<EncryptionService {uris} cache={cache}>"
+
+
+def _key_section_problem(h: Header) -> str | None:
+    """What the header's manifest says is wrong with its key section, without any key."""
+    m = h.manifest
+    if m is None:
+        if h.expects_manifest:
+            return (
+                "the key-section manifest was removed (the message id says it had one): "
+                "wrapped copies of the data key may have been removed or added"
+            )
+        return None
+    if m.key_version != len(h.wrapped_keys):
+        return (
+            f"{m.key_version} wrapped copies of the data key were written and "
+            f"{len(h.wrapped_keys)} are present: copies were removed or added"
+        )
+    return None
+
+
+def _key_section_error(h: Header) -> DecryptionError:
+    problem = _key_section_problem(h) or (
+        "the key-section manifest does not match: wrapped copies of the data key were "
+        "removed, added, reordered or relabelled"
+    )
+    return DecryptionError(
+        f"the message's key section was modified after it was written: {problem}. The payload "
+        "was not decrypted; restore the message from a backup (`tigerseal inspect` shows the "
+        "key section)"
+    )
+
+
+def _key_section_report(h: Header) -> dict[str, Any]:
+    m = h.manifest
+    return {
+        "manifest": m is not None,
+        "written": m.key_version if m is not None else None,
+        "present": len(h.wrapped_keys),
+        "problem": _key_section_problem(h),
+    }
