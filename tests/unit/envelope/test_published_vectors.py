@@ -1,0 +1,95 @@
+"""docs/vectors/envelope-v1.json against tigerseal and against the independent reader."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tigerseal.envelope import EncryptedData, EncryptionService
+from tigerseal.errors import DecryptionError
+from tigerseal.providers.env import EnvKeyProvider
+from tigerseal.providers.file import FileKeyProvider
+
+from tests.unit.envelope.test_format_spec import REFUSALS, decode_text, read_message
+
+VECTORS = Path(__file__).parents[3] / "docs" / "vectors" / "envelope-v1.json"
+DOC = json.loads(VECTORS.read_text())
+CASES = [pytest.param(t, id=f"{t['id']}-{t['result']}") for t in DOC["tests"]]
+
+
+def _message(case: dict[str, Any]) -> bytes | str:
+    return case["message_text"] if "message_text" in case else bytes.fromhex(case["message_hex"])
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> EncryptionService:
+    """A service holding every key of the vectors: env (one version) and a file keyring."""
+    env_keys = [k for k in DOC["keys"] if k["provider"] == "env"]
+    file_keys = [k for k in DOC["keys"] if k["provider"] == "file"]
+    (ek,) = env_keys
+    env = EnvKeyProvider(ek["key_id"], environ={ek["key_id"]: ek["kek"]})
+    path = tmp_path_factory.mktemp("vectors") / "keyring.json"
+    from tigerseal.providers._local import SUITE
+
+    doc = {
+        "format": "tigerseal-keyring",
+        "format_version": 1,
+        "keyring_id": file_keys[0]["key_id"],
+        "suite": SUITE,
+        "current_version": max(k["version"] for k in file_keys),
+        "min_decryption_version": 0,
+        "keys": [
+            {"version": k["version"], "created": "2026-01-01T00:00:00Z", "key": k["kek"]}
+            for k in file_keys
+        ],
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(doc, f)
+    return EncryptionService([env, FileKeyProvider(path)])
+
+
+def test_vectors_cover_both_results() -> None:
+    results = [t["result"] for t in DOC["tests"]]
+    assert results.count("valid") >= 10
+    assert results.count("invalid") >= 20
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_vector_against_tigerseal(service: EncryptionService, case: dict[str, Any]) -> None:
+    msg = _message(case)
+    if case["result"] == "valid":
+        assert service.decrypt(msg, case["context"]) == bytes.fromhex(case["plaintext_hex"])
+    else:
+        with pytest.raises(DecryptionError):
+            service.decrypt(msg, case["context"])
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_vector_against_the_independent_reader(case: dict[str, Any]) -> None:
+    keks = {
+        (k["provider"], k["key_id"], k["version"]): bytes.fromhex(k["kek"]) for k in DOC["keys"]
+    }
+    msg = _message(case)
+
+    def read() -> bytes:
+        data = decode_text(msg) if isinstance(msg, str) else msg
+        return read_message(data, keks, case["context"])
+
+    if case["result"] == "valid":
+        assert read() == bytes.fromhex(case["plaintext_hex"])
+    else:
+        with pytest.raises(REFUSALS):
+            read()
+
+
+def test_vectors_inspect_reports_stripped_copies() -> None:
+    for case in DOC["tests"]:
+        if case.get("error") == "key-section" and "removed" in case["comment"]:
+            data = bytes.fromhex(case["message_hex"])
+            problem = EncryptionService.inspect(EncryptedData.parse(data))["key_section"]
+            if "count edited" not in case["comment"]:
+                assert problem["problem"] is not None
