@@ -51,6 +51,9 @@ PLANTED = {
     "django pbkdf2 10M": "pbkdf2_sha256$10000000$salt$" + "A" * 43 + "=",
     "scrypt ln=20": f"$scrypt$ln=20,r=8,p=1${SALT}${TAG}",
     "scrypt p=64": f"$scrypt$ln=17,r=8,p=64${SALT}${TAG}",
+    # Tiny N, huge r*p: N*r*p is within 4x, but scrypt's PBKDF2 stages hash 128*r*p bytes
+    # twice, which costs ~6 N-units per r*p (measured) and made this ~5-6x a default login.
+    "scrypt ln=1 r=p=999": f"$scrypt$ln=1,r=999,p=999${SALT}${TAG}",
 }
 
 
