@@ -78,11 +78,10 @@ def sweep_stale(directory: Path, *, force: bool = False) -> list[Path]:
     Returns:
         The files removed.
     """
-    key = directory.resolve() if directory.exists() else directory
     with _lock:
-        if key in _swept and not force:
+        if directory in _swept and not force:
             return []
-        _swept.add(key)
+        _swept.add(directory)
     removed: list[Path] = []
     try:
         entries = list(os.scandir(directory))

@@ -386,11 +386,19 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _replace(e: _Entry, new_head: bytes) -> None:
-    """Write the rewrapped copy and rename it over ``e.path`` if the file did not change.
+@dataclass
+class _Copy:
+    entry: _Entry
+    tmp: Path
+    fd: int  # open until fsynced
+    digest: bytes  # SHA-256 of the original bytes copied
+
+
+def _copy(e: _Entry, new_head: bytes) -> _Copy:
+    """Write the rewrapped copy of ``e`` to a temporary file (not yet fsynced).
 
     Raises:
-        _Changed: the file is not the one read (inode, size, times, header or content hash).
+        _Changed: the file is not the one read (inode, size, times or header).
     """
     from tigerseal.envelope.stream import read_up_to
 
@@ -401,7 +409,8 @@ def _replace(e: _Entry, new_head: bytes) -> None:
         digest = hashlib.sha256()
         fd, tmp = _files.create_temp(e.path, "part")
         try:
-            with os.fdopen(fd, "wb") as out:
+            out = os.fdopen(fd, "wb", closefd=False)
+            with out:
                 if e.form == "binary":
                     head = read_up_to(f, e.header.size)
                     if head != e.raw[: e.header.size]:
@@ -417,23 +426,50 @@ def _replace(e: _Entry, new_head: bytes) -> None:
                         raise _Changed
                     digest.update(raw)
                     out.write(_new_content(e, new_head))
-                out.flush()
-                _keep_owner_and_mode(out.fileno(), st, e.path)
-                os.fsync(out.fileno())
-            _before_replace(e.path)
-            # The last check: same inode, size and times, same bytes as what was copied. What
-            # is left is the few system calls between this check and the rename.
-            now = _ident(os.stat(e.path, follow_symlinks=False))
-            if now != e.ident or _ident(os.fstat(f.fileno())) != e.ident:
-                raise _Changed
-            if not hmac.compare_digest(_digest(e.path), digest.digest()):
-                raise _Changed
-            os.replace(tmp, e.path)
-            _files.kept(tmp)
+            _keep_owner_and_mode(fd, st, e.path)
         except BaseException:
+            os.close(fd)
             _files.discard(tmp)
             raise
-    _fsync_dir(e.path.parent)
+    return _Copy(e, tmp, fd, digest.digest())
+
+
+def _sync_all(copies: list[_Copy]) -> None:
+    """Make the copies durable, concurrently.
+
+    The filesystem then commits them in a few journal commits instead of one per file, which is
+    what a one-at-a-time loop costs on 1,000 small files.
+    """
+    if len(copies) <= 1:
+        for c in copies:
+            os.fsync(c.fd)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(16, len(copies))) as pool:
+        list(pool.map(os.fsync, [c.fd for c in copies]))
+
+
+def _commit(c: _Copy) -> None:
+    """Rename the fsynced copy over its file if the file is still the one read.
+
+    Raises:
+        _Changed: it is not (inode, size, times or a hash of all its bytes differ).
+    """
+    e = c.entry
+    try:
+        _before_replace(e.path)
+        # The last check: same inode, size and times, same bytes as what was copied. What is
+        # left is the few system calls between this check and the rename.
+        if _ident(os.stat(e.path, follow_symlinks=False)) != e.ident:
+            raise _Changed
+        if not hmac.compare_digest(_digest(e.path), c.digest):
+            raise _Changed
+        os.replace(c.tmp, e.path)
+        _files.kept(c.tmp)
+    except BaseException:
+        _files.discard(c.tmp)
+        raise
 
 
 def _reason(exc: BaseException) -> str:
@@ -520,19 +556,42 @@ def _rewrap_files(
                     entries.append(e)
             if not entries:
                 continue
+            copies: list[_Copy] = []
             for e, head in _new_heads(svc, entries, report):
                 if head is None:
                     report.current += 1
                     continue
                 try:
-                    _replace(e, head)
+                    copies.append(_copy(e, head))
                 except _Changed:
                     changed.append(e.path)
-                    continue
                 except (_Unusable, TigerSealError, OSError) as exc:
                     report.failed.append((e.path, _reason(exc)))
+            try:
+                _sync_all(copies)
+            except BaseException:
+                for c in copies:
+                    _files.discard(c.tmp)
+                raise
+            finally:
+                for c in copies:
+                    os.close(c.fd)
+            renamed_in: set[Path] = set()
+            for c in copies:
+                try:
+                    _commit(c)
+                except _Changed:
+                    changed.append(c.entry.path)
+                    continue
+                except OSError as exc:
+                    report.failed.append((c.entry.path, _reason(exc)))
                     continue
                 report.rewrapped += 1
+                renamed_in.add(c.entry.path.parent)
+            # Once per directory and batch; until then a crash can only bring back old files,
+            # which still decrypt.
+            for directory in renamed_in:
+                _fsync_dir(directory)
         pending = changed
         if not pending:
             break
