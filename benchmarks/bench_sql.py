@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import secrets
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -123,6 +124,51 @@ def env_rows(engine: Engine, n: int, batches: list[int]) -> list[dict[str, Any]]
     return rows
 
 
+def column_rows(engine: Engine, n: int, rounds: int) -> list[dict[str, Any]]:
+    return []
+
+
+def parallel_rows(engine: Engine, n: int, rounds: int, batch: int) -> list[dict[str, Any]]:
+    """``workers=1`` against ``workers=2``, interleaved: the scaling of a parallel rewrap.
+
+    One table, filled once; every run rewraps all of it (``force=True``, ``resume=False``), so
+    the runs do the same work. The order alternates round by round (1, 2 then 2, 1) so that
+    background load on a shared machine falls on both alike; the ratio is taken per round and
+    its median reported.
+    """
+    env = {VAR: secrets.token_hex(32)}
+    svc = EncryptionService(EnvKeyProvider(VAR, environ=dict(env)))
+    table = make_table("parallel_rows", svc)
+    fill(engine, table, n)
+    rates: dict[int, list[float]] = {1: [], 2: []}
+    ratios: list[float] = []
+    for r in range(rounds):
+        this: dict[int, float] = {}
+        for workers in (1, 2) if r % 2 == 0 else (2, 1):
+            job_s, report = timed(
+                lambda w=workers: rewrap_table(
+                    engine, table, service=svc, batch_size=batch, force=True, resume=False,
+                    verify=False, workers=w,
+                )
+            )  # fmt: skip
+            assert report.finished
+            assert report.rewrapped == n
+            this[workers] = n / job_s
+            rates[workers].append(n / job_s)
+        ratios.append(this[2] / this[1])
+        print(f"  round {r + 1}: 1 worker {this[1]:,.0f} rows/s, 2 workers {this[2]:,.0f} "
+              f"rows/s, {this[2] / this[1]:.2f}x", file=sys.stderr)  # fmt: skip
+    group = f"parallel rewrap, env provider, {n:,} rows, {rounds} interleaved rounds"
+    return [
+        {"group": group, "name": "workers=1 (median rows/s)",
+         "rows_per_s": statistics.median(rates[1])},
+        {"group": group, "name": "workers=2 (median rows/s)",
+         "rows_per_s": statistics.median(rates[2])},
+        {"group": group, "name": "workers=2 / workers=1 (median of per-round ratios)",
+         "ratio": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios)},
+    ]  # fmt: skip
+
+
 def vault_rows(engine: Engine, n: int, batch: int) -> list[dict[str, Any]]:
     from bench_vault import bao_server, new_key
     from tigerseal_vault.provider import VaultTransitProvider
@@ -198,25 +244,41 @@ def audit_rows(url: str, n: int) -> list[dict[str, Any]]:
     return rows
 
 
+PARTS = ("rewrap", "parallel", "columns", "audit", "vault")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="20,000 rows instead of 100,000")
     parser.add_argument("--no-vault", action="store_true", help="skip the Vault case")
+    parser.add_argument(
+        "--only", action="append", choices=PARTS, help="run only these parts (repeatable)"
+    )
+    parser.add_argument("--rounds", type=int, default=None, help="rounds of the parallel case")
     args = parser.parse_args()
+    parts = set(args.only or PARTS)
+    if args.no_vault:
+        parts.discard("vault")
     n = 20_000 if args.quick else 100_000
     rows: list[dict[str, Any]] = []
     with postgres() as url:
         engine = create_engine(url)
         try:
-            rows += env_rows(engine, n, [1000, 5000])
-            rows += audit_rows(url, 2_000 if args.quick else 10_000)
-            if not args.no_vault and (
+            if "columns" in parts:
+                rows += column_rows(engine, 2_000 if args.quick else 5_000, 5 if args.quick else 9)
+            if "rewrap" in parts:
+                rows += env_rows(engine, n, [1000, 5000])
+            if "parallel" in parts:
+                rows += parallel_rows(engine, n, args.rounds or (3 if args.quick else 5), 1000)
+            if "audit" in parts:
+                rows += audit_rows(url, 2_000 if args.quick else 10_000)
+            if "vault" in parts and (
                 shutil.which("bao") or Path(sys.executable).with_name("bao").exists()
             ):
                 rows += vault_rows(engine, n // 5 if args.quick else n // 2, 1000)
         finally:
             engine.dispose()
-    emit("sql", rows)
+    emit("sql" if parts == set(PARTS) else "sql-" + "-".join(sorted(parts)), rows)
 
 
 if __name__ == "__main__":

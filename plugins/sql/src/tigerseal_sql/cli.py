@@ -52,6 +52,13 @@ def main() -> None:
 @click.option("--job", default=None, help="Checkpoint name (default rewrap:<table>).")
 @click.option("--restart", is_flag=True, help="Ignore the checkpoint and start over.")
 @click.option("--force", is_flag=True, help="Rewrap every value, stale or not.")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Worker processes sharing the table (PostgreSQL; FOR UPDATE SKIP LOCKED).",
+)
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def rewrap(
     url: str,
@@ -61,9 +68,14 @@ def rewrap(
     job: str | None,
     restart: bool,
     force: bool,
+    workers: int,
     progress: bool,
 ) -> None:
-    """Move every value of TABLE to the providers' newest key versions (resumable)."""
+    """Move every value of TABLE to the providers' newest key versions (resumable).
+
+    With --workers N the rows are shared out among N processes; an interrupted parallel job
+    is resumed by the same command with any number of workers.
+    """
     from tigerseal.errors import TigerSealError
 
     from tigerseal_sql.rewrap import rewrap_table
@@ -79,6 +91,7 @@ def rewrap(
             resume=not restart,
             force=force,
             progress=progress,
+            workers=workers,
         )
     except TigerSealError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -92,7 +105,23 @@ def rewrap(
         f"{report.rows} rows read{resumed}, {report.rewrapped} values rewrapped, "
         f"{report.already_current} already current, {report.unreadable} unreadable, "
         f"{report.rows_per_second:,.0f} rows/s"
+        + (f" with {report.workers} workers" if report.workers > 1 else "")
     )
+    if report.lost_workers:
+        click.echo(
+            f"{report.lost_workers} worker(s) lost (killed or crashed); their chunks were "
+            "taken over by the others" + ("" if report.finished else " or are left for a resume"),
+            err=True,
+        )
+    if report.changed_meanwhile:
+        click.echo(
+            f"{report.changed_meanwhile} value(s) changed by the application meanwhile were "
+            "left as the application wrote them",
+            err=True,
+        )
+    if not report.finished:
+        click.echo("the job is not finished: run the same command again to resume", err=True)
+        sys.exit(1)
     if report.versions is not None:
         click.echo(report.versions.summary())
         if report.versions.stale_values:
