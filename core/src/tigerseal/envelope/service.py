@@ -18,6 +18,7 @@ from tigerseal.envelope.format import (
     CONTENT_FRAMED,
     CONTENT_SINGLE,
     DEFAULT_FRAME_SIZE,
+    MANIFEST_MAC_SIZE,
     MANIFEST_PROVIDER,
     MAX_FRAME_SIZE,
     MAX_HEADER_SIZE,
@@ -143,18 +144,17 @@ class EncryptionService:
                 f"a key provider failed to create a data key ({type(exc).__name__}); run "
                 "`tigerseal doctor` to check the configured providers"
             ) from exc
-        copies = tuple(wrapped)
-        # The manifest depends on the data key only, so a cached key reuses it (no per-message
-        # work): it is returned as the last element of the wrapped tuple.
+        wrapped_t = tuple(wrapped)
+        # The manifest depends on the data key only, so a cached key reuses it with the section
+        # (no per-message work). It is the section's last entry: see _manifest_of.
         manifest = WrappedKey(
-            MANIFEST_PROVIDER, "", len(copies), key_section_mac(dk.plaintext, copies)
+            MANIFEST_PROVIDER, "", len(wrapped_t), key_section_mac(dk.plaintext, wrapped_t)
         )
-        section = encode_key_section(copies, manifest)
-        wrapped_t = (*copies, manifest)
+        section = encode_key_section(wrapped_t, manifest)
         if use_cache and self.cache is not None:
             self.cache.put(ctx_bytes, dk.plaintext, wrapped_t, section, nbytes)
             # The key is held anyway; let this process decrypt its own messages without a call.
-            for w in copies:
+            for w in wrapped_t:
                 self.cache.put_unwrapped(w, ctx_bytes, dk.plaintext)
         return dk.plaintext, section, wrapped_t
 
@@ -282,9 +282,9 @@ class EncryptionService:
             message_id=message_id,
             context=dict(ctx),
             commitment=commitment,
-            wrapped_keys=wrapped[:-1],
+            wrapped_keys=wrapped,
             size=len(head),
-            manifest=wrapped[-1],
+            manifest=_manifest_of(section, len(wrapped)),
         )
         return EncryptedData(head + body, header)
 
@@ -593,3 +593,8 @@ def _key_section_report(h: Header) -> dict[str, Any]:
         "present": len(h.wrapped_keys),
         "problem": _key_section_problem(h),
     }
+
+
+def _manifest_of(section: bytes, count: int) -> WrappedKey:
+    """The manifest entry our writer put last in ``section`` (its MAC is the last 32 bytes)."""
+    return WrappedKey(MANIFEST_PROVIDER, "", count, section[-MANIFEST_MAC_SIZE:])
