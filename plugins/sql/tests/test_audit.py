@@ -468,3 +468,46 @@ def test_mac_keys_are_rewrapped_after_rotation_and_the_old_version_can_go(
     assert [u.version for u in audit_key_uses(db_url)] == [2]
     report = make().verify(keys=newest_only())
     assert report.ok, report.issues
+
+
+@pytest.mark.parametrize("clear_head", [False, True])
+def test_cut_rows_and_a_rewound_head_row_stay_detected_after_the_next_writer(
+    make: Make, audit_keys: AuditKeys, db_url: str, clear_head: bool
+) -> None:
+    """The next writer must not launder the cut by moving the head to the new end."""
+    import hashlib
+
+    sink = make(checkpoint_every=4)
+    for i in range(10):
+        sink.write(event(i))
+    sink.close()
+    (last,) = _rows(make, "SELECT line FROM tigerseal_audit WHERE seq = 5")
+    execute(db_url, "DELETE FROM tigerseal_audit WHERE seq >= 6")
+    prev = hashlib.sha256(last[0].encode()).hexdigest()
+    execute(db_url, "UPDATE tigerseal_audit_head SET seq = 5, prev = :p", p=prev)
+    if clear_head:
+        execute(db_url, "UPDATE tigerseal_audit_head SET head = NULL")
+    writer = make(checkpoint_every=4)  # a process starting later
+    writer.write(event(50))
+    writer.close()
+    report = make().verify(keys=audit_keys)
+    assert not report.ok, report.issues
+
+
+def test_cut_rows_under_a_running_writer_stay_detected(
+    make: Make, audit_keys: AuditKeys, db_url: str
+) -> None:
+    import hashlib
+
+    sink = make(checkpoint_every=4)
+    for i in range(10):
+        sink.write(event(i))
+    (last,) = _rows(make, "SELECT line FROM tigerseal_audit WHERE seq = 5")
+    execute(db_url, "DELETE FROM tigerseal_audit WHERE seq >= 6")
+    prev = hashlib.sha256(last[0].encode()).hexdigest()
+    execute(db_url, "UPDATE tigerseal_audit_head SET seq = 5, prev = :p", p=prev)
+    sink.write(event(50))  # the same process writes on
+    sink.close()
+    report = make().verify(keys=audit_keys)
+    assert not report.ok, report.issues
+    assert "truncated" in report.kinds()

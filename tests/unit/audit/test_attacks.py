@@ -278,3 +278,45 @@ def test_any_byte_changed_anywhere_is_detected(tmp_path: Path) -> None:
         assert not verify_audit_file(path, keys=keys).ok
 
     check()
+
+
+# A cut must stay detected after the next legitimate write: a writer that resumes the file
+# (a restart, another worker, or the same process after the file shrank under it) must not
+# launder the cut by moving the head to the file's new end.
+
+
+def test_a_cut_and_a_deleted_head_stay_detected_after_the_next_writer_starts(
+    tmp_path: Path, keys: AuditKeys
+) -> None:
+    path = tmp_path / "audit.jsonl"
+    _trail(path, keys)
+    write_lines(path, read_lines(path)[:12])
+    path.with_name("audit.jsonl.head").unlink()
+    _trail(path, keys, 3)  # the application restarts and writes on
+    report = verify_audit_file(path, keys=keys)
+    assert not report.ok, report.issues
+    assert "unanchored" in report.kinds()  # the head was missing when the writer resumed
+
+
+def test_a_cut_back_past_the_head_stays_detected_after_the_next_writer_starts(
+    tmp_path: Path, keys: AuditKeys
+) -> None:
+    path = tmp_path / "audit.jsonl"
+    _trail(path, keys)
+    write_lines(path, read_lines(path)[:12])
+    _trail(path, keys, 3)
+    report = verify_audit_file(path, keys=keys)
+    assert not report.ok, report.issues
+    assert "truncated" in report.kinds()
+
+
+def test_a_cut_under_a_running_writer_stays_detected(tmp_path: Path, keys: AuditKeys) -> None:
+    path = tmp_path / "audit.jsonl"
+    sink = _trail(path, keys, close=False)
+    sink.checkpoint()
+    write_lines(path, read_lines(path)[:12])
+    sink.write({"event_type": "authz_fail"})
+    sink.close()
+    report = verify_audit_file(path, keys=keys)
+    assert not report.ok, report.issues
+    assert "truncated" in report.kinds()

@@ -38,10 +38,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import secrets
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tigerseal.errors import AuditError
 
@@ -60,6 +61,7 @@ __all__ = [
     "MacKey",
     "checkpoint_mac",
     "head_mac",
+    "head_snapshot",
     "key_commitment",
     "keys_entry",
     "line_hash",
@@ -95,6 +97,32 @@ def head_mac(
     """The MAC of a head (the newest anchored record's position and line hash)."""
     msg = f"{fmt}\n{chain_id}\n{seq}\n{line_sha256}\n{ts}".encode()
     return hmac.new(key, msg, hashlib.sha256).hexdigest()
+
+
+# The head fields a resuming writer copies into its announcement (see head_snapshot).
+_HEAD_FIELDS = ("format", "chain_id", "seq", "sha256", "ts", "mac_key_id", "mac", "mac_key")
+
+
+def head_snapshot(data: bytes | str | None) -> dict[str, Any] | None:
+    """What a resuming writer records of the head it is about to replace (``"head"`` field).
+
+    A writer cannot check the head (it may not decrypt MAC keys), so it copies it into its
+    MACed ``audit_chain_resume`` record and the verifier checks it there: a cut back past the
+    head, or a deleted head, stays detectable after the writer has moved the head on.
+    ``None``: there was no head; ``{"unreadable": ...}``: it was not a head document.
+    """
+    if data is None:
+        return None
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    try:
+        doc = json.loads(raw) if len(raw) <= 8192 else None
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict):
+        snap = {k: doc[k] for k in _HEAD_FIELDS if isinstance(doc.get(k), str | int)}
+        if len(snap) >= 7:
+            return snap
+    return {"unreadable": hashlib.sha256(raw).hexdigest()}
 
 
 _LINE_LABEL = (FORMAT + "\n").encode()

@@ -48,6 +48,7 @@ from tigerseal.audit.chain import (
     LineMac,
     MacKey,
     head_mac,
+    head_snapshot,
     key_commitment,
     keys_entry,
 )
@@ -92,6 +93,7 @@ _MAX_GROUP_DELAY = 0.002
 _GROUP_WAIT = 0.5
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
 def open_no_follow(path: Path, flags: int, what: str) -> int:
@@ -326,8 +328,15 @@ class FileAuditSink(AuditSink):
         # The first line is damaged (the verifier reports it); keep writing under a new id.
         return secrets.token_hex(8)
 
-    def _announce(self, recovered: Mapping[str, Any] | None) -> bytes:
-        """This writer's start/resume record, naming its MAC key (flock held)."""
+    def _announce(
+        self, recovered: Mapping[str, Any] | None, cut: Mapping[str, Any] | None = None
+    ) -> bytes:
+        """This writer's start/resume record, naming its MAC key (flock held).
+
+        A resume record also carries the head it is about to replace (``head``) and, if the
+        file shrank under this writer, what was cut (``cut``): the verifier checks both, so
+        moving the head on cannot launder a cut made before.
+        """
         record: dict[str, Any] = {
             "ts": timestamp(),
             "event_type": START if self._seq < 0 else RESUME,
@@ -348,8 +357,28 @@ class FileAuditSink(AuditSink):
             record["mac_key_commit"] = key_commitment(self._mac.key)
         if recovered is not None:
             record["recovered"] = dict(recovered)
+        if record["event_type"] == RESUME:
+            record["head"] = head_snapshot(self._read_head_file())
+            if cut is not None:
+                record["cut"] = dict(cut)
         self._announced = self.chain_id
         return self._chain(_encode(record).encode("ascii"))
+
+    def _read_head_file(self) -> bytes | None:
+        """The current head file's bytes (``None`` if there is none), never through a link."""
+        try:
+            # O_NONBLOCK: a FIFO planted as the head must not hang the writer.
+            fd = os.open(self.head_path, os.O_RDONLY | _NONBLOCK | _NOFOLLOW | _CLOEXEC)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            return f"unreadable: {exc.strerror}".encode()
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return b"not a regular file"
+            return os.read(fd, 8193)
+        finally:
+            os.close(fd)
 
     def _store_key(self, entry: Mapping[str, str]) -> None:
         """Append a wrapped key to ``<file>.keys`` and sync it before any line uses it."""
@@ -397,13 +426,17 @@ class FileAuditSink(AuditSink):
         try:
             size = os.fstat(fd).st_size
             recovered = None
+            cut: dict[str, Any] | None = None
             if size != self._end:
+                if 0 <= size < self._end:
+                    # The file shrank under us: writers only append, so records were cut off.
+                    cut = {"seq": self._seq, "sha256": self._prev, "bytes": self._end - size}
                 # Another process wrote since our last write (or this is our first).
                 recovered, size = self._resync(size)
             out = bytearray()
             head = checkpoint
-            if self._announced != self.chain_id or recovered is not None:
-                out += self._announce(recovered)
+            if self._announced != self.chain_id or recovered is not None or cut is not None:
+                out += self._announce(recovered, cut)
                 head = True
             for body in bodies:
                 out += self._chain(body)

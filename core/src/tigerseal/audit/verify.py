@@ -185,6 +185,9 @@ class _Verifier:
         self.forged_lines = 0
         self.head: dict[str, Any] | None = None
         self.head_line_sha: str | None = None
+        # Line hashes by seq, and the heads resuming writers found (checked after the walk).
+        self.hashes: dict[int, str] = {}
+        self.carried: list[tuple[int, int, dict[str, Any], bool]] = []
 
     def issue(
         self, kind: str, severity: Severity, line: int | None, seq: int | None, message: str
@@ -384,11 +387,17 @@ class _Verifier:
                 if seq not in self.seen:  # repeats are reported through self.backwards
                     self.seen[seq] = line_no
                 line_sha = hashlib.sha256(body).hexdigest()
+                if seq not in self.hashes:
+                    self.hashes[seq] = line_sha
                 if self.head is not None and seq == self.head["seq"]:
                     self.head_line_sha = line_sha
                 if self.anchor is not None and seq == self.anchor[0]:
                     self.anchor_sha = line_sha
                 # record kinds
+                if event_type == RESUME and rec.get("format") == FORMAT:
+                    # Was a head due before this writer came? (a keyed chain, checkpoints)
+                    due = self.keyed or report.checkpoints > 0
+                    self.carried.append((line_no, seq, rec, due))
                 if event_type in (START, RESUME):
                     cid = rec.get("chain_id")
                     if isinstance(cid, str):
@@ -446,6 +455,7 @@ class _Verifier:
             )
         self._classify_sequence()
         self._check_head()
+        self._check_carried()
         self._check_anchored()
         self._check_external_anchor()
         return report
@@ -656,19 +666,10 @@ class _Verifier:
             return
         try:
             head = json.loads(data)
-            if head.get("format") not in (HEAD_FORMAT, LEGACY_HEAD_FORMAT):
-                raise ValueError("format")
-            parsed = {
-                "format": head["format"],
-                "chain_id": str(head["chain_id"]),
-                "seq": int(head["seq"]),
-                "sha256": str(head["sha256"]),
-                "ts": str(head["ts"]),
-                "mac_key_id": str(head["mac_key_id"]),
-                "mac": str(head["mac"]),
-                "mac_key": head.get("mac_key"),
-            }
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except ValueError:
+            head = None
+        parsed = _parse_head(head)
+        if parsed is None:
             self.issue("forged", "error", None, None, f"the head file {head_path.name} is damaged")
             self.head = {"damaged": True, "seq": -2}
             return
@@ -688,24 +689,12 @@ class _Verifier:
             return
         if head.get("damaged"):
             return
-        chain_id, seq, sha, ts = head["chain_id"], head["seq"], head["sha256"], head["ts"]
-        key_id, mac = head["mac_key_id"], head["mac"]
+        seq, sha = head["seq"], head["sha256"]
         if self.check_macs:
-            if head["format"] == HEAD_FORMAT:
-                if self.sealer(chain_id, key_id, 0, seq) is None:
-                    return
-                opened = self.raw_keys[(chain_id, key_id)]
-                expected = head_mac(opened, chain_id, seq, sha, ts, HEAD_FORMAT)
-            else:
-                ident = (chain_id, key_id)
-                wrapped = head.get("mac_key")
-                if ident not in self.wrapped:
-                    self.wrapped[ident] = wrapped if isinstance(wrapped, str) else None
-                legacy_key = self.mac_key(chain_id, key_id, 0, seq)
-                if legacy_key is None:
-                    return
-                expected = head_mac(legacy_key, chain_id, seq, sha, ts, LEGACY_HEAD_FORMAT)
-            if not hmac.compare_digest(expected, mac):
+            authentic = self._head_authentic(head)
+            if authentic is None:
+                return
+            if not authentic:
                 self.issue(
                     "forged",
                     "error",
@@ -741,6 +730,87 @@ class _Verifier:
         if head["format"] == HEAD_FORMAT:
             self.since_anchor = last - seq
 
+    def _head_authentic(self, head: dict[str, Any]) -> bool | None:
+        """Whether a parsed head's MAC matches; ``None`` if its key cannot be opened (reported)."""
+        chain_id, seq, sha, ts = head["chain_id"], head["seq"], head["sha256"], head["ts"]
+        key_id = head["mac_key_id"]
+        if head["format"] == HEAD_FORMAT:
+            if self.sealer(chain_id, key_id, 0, seq) is None:
+                return None
+            opened = self.raw_keys[(chain_id, key_id)]
+            expected = head_mac(opened, chain_id, seq, sha, ts, HEAD_FORMAT)
+        else:
+            ident = (chain_id, key_id)
+            wrapped = head.get("mac_key")
+            if ident not in self.wrapped:
+                self.wrapped[ident] = wrapped if isinstance(wrapped, str) else None
+            legacy_key = self.mac_key(chain_id, key_id, 0, seq)
+            if legacy_key is None:
+                return None
+            expected = head_mac(legacy_key, chain_id, seq, sha, ts, LEGACY_HEAD_FORMAT)
+        return hmac.compare_digest(expected, head["mac"])
+
+    def _check_carried(self) -> None:
+        """The heads resuming writers replaced (and cuts they saw) must match the file.
+
+        A writer moves the head on, so without this a cut (with or without deleting the
+        head) would pass once the application had written again.
+        """
+        for line, seq, rec, due in self.carried:
+            where = f"the writer that resumed at line {line} (seq {seq})"
+            if "cut" in rec:
+                self.issue(
+                    "truncated",
+                    "error",
+                    line,
+                    seq,
+                    f"the file shrank under {where}: records it had written were cut off",
+                )
+            if "head" not in rec:
+                continue  # written before resume records carried the head
+            snap = rec["head"]
+            if snap is None:
+                if due:
+                    self.unanchored(
+                        f"the head file was missing when {where} started: records cut off the "
+                        "end before it, with the head deleted, could not be detected"
+                    )
+                continue
+            parsed = _parse_head(snap)
+            if parsed is None:
+                self.issue(
+                    "forged",
+                    "error",
+                    line,
+                    seq,
+                    f"the head file {where} found was damaged or replaced",
+                )
+                continue
+            if self.check_macs:
+                authentic = self._head_authentic(parsed)
+                if authentic is None:
+                    continue
+                if not authentic:
+                    self.issue(
+                        "forged",
+                        "error",
+                        line,
+                        seq,
+                        f"the head file {where} found does not authenticate: it was altered",
+                    )
+                    continue
+            named = parsed["seq"]
+            if named >= seq or self.hashes.get(named) != parsed["sha256"]:
+                self.issue(
+                    "truncated",
+                    "error",
+                    line,
+                    seq,
+                    f"the head {where} found names seq {named}, which the file does not hold "
+                    "as written before that writer: records were cut off the end (and maybe "
+                    "rewritten) before it started",
+                )
+
     def _check_anchored(self) -> None:
         report = self.report
         report.unanchored = max(self.since_anchor, 0)
@@ -758,6 +828,25 @@ class _Verifier:
                 "no record of this trail is authenticated (no line MAC, no verified "
                 "checkpoint): it is a plain hash chain anyone can rewrite"
             )
+
+
+def _parse_head(head: Any) -> dict[str, Any] | None:
+    """The fields of a head document (file, head row or a resume record's copy), or ``None``."""
+    try:
+        if head.get("format") not in (HEAD_FORMAT, LEGACY_HEAD_FORMAT):
+            raise ValueError("format")
+        return {
+            "format": head["format"],
+            "chain_id": str(head["chain_id"]),
+            "seq": int(head["seq"]),
+            "sha256": str(head["sha256"]),
+            "ts": str(head["ts"]),
+            "mac_key_id": str(head["mac_key_id"]),
+            "mac": str(head["mac"]),
+            "mac_key": head.get("mac_key"),
+        }
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def verify_audit_file(

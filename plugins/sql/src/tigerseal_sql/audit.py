@@ -67,6 +67,7 @@ from tigerseal.audit.chain import (
     LineMac,
     MacKey,
     head_mac,
+    head_snapshot,
     key_commitment,
 )
 from tigerseal.audit.clock import timestamp
@@ -175,6 +176,7 @@ class SQLAuditSink(AuditSink):
         self._mac: MacKey | None = None  # this process's MAC key, once announced
         self._sealer: LineMac | None = None
         self._chain_id: str | None = None
+        self._last: tuple[int, str] | None = None  # seq and hash of our last committed row
         self._since_checkpoint = 0
         self._checkpoint_due = time.monotonic() + checkpoint_interval
         self._closed = False
@@ -255,7 +257,7 @@ class SQLAuditSink(AuditSink):
         upto = start + len(batch)
         self._lock.release()
         error: Exception | None = None
-        result: tuple[MacKey, bool] | None = None
+        result: tuple[MacKey, bool, tuple[int, str]] | None = None
         try:
             result = self._transaction(batch, force_checkpoint)
         except Exception as exc:
@@ -266,7 +268,7 @@ class SQLAuditSink(AuditSink):
             if result is not None:
                 # Only now that the transaction committed does this process's key count as
                 # announced.
-                mac, checkpointed = result
+                mac, checkpointed, self._last = result
                 if mac is not self._mac:
                     self._mac, self._sealer = mac, LineMac(mac.key_id, mac.key)
                 if checkpointed:
@@ -287,10 +289,10 @@ class SQLAuditSink(AuditSink):
 
     def _transaction(
         self, batch: list[tuple[str, str, str, str]], force_checkpoint: bool
-    ) -> tuple[MacKey, bool]:
+    ) -> tuple[MacKey, bool, tuple[int, str]]:
         if os.getpid() != self._pid:
             # Forked (gunicorn preload): the child announces its own key.
-            self._pid, self._mac, self._sealer = os.getpid(), None, None
+            self._pid, self._mac, self._sealer, self._last = os.getpid(), None, None, None
         self._create_schema()
         try:
             with self.engine.begin() as conn:
@@ -305,14 +307,19 @@ class SQLAuditSink(AuditSink):
 
     def _append(
         self, conn: Connection, bodies: list[tuple[str, str, str, str]], force_checkpoint: bool
-    ) -> tuple[MacKey, bool]:
+    ) -> tuple[MacKey, bool, tuple[int, str]]:
         head = self._head
         row = conn.execute(select(head).where(head.c.id == 1).with_for_update()).mappings().one()
         chain_id, seq, prev = row["chain_id"], row["seq"], row["prev"]
         rows: list[dict[str, Any]] = []
         mac = self._mac
         sealer = self._sealer
-        announce = mac is None or sealer is None or self._chain_id != chain_id
+        cut: dict[str, Any] | None = None
+        if self._last is not None and seq < self._last[0]:
+            # The head row went back behind our own last row: writers only append, so rows
+            # were deleted and the head row rewound. Announce again and say so in the chain.
+            cut = {"seq": self._last[0], "sha256": self._last[1]}
+        announce = mac is None or sealer is None or self._chain_id != chain_id or cut is not None
         if announce:
             self._chain_id = chain_id
             mac = self._keys.new_key(chain_id)
@@ -343,6 +350,12 @@ class SQLAuditSink(AuditSink):
                 "mac_key_id": mac.key_id,
                 "mac_key_commit": key_commitment(mac.key),
             }
+            if seq >= 0:
+                # The head this writer moves on, for the verifier to check (see
+                # tigerseal.audit.chain.head_snapshot); a deleted or rewound head is caught.
+                start["head"] = head_snapshot(row["head"])
+                if cut is not None:
+                    start["cut"] = cut
             if mac.wrapped is not None:
                 # The wrapped key goes in before any line MACed with it, in this transaction.
                 conn.execute(
@@ -382,7 +395,7 @@ class SQLAuditSink(AuditSink):
         if head_doc is not None:
             values["head"] = head_doc
         conn.execute(update(head).where(head.c.id == 1).values(values))
-        return mac, checkpointed
+        return mac, checkpointed, (seq, prev)
 
     # -- control -----------------------------------------------------------------------------
     def _idle(self) -> None:
