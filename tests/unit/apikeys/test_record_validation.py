@@ -121,3 +121,9 @@ def test_decimal_seconds_from_a_numeric_column_are_accepted() -> None:
     for bad in (Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity"), Decimal("1e400")):
         with pytest.raises(TokenError, match="expires_at must be a finite number"):
             APIKeyRecord.from_dict(_row(expires_at=bad))
+
+
+def test_create_with_an_expiry_too_large_for_a_float_is_a_token_error() -> None:
+    # `tigerseal apikey create --expires-in 1000...0` ended in an OverflowError traceback.
+    with pytest.raises(TokenError, match="expires_in"):
+        APIKeyRecord.create("tk", expires_in=10**400)

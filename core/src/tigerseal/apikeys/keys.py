@@ -188,7 +188,12 @@ class APIKeyRecord:
             )
             if seconds <= 0:
                 raise TokenError(f"expires_in must be positive, got {seconds}")
-            expires_at = created + seconds
+            try:
+                expires_at = created + seconds
+            except OverflowError:  # an int beyond a float's range
+                raise TokenError(
+                    "expires_in is too large: give a number of seconds a float can hold"
+                ) from None
         key, key_hash = generate_api_key(prefix, pepper=pepper)
         record = cls(
             key_id=api_key_id(key),
