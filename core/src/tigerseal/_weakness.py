@@ -27,12 +27,15 @@ _EXAMPLE_JWT_SECRETS = frozenset(
         "your-jwt-secret-key-here-minimum-32-characters",
         "your-secret-key-here-minimum-32-characters",
         "change-me-to-a-long-random-secret-of-32-chars",
+        # jwt.io's debugger pre-fills its HS256 secret with this; it is copied into .env files.
+        "a-string-secret-at-least-256-bits-long",
     }
 )
 # A secret that says what it is for: "dev-...", "test_...", "...-change-me", "your-...".
 _DEV_MARKERS = re.compile(
     r"^(dev|devel|development|test|testing|example|sample|demo|local|insecure|dummy)[-_.:]"
-    r"|change[-_]?me|replace[-_]?me|your[-_]|[-_]here\b|insecure|not[-_]?secret|placeholder"
+    r"|change[-_]?(me|this|it)|replace[-_]?(me|this|it)|change[-_]?(in|for|before)[-_]?"
+    r"|your[-_]|[-_]here\b|insecure|not[-_]?secret|placeholder"
     r"|example",
     re.IGNORECASE,
 )

@@ -64,6 +64,22 @@ def test_interleaved_and_stepped_sequences_are_weak(secret: str) -> None:
     assert jwt_secret_weakness(secret) is not None
 
 
+# jwt.io's debugger pre-fills HS256 with the first one (copied into many .env files); the
+# others say they are placeholders in words the first markers missed.
+PUBLIC_OR_MARKED = [
+    "a-string-secret-at-least-256-bits-long",
+    "JWT_SECRET_KEY_CHANGE_THIS_IN_PRODUCTION",
+    "k8Hq2LmZ-change-this-before-deploying-x7",
+    "secret-key-change-in-production!!",
+]
+
+
+@pytest.mark.parametrize("secret", PUBLIC_OR_MARKED)
+def test_public_examples_and_placeholder_wording_are_weak(secret: str) -> None:
+    assert len(secret) >= 32
+    assert jwt_secret_weakness(secret) is not None
+
+
 @pytest.mark.parametrize("secret", WEAK)
 def test_production_refuses_them(monkeypatch: pytest.MonkeyPatch, secret: str) -> None:
     monkeypatch.setenv("ENVIRONMENT", "production")
