@@ -28,6 +28,7 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 __all__ = [
     "backup_name",
@@ -41,14 +42,18 @@ __all__ = [
     "write_backup",
 ]
 
-_TEMP_RE = re.compile(r"^\.(?P<base>.+)\.ts(?P<pid>[1-9][0-9]{0,9})-[0-9a-f]{8}\.(?:part|tmp)$")
+# DOTALL and \Z: file names may contain newlines.
+_TEMP_RE = re.compile(
+    r"\A\.(?P<base>.+)\.ts(?P<pid>[1-9][0-9]{0,9})-[0-9a-f]{8}\.(?:part|tmp)\Z", re.DOTALL
+)
 # Names written by earlier versions (``mkstemp`` / random hex) and by other tools: recognised as
 # temporary so ``rewrap`` never walks into them, but never swept (no pid to check).
-_OTHER_TEMP_RE = re.compile(r"^\..+\.(?:part|tmp)$")
+_OTHER_TEMP_RE = re.compile(r"\A\..+\.(?:part|tmp)\Z", re.DOTALL)
 
 _live: set[Path] = set()
 _swept: set[Path] = set()
-_lock = threading.Lock()
+# Reentrant: the signal handler runs in the main thread, possibly while it holds the lock.
+_lock = threading.RLock()
 
 
 def is_temp_name(name: str) -> bool:
@@ -152,25 +157,38 @@ def live_temp_files() -> list[Path]:
         return sorted(_live)
 
 
+_previous: dict[int, Any] = {}
+
+
 def _on_signal(signum: int, frame: FrameType | None) -> None:
     for tmp in live_temp_files():
         discard(tmp)
-    # End the process the way the signal would have (exit status 128+signum for the shell).
+    previous = _previous.get(signum, signal.SIG_DFL)
+    if callable(previous):
+        # Python's own SIGINT handler raises KeyboardInterrupt: finally blocks and the CLI's
+        # "Aborted." still run, as they did before this handler existed.
+        previous(signum, frame)
+        return
+    # SIG_DFL: end the process the way the signal would have (exit status 128+signum).
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
 
 
 def install_signal_cleanup() -> None:
-    """Remove registered temporary files on SIGTERM, SIGINT and SIGHUP, then die of the signal.
+    """Remove registered temporary files on SIGTERM, SIGINT and SIGHUP, then act as before.
 
-    Only from the main thread (Python's rule for signal handlers); a no-op elsewhere. Signals
-    already ignored (``nohup``) stay ignored.
+    After the cleanup the previous handler runs (Python's SIGINT handler raises
+    ``KeyboardInterrupt``); where there was none, the process dies of the signal. Only from the
+    main thread (Python's rule for signal handlers); a no-op elsewhere. Signals already ignored
+    (``nohup``) stay ignored.
     """
     if threading.current_thread() is not threading.main_thread():
         return
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        if signal.getsignal(sig) is signal.SIG_IGN:
+        current = signal.getsignal(sig)
+        if current is signal.SIG_IGN or current is _on_signal:
             continue
+        _previous[sig] = current
         signal.signal(sig, _on_signal)
 
 
