@@ -300,3 +300,24 @@ def test_key_file_that_is_not_a_jwks_object_is_a_config_error(tmp_path: Path, co
     path.chmod(0o600)
     with pytest.raises(ConfigError, match="JWT key file"):
         KeySet.load(path)
+
+
+@pytest.mark.parametrize("claim", ["jti", "fam"])
+@pytest.mark.parametrize("value", ["", 5, ["a"]])
+def test_token_and_family_ids_must_be_non_empty_strings(claim: str, value: Any) -> None:
+    # Revocation is keyed on them: an empty id is refused by every revocation store (so such a
+    # token could not be revoked), and 5 and "5" would be the same id.
+    tm = manager()
+    body = {"sub": "a", "iat": int(NOW), "exp": int(NOW) + 60, "jti": "j1", "fam": "f1"}
+    token = tm.encode({**body, "iss": "tigerseal-test", claim: value})
+    with pytest.raises(TokenInvalidError, match=claim):
+        tm.verify(token)
+    with pytest.raises(TokenInvalidError, match=claim):
+        tm.revoke(token, family=True)
+
+
+def test_create_refuses_a_family_id_that_would_not_verify() -> None:
+    tm = manager()
+    for family in ("", 5):
+        with pytest.raises(TokenError, match="family"):
+            tm.create("a", family=family)  # type: ignore[arg-type]

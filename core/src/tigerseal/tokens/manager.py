@@ -141,6 +141,18 @@ def _numeric_date(claims: Mapping[str, Any], name: str) -> int | None:
     return value
 
 
+def _check_ids(claims: Mapping[str, Any]) -> None:
+    """``jti`` and ``fam``, when present, must be non-empty strings: revocation is keyed on them.
+
+    Every revocation store refuses an empty id (such a token could not be revoked), and
+    ``str()`` would make ``5`` and ``"5"`` the same id.
+    """
+    for name in ("jti", "fam"):
+        value = claims.get(name)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise TokenInvalidError(f"the token's {name!r} claim is not a non-empty string")
+
+
 class TokenManager:
     """Creates and verifies tokens for one service.
 
@@ -266,6 +278,8 @@ class TokenManager:
             body["scope"] = " ".join(scope_list)
         body["token_type"] = token_type
         if family is not None:
+            if not isinstance(family, str) or not family:
+                raise TokenError("family must be a non-empty string (a refresh-family id)")
             body["fam"] = family
         body.update(claims)
         return self.encode(body)
@@ -366,6 +380,7 @@ class TokenManager:
             raise TokenInvalidError("the token is not valid yet (nbf is in the future)")
         if iat is not None and iat > now + self.leeway:
             raise TokenInvalidError("the token was issued in the future (iat); check clocks")
+        _check_ids(claims)
         sub = claims.get("sub")
         if sub is not None and not isinstance(sub, str):
             raise TokenInvalidError("the token's 'sub' claim is not a string")
@@ -457,6 +472,7 @@ class TokenManager:
         if self.revocation is None:
             raise TokenError("no revocation store is configured (TIGERSEAL_REVOCATION_STORE)")
         payload = self.decode(token) if not isinstance(token, TokenPayload) else token
+        _check_ids(payload)
         exp = _numeric_date(payload, "exp")
         if exp is not None and exp + self.leeway <= self._clock():
             return
