@@ -214,15 +214,23 @@ _PREFIXED = re.compile(
     r"|(?:AKIA|ASIA)[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}|xox[abpr]-[A-Za-z0-9-]{10,})"
     r"(?![A-Za-z0-9])"
 )
-# name=value, name: value, "name": "value" (query strings, form bodies, JSON, headers)
+# name=value, name: value, "name": "value" (query strings, form bodies, JSON, headers), also
+# as escaped JSON inside a JSON string (\"name\": \"value\"): a value stops before \" there.
 _PAIR = re.compile(
-    r"(?<![A-Za-z0-9_.-])(?P<q>[\"']?)(?P<name>[A-Za-z][A-Za-z0-9_.-]{0,40})(?P=q)"
-    r"(?P<sep>[ \t]*[:=][ \t]*)(?P<vq>[\"']?)(?!\[)(?P<val>[^\"'&\s,;}<>\]]+)"
+    r"(?<![A-Za-z0-9_.-])(?P<q>\\?[\"']|)(?P<name>[A-Za-z][A-Za-z0-9_.-]{0,40})(?P=q)"
+    r"(?P<sep>[ \t]*[:=][ \t]*)(?P<vq>\\?[\"']?)(?!\[)"
+    r"(?P<val>(?:(?!\\[\"'])[^\"'&\s,;}<>\]])+)"
+)
+# The same, URL-encoded (a query string inside a query parameter: next=%2Flogin%3Fpassword%3D...):
+# the separator is %3D or %3A, the name may follow %3F or %26, the value ends at %26 or %20.
+_PAIR_ENCODED = re.compile(
+    r"(?:(?<=%[0-9A-Fa-f]{2})|(?<![A-Za-z0-9_.%-]))(?P<name>[A-Za-z][A-Za-z0-9_.-]{0,40})"
+    r"(?P<sep>%3[DdAa])(?P<val>(?:(?!%2[026])[^\"'&\s,;}<>\]])+)"
 )
 _TOKEN = re.compile(r"[A-Za-z0-9+/=_.~-]{20,}")
 # One cheap search first: a string with none of these cannot hold any of the shapes above.
 _MAYBE = re.compile(
-    r"[:=]|eyJ|PRIVATE KEY|xox[abpr]-|(?i:bearer|basic|digest|token|apikey)\s"
+    r"[:=]|%3[DdAa]|eyJ|PRIVATE KEY|xox[abpr]-|(?i:bearer|basic|digest|token|apikey)\s"
     r"|[A-Za-z0-9+/=_.~-]{20}"
 )
 
@@ -249,6 +257,8 @@ def scrub(text: str, render: Render) -> str:
     text = _PREFIXED.sub(lambda m: render("prefixed", m.group()), text)
     if "=" in text or ":" in text:
         text = _PAIR.sub(lambda m: _pair(m, render), text)
+    if "%3" in text:
+        text = _PAIR_ENCODED.sub(lambda m: _pair(m, render), text)
     return _TOKEN.sub(
         lambda m: render("random", m.group()) if looks_random(m.group()) else m.group(), text
     )

@@ -991,19 +991,33 @@ def redact_text(text: str) -> str:
     return scrub(text, _log_marker)
 
 
-def redact_value(key: str, value: Any) -> Any:
-    """Redact a structured field: by name (``password``, ``pw``, ``token``...) or by shape."""
+def redact_value(key: str, value: Any, _depth: int = 0) -> Any:
+    """Redact a structured field: by name (``password``, ``pw``, ``token``...) or by shape.
+
+    Keys are redacted by shape too (a map of token -> user); bytes become ``[bytes N]``,
+    other objects their redacted text, and nesting stops at 8 levels.
+    """
     from tigerseal._redact import KEEP, name_rule
 
     if name_rule(key) != KEEP:
         return "[REDACTED]"
     if isinstance(value, str):
         return redact_text(value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return f"[bytes {len(value)}]"
+    if _depth >= 8:
+        return "[nested too deep]"
     if isinstance(value, Mapping):
-        return {str(k): redact_value(str(k), v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact_value(key, v) for v in value]
-    return value
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            name = redact_text(str(k))
+            out[name] = redact_value(name, v, _depth + 1)
+        return out
+    if isinstance(value, list | tuple | set | frozenset):
+        return [redact_value(key, v, _depth + 1) for v in value]
+    return redact_text(str(value))
 
 
 class RedactingFormatter(logging.Formatter):

@@ -204,3 +204,66 @@ def test_key_names_and_total_size_are_bounded(r: Redactor) -> None:
     huge = r.any({f"k{i}": {f"j{j}": chunk for j in range(100)} for i in range(100)})
     assert len(repr(huge)) < 3 * 64 * 1024
     assert "[record too large]" in repr(huge)
+
+
+# -- red-team variants of item 4: secrets in dict keys, URL-encoded pairs, escaped JSON, logs --
+SHORT_JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abcdefghijklmnopqrstuvwx"
+
+
+@pytest.mark.parametrize(
+    "details",
+    [
+        {"tokens": {SHORT_JWT: "alice"}},  # a map of token -> user
+        {"seen": {TK: 1}},
+        {"password=hunter2secret": 1},
+        {"x": [{AWS_ID: "in a nested list of maps"}]},
+    ],
+)
+def test_secrets_in_dict_keys_are_redacted(r: Redactor, details: dict[str, object]) -> None:
+    import json
+
+    from tigerseal.config import redact_value
+
+    for out in (r.any(details), redact_value("details", details)):
+        text = json.dumps(out)
+        for secret in (SHORT_JWT, TK, AWS_ID, "hunter2secret"):
+            assert secret not in text, text
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("/login%3Fuser%3Dbob%26password%3Dhunter2secret%26lang%3Den", "lang%3Den"),
+        ("https://x/cb?next=%2Fa%3Fpw%3Dhunter2secret", "https://x/cb?next="),
+        ('{\\"user\\": \\"bob\\", \\"password\\": \\"hunter2secret\\"}', '\\"user\\": \\"bob\\"'),
+        ('body=\'{"otp":"hunter2secret"}\'', "body="),
+    ],
+)
+def test_url_encoded_and_escaped_json_pairs_are_redacted(r: Redactor, text: str, kept: str) -> None:
+    from tigerseal.config import redact_text
+
+    for out in (r.any({"v": text})["v"], redact_text(text)):
+        assert "hunter2secret" not in out, out
+        assert kept in out, out
+
+
+def test_log_fields_redact_bytes_objects_and_deep_nesting() -> None:
+    import json
+    import logging
+
+    from tigerseal.config import JsonFormatter
+
+    class Req:
+        def __repr__(self) -> str:
+            return "Req(password=hunter2secret)"
+
+    deep: list[object] = []
+    for _ in range(5000):
+        deep = [deep]
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "m", None, None)
+    record.body = b"password=hunter2secret"
+    record.req = Req()
+    record.deep = deep
+    out = JsonFormatter().format(record)
+    assert "hunter2secret" not in out
+    json.loads(out)

@@ -161,6 +161,10 @@ class Redactor:
                 break
             rule = names.get(name)
             if rule is None:
+                if len(name) >= _SHORT:
+                    # A key can be a secret itself (a map of token -> user): redact its
+                    # secret-shaped parts too. Only clean names reach the rule cache.
+                    name = scrub(name, self._render)
                 rule = self.name_rule(name)
             if rule:
                 out[name] = self._field(name, v, depth + 1, budget)
