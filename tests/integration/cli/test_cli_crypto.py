@@ -36,8 +36,10 @@ def env(tmp_path: Path) -> dict[str, str]:
 def test_file_round_trip_with_context(tmp_path: Path, env: dict[str, str]) -> None:
     data = secrets.token_bytes(3 * 1024 * 1024 + 11)
     (tmp_path / "in.bin").write_bytes(data)
-    run("encrypt", "in.bin", "-o", "in.tsl", "-c", "owner=alice", cwd=tmp_path, env=env)
+    proc = run("encrypt", "in.bin", "-o", "in.tsl", "-c", "owner=alice", cwd=tmp_path, env=env)
     assert (tmp_path / "keyring.json").exists()
+    # Nothing configured: the CLI says loudly which development keyring it uses.
+    assert f"development keyring {tmp_path / 'keyring.json'}".encode() in proc.stderr
     run("decrypt", "in.tsl", "-o", "out.bin", "-c", "owner=alice", cwd=tmp_path, env=env)
     assert (tmp_path / "out.bin").read_bytes() == data
 
