@@ -242,3 +242,18 @@ def _keys(value: Any) -> list[str]:
     if isinstance(value, list):
         return [x for v in value for x in _keys(v)]
     return []
+
+
+@pytest.mark.parametrize("char", ["\u00e9", "\x01", "\U0001f600"])
+def test_escaped_characters_cannot_inflate_a_record_past_the_bound(
+    tmp_path: Path, char: str
+) -> None:
+    """JSON escapes a character into up to 12 bytes: the bound is on the encoded record."""
+    from tigerseal.audit.redact import MAX_RECORD
+
+    audit_security_event("sensitive_read", details={f"f{i}": char * 2000 for i in range(15)})
+    reset_auditor()
+    path = tmp_path / ".tigerseal" / "audit.jsonl"
+    lines = read_lines(path)
+    assert max(len(x) for x in lines) <= MAX_RECORD + 512
+    assert verify_audit_file(path).ok

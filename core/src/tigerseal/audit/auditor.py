@@ -187,8 +187,9 @@ class Auditor:
             record["app"] = self._app
         record["host"] = self._host
         record["pid"] = self._pid
-        # The budget counts (roughly) what the fields produced: measure only big records.
-        if BUDGET - budget[0] > MAX_RECORD // 2 and len(_encode(record)) > MAX_RECORD:
+        # The budget counts (roughly) the characters the fields produced; JSON escapes one
+        # character into up to 12 bytes (a surrogate pair), so measure records above 1/12.
+        if BUDGET - budget[0] > MAX_RECORD // 12 and len(_encode(record)) > MAX_RECORD:
             _shrink(record)
         _metrics.metrics.record_event(event_type, level, ts)
         if self.notify:
