@@ -171,6 +171,11 @@ class TokenPool:
         self.generation = module.generation
 
     # -- recovery ----------------------------------------------------------------------------
+    @property
+    def forked(self) -> bool:
+        """Whether this pool was made in a parent process (it refuses to run here)."""
+        return os.getpid() != self.pid
+
     def healthy(self) -> bool:
         """Whether the token still answers ``C_GetTokenInfo`` (a cheap probe after a failure)."""
         try:
@@ -549,7 +554,8 @@ class Module:
         args = _InitArgs(None, None, None, None, _CKF_OS_LOCKING_OK, None)
         rv = initialize(ctypes.byref(args))
         if rv != _CKR_OK:
-            lib.initialize()  # leave the module usable for locking=global
+            with contextlib.suppress(p11.PKCS11Error):  # the ConfigError below says why
+                lib.initialize()  # leave the module usable for locking=global
             reason = "cannot lock internally" if rv == _CKR_CANT_LOCK else f"CKR {rv:#x}"
             raise ConfigError(
                 f"the PKCS#11 module {self.path} refused OS locking ({reason}); use locking=global"
@@ -620,16 +626,27 @@ class Module:
             finalize(None)
 
     def reinitialize_after_fork(self) -> None:
-        """Initialise the module again in a forked child (the parent's state is unusable)."""
-        with contextlib.suppress(p11.PKCS11Error):
-            self.lib.finalize()
+        """Initialise the module again in a forked child (the parent's state is unusable).
+
+        Raises:
+            ConfigError: ``locking=os`` and the module refuses OS locking in the child.
+        """
+        # Threads of the parent may have held the lock, a gate entry or the pools lock when it
+        # forked; they do not exist here, so those would never be released.
+        self.lock = threading.Lock() if self.locking == "global" else None
+        self._gate = _Gate()
+        self._pools_lock = threading.Lock()
+        self._pools = {}
+        # In os mode python-pkcs11 believes the module finalised (it was initialised through
+        # ctypes): _finalize_quietly calls C_Finalize through ctypes too, or C_Initialize below
+        # would fail with CKR_CRYPTOKI_ALREADY_INITIALIZED.
+        self._finalize_quietly()
         if self.locking == "os":
             self._init_os_locking(self.lib)
         else:
             self.lib.initialize()
+        self.broken = False
         self.pid = os.getpid()
-        self.lock = threading.Lock() if self.locking == "global" else None
-        self._pools = {}
 
     # -- tokens ------------------------------------------------------------------------------
     def find_token(self, uri: Pkcs11Uri) -> Any:

@@ -181,7 +181,10 @@ class Pkcs11Provider(KeyProvider):
         try:
             return self._call_once(what, fn, pool)
         except (KeyNotFound, DecryptionError, KeyProviderError) as exc:
-            if not _maybe_token_failure(exc) or pool.healthy():
+            # A provider from before fork() refusing in the child is no token failure; probing
+            # would take the parent's module lock (perhaps held by a thread that does not exist
+            # here, hanging forever) on a module this process has not initialised.
+            if not _maybe_token_failure(exc) or pool.forked or pool.healthy():
                 raise
             failure = exc
         try:
