@@ -354,6 +354,27 @@ def test_rotation_of_unsupported_keys_says_what_to_do(key_arn: str) -> None:
         p.rotate()
 
 
+def test_concurrent_rotation_says_one_is_already_in_progress(key_arn: str) -> None:
+    """``ConflictException``: another on-demand rotation (or an imminent automatic one) runs."""
+    p = stubbed(key_arn)
+    p.stub.add_client_error(
+        "rotate_key_on_demand",
+        service_error_code="ConflictException",
+        service_message="An on-demand rotation is already in progress for this key.",
+        http_status_code=400,
+    )
+    with pytest.raises(KeyProviderError) as info:
+        p.rotate()
+    message = str(info.value)
+    assert type(info.value) is KeyProviderError, "not an outage, not a denial"
+    assert "already in progress" in message
+    assert key_arn in message
+    assert "list-key-rotations" in message, "says how to see the rotation"
+    assert "see the chained exception" not in message, "not the generic fallback"
+    assert isinstance(info.value.__cause__, Exception)
+    p.stub.assert_no_pending_responses()
+
+
 # -- errors ------------------------------------------------------------------------------------
 class _Stubbed(AwsKmsProvider):
     stub: Any

@@ -215,6 +215,16 @@ def _from_client_error(exc: ClientError, operation: str, where: str) -> Exceptio
             f"{where} is not supported for this key{quoted}; keys with imported or custom "
             "key-store material rotate by creating a new key and re-pointing the alias"
         )
+    if code == "ConflictException":
+        # KMS answers it to RotateKeyOnDemand while another rotation of the key (on demand, or
+        # automatic and due within 20 minutes) is under way: not an outage, nothing to fix.
+        return KeyProviderError(
+            f"{where} was refused ({code}): a rotation of this key is already in progress "
+            "(another on-demand rotation, or an automatic one due within 20 minutes); the key "
+            "gets new material when it completes. See it with aws kms list-key-rotations "
+            "(or rotation_status()) and rotate again afterwards only if another rotation is "
+            "needed"
+        )
     if code in _THROTTLING:
         return ProviderUnavailable(
             f"{where} was throttled ({code}) and botocore's retries ran out; lower the request "
