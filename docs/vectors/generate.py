@@ -20,6 +20,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+# Key providers emit audit events; recording them would create an audit log and a development
+# key in the working directory. Generating vectors is not an event worth recording.
+os.environ.setdefault("TIGERSEAL_AUDIT_SINKS", "")
+
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESGCMSIV
 from tigerseal.envelope import EncryptedData, EncryptionService
 from tigerseal.envelope.format import (

@@ -148,12 +148,12 @@ def read_message(data: bytes, keks: Keks, expected_context: dict[str, str]) -> b
     if not hmac.compare_digest(expected, commitment):
         raise Invalid("commitment")
     if manifest is not None:
-        mac_key = hmac.digest(dek, b"tigerseal/v1/key-section" + b"\x01" + b"\x01", "sha512")
         layout = bytes([len(keys)])
         for provider, key_id, _, _ in keys:
             p, k = provider.encode(), key_id.encode()
             layout += bytes([len(p)]) + p + struct.pack(">H", len(k)) + k
-        if not hmac.compare_digest(hmac.digest(mac_key[:32], layout, "sha256"), manifest[3]):
+        mac = hmac.digest(dek, b"tigerseal/v1/key-section" + b"\x01" + layout, "sha512")[:32]
+        if not hmac.compare_digest(mac, manifest[3]):
             raise Invalid("key section modified")
     aes = AESGCM(key)
 

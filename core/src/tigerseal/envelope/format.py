@@ -71,7 +71,7 @@ MANIFEST_MAC_SIZE = 32
 #: The last 8 bytes of the message id of every message written with a manifest. The message id
 #: is authenticated, so removing the manifest cannot pass the message off as an older one.
 MANIFEST_MARKER = b"TSLkeys\x01"
-_MAC_INFO = b"tigerseal/v1/key-section" + bytes([SUITE_AES256GCM_HKDF_SHA512_COMMIT]) + b"\x01"
+_MAC_LABEL = b"tigerseal/v1/key-section" + bytes([SUITE_AES256GCM_HKDF_SHA512_COMMIT])
 
 
 def derive(dek: bytes, message_id: bytes) -> tuple[bytes, bytes]:
@@ -92,17 +92,19 @@ def new_message_id() -> bytes:
 def key_section_mac(dek: bytes, wrapped: tuple[WrappedKey, ...]) -> bytes:
     """The manifest's MAC over the key section's layout (docs/format.md, section 3.1).
 
-    ``mac_key = HKDF-Expand-SHA512(DEK, "tigerseal/v1/key-section" || suite, 32)`` and the MAC is
-    HMAC-SHA-256 over the count and each entry's provider name and key id, in order. Key
-    versions and blobs are left out on purpose: ``rewrap`` changes them without the data key,
-    and the key commitment already binds what any blob unwraps to.
+    ``HMAC-SHA-512(key = DEK, "tigerseal/v1/key-section" || suite || layout)[:32]``, where the
+    layout is the count and each entry's provider name and key id, in order. One HMAC call
+    (this runs on every decryption). The DEK is only ever an HMAC-SHA-512 key, under inputs
+    that start with distinct labels (key derivation's start "tigerseal/v1/derive"), so the
+    outputs are independent. Key versions and blobs are left out on purpose: ``rewrap``
+    changes them without the data key, and the key commitment already binds what any blob
+    unwraps to.
     """
-    mac_key = hmac.digest(dek, _MAC_INFO, "sha512")[:32]
-    out = bytearray([len(wrapped)])
+    parts = [_MAC_LABEL, bytes((len(wrapped),))]
     for w in wrapped:
         name, kid = w.provider.encode("ascii"), w.key_id.encode()
-        out += bytes([len(name)]) + name + len(kid).to_bytes(2, "big") + kid
-    return hmac.digest(mac_key, bytes(out), "sha256")
+        parts += (bytes((len(name),)), name, len(kid).to_bytes(2, "big"), kid)
+    return hmac.digest(dek, b"".join(parts), "sha512")[:MANIFEST_MAC_SIZE]
 
 
 def nonce(seq: int, final: bool) -> bytes:
