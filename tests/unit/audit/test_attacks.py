@@ -320,3 +320,37 @@ def test_a_cut_under_a_running_writer_stays_detected(tmp_path: Path, keys: Audit
     report = verify_audit_file(path, keys=keys)
     assert not report.ok, report.issues
     assert "truncated" in report.kinds()
+
+
+@pytest.mark.parametrize("planted", ["audit.jsonl.head", "audit.jsonl.keys"])
+def test_a_fifo_planted_next_to_the_trail_hangs_neither_verify_nor_a_writer(
+    tmp_path: Path, keys: AuditKeys, planted: str
+) -> None:
+    """A hung `audit verify` (a cron check) would never report the tampering."""
+    import threading
+
+    path = tmp_path / "audit.jsonl"
+    _trail(path, keys, 3)
+    fifo = tmp_path / planted
+    fifo.unlink()
+    os.mkfifo(fifo)
+    results: list[object] = []
+
+    def run() -> None:
+        try:
+            results.append(verify_audit_file(path, keys=keys))
+            results.append(_trail(path, keys, 1))
+        except Exception as exc:  # the writer may refuse, it must not hang
+            results.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(10)
+    hung = worker.is_alive()
+    if hung:  # release the blocked open so the thread can end
+        fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
+        os.close(fd)
+        worker.join(5)
+    assert not hung, "blocked on the FIFO"
+    report = results[0]
+    assert not getattr(report, "ok", True), report

@@ -103,7 +103,8 @@ def open_no_follow(path: Path, flags: int, what: str) -> int:
         AuditError: the path is a symlink or not a regular file, or cannot be opened.
     """
     try:
-        fd = os.open(path, flags | _NOFOLLOW | _CLOEXEC, 0o600)
+        # O_NONBLOCK: opening a FIFO planted under the name must fail, not block forever.
+        fd = os.open(path, flags | _NOFOLLOW | _CLOEXEC | _NONBLOCK, 0o600)
     except OSError as exc:
         if path.is_symlink():
             raise AuditError(

@@ -18,8 +18,10 @@ _INTERNAL = frozenset({START, RESUME, CHECKPOINT})
 
 
 def _open(path: str | os.PathLike[str]) -> Any:
+    from tigerseal.audit.verify import _open_regular
+
     try:
-        return Path(path).open("rb")
+        return _open_regular(Path(path))
     except OSError as exc:
         raise AuditError(f"cannot read the audit file {path}: {exc.strerror}") from exc
 

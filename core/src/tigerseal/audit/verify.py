@@ -20,13 +20,15 @@ their checkpoints are MACed.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 from tigerseal._text import escape_control
 from tigerseal.audit.chain import (
@@ -232,7 +234,7 @@ class _Verifier:
     def _load_entries(self) -> None:
         keys_path = self.path.with_name(self.path.name + ".keys")
         try:
-            data = keys_path.read_bytes()
+            data = _read_regular(keys_path)
         except FileNotFoundError:
             return
         except OSError as exc:
@@ -296,7 +298,7 @@ class _Verifier:
     def run(self) -> VerifyReport:
         report = self.report
         try:
-            handle = self.path.open("rb")
+            handle = _open_regular(self.path)
         except OSError as exc:
             raise AuditError(f"cannot read the audit file {self.path}: {exc.strerror}") from exc
         self._load_entries()
@@ -658,7 +660,7 @@ class _Verifier:
     def _read_head(self) -> None:
         head_path = self.path.with_name(self.path.name + ".head")
         try:
-            data = head_path.read_bytes()
+            data = _read_regular(head_path)
         except FileNotFoundError:
             return
         except OSError as exc:
@@ -828,6 +830,27 @@ class _Verifier:
                 "no record of this trail is authenticated (no line MAC, no verified "
                 "checkpoint): it is a plain hash chain anyone can rewrite"
             )
+
+
+def _open_regular(path: Path) -> BinaryIO:
+    """Open a file for reading, refusing anything but a regular file.
+
+    ``O_NONBLOCK``: a FIFO planted in place of the trail, its head or its key store must not
+    hang ``audit verify`` (a check run from cron would then never report the tampering).
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _read_regular(path: Path) -> bytes:
+    with _open_regular(path) as handle:
+        return handle.read()
 
 
 def _parse_head(head: Any) -> dict[str, Any] | None:
