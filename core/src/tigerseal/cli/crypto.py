@@ -138,12 +138,13 @@ def encrypt(src: str, output: str, context: tuple[str, ...], text: bool) -> None
 @click.option("-o", "--output", default="-", help="Output file (default: stdout).")
 @context_option
 def decrypt(src: str, output: str, context: tuple[str, ...]) -> None:
-    r"""Decrypt INPUT (binary, 'ts1.' text or JSON form; a file or - for stdin).
+    """Decrypt INPUT (binary, 'ts1.' text or JSON form; a file or - for stdin).
 
     \b
     What is verified before output appears:
     * -o FILE: plaintext goes to a temporary file (mode 0600) that is renamed to FILE only
-      after the whole message authenticated; on any failure or signal it is removed.
+      after the whole message authenticated; it is removed on failure and on SIGTERM, SIGINT
+      or SIGHUP, and after kill -9 by the next tigerseal run writing in that directory.
     * stdout, framed messages (written by `encrypt`): each frame is written as soon as that
       frame authenticated. Truncation (a missing final frame) and appended data are only
       detected at the end: then the exit status is 2 and what was written is an authentic
@@ -151,7 +152,7 @@ def decrypt(src: str, output: str, context: tuple[str, ...]) -> None:
     * stdout, single-shot messages ('ts1.' text, JSON, `encrypt --text`): held in memory
       and written only after the whole message authenticated.
     Nothing is spooled to a temporary file for stdout.
-    """
+    """  # noqa: D301 - click's \b keeps the layout
     from tigerseal.envelope.format import CONTENT_FRAMED, MAX_HEADER_SIZE, parse_header
     from tigerseal.envelope.stream import Prefixed, read_up_to
 
@@ -613,7 +614,7 @@ def _rewrap_files(
     "current (needed for AWS KMS, which hides key versions).",
 )
 def rewrap(paths: tuple[str, ...], dry_run: bool, force: bool) -> None:
-    r"""Move files' data keys to the newest key versions, without re-encrypting payloads.
+    """Move files' data keys to the newest key versions, without re-encrypting payloads.
 
     \b
     Covers every form tigerseal writes: binary (encrypt), 'ts1.' text and JSON (encrypt
@@ -627,7 +628,7 @@ def rewrap(paths: tuple[str, ...], dry_run: bool, force: bool) -> None:
     used: one round trip per 256 files.
     Exit status 1 when a file is stale (--dry-run), failed, or looks like tigerseal output
     but cannot be read.
-    """
+    """  # noqa: D301 - click's \b keeps the layout
     svc = _service()
     files, temporary = _walk(paths)
     with click.progressbar(length=len(files), label="rewrapping", file=sys.stderr) as bar:
