@@ -226,6 +226,8 @@ def test_rewrap_checks_again_just_before_replacing(
 
     target.write_bytes(sealed(b"old value"))
     os.chmod(target, 0o640)
+    owner = (4321, 4321) if os.getuid() == 0 else (os.getuid(), os.getgid())
+    os.chown(target, *owner)
     # What the application writes meanwhile, still under key version 1.
     newer, busy = sealed(b"app's newer value"), [sealed(b"busy 1"), sealed(b"busy 2")]
     svc.providers[0].rotate()  # type: ignore[attr-defined]
@@ -244,6 +246,7 @@ def test_rewrap_checks_again_just_before_replacing(
     assert svc.decrypt(target.read_bytes()) == b"app's newer value"
     assert EncryptedData.parse(target.read_bytes()).key_version == 2
     assert stat.S_IMODE(target.stat().st_mode) == 0o640  # mode kept
+    assert (target.stat().st_uid, target.stat().st_gid) == owner  # owner kept
 
     def app_keeps_writing(path: Path) -> None:
         seen.append(path)
