@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tigerseal.config import reset_settings
 from tigerseal.envelope import CachePolicy, EncryptionService
 from tigerseal.envelope.cache import DataKeyCache
@@ -119,3 +121,35 @@ def test_cache_still_saves_calls_without_rotation(fake: FakeKeyProvider) -> None
         svc.decrypt(m)
     assert svc.metrics["generate"] == 1
     assert svc.metrics["unwrap"] == 0
+
+
+OPS = st.lists(st.sampled_from(["encrypt", "decrypt", "rotate", "retire"]), max_size=25)
+
+
+@settings(max_examples=40, deadline=None)
+@given(ops=OPS)
+def test_cache_never_outlives_a_version_change(ops: list[str]) -> None:
+    """Whatever the order of operations, the cache answers exactly as the provider would."""
+    name = "cache-prop-" + secrets.token_hex(4)
+    provider = FakeKeyProvider(name)
+    svc = EncryptionService(provider, cache=POLICY)
+    stored = [svc.encrypt(b"0")]
+    try:
+        for op in ops:
+            if op == "encrypt":
+                ed = svc.encrypt(b"m")
+                assert ed.header.wrapped_keys[0].key_version == provider.key_version
+                stored.append(ed)
+            elif op == "decrypt":
+                for ed in stored:
+                    if ed.header.wrapped_keys[0].key_version < provider.min_decryption_version:
+                        with pytest.raises(KeyVersionRetired):
+                            svc.decrypt(ed)
+                    else:
+                        svc.decrypt(ed)
+            elif op == "rotate":
+                provider.rotate()
+            else:
+                provider.retire(provider.key_version)
+    finally:
+        reset_fake_keys(name)
