@@ -1,6 +1,6 @@
 """pytest fixtures for applications and provider authors: ``fake://`` on demand.
 
-Enable in a ``conftest.py``::
+Enable in the top-level ``conftest.py`` (pytest reads ``pytest_plugins`` only there)::
 
     pytest_plugins = ["tigerseal.testing.pytest_plugin"]
 
