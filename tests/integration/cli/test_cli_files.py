@@ -373,6 +373,9 @@ def test_keyring_writes_sweep_stale_tmp_copies(tmp_path: Path, env: dict[str, st
     run("rotate", "--keyring", "kr.json", cwd=tmp_path, env=env)
     assert not stale.exists()
     assert not _parts(tmp_path)
+    stale.write_text('{"key material": "..."}')
+    FileKeyProvider(tmp_path / "kr.json")  # a reader (application start) sweeps too
+    assert not stale.exists()
 
 
 def test_decrypt_to_stdout_streams_verified_frames_without_a_spool_file(

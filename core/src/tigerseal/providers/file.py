@@ -269,6 +269,11 @@ class FileKeyProvider(KeyProvider):
         self._stamp: tuple[int, int, int] | None = None
         self._checked = 0.0
         self._load()
+        from tigerseal import _files
+
+        # A writer killed by SIGKILL leaves a .tmp copy of the keyring (key material) behind:
+        # the first process to open the keyring removes those of dead pids (once per directory).
+        _files.sweep_stale(self._path.parent)
 
     @classmethod
     def from_path(cls, path: str | os.PathLike[str]) -> FileKeyProvider:
