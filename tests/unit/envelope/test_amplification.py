@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import struct
 import tracemalloc
 from collections.abc import Callable
@@ -121,3 +122,26 @@ def test_framed_layout_errors_call_no_provider(
         with pytest.raises(DecryptionError):
             _stream(svc, bad)
     assert provider.calls["unwrap"] == before
+
+
+@pytest.mark.parametrize(
+    ("frame_size", "length"),
+    [
+        (1000, 64 * 1024 - 300),  # the 64 KiB header read ends inside a frame
+        (1000, 200_000),
+        (65_000, 65_000 * 2),  # frames straddling the first read, empty final frame
+        (3 * 1024 * 1024 + 7, 7 * 1024 * 1024),  # frames above the eager 1 MiB buffers grow
+    ],
+)
+def test_framed_round_trips_across_buffer_boundaries(
+    svc: EncryptionService, frame_size: int, length: int
+) -> None:
+    data = os.urandom(length)
+    out = io.BytesIO()
+    svc.encrypt_stream(io.BytesIO(data), out, frame_size=frame_size)
+    assert _stream(svc, out.getvalue()) == data
+    assert svc.decrypt(out.getvalue()) == data
+    bad = bytearray(out.getvalue())
+    bad[-20] ^= 1
+    with pytest.raises(DecryptionError):
+        _stream(svc, bytes(bad))
