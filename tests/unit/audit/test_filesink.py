@@ -248,7 +248,7 @@ def test_uris(tmp_path: Path) -> None:
     sink.close()
     rel = audit_sink_from_uri("file://./rel/audit.jsonl?checkpoints=off")
     assert isinstance(rel, FileAuditSink)
-    assert rel.path == Path("./rel/audit.jsonl")
+    assert rel.path == Path("./rel/audit.jsonl").absolute()
     rel.close()
     for bad, match in [
         ("file://host/x.jsonl", "host"),
@@ -322,3 +322,21 @@ def test_a_forked_child_gets_its_own_pid_and_event_ids(tmp_path: Path, keys: Aud
     report = verify_audit_file(path, keys=keys)
     assert report.ok
     assert not report.issues
+
+
+def test_a_relative_path_stays_where_it_was_opened(
+    tmp_path: Path, keys: AuditKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The default trail is relative (.tigerseal/audit.jsonl); an app (or a test) that changes
+    # directory afterwards must not send the head, keys or final checkpoint elsewhere.
+    first, later = tmp_path / "app", tmp_path / "elsewhere"
+    first.mkdir()
+    later.mkdir()
+    monkeypatch.chdir(first)
+    sink = FileAuditSink("trail/audit.jsonl", keys=keys, checkpoint_every=2)
+    sink.write(event(0))
+    monkeypatch.chdir(later)
+    sink.write(event(1))
+    sink.close()
+    assert not (later / "trail").exists()
+    assert verify_audit_file(first / "trail" / "audit.jsonl", keys=keys).ok

@@ -173,7 +173,8 @@ class FileAuditSink(AuditSink):
             )
         if checkpoint_every < 1 or not checkpoint_interval > 0:
             raise ConfigError("checkpoint_every must be >= 1 and checkpoint_interval > 0 seconds")
-        self._template = os.fspath(path)
+        # Absolute now: a later chdir of the host app must not move the head, keys or checkpoint.
+        self._template = os.path.abspath(os.fspath(path))
         self._pid = os.getpid()
         self._set_path()
         self.durability: Durability = durability
