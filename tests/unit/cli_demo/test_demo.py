@@ -54,7 +54,8 @@ def test_demo_in_a_fresh_clone(tmp_path: Path) -> None:
         "7 requests: 5 allowed, 2 refused",
         "Requests remaining: 0",
         'RateLimit-Policy: "default";q=5;w=60',
-        "Total events: 5",
+        "Total events: 6",
+        "'authn_login_fail': 1",  # the wrong password in the quick start is audited
         "Critical events: 0",
         "rate-limit rejections: 2",
         "the 'password' detail was redacted before writing",
@@ -93,7 +94,7 @@ def test_demo_state_dir_is_kept_and_verifies(tmp_path: Path) -> None:
         ["audit", "verify", "--key-provider", keyring, str(state / "audit.jsonl")], tmp_path, env
     )
     assert check.returncode == 0, check.stdout + check.stderr
-    assert "OK - 7 records" in check.stdout
+    assert "OK - 8 records" in check.stdout
     again = run(["demo", "--state-dir", str(state)], tmp_path, env)  # reuses the keyring
     assert again.returncode == 0, again.stderr
     check = run(
