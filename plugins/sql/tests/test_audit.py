@@ -376,9 +376,11 @@ def _rewrite_rows(make: Make, db_url: str, edit: Callable[[list[dict[str, Any]]]
         execute(
             db_url,
             "INSERT INTO tigerseal_audit (seq, ts, event_type, risk_level, line) "
-            "VALUES (:seq, '', :et, '', :line)",
+            "VALUES (:seq, :ts, :et, :risk, :line)",  # the columns copied as a writer does
             seq=seq,
+            ts=str(rec.get("ts", ""))[:32],
             et=rec["event_type"],
+            risk=str(rec.get("risk_level", ""))[:16],
             line=line,
         )
     execute(
@@ -511,3 +513,20 @@ def test_cut_rows_under_a_running_writer_stay_detected(
     report = make().verify(keys=audit_keys)
     assert not report.ok, report.issues
     assert "truncated" in report.kinds()
+
+
+def test_editing_the_indexed_columns_of_a_row_is_detected(
+    make: Make, audit_keys: AuditKeys, db_url: str
+) -> None:
+    """Queries and dashboards read event_type / risk_level / ts: they must match the MACed line."""
+    sink = make(checkpoint_every=4)
+    for i in range(6):
+        sink.write(event(i, risk_level="critical"))
+    sink.close()
+    execute(
+        db_url,
+        "UPDATE tigerseal_audit SET event_type = 'sys_startup', risk_level = 'low' WHERE seq = 3",
+    )
+    report = make().verify(keys=audit_keys)
+    assert not report.ok, report.issues
+    assert "edited" in report.kinds()

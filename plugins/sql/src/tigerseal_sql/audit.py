@@ -451,14 +451,21 @@ class SQLAuditSink(AuditSink):
                 f"no audit table {self._log.name!r} at {_display(self.engine)}; check the URI "
                 "(and ?table= if the sink uses another name)"
             )
+        log = self._log
+        mismatched: list[tuple[int, int, str]] = []
         with tempfile.TemporaryDirectory(prefix="tigerseal-audit-") as tmp:
             path = Path(tmp) / "audit.jsonl"
             with self.engine.connect() as conn, path.open("w", encoding="ascii") as out:
                 result = conn.execution_options(stream_results=True, yield_per=5000).execute(
-                    select(self._log.c.line).order_by(self._log.c.seq)
+                    select(
+                        log.c.seq, log.c.ts, log.c.event_type, log.c.risk_level, log.c.line
+                    ).order_by(log.c.seq)
                 )
-                for (line,) in result:
+                for n, (seq, ts, event_type, risk, line) in enumerate(result, 1):
                     out.write(line + "\n")
+                    columns = _column_mismatch(seq, ts, event_type, risk, line)
+                    if columns:
+                        mismatched.append((n, seq, columns))
                 head = conn.execute(
                     select(self._head.c.head).where(self._head.c.id == 1)
                 ).scalar_one_or_none()
@@ -477,6 +484,21 @@ class SQLAuditSink(AuditSink):
                 anchor=anchor,
             )
         report.path = _display(self.engine)
+        from tigerseal.audit.verify import Issue
+
+        for n, seq, columns in mismatched[:20]:
+            # The columns are copies for queries and dashboards; only the line is MACed, so a
+            # changed column (a critical event relabelled low) is an edit the MACs cannot see.
+            report.issues.append(
+                Issue(
+                    "edited",
+                    "error",
+                    n,
+                    seq,
+                    f"row {n} (seq {seq}): its {columns} column(s) do not match its MACed line: "
+                    "the row was edited",
+                )
+            )
         return report
 
     def key_uses(self) -> list[KeyUse]:
@@ -603,6 +625,27 @@ def _write_error(exc: Exception) -> Exception:
         error = AuditError(f"audit records could not be written ({type(exc).__name__}: {exc})")
     error.__cause__ = exc
     return error
+
+
+def _column_mismatch(seq: int, ts: str, event_type: str, risk: str, line: str) -> str:
+    """The names of a row's columns that differ from its line (as the writer derived them)."""
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        return ""  # not a record: the verifier reports the line itself
+    if not isinstance(rec, dict):
+        return ""
+    wrong = [
+        name
+        for name, column, value in (
+            ("seq", seq, rec.get("seq")),
+            ("ts", ts, str(rec.get("ts", ""))[:32]),
+            ("event_type", event_type, str(rec.get("event_type", ""))[:64]),
+            ("risk_level", risk, str(rec.get("risk_level", ""))[:16]),
+        )
+        if column != value
+    ]
+    return ", ".join(wrong)
 
 
 def _sha256_hex(line: str) -> str:
