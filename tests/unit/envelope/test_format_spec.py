@@ -132,7 +132,7 @@ def read_message(data: bytes, keks: Keks, expected_context: dict[str, str]) -> b
     manifest = keys.pop() if keys[-1][0] == "#keys" else None
     # format.md 3.1: a marked message must carry a manifest whose count matches.
     if (manifest is not None or message_id.endswith(MARKER)) and (
-        manifest is None or manifest[2] != len(keys) or manifest[1] or len(manifest[3]) != 32
+        manifest is None or manifest[2] != len(keys) or manifest[1] or len(manifest[3]) != 16
     ):
         raise Invalid("key section modified")
     dek = None
@@ -147,15 +147,17 @@ def read_message(data: bytes, keks: Keks, expected_context: dict[str, str]) -> b
     key, expected = okm[:32], okm[32:]
     if not hmac.compare_digest(expected, commitment):
         raise Invalid("commitment")
+    aes = AESGCM(key)
     if manifest is not None:
         layout = bytes([len(keys)])
         for provider, key_id, _, _ in keys:
             p, k = provider.encode(), key_id.encode()
             layout += bytes([len(p)]) + p + struct.pack(">H", len(k)) + k
-        mac = hmac.digest(dek, b"tigerseal/v1/key-section" + b"\x01" + layout, "sha512")[:32]
-        if not hmac.compare_digest(mac, manifest[3]):
+        gmac = aes.encrypt(
+            bytes(8) + b"\x02\x00\x00\x00", b"", b"tigerseal/v1/key-section" + layout
+        )
+        if not hmac.compare_digest(gmac, manifest[3]):
             raise Invalid("key section modified")
-    aes = AESGCM(key)
 
     def nonce(seq: int, final: bool) -> bytes:
         return seq.to_bytes(8, "big") + bytes([int(final)]) + b"\x00\x00\x00"

@@ -6,17 +6,19 @@ layout; everything above it works with :class:`Header`.
 
 from __future__ import annotations
 
-import hmac
 import secrets
 import struct
 from collections.abc import Mapping
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from cryptography.hazmat.primitives.hashes import SHA512
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 from tigerseal.errors import DecryptionError, EncryptionError
 from tigerseal.spi.keys import WrappedKey
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 __all__ = [
     "CONTENT_FRAMED",
@@ -37,6 +39,7 @@ __all__ = [
     "new_message_id",
     "nonce",
     "parse_header",
+    "with_manifest",
 ]
 
 MAGIC = b"TSL"
@@ -67,11 +70,15 @@ _NONCE_TAIL = (b"\x00\x00\x00\x00", b"\x01\x00\x00\x00")
 #: "#", which no URI scheme can, so no key provider owns it and readers that predate it skip it.
 MANIFEST_PROVIDER = "#keys"
 _MANIFEST_NAME = MANIFEST_PROVIDER.encode("ascii")
-MANIFEST_MAC_SIZE = 32
+MANIFEST_MAC_SIZE = 16
 #: The last 8 bytes of the message id of every message written with a manifest. The message id
 #: is authenticated, so removing the manifest cannot pass the message off as an older one.
 MANIFEST_MARKER = b"TSLkeys\x01"
-_MAC_LABEL = b"tigerseal/v1/key-section" + bytes([SUITE_AES256GCM_HKDF_SHA512_COMMIT])
+_MAC_LABEL = b"tigerseal/v1/key-section"
+# Frame nonces end in 00 or 01 (final flag); the manifest's GMAC uses 02, never a frame's.
+_MANIFEST_NONCE = bytes(8) + b"\x02\x00\x00\x00"
+# provider name length, "#keys", key id length 0
+_MANIFEST_HEAD = bytes([len(MANIFEST_PROVIDER)]) + MANIFEST_PROVIDER.encode("ascii") + b"\x00\x00"
 
 
 def derive(dek: bytes, message_id: bytes) -> tuple[bytes, bytes]:
@@ -89,22 +96,46 @@ def new_message_id() -> bytes:
     return secrets.token_bytes(MESSAGE_ID_SIZE - len(MANIFEST_MARKER)) + MANIFEST_MARKER
 
 
-def key_section_mac(dek: bytes, wrapped: tuple[WrappedKey, ...]) -> bytes:
+def key_section_mac(aes: AESGCM, wrapped: tuple[WrappedKey, ...]) -> bytes:
     """The manifest's MAC over the key section's layout (docs/format.md, section 3.1).
 
-    ``HMAC-SHA-512(key = DEK, "tigerseal/v1/key-section" || suite || layout)[:32]``, where the
-    layout is the count and each entry's provider name and key id, in order. One HMAC call
-    (this runs on every decryption). The DEK is only ever an HMAC-SHA-512 key, under inputs
-    that start with distinct labels (key derivation's start "tigerseal/v1/derive"), so the
-    outputs are independent. Key versions and blobs are left out on purpose: ``rewrap``
-    changes them without the data key, and the key commitment already binds what any blob
-    unwraps to.
+    GMAC under the message's content key: the 16-byte tag of AES-256-GCM with
+    ``nonce = 00*8 || 02 || 00 00 00`` (no frame uses flag 02), an empty plaintext and
+    ``aad = "tigerseal/v1/key-section" || layout``, where the layout is the count and each
+    entry's provider name and key id, in order. ``aes`` is the content key's cipher, which
+    encryption and decryption hold anyway: the check costs one small AES-GCM call, no extra
+    key derivation. Key versions and blobs are left out on purpose: ``rewrap`` changes them
+    without the data key, and the key commitment already binds what any blob unwraps to.
     """
     parts = [_MAC_LABEL, bytes((len(wrapped),))]
     for w in wrapped:
         name, kid = w.provider.encode("ascii"), w.key_id.encode()
         parts += (bytes((len(name),)), name, len(kid).to_bytes(2, "big"), kid)
-    return hmac.digest(dek, b"".join(parts), "sha512")[:MANIFEST_MAC_SIZE]
+    tag: bytes = aes.encrypt(_MANIFEST_NONCE, b"", b"".join(parts))
+    return tag
+
+
+def with_manifest(section: bytes, wrapped: tuple[WrappedKey, ...], aes: AESGCM) -> bytes:
+    """``section`` (from :func:`encode_key_section`) with the manifest entry appended.
+
+    Raises:
+        EncryptionError: no room for the manifest (more than 15 wrapped keys).
+    """
+    if len(wrapped) >= MAX_WRAPPED_KEYS:
+        raise EncryptionError(
+            f"a message carries at most {MAX_WRAPPED_KEYS - 1} wrapped keys, got "
+            f"{len(wrapped)}; configure fewer key providers"
+        )
+    return b"".join(
+        (
+            bytes((section[0] + 1,)),
+            section[1:],
+            _MANIFEST_HEAD,
+            len(wrapped).to_bytes(4, "big"),
+            MANIFEST_MAC_SIZE.to_bytes(2, "big"),
+            key_section_mac(aes, wrapped),
+        )
+    )
 
 
 def nonce(seq: int, final: bool) -> bytes:

@@ -33,6 +33,7 @@ from tigerseal.envelope.format import (
     new_message_id,
     nonce,
     parse_header,
+    with_manifest,
 )
 from tigerseal.envelope.message import EncryptedData
 from tigerseal.errors import (
@@ -145,12 +146,7 @@ class EncryptionService:
                 "`tigerseal doctor` to check the configured providers"
             ) from exc
         wrapped_t = tuple(wrapped)
-        # The manifest depends on the data key only, so a cached key reuses it with the section
-        # (no per-message work). It is the section's last entry: see _manifest_of.
-        manifest = WrappedKey(
-            MANIFEST_PROVIDER, "", len(wrapped_t), key_section_mac(dk.plaintext, wrapped_t)
-        )
-        section = encode_key_section(wrapped_t, manifest)
+        section = encode_key_section(wrapped_t)  # the manifest is added per message
         if use_cache and self.cache is not None:
             self.cache.put(ctx_bytes, dk.plaintext, wrapped_t, section, nbytes)
             # The key is held anyway; let this process decrypt its own messages without a call.
@@ -271,9 +267,11 @@ class EncryptionService:
         dek, section, wrapped = self._new_data_key(ctx, ctx_bytes, len(pt))
         message_id = new_message_id()
         key, commitment = derive(dek, message_id)
+        aes = AESGCM(key)
         aad = build_aad(CONTENT_SINGLE, 0, message_id, ctx_bytes, commitment)
+        section = with_manifest(section, wrapped, aes)
         head = header_bytes(aad, section)
-        body = AESGCM(key).encrypt(_FINAL0, pt, aad)
+        body = aes.encrypt(_FINAL0, pt, aad)
         # We built the header, so skip re-parsing it.
         header = Header(
             aad=aad,
@@ -300,7 +298,7 @@ class EncryptionService:
             NoMatchingKeyError: no configured provider holds a key the message was wrapped with.
             DecryptionError: the message is malformed, tampered with or under another key.
         """
-        key = result = None
+        key = aes = result = None
         try:
             ed = EncryptedData.parse(message)
             header = ed.header
@@ -308,12 +306,12 @@ class EncryptionService:
             body = memoryview(bytes(ed))[header.size :]
             # Reject a malformed body before any key provider is called (a KMS call costs).
             _stream.check_layout(body, header, complete=True)
-            key = self._content_key(header)
+            key, aes = self._content_key(header)
             if header.content_type == CONTENT_FRAMED:
                 result = _stream.decrypt_body(body, header, key)
             else:
                 try:
-                    result = AESGCM(key).decrypt(_FINAL0, body, header.aad)
+                    result = aes.decrypt(_FINAL0, body, header.aad)
                 except InvalidTag:
                     raise DecryptionError(
                         "the message failed authentication: it was modified, truncated or corrupted"
@@ -321,13 +319,13 @@ class EncryptionService:
         except BaseException as exc:
             # Error reporters capture traceback frame locals: drop the content key and any
             # verified plaintext from this frame before the exception leaves it.
-            key = result = None
+            key = aes = result = None
             if isinstance(exc, DecryptionError):
                 self._count("decrypt_failures")
             raise
         return result
 
-    def _content_key(self, header: Header) -> bytes:
+    def _content_key(self, header: Header) -> tuple[bytes, AESGCM]:
         manifest = header.manifest
         check = manifest is not None or header.expects_manifest
         if check and _key_section_problem(header) is not None:
@@ -341,12 +339,14 @@ class EncryptionService:
                 "the data key does not match the message's key commitment: a wrapped key was "
                 "replaced or the message was modified"
             )
+        aes = AESGCM(key)
         if manifest is not None and not hmac.compare_digest(
-            key_section_mac(dek, header.wrapped_keys), manifest.blob
+            key_section_mac(aes, header.wrapped_keys), manifest.blob
         ):
             dek = key = b""
+            del aes  # holds the content key
             raise _key_section_error(header)
-        return key
+        return key, aes
 
     def decrypt_to_string(
         self, message: MessageInput, context: Mapping[str, str] | None = None
@@ -376,10 +376,11 @@ class EncryptionService:
         ctx = context or {}
         ctx_bytes = encode_context(ctx)
         # The cache counts bytes; a stream's size is unknown up front, so streams never reuse.
-        dek, section, _ = self._new_data_key(ctx, ctx_bytes, 0, use_cache=False)
+        dek, section, wrapped = self._new_data_key(ctx, ctx_bytes, 0, use_cache=False)
         message_id = new_message_id()
         key, commitment = derive(dek, message_id)
         aad = build_aad(CONTENT_FRAMED, fs, message_id, ctx_bytes, commitment)
+        section = with_manifest(section, wrapped, AESGCM(key))
         dst.write(header_bytes(aad, section))  # refuses an oversized header before any write
         return _stream.encrypt_frames(src, dst, key, aad, fs)
 
@@ -395,7 +396,7 @@ class EncryptionService:
         Raises:
             DecryptionError: tampering, truncation, reordering, duplication or extension.
         """
-        key = out = None
+        key = aes = out = None
         try:
             head = _stream.read_up_to(src, MAX_HEADER_SIZE)
             header = parse_header(head)
@@ -404,11 +405,11 @@ class EncryptionService:
             # provider is called.
             complete = len(head) < MAX_HEADER_SIZE
             _stream.check_layout(memoryview(head)[header.size :], header, complete)
-            key = self._content_key(header)
+            key, aes = self._content_key(header)
             if header.content_type != CONTENT_FRAMED:
                 rest = head[header.size :] + src.read()
                 try:
-                    out = AESGCM(key).decrypt(_FINAL0, rest, header.aad)
+                    out = aes.decrypt(_FINAL0, rest, header.aad)
                 except InvalidTag:
                     raise DecryptionError("the message failed authentication") from None
                 dst.write(out)
@@ -418,7 +419,7 @@ class EncryptionService:
                     _stream.Prefixed(head[header.size :], src), header, key, dst
                 )
         except BaseException as exc:
-            key = out = None  # no key or plaintext in the traceback's frame locals
+            key = aes = out = None  # no key or plaintext in the traceback's frame locals
             if isinstance(exc, DecryptionError):
                 self._count("decrypt_failures")
             raise
