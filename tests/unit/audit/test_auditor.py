@@ -257,3 +257,12 @@ def test_escaped_characters_cannot_inflate_a_record_past_the_bound(
     lines = read_lines(path)
     assert max(len(x) for x in lines) <= MAX_RECORD + 512
     assert verify_audit_file(path).ok
+
+
+@pytest.mark.parametrize(
+    "event_type", ["audit_chain_start", "audit_chain_resume", "audit_checkpoint"]
+)
+def test_the_sinks_own_event_types_are_refused(event_type: str) -> None:
+    """An application record posing as a chain start fails `verify` and hides from `tail`."""
+    with pytest.raises(AuditError, match="reserved"):
+        Auditor([ListSink()], notify=False).log(event_type)

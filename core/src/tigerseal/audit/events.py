@@ -16,6 +16,7 @@ from tigerseal.errors import AuditError
 __all__ = [
     "OWASP_EVENTS",
     "SEED_ALIASES",
+    "SINK_EVENTS",
     "TIGERSEAL_EVENTS",
     "RiskLevel",
     "check_event_type",
@@ -129,7 +130,10 @@ SEED_ALIASES: dict[str, str] = {
 }
 
 _NAME = re.compile(r"[a-z][a-z0-9_.]{0,63}")
-_known: set[str] = set(OWASP_EVENTS | TIGERSEAL_EVENTS | set(SEED_ALIASES))
+#: Written by the sinks only: an application record under one of these names would pose as the
+#: chain's own (a chain start fails `verify`, `audit tail` hides them).
+SINK_EVENTS = frozenset({"audit_chain_start", "audit_chain_resume", "audit_checkpoint"})
+_known: set[str] = set(OWASP_EVENTS | TIGERSEAL_EVENTS | set(SEED_ALIASES)) - SINK_EVENTS
 _LEVELS = {level.value: level.value for level in RiskLevel}
 _LEVELS.update({level.value.upper(): level.value for level in RiskLevel})
 
@@ -144,6 +148,11 @@ def check_event_type(event_type: object) -> str:
     if event_type.__class__ is str and event_type in _known:
         return event_type
     if isinstance(event_type, str) and _NAME.fullmatch(event_type):
+        if event_type in SINK_EVENTS:
+            raise AuditError(
+                f"the audit event type {event_type!r} is reserved for the audit sinks' own "
+                "records (chain starts and checkpoints); choose another name"
+            )
         if len(_known) < 10_000:
             _known.add(event_type)
         return event_type
