@@ -2,8 +2,8 @@
 
 A local socket that accepts connections and never answers stands in for a hung KMS endpoint;
 a local HTTP server answers ``403 Forbidden`` with no KMS error body (what a proxy, a VPC
-endpoint policy or a WAF sends). Elapsed-time bounds are generous ("never a hang"); the
-connection counts are what prove the bound.
+endpoint policy or a WAF sends). The connection counts prove the bound: no elapsed time is
+asserted (a loaded machine only makes fewer attempts fit in the deadline).
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from __future__ import annotations
 import http.server
 import socket
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -29,70 +28,67 @@ CTX = {"tenant": "t-1"}
 
 
 @pytest.fixture
-def black_hole() -> Iterator[tuple[int, list[socket.socket]]]:
-    """A local port that accepts TCP connections and never answers."""
+def black_hole() -> Iterator[tuple[int, Callable[[], int]]]:
+    """``(port, connections)``: a local port that accepts TCP connections and never answers.
+
+    Nothing calls ``accept()`` while the test runs: the kernel completes each handshake and
+    queues the connection, and ``connections()`` drains the queue and counts every connection
+    made so far. No thread has to be scheduled in time for a connection to be counted.
+    """
     server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     server.bind(("127.0.0.1", 0))
-    server.listen(32)
-    server.settimeout(0.1)
+    server.listen(64)
+    server.setblocking(False)
     accepted: list[socket.socket] = []
-    stop = threading.Event()
 
-    def accept() -> None:
-        while not stop.is_set():
+    def connections() -> int:
+        while True:
             try:
                 conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
+            except BlockingIOError:
+                return len(accepted)
             accepted.append(conn)
 
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
     try:
-        yield server.getsockname()[1], accepted
+        yield server.getsockname()[1], connections
     finally:
-        stop.set()
-        thread.join(5)
+        connections()
         for conn in accepted:
             conn.close()
         server.close()
 
 
 def test_alias_decrypt_against_a_hung_endpoint_is_bounded(
-    aws_env: None, black_hole: tuple[int, list[socket.socket]]
+    aws_env: None, black_hole: tuple[int, Callable[[], int]]
 ) -> None:
     """owns() then unwrap() (what the envelope does): one DescribeKey, at most two attempts."""
-    port, accepted = black_hole
+    port, connections = black_hole
     p = key_provider_from_uri(
         f"aws-kms://alias/app?region={REGION}&endpoint_url=http://127.0.0.1:{port}"
         "&connect_timeout=0.5&read_timeout=0.5&max_attempts=5&deadline=2"
     )
     wrapped = WrappedKey("aws-kms", ARN, 0, b"x" * 64)
-    start = time.monotonic()
     assert p.owns(wrapped)  # resolution fails: claims ARNs of its region
     with pytest.raises(ProviderUnavailable) as info:
         p.unwrap(wrapped, CTX)
-    elapsed = time.monotonic() - start
     assert p.kms_calls() == {"DescribeKey": 1}, "the failed resolution is not repeated"
-    # 2 s deadline, 1 s worst case per attempt: a third attempt can never start.
-    assert len(accepted) <= 2
+    # 2 s deadline, 1 s worst case per attempt: a third attempt can never start (without the
+    # deadline: 5 attempts). The counts prove the bound; no elapsed time is asserted.
+    assert 1 <= connections() <= 2
     assert "deadline=2" in str(info.value) or "timed out" in str(info.value)
-    assert elapsed < 15  # never a hang (5 attempts x 2 calls would be ~10 s)
 
 
 def test_deadline_stops_retries_of_a_hung_call(
-    aws_env: None, black_hole: tuple[int, list[socket.socket]]
+    aws_env: None, black_hole: tuple[int, Callable[[], int]]
 ) -> None:
-    port, accepted = black_hole
+    port, connections = black_hole
     p = key_provider_from_uri(
         f"aws-kms://{ARN}?endpoint_url=http://127.0.0.1:{port}"
         "&connect_timeout=0.5&read_timeout=0.5&max_attempts=10&deadline=1.5"
     )
     with pytest.raises(ProviderUnavailable, match=r"deadline=1\.5s"):
         p.generate_data_key(CTX)
-    assert 1 <= len(accepted) <= 1 + 1  # the first attempt, at most one retry that fits
+    assert 1 <= connections() <= 1 + 1  # the first attempt, at most one retry that fits
 
 
 def test_deadline_must_cover_one_attempt(aws_env: None) -> None:

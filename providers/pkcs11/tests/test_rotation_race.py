@@ -8,10 +8,13 @@ loser destroys its own object (by handle) and adopts the winner's version.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import queue
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,9 +31,32 @@ WORKER = Path(__file__).with_name("_race_worker.py")
 ROUNDS = 6
 
 
-def _read(stream: IO[str]) -> dict[str, Any]:
-    line = stream.readline()
-    assert line, "the worker exited early"
+#: How long to wait for one answer of a worker: only a stuck worker takes it (no timing test).
+ANSWER_TIMEOUT = 120.0
+
+
+def _pump(stream: IO[str]) -> tuple[queue.Queue[str], threading.Thread]:
+    """The lines of ``stream``, read by a daemon thread ("" at EOF), so reads can time out."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def run() -> None:
+        for line in stream:
+            lines.put(line)
+        lines.put("")
+
+    reader = threading.Thread(target=run, daemon=True)
+    reader.start()
+    return lines, reader
+
+
+def _read(lines: queue.Queue[str], stderr: IO[str]) -> dict[str, Any]:
+    try:
+        line = lines.get(timeout=ANSWER_TIMEOUT)
+    except queue.Empty:
+        pytest.fail(f"a rotation worker gave no answer within {ANSWER_TIMEOUT:.0f} s (stuck)")
+    if not line:
+        stderr.seek(0)
+        pytest.fail(f"a rotation worker exited early: {stderr.read()[-3000:]}")
     result: dict[str, Any] = json.loads(line)
     return result
 
@@ -44,42 +70,55 @@ def _labels(softhsm: SoftHSM, obj: str) -> list[str]:
         return sorted(label for o in found if (label := o[Attribute.LABEL]).startswith(obj + ".v"))
 
 
-def test_concurrent_rotations_leave_one_object_per_version(softhsm: SoftHSM) -> None:
+def test_concurrent_rotations_leave_one_object_per_version(
+    softhsm: SoftHSM, tmp_path: Path
+) -> None:
     obj = softhsm.new_label("race")
     uri = softhsm.uri(obj)
     init_key(uri)
     env = {**os.environ, **softhsm.env, "PYTHONPATH": os.pathsep.join(sys.path)}
+    errors = [(tmp_path / f"worker{n}.err").open("w+") for n in range(2)]
     workers = [
         subprocess.Popen(
             [sys.executable, str(WORKER), uri],
             env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=stderr,  # a file: a chatty worker cannot block on a full pipe
             text=True,
         )
-        for _ in range(2)
+        for stderr in errors
     ]
+    pumps = [_pump(w.stdout) for w in workers if w.stdout is not None]
+    answers = [lines for lines, _ in pumps]
     try:
-        for worker in workers:
-            assert worker.stdout is not None
-            assert "ready" in _read(worker.stdout)
+        for lines, stderr in zip(answers, errors, strict=True):
+            assert "ready" in _read(lines, stderr)
         for _ in range(ROUNDS):
             for worker in workers:
                 assert worker.stdin is not None
                 worker.stdin.write("rotate\n")
                 worker.stdin.flush()
-            results = [_read(w.stdout) for w in workers if w.stdout is not None]
+            results = [_read(lines, e) for lines, e in zip(answers, errors, strict=True)]
             assert all("version" in r for r in results), results
             labels = _labels(softhsm, obj)
             assert len(labels) == len(set(labels)), f"duplicate key versions: {labels}"
     finally:
         for worker in workers:
+            assert worker.stdin is not None
+            with contextlib.suppress(BrokenPipeError):  # a worker that died already
+                worker.stdin.close()  # the worker exits at EOF
             try:
-                worker.communicate(timeout=30)  # closes stdin: the worker exits
+                worker.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 worker.kill()
-                worker.communicate()
+                worker.wait()
+        for worker, (_, reader) in zip(workers, pumps, strict=True):
+            reader.join(timeout=30)  # at EOF now that the worker is gone
+            if not reader.is_alive() and worker.stdout is not None:
+                worker.stdout.close()
+        for stderr in errors:
+            stderr.close()
     labels = _labels(softhsm, obj)
     versions = sorted(int(label.rsplit(".v", 1)[1]) for label in labels)
     assert versions == list(range(1, len(versions) + 1)), labels
