@@ -52,7 +52,7 @@ from tigerseal.errors import (
 )
 from tigerseal.spi.keys import Context, KeyProvider, WrappedKey
 
-__all__ = ["EncryptionService", "MessageInput"]
+__all__ = ["EncryptionService", "MessageInput", "key_section_report"]
 
 MessageInput = EncryptedData | bytes | bytearray | memoryview | str
 _FINAL0 = nonce(0, True)
@@ -538,7 +538,7 @@ class EncryptionService:
                 }
                 for w in h.wrapped_keys
             ],
-            "key_section": _key_section_report(h),
+            "key_section": key_section_report(h),
             "header_size": h.size,
             "body_size": body,
             "total_size": len(ed),
@@ -586,7 +586,12 @@ def _key_section_error(h: Header) -> DecryptionError:
     )
 
 
-def _key_section_report(h: Header) -> dict[str, Any]:
+def key_section_report(h: Header) -> dict[str, Any]:
+    """The manifest check of a header, without keys: what ``inspect`` reports as ``key_section``.
+
+    ``{"manifest": bool, "written": int | None, "present": int, "problem": str | None}``. For
+    tools that parse only a file's header (``tigerseal inspect`` on large files).
+    """
     m = h.manifest
     return {
         "manifest": m is not None,
