@@ -354,3 +354,59 @@ def test_a_fifo_planted_next_to_the_trail_hangs_neither_verify_nor_a_writer(
     assert not hung, "blocked on the FIFO"
     report = results[0]
     assert not getattr(report, "ok", True), report
+
+
+def test_a_running_writer_keeps_recording_after_the_trail_is_deleted(
+    tmp_path: Path, keys: AuditKeys
+) -> None:
+    """It wrote on into the deleted file: every later record was lost until a restart."""
+    path = tmp_path / "audit.jsonl"
+    sink = _trail(path, keys, 5, close=False)
+    for name in ("audit.jsonl", "audit.jsonl.head", "audit.jsonl.keys"):
+        (tmp_path / name).unlink()
+    sink.write({"event_type": "authz_fail", "user_id": "after-delete"})
+    sink.close()
+    assert b"after-delete" in path.read_bytes()
+    report = verify_audit_file(path, keys=keys)
+    assert report.ok, report.issues  # a new chain, with a warning that the old one went away
+    assert "truncated" in report.kinds()
+
+
+def test_rolling_back_file_and_head_under_a_running_writer_is_detected(
+    tmp_path: Path, keys: AuditKeys
+) -> None:
+    import shutil
+
+    path = tmp_path / "audit.jsonl"
+    head = tmp_path / "audit.jsonl.head"
+    sink = _trail(path, keys, 5, close=False)
+    sink.checkpoint()
+    shutil.copy(path, tmp_path / "old")
+    shutil.copy(head, tmp_path / "old.head")
+    for i in range(5):
+        sink.write({"event_type": "authz_fail", "user_id": f"late{i}"})
+    (tmp_path / "old").replace(path)  # the attacker swaps the earlier copies back in
+    (tmp_path / "old.head").replace(head)
+    sink.write({"event_type": "authz_fail"})
+    sink.close()
+    report = verify_audit_file(path, keys=keys)
+    assert not report.ok, report.issues
+    assert "truncated" in report.kinds()
+
+
+def test_log_rotation_by_rename_with_two_writers_keeps_the_new_file_valid(
+    tmp_path: Path, keys: AuditKeys
+) -> None:
+    path = tmp_path / "audit.jsonl"
+    first = _trail(path, keys, 3, close=False)
+    second = _trail(path, keys, 3, close=False)
+    path.rename(tmp_path / "audit.jsonl.1")  # logrotate (create mode)
+    first.write({"event_type": "authz_fail", "user_id": "first"})
+    second.write({"event_type": "authz_fail", "user_id": "second"})
+    first.close()
+    second.close()
+    data = path.read_bytes()
+    assert b'"first"' in data
+    assert b'"second"' in data
+    report = verify_audit_file(path, keys=keys)
+    assert report.ok, report.issues

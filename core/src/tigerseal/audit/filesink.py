@@ -361,10 +361,21 @@ class FileAuditSink(AuditSink):
             record["recovered"] = dict(recovered)
         if record["event_type"] == RESUME:
             record["head"] = head_snapshot(self._read_head_file())
-            if cut is not None:
-                record["cut"] = dict(cut)
+        if cut is not None:
+            record["cut"] = dict(cut)
         self._announced = self.chain_id
         return self._chain(_encode(record).encode("ascii"))
+
+    def _moved(self, fd: int) -> bool:
+        """Whether the path no longer names the open file (flock held)."""
+        try:
+            st = os.stat(self.path, follow_symlinks=False)
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False  # cannot tell; the write itself reports real trouble
+        own = os.fstat(fd)
+        return (st.st_dev, st.st_ino) != (own.st_dev, own.st_ino)
 
     def _read_head_file(self) -> bytes | None:
         """The current head file's bytes (``None`` if there is none), never through a link."""
@@ -425,14 +436,27 @@ class FileAuditSink(AuditSink):
             self._fd = self._open_file()
         fd = self._fd
         _lock_file(fd)
+        cut: dict[str, Any] | None = None
+        if self._end >= 0 and self._moved(fd):
+            # The path names another file now, or none (deleted, replaced, rolled back):
+            # writing on into the old one would lose every later record. Reopen the path and
+            # say so in its chain.
+            cut = {"chain_id": self.chain_id, "seq": self._seq, "sha256": self._prev}
+            cut["replaced"] = True
+            _unlock_file(fd)
+            os.close(fd)
+            self._fd = -1
+            self._fd = fd = self._open_file()
+            _lock_file(fd)
+            self._end = -1
         try:
             size = os.fstat(fd).st_size
             recovered = None
-            cut: dict[str, Any] | None = None
             if size != self._end:
                 if 0 <= size < self._end:
                     # The file shrank under us: writers only append, so records were cut off.
-                    cut = {"seq": self._seq, "sha256": self._prev, "bytes": self._end - size}
+                    cut = {"chain_id": self.chain_id, "seq": self._seq, "sha256": self._prev}
+                    cut["bytes"] = self._end - size
                 # Another process wrote since our last write (or this is our first).
                 recovered, size = self._resync(size)
             out = bytearray()

@@ -396,7 +396,9 @@ class _Verifier:
                 if self.anchor is not None and seq == self.anchor[0]:
                     self.anchor_sha = line_sha
                 # record kinds
-                if event_type == RESUME and rec.get("format") == FORMAT:
+                if rec.get("format") == FORMAT and (
+                    event_type == RESUME or (event_type == START and "cut" in rec)
+                ):
                     # Was a head due before this writer came? (a keyed chain, checkpoints)
                     due = self.keyed or report.checkpoints > 0
                     self.carried.append((line_no, seq, rec, due))
@@ -759,14 +761,41 @@ class _Verifier:
         head) would pass once the application had written again.
         """
         for line, seq, rec, due in self.carried:
+            if rec.get("event_type") == START:
+                # A running writer found its file emptied, replaced or deleted and started
+                # this chain: what it had written is gone (log rotation by copytruncate does
+                # this too, so it is a warning).
+                self.issue(
+                    "truncated",
+                    "warning",
+                    line,
+                    seq,
+                    f"this chain was started (line {line}) by a writer whose previous file was "
+                    "emptied, replaced or deleted while it ran: its earlier records are not in "
+                    "this file (a copytruncate log rotation, or they were deleted)",
+                )
+                continue
             where = f"the writer that resumed at line {line} (seq {seq})"
-            if "cut" in rec:
+            cut = rec.get("cut")
+            if isinstance(cut, dict) and cut.get("chain_id") not in (None, rec.get("chain_id")):
+                # Its file was replaced by another chain (log rotation, or the trail deleted
+                # and restarted by another writer): what it wrote is elsewhere, not here.
+                self.issue(
+                    "truncated",
+                    "warning",
+                    line,
+                    seq,
+                    f"{where} had been writing another chain, whose file was rotated, replaced "
+                    "or deleted while it ran: its earlier records are not in this file",
+                )
+            elif cut is not None:
                 self.issue(
                     "truncated",
                     "error",
                     line,
                     seq,
-                    f"the file shrank under {where}: records it had written were cut off",
+                    f"the file shrank under {where}, or was replaced by another: records it had "
+                    "written were cut off or rolled back",
                 )
             if "head" not in rec:
                 continue  # written before resume records carried the head
