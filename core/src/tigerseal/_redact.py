@@ -61,8 +61,16 @@ _DROP_WORDS = frozenset(
         "credential",
         "credentials",
         "cvv",
+        "cvc",
         "ssn",
+        "privkey",
     }
+)
+# Names that contain one of these anywhere are dropped (newpassword, userpasswd).
+_DROP_STEMS = ("password", "passwd", "passphrase", "passcode")
+# "<word> code(s)": one-time and backup codes (recovery_codes, sms_code, verification_code).
+_CODE_WORDS = frozenset(
+    {"recovery", "backup", "verification", "verify", "sms", "email", "reset", "login", "security"}
 )
 # Words whose value is replaced by a keyed hash (correlatable, not revealed).
 _HASH_WORDS = frozenset(
@@ -141,13 +149,15 @@ _DESCRIPTIVE = frozenset(
     }
 )
 _PUBLIC = frozenset({"public", "pub"})
-_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
+# Separators, camelCase, and an acronym before a word (TOTPCode -> TOTP, Code).
+_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _SESSION_NAMES = frozenset({"sessionid", "sessionids", "sid", "csrftoken"})
 _NAME_CACHE: dict[str, int] = {}
 
 
 def _classify(name: str) -> int:
-    words = [w.lower() for w in _SPLIT.split(name) if w]
+    # Trailing digits do not change what a field holds (Django's password1 / password2).
+    words = [w.lower().rstrip("0123456789") or w.lower() for w in _SPLIT.split(name) if w]
     if not words:
         return KEEP
     joined = "".join(words)
@@ -157,7 +167,11 @@ def _classify(name: str) -> int:
         return KEEP
     if _DROP_WORDS.intersection(words) or joined in _DROP_WORDS:
         return DROP
-    if "private" in words and "key" in words:
+    if any(stem in joined for stem in _DROP_STEMS):
+        return DROP
+    if words[-1] in ("code", "codes") and _CODE_WORDS.intersection(words):
+        return DROP
+    if ("private" in words or "priv" in words) and "key" in words:
         return DROP
     if _HASH_WORDS.intersection(words) or joined in _HASH_WORDS:
         return HASH

@@ -267,3 +267,23 @@ def test_log_fields_redact_bytes_objects_and_deep_nesting() -> None:
     out = JsonFormatter().format(record)
     assert "hunter2secret" not in out
     json.loads(out)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["TOTPCode", "MFACode", "OTPCode", "PINCode", "password1", "password2", "pass2", "pw1",
+     "newpassword", "userPasswd", "recovery_code", "backup_codes", "verification_code",
+     "sms_code", "privkey", "cvc"],
+)  # fmt: skip
+def test_acronym_digit_and_one_time_code_names_are_dropped(r: Redactor, name: str) -> None:
+    """Django's password1/password2, TOTPCode (an acronym before a word), MFA backup codes."""
+    from tigerseal.config import redact_value
+
+    assert r.any({name: "123456"}) == {name: REDACTED}
+    assert redact_value(name, "123456") == "[REDACTED]"
+
+
+@pytest.mark.parametrize("name", ["APIKey", "XMLHttpRequest", "key_version2", "mfa_enabled"])
+def test_acronym_names_keep_their_rule(r: Redactor, name: str) -> None:
+    out = r.any({name: "abc"})[name]
+    assert (out == "abc") == (name != "APIKey")
