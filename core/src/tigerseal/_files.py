@@ -14,6 +14,12 @@ registered here until it is renamed over its target or removed. That gives three
 
 Backups of files a ``--force`` is about to replace (keyrings, ``.env`` files holding master keys)
 are written by :func:`write_backup`: mode 0600, never over an existing file.
+
+Which files hold a tigerseal message is decided here too, once, for ``tigerseal rewrap`` and the
+guarded ``retire`` scan (:func:`tigerseal.keyuse.file_key_uses`), so a file the rewrap leaves
+behind is never one the scan forgets: :func:`walk_message_files` (which files: no symlinks
+inside directories, no temporary files), :func:`message_form` (binary, text or JSON) and
+:func:`split_message_file` (a text or JSON file's own formatting around the message).
 """
 
 from __future__ import annotations
@@ -25,10 +31,14 @@ import secrets
 import signal
 import stat
 import threading
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Literal
+
+from tigerseal._text import escape_control
+from tigerseal.errors import ConfigError
 
 __all__ = [
     "backup_name",
@@ -38,7 +48,10 @@ __all__ = [
     "is_temp_name",
     "kept",
     "live_temp_files",
+    "message_form",
+    "split_message_file",
     "sweep_stale",
+    "walk_message_files",
     "write_backup",
 ]
 
@@ -46,9 +59,12 @@ __all__ = [
 _TEMP_RE = re.compile(
     r"\A\.(?P<base>.+)\.ts(?P<pid>[1-9][0-9]{0,9})-[0-9a-f]{8}\.(?:part|tmp)\Z", re.DOTALL
 )
-# Names written by earlier versions (``mkstemp`` / random hex) and by other tools: recognised as
-# temporary so ``rewrap`` never walks into them, but never swept (no pid to check).
-_OTHER_TEMP_RE = re.compile(r"\A\..+\.(?:part|tmp)\Z", re.DOTALL)
+# Other temporary names, recognised so ``rewrap`` never walks into them but never swept (no pid
+# to check): any hidden ``.part`` file (``mkstemp`` names of earlier versions, other tools'
+# partial downloads), and the 8 or 12 hex ``.tmp`` names earlier .env and keyring writers
+# used. Narrow for ``.tmp`` on purpose: a user's own ``.backup.tmp`` holding a message is data,
+# to be rewrapped and counted by the retire scan.
+_OTHER_TEMP_RE = re.compile(r"\A\.(?:.+\.part|.+\.(?:[0-9a-f]{8}|[0-9a-f]{12})\.tmp)\Z", re.DOTALL)
 
 _live: set[Path] = set()
 _swept: set[Path] = set()
@@ -230,3 +246,68 @@ def write_backup(src: Path, dst: Path) -> None:
         os.fsync(dfd)
     finally:
         os.close(dfd)
+
+
+# -- files holding one tigerseal message --------------------------------------------------------
+_BOM = b"\xef\xbb\xbf"
+_SPACE = b" \t\r\n"
+
+MessageForm = Literal["binary", "text", "json"]
+
+
+def walk_message_files(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], int]:
+    """The regular files under ``paths`` that may hold messages, and how many temps were left out.
+
+    Symlinks inside directories are not followed (they may point out of the tree, or at a file
+    already listed); a symlink given by name is resolved. Temporary files (:func:`is_temp_name`)
+    are other commands' output in progress (an ``encrypt -o`` writing its ``.part`` file).
+
+    Raises:
+        ConfigError: a path does not exist.
+    """
+    files: list[Path] = []
+    temps = 0
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if not f.is_symlink() and f.is_file())
+        elif p.is_file():
+            found = [Path(os.path.realpath(p)) if p.is_symlink() else p]
+        else:
+            raise ConfigError(f"{escape_control(str(p), limit=300)} does not exist")
+        for f in found:
+            if is_temp_name(f.name):
+                temps += 1
+            else:
+                files.append(f)
+    return files, temps
+
+
+def message_form(head: bytes) -> MessageForm | None:
+    """Which form of message a file starting with ``head`` holds; ``None``: not tigerseal's.
+
+    ``head`` is the file's first bytes (up to ``MAX_HEADER_SIZE``). Text and JSON files may
+    start with a UTF-8 byte order mark and whitespace (editors add them); a JSON file counts
+    only if its head names a ``ts1.`` message or the ``tigerseal/1`` format, so other JSON
+    files are not read whole.
+    """
+    if head[:3] == b"TSL":
+        return "binary"
+    body = head.removeprefix(_BOM).lstrip(_SPACE)
+    if body[:4] == b"ts1.":
+        return "text"
+    if body[:1] == b"{" and (b'"ts1.' in head or b'"tigerseal/1"' in head):
+        return "json"
+    return None
+
+
+def split_message_file(raw: bytes) -> tuple[bytes, bytes, bytes]:
+    """A text or JSON file's ``(lead, message, trail)``: the BOM and whitespace around it.
+
+    A text file written on Windows (a BOM, CRLF line ends) holds the same message as the
+    canonical ``ts1.`` line; ``EncryptedData.parse`` of a string stays strict (one canonical
+    text form), the file's formatting is stripped here and kept by ``rewrap``.
+    """
+    rest = raw.removeprefix(_BOM)
+    body = rest.strip(_SPACE)
+    start = len(raw) - len(rest) + (len(rest) - len(rest.lstrip(_SPACE)))
+    return raw[:start], body, raw[start + len(body) :]

@@ -29,7 +29,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from tigerseal._text import escape_control
@@ -252,40 +251,32 @@ def _set_min_version(provider: KeyProvider, min_version: int) -> None:
 
 
 # -- built-in answers: encrypted files named in the scan -------------------------------------
-def _files(paths: Iterable[str]) -> Iterable[Path]:
-    for p in map(Path, paths):
-        if p.is_dir():
-            yield from sorted(f for f in p.rglob("*") if f.is_file() and not f.is_symlink())
-        elif p.is_file():
-            yield p
-        else:
-            raise ConfigError(f"{escape_control(str(p), limit=300)} does not exist")
-
-
 def file_key_uses(paths: Iterable[str]) -> list[KeyUse]:
-    """The wrapped keys of the tigerseal messages among ``paths`` (headers only)."""
+    """The wrapped keys of the tigerseal messages among ``paths`` (headers only).
+
+    The files are exactly those ``tigerseal rewrap`` works on (:mod:`tigerseal._files` decides
+    both): temporary files and symlinks inside directories are left out, text and JSON files
+    may carry a BOM and surrounding whitespace.
+    """
+    from tigerseal import _files
     from tigerseal.envelope.format import MAX_HEADER_SIZE, parse_header
     from tigerseal.envelope.message import EncryptedData
+    from tigerseal.envelope.stream import read_up_to
 
     found: list[KeyUse] = []
-    for path in _files(paths):
+    for path in _files.walk_message_files(paths)[0]:
         try:
             with open(path, "rb") as f:
-                head = f.read(MAX_HEADER_SIZE)
-                if head[:3] == b"TSL":
-                    header = parse_header(head)
-                elif head[:4] == b"ts1." or head[:1] == b"{":
-                    # Text (ts1.) and JSON messages are small; a JSON file that is not a
-                    # tigerseal message is skipped, a ts1. file that does not parse is not.
-                    text = (head + f.read()).decode("utf-8").strip()
-                    try:
-                        header = EncryptedData.parse(text).header
-                    except TigerSealError:
-                        if head[:1] == b"{":
-                            continue
-                        raise
-                else:
+                head = read_up_to(f, MAX_HEADER_SIZE)
+                form = _files.message_form(head)
+                if form is None:
                     continue
+                if form == "binary":
+                    header = parse_header(head)
+                else:
+                    # Text and JSON messages are small; one that does not parse is reported.
+                    body = _files.split_message_file(head + f.read())[1]
+                    header = EncryptedData.parse(body).header
         except (OSError, ValueError, TigerSealError) as exc:
             raise ConfigError(
                 f"could not read {escape_control(str(path), limit=300)} to check its key versions "

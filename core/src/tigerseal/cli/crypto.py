@@ -162,7 +162,7 @@ def decrypt(src: str, output: str, context: tuple[str, ...]) -> None:
         first = read_up_to(fin, 4)
         if first[:3] != b"TSL":
             # Text and JSON forms are single-shot: decrypted whole, in memory.
-            plain = svc.decrypt(first + fin.read(), ctx)
+            plain = svc.decrypt(_files.split_message_file(first + fin.read())[1], ctx)
             with _atomic_out(output) as fout:
                 fout.write(plain)
             return
@@ -198,7 +198,7 @@ def _read_header_bytes(f: IO[bytes]) -> bytes:
         # Text or JSON forms: small by nature, read them whole.
         from tigerseal.envelope import EncryptedData
 
-        return bytes(EncryptedData.parse(head + f.read()))
+        return bytes(EncryptedData.parse(_files.split_message_file(head + f.read())[1]))
     return head
 
 
@@ -278,42 +278,10 @@ def _ident(st: os.stat_result) -> _Ident:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def _walk(paths: tuple[str, ...]) -> tuple[list[Path], int]:
-    """Regular files under ``paths``, and how many temporary files were left out.
-
-    Symlinks inside directories are not followed; temporary files are other commands' output
-    in progress (an ``encrypt -o`` writing its ``.part`` file).
-    """
-    files: list[Path] = []
-    temps = 0
-    for p in map(Path, paths):
-        if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                if f.is_symlink() or not f.is_file():
-                    continue
-                if _files.is_temp_name(f.name):
-                    temps += 1
-                else:
-                    files.append(f)
-        elif p.is_file():
-            if _files.is_temp_name(p.name):
-                temps += 1
-            else:
-                files.append(Path(os.path.realpath(p)) if p.is_symlink() else p)
-        else:
-            raise ConfigError(f"{escape_control(str(p))} does not exist")
-    return files, temps
-
-
-def _looks_like_json_message(head: bytes) -> bool:
-    return head.lstrip()[:1] == b"{" and (b'"ts1.' in head or b'"tigerseal/1"' in head)
-
-
 def _read_entry(path: Path) -> _Entry | None:
     """Read what rewrap needs from ``path``; ``None`` when it is not tigerseal output."""
     from tigerseal.envelope import EncryptedData
     from tigerseal.envelope.format import MAX_HEADER_SIZE, parse_header
-    from tigerseal.envelope.message import TEXT_PREFIX
     from tigerseal.envelope.stream import read_up_to
 
     with open(os.open(path, _READ_FLAGS), "rb") as f:
@@ -321,21 +289,18 @@ def _read_entry(path: Path) -> _Entry | None:
         if not stat.S_ISREG(st.st_mode):
             return None
         head = read_up_to(f, MAX_HEADER_SIZE)
-        if head[:3] == b"TSL":
+        form = _files.message_form(head)
+        if form is None:
+            return None
+        if form == "binary":
             try:
                 header = parse_header(head)
             except DecryptionError as exc:
                 raise _Unusable(f"starts like a binary tigerseal message but: {exc}") from None
             return _Entry(path, _ident(st), "binary", header, head)
-        if head.lstrip()[: len(TEXT_PREFIX)] == TEXT_PREFIX.encode():
-            form = "text"
-        elif _looks_like_json_message(head):
-            form = "json"
-        else:
-            return None
         raw = head + f.read()
     try:
-        ed = EncryptedData.parse(raw)
+        ed = EncryptedData.parse(_files.split_message_file(raw)[1])
     except DecryptionError as exc:
         raise _Unusable(f"looks like a tigerseal {form} message but: {exc}") from None
     return _Entry(path, _ident(st), form, ed.header, raw, bytes(ed))
@@ -346,16 +311,14 @@ def _new_content(e: _Entry, new_head: bytes) -> bytes:
     from tigerseal.envelope import EncryptedData
 
     ed = EncryptedData(new_head + e.message[e.header.size :])
-    text = e.raw.decode("ascii")  # parse() accepted it, so it is ASCII
-    body = text.strip()
-    lead, trail = text[: len(text) - len(text.lstrip())], text[len(text.rstrip()) :]
+    lead, body, trail = _files.split_message_file(e.raw)
     if e.form == "text":
-        return (lead + str(ed) + trail).encode()
+        return lead + str(ed).encode() + trail
     obj = json.loads(body)
     obj.update(ed.to_dict())  # keeps members of its own the file may have
-    pretty = "\n" in body
+    pretty = b"\n" in body
     out = json.dumps(obj, indent=2 if pretty else None, separators=None if pretty else (",", ":"))
-    return (lead + out + trail).encode()
+    return lead + out.encode() + trail
 
 
 def _digest(path: Path) -> bytes:
@@ -630,7 +593,7 @@ def rewrap(paths: tuple[str, ...], dry_run: bool, force: bool) -> None:
     but cannot be read.
     """  # noqa: D301 - click's \b keeps the layout
     svc = _service()
-    files, temporary = _walk(paths)
+    files, temporary = _files.walk_message_files(paths)
     with click.progressbar(length=len(files), label="rewrapping", file=sys.stderr) as bar:
         report = _rewrap_files(svc, files, dry_run=dry_run, force=force, progress=bar)
     report.temporary = temporary
