@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 from tigerseal._text import escape_control
 from tigerseal.errors import ConfigError
@@ -49,6 +49,7 @@ __all__ = [
     "kept",
     "live_temp_files",
     "message_form",
+    "read_message_file",
     "split_message_file",
     "sweep_stale",
     "walk_message_files",
@@ -282,22 +283,63 @@ def walk_message_files(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Pa
     return files, temps
 
 
+_JSON_MARKS = (b'"ts1.', b'"tigerseal/1"')
+
+
 def message_form(head: bytes) -> MessageForm | None:
     """Which form of message a file starting with ``head`` holds; ``None``: not tigerseal's.
 
-    ``head`` is the file's first bytes (up to ``MAX_HEADER_SIZE``). Text and JSON files may
-    start with a UTF-8 byte order mark and whitespace (editors add them); a JSON file counts
-    only if its head names a ``ts1.`` message or the ``tigerseal/1`` format, so other JSON
-    files are not read whole.
+    Decides from ``head`` alone; :func:`read_message_file` also finds JSON messages whose
+    ``message`` and ``format`` members come after the first bytes. Text and JSON files may
+    start with a UTF-8 byte order mark and whitespace (editors add them).
     """
     if head[:3] == b"TSL":
         return "binary"
     body = head.removeprefix(_BOM).lstrip(_SPACE)
     if body[:4] == b"ts1.":
         return "text"
-    if body[:1] == b"{" and (b'"ts1.' in head or b'"tigerseal/1"' in head):
+    if body[:1] == b"{" and any(mark in head for mark in _JSON_MARKS):
         return "json"
     return None
+
+
+def _read(f: BinaryIO, n: int) -> bytes:
+    parts: list[bytes] = []
+    while n > 0 and (chunk := f.read(n)):
+        parts.append(chunk)
+        n -= len(chunk)
+    return b"".join(parts)
+
+
+def read_message_file(f: BinaryIO) -> tuple[MessageForm | None, bytes]:
+    """Read what a rewrap or a key-version scan needs from a file open at its start.
+
+    Returns ``(form, data)``: for ``"binary"`` the first 64 KiB (the header and some payload),
+    for ``"text"`` and ``"json"`` the whole file, for ``None`` (not a message) what was read.
+    A JSON file counts if it names a ``ts1.`` message or the ``tigerseal/1`` format anywhere
+    (``EncryptedData.json()`` sorts its keys, so a large escaped context pushes both past the
+    first 64 KiB); other JSON files are scanned in chunks, never held whole.
+    """
+    # Imported here: providers and config import this module while the envelope loads.
+    from tigerseal.envelope.format import MAX_HEADER_SIZE
+
+    head = _read(f, MAX_HEADER_SIZE)
+    form = message_form(head)
+    if form == "binary":
+        return form, head
+    if form is not None:
+        return form, head + f.read()
+    if head.removeprefix(_BOM).lstrip(_SPACE)[:1] != b"{" or len(head) < MAX_HEADER_SIZE:
+        return None, head
+    keep = max(map(len, _JSON_MARKS)) - 1  # a mark may straddle two chunks
+    tail = head[-keep:]
+    while chunk := f.read(1 << 20):
+        window = tail + chunk
+        if any(mark in window for mark in _JSON_MARKS):
+            f.seek(0)
+            return "json", f.read()
+        tail = window[-keep:]
+    return None, head
 
 
 def split_message_file(raw: bytes) -> tuple[bytes, bytes, bytes]:

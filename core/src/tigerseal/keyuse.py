@@ -259,24 +259,21 @@ def file_key_uses(paths: Iterable[str]) -> list[KeyUse]:
     may carry a BOM and surrounding whitespace.
     """
     from tigerseal import _files
-    from tigerseal.envelope.format import MAX_HEADER_SIZE, parse_header
+    from tigerseal.envelope.format import parse_header
     from tigerseal.envelope.message import EncryptedData
-    from tigerseal.envelope.stream import read_up_to
 
     found: list[KeyUse] = []
     for path in _files.walk_message_files(paths)[0]:
         try:
             with open(path, "rb") as f:
-                head = read_up_to(f, MAX_HEADER_SIZE)
-                form = _files.message_form(head)
-                if form is None:
-                    continue
-                if form == "binary":
-                    header = parse_header(head)
-                else:
-                    # Text and JSON messages are small; one that does not parse is reported.
-                    body = _files.split_message_file(head + f.read())[1]
-                    header = EncryptedData.parse(body).header
+                form, raw = _files.read_message_file(f)
+            if form is None:
+                continue
+            if form == "binary":
+                header = parse_header(raw)
+            else:
+                # One that looks like a message but does not parse is reported, not skipped.
+                header = EncryptedData.parse(_files.split_message_file(raw)[1]).header
         except (OSError, ValueError, TigerSealError) as exc:
             raise ConfigError(
                 f"could not read {escape_control(str(path), limit=300)} to check its key versions "

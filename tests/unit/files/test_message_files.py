@@ -107,3 +107,24 @@ def test_decrypt_and_inspect_read_text_files_written_on_windows(
     # The str API keeps its one canonical text form.
     with pytest.raises(Exception, match="malformed"):
         EncryptedData.parse(str(svc.encrypt(b"x")) + "\r\n")
+
+
+def test_json_messages_whose_format_member_comes_late_are_found(
+    tmp_path: Path, svc: EncryptionService
+) -> None:
+    from tigerseal.cli.crypto import rewrap
+
+    # EncryptedData.json() sorts keys: "context" comes first, and non-ASCII values are escaped
+    # six bytes a character, so "format" and "message" start beyond the first 64 KiB.
+    d = tmp_path / "data"
+    d.mkdir()
+    ed = svc.encrypt(b"late", {"k": "\u00e9" * 20_000})
+    (d / "a.json").write_text(ed.json())
+    assert ed.json().index('"format"') > 65_536
+    svc.providers[0].rotate()  # type: ignore[attr-defined]
+    assert {u.version for u in file_key_uses([str(d)])} == {1}
+    result = CliRunner().invoke(rewrap, [str(d)])
+    assert result.exit_code == 0, result.output
+    assert "1 rewrapped" in result.output
+    assert {u.version for u in file_key_uses([str(d)])} == {2}
+    assert svc.decrypt((d / "a.json").read_text(), {"k": "\u00e9" * 20_000}) == b"late"

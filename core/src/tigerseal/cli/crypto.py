@@ -281,24 +281,21 @@ def _ident(st: os.stat_result) -> _Ident:
 def _read_entry(path: Path) -> _Entry | None:
     """Read what rewrap needs from ``path``; ``None`` when it is not tigerseal output."""
     from tigerseal.envelope import EncryptedData
-    from tigerseal.envelope.format import MAX_HEADER_SIZE, parse_header
-    from tigerseal.envelope.stream import read_up_to
+    from tigerseal.envelope.format import parse_header
 
     with open(os.open(path, _READ_FLAGS), "rb") as f:
         st = os.fstat(f.fileno())
         if not stat.S_ISREG(st.st_mode):
             return None
-        head = read_up_to(f, MAX_HEADER_SIZE)
-        form = _files.message_form(head)
+        form, raw = _files.read_message_file(f)
         if form is None:
             return None
         if form == "binary":
             try:
-                header = parse_header(head)
+                header = parse_header(raw)
             except DecryptionError as exc:
                 raise _Unusable(f"starts like a binary tigerseal message but: {exc}") from None
-            return _Entry(path, _ident(st), "binary", header, head)
-        raw = head + f.read()
+            return _Entry(path, _ident(st), "binary", header, raw)
     try:
         ed = EncryptedData.parse(_files.split_message_file(raw)[1])
     except DecryptionError as exc:
