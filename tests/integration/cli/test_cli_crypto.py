@@ -169,3 +169,33 @@ def test_one_gib_stream_in_constant_memory(tmp_path: Path, env: dict[str, str]) 
     print(f"peak RSS MiB: {peaks}")
     assert peaks["encrypt"] < 64, peaks
     assert peaks["decrypt"] < 64, peaks
+
+
+def test_inspect_reports_the_key_section_and_escapes_header_text(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    from tigerseal.envelope import EncryptedData
+    from tigerseal.envelope.format import encode_key_section
+    from tigerseal.spi.keys import WrappedKey
+
+    run("encrypt", "-", "-o", "m.tsl", input=b"abc", cwd=tmp_path, env=env)
+    good = run("inspect", "m.tsl", cwd=tmp_path, env=env).stdout.decode()
+    assert "key section:  1 of 1 copies, as written" in good
+    # An attacker with write access adds a copy whose names forge a line and clear the screen.
+    ed = EncryptedData.parse((tmp_path / "m.tsl").read_bytes())
+    assert ed.header.manifest is not None
+    forged = WrappedKey("file\nwrapped key:  forged", "\x1b[2Jk", 1, b"\x00" * 61)
+    keys = (forged, *ed.wrapped_keys, ed.header.manifest)
+    data = bytes(ed)
+    (tmp_path / "t.tsl").write_bytes(
+        ed.header.aad + encode_key_section(keys) + data[ed.header.size :]
+    )
+    human = run("inspect", "t.tsl", cwd=tmp_path, env=env).stdout.decode()
+    assert "\x1b" not in human
+    assert not any(line.startswith("wrapped key:  forged") for line in human.splitlines())
+    assert "file\\nwrapped key:  forged:\\x1b[2Jk version 1" in human
+    assert "PROBLEM: 1 wrapped copies of the data key were written and 2 are present" in human
+    info = json.loads(run("inspect", "t.tsl", "--json", cwd=tmp_path, env=env).stdout)
+    assert info["key_section"]["written"] == 1
+    assert info["key_section"]["present"] == 2
+    assert info["key_section"]["problem"]

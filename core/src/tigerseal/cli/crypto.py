@@ -207,12 +207,15 @@ def _read_header_bytes(f: IO[bytes]) -> bytes:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def inspect(src: str, as_json: bool) -> None:
     """Show a message's header (providers, key versions, context, sizes) without decrypting."""
+    from tigerseal._text import escape_control
     from tigerseal.envelope.format import parse_header
+    from tigerseal.envelope.service import key_section_report
 
     with _open_in(src) as fin:
         head = _read_header_bytes(fin)
         h = parse_header(head)
         total = len(head) + sum(len(c) for c in iter(lambda: fin.read(1 << 20), b""))
+    section = key_section_report(h)
     info = {
         "format": "tigerseal/1",
         "content_type": "framed" if h.frame_size else "single",
@@ -223,6 +226,7 @@ def inspect(src: str, as_json: bool) -> None:
             {"provider": w.provider, "key_id": w.key_id, "key_version": w.key_version}
             for w in h.wrapped_keys
         ],
+        "key_section": section,
         "header_size": h.size,
         "total_size": total,
     }
@@ -238,7 +242,15 @@ def inspect(src: str, as_json: bool) -> None:
         "context:      " + (json.dumps(h.context, sort_keys=True) if h.context else "(none)")
     )
     for w in h.wrapped_keys:
-        click.echo(f"wrapped key:  {w.provider}:{w.key_id} version {w.key_version}")
+        # Provider names and key ids come from the file: escaped so they cannot forge lines.
+        name = escape_control(f"{w.provider}:{w.key_id}")
+        click.echo(f"wrapped key:  {name} version {w.key_version}")
+    if not section["manifest"]:
+        click.echo("key section:  no manifest (written before manifests; removals undetectable)")
+    elif section["problem"]:
+        click.echo(f"key section:  PROBLEM: {escape_control(str(section['problem']))}")
+    else:
+        click.echo(f"key section:  {section['present']} of {section['written']} copies, as written")
 
 
 # -- rewrap ---------------------------------------------------------------------------------------
