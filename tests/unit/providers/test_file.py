@@ -272,3 +272,19 @@ def test_umask_does_not_widen_mode(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert mode(tmp_path / "keyring.json") == 0o600
+
+
+@pytest.mark.parametrize("suite", ["AES-256-GCM-SIV", "AES-256-GCM"])
+def test_a_keyring_from_a_host_with_the_other_cipher_works(tmp_path: Path, suite: str) -> None:
+    # Issue 11 item 15: each wrapped key records its cipher, so the keyring's `suite` (the
+    # creating host's cipher) must not make a GCM-SIV host and a GCM-only host refuse each other.
+    path = tmp_path / "keyring.json"
+    create_keyring(path)
+    doc = json.loads(path.read_text())
+    doc["suite"] = suite
+    path.write_text(json.dumps(doc))
+    os.chmod(path, 0o600)
+    provider = FileKeyProvider(path)
+    dek = os.urandom(32)
+    wrapped = provider.wrap(dek, {"k": "v"})
+    assert provider.unwrap(wrapped, {"k": "v"}) == dek

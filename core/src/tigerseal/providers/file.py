@@ -204,10 +204,16 @@ def _parse(path: Path, raw: bytes) -> dict[str, Any]:
         raise bad(f"unsupported format_version {doc.get('format_version')!r}")
     if not isinstance(doc.get("keyring_id"), str) or not _KEYRING_ID.match(doc["keyring_id"]):
         raise bad("keyring_id must be 'kr-' and 32 hex characters")
-    from tigerseal.providers._local import SUITE
+    from tigerseal.providers._local import SUITE_IDS
 
-    if doc.get("suite") != SUITE:
-        raise bad(f"suite {doc.get('suite')!r} is not {SUITE!r}, the one this build supports")
+    # The suite names the cipher of the host that created the file. Each wrapped key records
+    # its own cipher (docs/providers/env-and-file.md), so a keyring moves between GCM-SIV and
+    # GCM-only hosts; only an unknown value is a mistake.
+    if doc.get("suite") not in SUITE_IDS:
+        raise bad(
+            f"suite {escape_control(str(doc.get('suite')), limit=40)!r} is not one of "
+            f"{sorted(SUITE_IDS)}"
+        )
     for field in ("current_version", "min_decryption_version"):
         if type(doc.get(field)) is not int or doc[field] < 0:
             raise bad(f"{field} must be a non-negative integer")
