@@ -379,6 +379,14 @@ def _copy(e: _Entry, new_head: bytes) -> _Copy:
         st = os.fstat(f.fileno())
         if _ident(st) != e.ident:
             raise _Changed
+        if st.st_nlink > 1:
+            # The rename would give this name a new file and leave the other names on the old
+            # key version, where a retire of that version loses them.
+            raise _Unusable(
+                f"has {st.st_nlink} hard links; rewrap replaces the file, which would leave the "
+                "other names on the old key version: break the links (copy the file and move the "
+                "copy over this name, or remove the other names), then run tigerseal rewrap again"
+            )
         digest = hashlib.sha256()
         fd, tmp = _files.create_temp(e.path, "part")
         try:
@@ -595,9 +603,10 @@ def rewrap(paths: tuple[str, ...], dry_run: bool, force: bool) -> None:
     tigerseal commands (.NAME.ts<pid>-<hex>.part/.tmp) are skipped.
     Each file is replaced atomically, and only if it is unchanged since it was read (inode,
     size, times and a hash of its bytes are compared just before the rename); a file that
-    keeps changing is left alone and reported. Files already current are skipped, so an
-    interrupted run is resumed by running it again. Providers' batch APIs (Vault, HSM) are
-    used: one round trip per 256 files.
+    keeps changing is left alone and reported, so is a file with several hard links (a
+    replacement would leave the other names on the old key version). Files already current
+    are skipped, so an interrupted run is resumed by running it again. Providers' batch APIs
+    (Vault, HSM) are used: one round trip per 256 files.
     Exit status 1 when a file is stale (--dry-run), failed, or looks like tigerseal output
     but cannot be read.
     """  # noqa: D301 - click's \b keeps the layout
