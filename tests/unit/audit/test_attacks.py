@@ -410,3 +410,52 @@ def test_log_rotation_by_rename_with_two_writers_keeps_the_new_file_valid(
     assert b'"second"' in data
     report = verify_audit_file(path, keys=keys)
     assert report.ok, report.issues
+
+
+def test_a_planted_giant_line_neither_exhausts_verify_nor_passes(
+    tmp_path: Path, keys: AuditKeys
+) -> None:
+    """A sparse file costs the attacker nothing; verify read each line whole into memory."""
+    import tracemalloc
+
+    path = tmp_path / "audit.jsonl"
+    _trail(path, keys, 3)
+    size = path.stat().st_size
+    with path.open("r+b") as handle:
+        handle.truncate(size + 48 * 1024 * 1024)  # 48 MiB of zero bytes, no newline
+        handle.seek(0, os.SEEK_END)
+        handle.write(b"\n")
+    tracemalloc.start()
+    try:
+        report = verify_audit_file(path, keys=keys)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert not report.ok
+    assert "corrupt" in report.kinds()
+    assert peak < 24 * 1024 * 1024
+
+
+def test_tail_and_stats_read_past_a_planted_giant_line(tmp_path: Path, keys: AuditKeys) -> None:
+    import tracemalloc
+
+    from tigerseal.audit.trail import stats, tail
+
+    path = tmp_path / "audit.jsonl"
+    _trail(path, keys, 3)
+    lines = read_lines(path)  # start, 3 events, final checkpoint
+    with path.open("wb") as handle:
+        handle.write(b"".join(line + b"\n" for line in lines[:2]))
+        handle.truncate(handle.tell() + 32 * 1024 * 1024)  # a sparse giant line
+        handle.seek(0, os.SEEK_END)
+        handle.write(b"\n" + b"".join(line + b"\n" for line in lines[2:]))
+    tracemalloc.start()
+    try:
+        users = [r["user_id"] for r in tail(path, 100)]
+        total = stats(path)["total_events"]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert users[-2:] == ["user1", "user2"]
+    assert total == 3
+    assert peak < 40 * 1024 * 1024  # about 100 MB before: the line was read whole

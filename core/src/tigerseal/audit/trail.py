@@ -35,8 +35,13 @@ def iter_records(
         path: the JSONL file.
         internal: also yield the sink's own records (chain starts, checkpoints).
     """
+    from tigerseal.audit.verify import _MAX_LINE, _skip_line
+
     with _open(path) as handle:
-        for raw in handle:
+        while raw := handle.readline(_MAX_LINE + 1):
+            if len(raw) > _MAX_LINE:
+                _skip_line(handle)  # a planted giant line: not a record, never read whole
+                continue
             try:
                 rec = json.loads(raw)
             except ValueError:
@@ -49,6 +54,8 @@ def tail(
     path: str | os.PathLike[str], n: int = 10, *, internal: bool = False
 ) -> list[dict[str, Any]]:
     """The last ``n`` records, read from the end of the file (cheap on large files)."""
+    from tigerseal.audit.verify import _MAX_LINE
+
     if n <= 0:
         return []
     with _open(path) as handle:
@@ -64,6 +71,8 @@ def tail(
             handle.seek(pos)
             data = handle.read(step) + data
             lines = data.split(b"\n")
+            # A partial first line longer than any record was planted: stop reading back.
+            giant = pos > 0 and len(lines[0]) > _MAX_LINE
             complete = lines[1:] if pos > 0 else lines
             records = []
             for raw in complete:
@@ -73,7 +82,7 @@ def tail(
                     continue
                 if isinstance(rec, dict) and (internal or rec.get("event_type") not in _INTERNAL):
                     records.append(rec)
-            if len(records) >= n:
+            if len(records) >= n or giant:
                 break
         return records[-n:]
 

@@ -310,8 +310,21 @@ class _Verifier:
         tail: tuple[int, bytes] | None = None
         line_no = 0
         with handle:
-            for raw in handle:
+            while raw := handle.readline(_MAX_LINE + 1):
                 line_no += 1
+                if len(raw) > _MAX_LINE:
+                    # Far above any record (the auditor bounds them at 64 KiB): a planted
+                    # giant line (free in a sparse file) must not be read whole into memory.
+                    length = len(raw) + _skip_line(handle)
+                    self.issue(
+                        "corrupt",
+                        "error",
+                        line_no,
+                        None,
+                        f"line {line_no} is {length} bytes long, far longer than any audit "
+                        "record: it was planted",
+                    )
+                    continue
                 if not raw.endswith(b"\n"):
                     tail = (line_no, raw)
                     break
@@ -859,6 +872,20 @@ class _Verifier:
                 "no record of this trail is authenticated (no line MAC, no verified "
                 "checkpoint): it is a plain hash chain anyone can rewrite"
             )
+
+
+#: Longest line the verifier reads (records are bounded at 64 KiB by the auditor).
+_MAX_LINE = 8 * 1024 * 1024
+
+
+def _skip_line(handle: BinaryIO) -> int:
+    """Read past the rest of an overlong line in bounded pieces; how many bytes it had."""
+    skipped = 0
+    while piece := handle.readline(1 << 20):
+        skipped += len(piece)
+        if piece.endswith(b"\n"):
+            break
+    return skipped
 
 
 def _open_regular(path: Path) -> BinaryIO:
