@@ -459,3 +459,25 @@ def test_tail_and_stats_read_past_a_planted_giant_line(tmp_path: Path, keys: Aud
     assert users[-2:] == ["user1", "user2"]
     assert total == 3
     assert peak < 40 * 1024 * 1024  # about 100 MB before: the line was read whole
+
+
+def test_a_planted_giant_torn_tail_does_not_hang_the_next_writer(
+    tmp_path: Path, keys: AuditKeys
+) -> None:
+    """The writer read the 'torn' tail back in 64 KiB steps, copying it whole each time."""
+    import tracemalloc
+
+    from tigerseal.errors import AuditIntegrityError
+
+    path = tmp_path / "audit.jsonl"
+    _trail(path, keys, 3)
+    with path.open("r+b") as handle:
+        handle.truncate(path.stat().st_size + 24 * 1024 * 1024)  # sparse, no newline
+    tracemalloc.start()
+    try:
+        with pytest.raises(AuditIntegrityError, match="longer than any audit record"):
+            FileAuditSink(path, keys=keys)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 40 * 1024 * 1024

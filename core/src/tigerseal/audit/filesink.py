@@ -80,6 +80,8 @@ Durability = Literal["buffered", "flush", "fsync", "group"]
 DURABILITY_MODES: tuple[Durability, ...] = ("buffered", "flush", "fsync", "group")
 _BUFFER_LIMIT = 64 * 1024
 _TAIL_CHUNK = 64 * 1024
+# Longest last line (or torn tail) a writer reads back; records are bounded at 64 KiB.
+_MAX_TAIL_LINE = 8 * 1024 * 1024
 # Compact, ASCII-only JSON. The redactor hands over trees (no cycles), so the cycle check is
 # skipped; one encoder instance, because json.dumps with any option builds a new one per call.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=str, check_circular=False)
@@ -296,7 +298,16 @@ class FileAuditSink(AuditSink):
         end = size
         chunk = b""
         while True:
-            start = max(0, end - _TAIL_CHUNK)
+            if len(chunk) > _MAX_TAIL_LINE:
+                # No crash tears that much off a record: it was planted (free in a sparse
+                # file), and reading it back whole would hold up every writer.
+                raise AuditIntegrityError(
+                    f"the end of {self.path} holds a line longer than any audit record "
+                    f"({len(chunk)} bytes and more); run `tigerseal audit verify` on it and "
+                    "move it aside (a new file starts a new chain)"
+                )
+            # Read back in doubling steps: a long line costs a few reads, not one per 64 KiB.
+            start = max(0, end - max(_TAIL_CHUNK, len(chunk)))
             chunk = os.pread(self._fd, end - start, start) + chunk
             end = start
             body = chunk
