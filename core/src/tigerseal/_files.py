@@ -50,6 +50,7 @@ __all__ = [
     "live_temp_files",
     "message_form",
     "read_message_file",
+    "rename_target",
     "split_message_file",
     "sweep_stale",
     "walk_message_files",
@@ -207,6 +208,19 @@ def install_signal_cleanup() -> None:
             continue
         _previous[sig] = current
         signal.signal(sig, _on_signal)
+
+
+def rename_target(path: Path) -> Path:
+    """The file a write-by-rename of a configuration file should replace: through symlinks.
+
+    A keyring or ``.env`` reached through a symlink (a secrets volume, a shared config
+    directory) is replaced where it lives, and its lock is taken there, so every name sees the
+    new content and all writers share one lock. Renaming over the link itself would leave the
+    real file behind, unchanged, for every process that opens it by its real name.
+    (``decrypt -o`` deliberately does not use this: a link planted at an output path in a
+    shared directory must not redirect plaintext.)
+    """
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
 def backup_name(path: Path) -> Path:

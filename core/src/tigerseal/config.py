@@ -1147,6 +1147,7 @@ def generate_env_template(
             raise ConfigError(
                 f"could not back up {target} to {backup_to} ({exc.strerror}); nothing was replaced"
             ) from exc
+    target = _files.rename_target(target)  # a linked .env is replaced where it lives
     fd, tmp = _files.create_temp(target, "tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,3 +48,75 @@ def test_a_hard_linked_file_is_not_split_silently(tmp_path: Path, svc: Encryptio
     result = CliRunner().invoke(rewrap, [str(d)])
     assert result.exit_code == 0, result.output
     assert EncryptedData.parse((d / "a.tsl").read_bytes()).key_version == 2
+
+
+_KILLED_BETWEEN_COPY_AND_RENAME = """
+import os, signal, sys
+from tigerseal.cli import crypto, main
+def killed(path):
+    os.kill(os.getpid(), signal.SIG{sig})
+crypto._before_replace = killed
+main(["rewrap", sys.argv[1]])
+"""
+
+
+@pytest.mark.parametrize("sig", ["TERM", "INT", "HUP"])
+def test_a_signal_between_copy_and_rename_leaves_the_original_and_no_copy(
+    tmp_path: Path, svc: EncryptionService, sig: str
+) -> None:
+    import subprocess
+    import sys
+
+    d = tmp_path / "data"
+    d.mkdir()
+    original = bytes(svc.encrypt(b"keep me"))
+    (d / "a.tsl").write_bytes(original)
+    svc.providers[0].rotate()  # type: ignore[attr-defined]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TIGERSEAL_", "ENCRYPTION_"))}
+    env |= {"TIGERSEAL_KEYRING_PATH": str(tmp_path / "keyring.json"), "ENVIRONMENT": "development"}
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLED_BETWEEN_COPY_AND_RENAME.format(sig=sig), str(d)],
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0, proc.stdout
+    assert sorted(p.name for p in d.iterdir()) == ["a.tsl"], proc.stderr  # no .part copy left
+    assert (d / "a.tsl").read_bytes() == original
+
+
+# -- keyrings and .env files reached through a symlink (a secrets volume) ----------------------
+def test_keyring_writes_through_a_symlink_keep_the_link(tmp_path: Path) -> None:
+    from tigerseal.cli.keys import keygen
+
+    real = tmp_path / "volume" / "keyring.json"
+    create_keyring(real)
+    link = tmp_path / "keyring.json"
+    link.symlink_to(real)
+    FileKeyProvider(link).rotate()
+    # Every name sees the rotation: the link was not replaced by a file of its own.
+    assert link.is_symlink()
+    assert FileKeyProvider(real).key_version == 2
+
+    result = CliRunner().invoke(keygen, [str(link), "--force"])
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink()
+    assert FileKeyProvider(real).key_version == 1  # the new keyring is on the volume
+    (backup,) = [p for p in tmp_path.iterdir() if p.name.endswith(".bak")]
+    assert json.loads(backup.read_text())  # the previous keyring, as a file
+    assert backup.stat().st_mode & 0o777 == 0o600
+
+
+def test_env_template_force_through_a_symlink_keeps_the_link(tmp_path: Path) -> None:
+    from tigerseal.config import generate_env_template
+
+    real = tmp_path / "volume" / ".env"
+    real.parent.mkdir()
+    real.write_text("ENCRYPTION_MASTER_KEY=old\n")
+    link = tmp_path / ".env"
+    link.symlink_to(real)
+    generate_env_template(link, overwrite=True, backup_to=tmp_path / ".env.bak")
+    assert link.is_symlink()
+    assert "ENCRYPTION_MASTER_KEY=" in real.read_text()
+    assert "=old" not in real.read_text()
+    assert (tmp_path / ".env.bak").read_text() == "ENCRYPTION_MASTER_KEY=old\n"

@@ -151,6 +151,7 @@ def _write_atomic(path: Path, data: dict[str, Any]) -> None:
     from tigerseal import _files
 
     payload = (json.dumps(data, indent=2) + "\n").encode()
+    path = _files.rename_target(path)
     # Named after our pid, registered for removal on signals, swept by the next writer if this
     # process is killed: a .tmp copy of key material never outlives its writer for long.
     fd, tmp = _files.create_temp(path, "tmp")
@@ -176,6 +177,9 @@ def _locked(path: Path) -> Iterator[None]:
     """Hold an exclusive advisory lock on ``<path>.lock`` (serialises writers across processes)."""
     import fcntl
 
+    from tigerseal import _files
+
+    path = _files.rename_target(path)  # one lock for every name of the keyring
     lock_path = path.with_name(path.name + ".lock")
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
