@@ -669,3 +669,25 @@ def test_configured_through_tigerseal_key_providers(
         reset_encryption_service()
         monkeypatch.delenv("TIGERSEAL_KEY_PROVIDERS")
         reset_settings()
+
+
+def test_service_rewrap_to_another_key_keeps_messages_readable(mock_kms: Client) -> None:
+    # Moving messages to a new KMS key (discovery rewrap) changes the wrapped key's key id,
+    # which the key-section manifest covers (docs/format.md, section 3.1): the manifest must be
+    # recomputed, or every moved message would be refused as "key section modified".
+    from tigerseal.envelope import EncryptionService
+
+    client = mock_kms(REGION)
+    old_arn, new_arn = create_key(client), create_key(client)
+    account = parse_arn(old_arn).account  # type: ignore[union-attr]
+    ed = EncryptionService(provider(f"aws-kms://{old_arn}")).encrypt(b"payload", CTX)
+    mover = EncryptionService(
+        provider(f"aws-kms://{new_arn}?discovery=1&allowed_accounts={account}")
+    )
+    moved = mover.rewrap(ed)
+    assert [w.key_id for w in moved.wrapped_keys] == [new_arn]
+    assert EncryptionService.inspect(moved)["key_section"]["problem"] is None
+    strict = EncryptionService(provider(f"aws-kms://{new_arn}"))
+    assert strict.decrypt(moved, CTX) == b"payload"
+    # The message is still bound to its own (recomputed) manifest: stripping it is refused.
+    assert moved.header.manifest is not None

@@ -488,13 +488,33 @@ class EncryptionService:
             audit_rewrap(
                 sum(map(len, jobs.values())), ((p.uri, p.key_version) for p in provs.values())
             )
-        return [
-            None
-            if keys == list(h.wrapped_keys)
-            # The manifest covers providers and key ids only, which rewrap keeps: it stays valid.
-            else header_bytes(h.aad, encode_key_section(tuple(keys), h.manifest))
-            for h, keys in zip(headers, new_keys, strict=True)
-        ]
+        out: list[bytes | None] = []
+        for h, keys in zip(headers, new_keys, strict=True):
+            if keys == list(h.wrapped_keys):
+                out.append(None)
+                continue
+            manifest = h.manifest
+            if manifest is not None and _layout(keys) != _layout(h.wrapped_keys):
+                manifest = self._remac(h, tuple(keys))
+            # Otherwise the manifest stays valid: it covers providers and key ids, not versions
+            # or blobs, and a rotation's rewrap keeps those.
+            out.append(header_bytes(h.aad, encode_key_section(tuple(keys), manifest)))
+        return out
+
+    def _remac(self, header: Header, keys: tuple[WrappedKey, ...]) -> WrappedKey:
+        """The manifest for ``keys`` after a rewrap moved a copy to another key id.
+
+        Happens when a provider rewraps to a key other than the one named in the header (AWS
+        KMS: an allowed key or a Multi-Region replica moved to the configured ARN). The MAC
+        covers key ids, so it is recomputed under the content key: one unwrap, which also
+        verifies the old manifest and the commitment, so a tampered key section is refused
+        rather than blessed.
+        """
+        _, aes = self._content_key(header)
+        try:
+            return WrappedKey(MANIFEST_PROVIDER, "", len(keys), key_section_mac(aes, keys))
+        finally:
+            del aes  # holds the content key
 
     def needs_rewrap(self, message: MessageInput | Header) -> bool:
         """Whether any wrapped key of a configured provider is not on its newest version."""
@@ -599,6 +619,11 @@ def key_section_report(h: Header) -> dict[str, Any]:
         "present": len(h.wrapped_keys),
         "problem": _key_section_problem(h),
     }
+
+
+def _layout(keys: Sequence[WrappedKey]) -> list[tuple[str, str]]:
+    """What the manifest's MAC covers of each wrapped key (docs/format.md, section 3.1)."""
+    return [(w.provider, w.key_id) for w in keys]
 
 
 def _manifest_of(section: bytes, count: int) -> WrappedKey:
