@@ -89,3 +89,98 @@ def test_missing_softhsm_setup_names_the_cause(softhsm: SoftHSM, tmp_path: Path,
         assert "softhsm2-util --init-token" in message
     assert "module-path" not in message, "the module loaded fine: do not blame its path"
     assert "()" not in message, "no empty reason"
+
+
+TORN = """
+import glob, os, sys
+from tigerseal.errors import TigerSealError
+from tigerseal_pkcs11._session import get_module
+from tigerseal_pkcs11.admin import init_key
+from tigerseal_pkcs11.provider import Pkcs11Provider
+from tigerseal_pkcs11.uri import parse_uri
+
+uri, tokendir = sys.argv[1], sys.argv[2]
+parsed = parse_uri(uri)
+[path] = glob.glob(os.path.join(tokendir, "*", "token.object"))
+with open(path, "rb") as handle:
+    whole = handle.read()
+with open(path, "wb") as handle:  # caught mid-rewrite, as another process's login does
+    handle.write(whole[: len(whole) // 2])
+get_module(parsed.module_path, parsed.locking)  # C_Initialize reads the torn file
+with open(path, "wb") as handle:
+    handle.write(whole)
+try:
+    init_key(uri)
+    Pkcs11Provider(uri).close()
+    print("ok")
+except TigerSealError as exc:
+    print(type(exc).__name__, exc)
+"""
+
+
+@pytest.mark.parametrize("locking", ["global", "os"])
+def test_token_read_mid_rewrite_at_start_is_found_again(
+    softhsm: SoftHSM, tmp_path: Path, locking: str
+) -> None:
+    """SoftHSM2 rewrites token.object at every login, in every process. A process whose
+    C_Initialize reads it mid-rewrite leaves the token out of its slot list for good (seen as
+    "no PKCS#11 token matching ... is present" when workers start together): a provider that
+    finds no matching token initialises the module again and looks once more."""
+    conf, tokendir = _private_setup(softhsm, tmp_path)
+    uri = softhsm.uri(softhsm.new_label("torn"), token="outage", locking=locking)
+    proc = _run(["-c", TORN, uri, str(tokendir)], {"SOFTHSM2_CONF": str(conf)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "ok", proc.stdout
+
+
+TORN_AT_LOGIN = """
+import glob, os, struct, sys
+from tigerseal.errors import TigerSealError
+from tigerseal_pkcs11 import _session
+from tigerseal_pkcs11.admin import init_key
+from tigerseal_pkcs11.provider import Pkcs11Provider
+
+uri, tokendir = sys.argv[1], sys.argv[2]
+init_key(uri)
+[path] = glob.glob(os.path.join(tokendir, "*", "token.object"))
+with open(path, "rb") as handle:
+    whole = handle.read()
+generation = struct.unpack(">Q", whole[:8])[0]  # SoftHSM2 re-reads the file when it changes
+state = ["armed"]
+real_find, real_recover = _session.Module.find_token, _session.Module.recover
+
+def find_then_tear(self, parsed):
+    token = real_find(self, parsed)
+    if state[0] == "armed":  # another process's login is rewriting the file right now
+        with open(path, "wb") as handle:
+            handle.write(struct.pack(">Q", generation + 1) + whole[8 : len(whole) // 2])
+        state[0] = "torn"
+    return token
+
+def restore_then_recover(self, seen):
+    if state[0] == "torn":  # that rewrite is complete
+        with open(path, "wb") as handle:
+            handle.write(struct.pack(">Q", generation + 2) + whole[8:])
+        state[0] = "restored"
+    return real_recover(self, seen)
+
+_session.Module.find_token = find_then_tear
+_session.Module.recover = restore_then_recover
+try:
+    Pkcs11Provider(uri).close()
+    print("ok", state[0])
+except TigerSealError as exc:
+    print(type(exc).__name__, exc)
+"""
+
+
+@pytest.mark.parametrize("locking", ["global", "os"])
+def test_token_read_mid_rewrite_at_login_is_retried(
+    softhsm: SoftHSM, tmp_path: Path, locking: str
+) -> None:
+    """The same torn read during C_Login answers CKR_GENERAL_ERROR: initialise again, log in."""
+    conf, tokendir = _private_setup(softhsm, tmp_path)
+    uri = softhsm.uri(softhsm.new_label("torn"), token="outage", locking=locking)
+    proc = _run(["-c", TORN_AT_LOGIN, uri, str(tokendir)], {"SOFTHSM2_CONF": str(conf)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "ok restored", proc.stdout

@@ -48,6 +48,7 @@ import logging
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -56,7 +57,7 @@ import pkcs11
 import pkcs11.exceptions as p11
 from pkcs11 import MechanismFlag, ObjectClass
 from tigerseal._text import escape_control
-from tigerseal.errors import AccessDenied, ConfigError, ProviderUnavailable
+from tigerseal.errors import AccessDenied, ConfigError, KeyProviderError, ProviderUnavailable
 
 from tigerseal_pkcs11._errors import SESSION_LOST, raise_mapped
 from tigerseal_pkcs11.uri import Pkcs11Uri
@@ -66,6 +67,9 @@ __all__ = ["Module", "Session", "TokenPool", "get_module"]
 T = TypeVar("T")
 
 log = logging.getLogger("tigerseal_pkcs11")
+
+#: Looks for a token, the module initialised again before each retry (see Module.pool).
+_FIND_ATTEMPTS = 5
 
 _CKF_OS_LOCKING_OK = 0x00000002
 _CKR_OK = 0
@@ -103,6 +107,11 @@ class _Pin:
         return "<PIN redacted>"
 
     __str__ = __repr__
+
+
+def _retry_pause(attempt: int) -> None:
+    """A random pause (up to 25 ms x attempt): processes starting together do not collide again."""
+    time.sleep(secrets.randbelow(25_000 * attempt + 1) / 1_000_000)
 
 
 def _pin_mac(pin: str) -> bytes:
@@ -228,11 +237,37 @@ class TokenPool:
     def login(self, pin: str) -> None:
         """Log in (once per process) or check that ``pin`` is the PIN already logged in.
 
+        A login that fails for another reason than the PIN is tried again after initialising
+        the module again (at most ``_FIND_ATTEMPTS - 1`` times): SoftHSM2 answers
+        ``CKR_GENERAL_ERROR`` to ``C_Login`` when it reads its ``token.object`` while another
+        process's login rewrites it, and keeps failing until it is initialised again.
+
         Raises:
             AccessDenied: the token rejects the PIN, or another PIN logged this token in.
+            KeyProviderError: the login kept failing for another reason.
         """
+        for attempt in range(1, _FIND_ATTEMPTS + 1):
+            generation = self.module.generation
+            try:
+                self._login_once(pin)
+                return
+            except AccessDenied:
+                raise
+            except KeyProviderError:
+                if attempt == _FIND_ATTEMPTS:
+                    raise
+            _retry_pause(attempt)
+            self.module.recover(generation)
+
+    def _login_once(self, pin: str) -> None:
         mac = _pin_mac(pin)
-        with self.module.guard(), self._cond:
+        with self.module.guard():
+            if self.generation != self.module.generation:
+                self._reattach()  # the module was initialised again since this pool was made
+            self._login_locked(pin, mac)
+
+    def _login_locked(self, pin: str, mac: bytes) -> None:
+        with self._cond:
             if self._pin_mac is not None:
                 # The token accepts no second C_Login, so a provider could otherwise ride on
                 # another provider's login with a wrong PIN.
@@ -705,10 +740,31 @@ class Module:
         return found[0]
 
     def pool(self, uri: Pkcs11Uri) -> TokenPool:
-        """The process-wide pool of the token ``uri`` selects (created on first use)."""
+        """The process-wide pool of the token ``uri`` selects (created on first use).
+
+        When no present token matches, the module is initialised again (at most
+        ``_FIND_ATTEMPTS - 1`` times, after a short random pause) before giving up. SoftHSM2
+        rewrites a token's ``token.object`` at every login, in every process; a process whose
+        ``C_Initialize`` reads it mid-rewrite leaves that token out of its slot list until it
+        initialises again (workers starting together hit this). A token that is really absent
+        costs those re-initialisations, and other pools of the module log in again.
+
+        Raises:
+            ProviderUnavailable: no present token matches (or the module does not initialise).
+            ConfigError: several tokens match.
+        """
         if self.broken:  # a token failed earlier and the module is still down: try again
             self.recover(self.generation)
-        token = self.find_token(uri)
+        for attempt in range(1, _FIND_ATTEMPTS + 1):
+            generation = self.generation
+            try:
+                token = self.find_token(uri)
+                break
+            except ProviderUnavailable:
+                if attempt == _FIND_ATTEMPTS:
+                    raise
+            _retry_pause(attempt)
+            self.recover(generation)
         key = (int(token.slot.slot_id), str(token.serial))
         with self._pools_lock:
             pool = self._pools.get(key)
