@@ -287,3 +287,13 @@ def test_acronym_digit_and_one_time_code_names_are_dropped(r: Redactor, name: st
 def test_acronym_names_keep_their_rule(r: Redactor, name: str) -> None:
     out = r.any({name: "abc"})[name]
     assert (out == "abc") == (name != "APIKey")
+
+
+def test_a_url_password_with_a_raw_at_sign_is_masked_whole(r: Redactor) -> None:
+    from tigerseal.config import redact_text
+
+    text = "connect postgresql://app:p@ss@w0rd@db.example.com:5432/app failed"
+    for out in (r.any({"v": text})["v"], redact_text(text)):
+        assert "w0rd" not in out, out
+        assert "ss@" not in out, out
+        assert "@db.example.com:5432/app failed" in out, out
