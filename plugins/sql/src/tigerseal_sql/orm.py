@@ -28,6 +28,7 @@ from sqlalchemy import event, update
 from sqlalchemy.orm import Mapper, Session, attributes
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.base import PASSIVE_NO_INITIALIZE
+from sqlalchemy.orm.exc import UnmappedColumnError
 from tigerseal.envelope import EncryptedData
 
 from tigerseal_sql.types import PENDING, EncryptedType, Sealed
@@ -50,10 +51,13 @@ class EncryptedAttr:
     key: str  # attribute name on the class
     column: Column[Any]
     type: EncryptedType
+    # Read for every cell encrypted or decrypted: resolved once.
+    table: str = field(init=False)
+    column_name: str = field(init=False)
 
-    @property
-    def table(self) -> str:
-        return str(self.column.table.name)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "table", str(self.column.table.name))
+        object.__setattr__(self, "column_name", str(self.column.name))
 
 
 @dataclass
@@ -61,6 +65,8 @@ class _MapperPlan:
     attrs: list[EncryptedAttr]
     # (index attribute key, BlindIndex, source attribute)
     indexes: list[tuple[str, BlindIndex, EncryptedAttr]] = field(default_factory=list)
+    # attribute keys of the primary-key columns, in mapper.primary_key order
+    pk_keys: tuple[str, ...] = ()
 
 
 _PLANS: weakref.WeakKeyDictionary[Mapper[Any], _MapperPlan] = weakref.WeakKeyDictionary()
@@ -89,6 +95,10 @@ def _plan(mapper: Mapper[Any]) -> _MapperPlan | None:
         return None
     by_name = {a.column.name: a for a in attrs} | {a.key: a for a in attrs}
     plan = _MapperPlan(attrs)
+    try:
+        plan.pk_keys = tuple(mapper.get_property_by_column(c).key for c in mapper.primary_key)
+    except UnmappedColumnError:  # a primary-key column without a property: the general path
+        plan.pk_keys = ()
     for key, col in index_cols:
         bidx, source = col.info[INFO_KEY]
         src = by_name.get(source)
@@ -128,6 +138,13 @@ event.listen(Mapper, "mapper_configured", install)
 def _primary_key(
     mapper: Mapper[Any], target: Any, *, fill_defaults: bool
 ) -> tuple[Any, ...] | None:
+    plan = _PLANS.get(mapper)
+    if plan is not None and plan.pk_keys:
+        # The common case, a key set on the instance: read it from the instance dict.
+        sdict = attributes.instance_dict(target)
+        fast = tuple(sdict.get(k) for k in plan.pk_keys)
+        if None not in fast:
+            return fast
     pk = mapper.primary_key_from_instance(target)
     if all(v is not None for v in pk):
         return tuple(pk)
@@ -153,7 +170,7 @@ def _primary_key(
 def _encrypt(a: EncryptedAttr, value: Any, pk: Any) -> EncryptedData:
     # Encrypted here rather than in the type's bind processor, so a failure (bad value type,
     # key provider down) surfaces as the tigerseal error, not wrapped in a StatementError.
-    return a.type.encrypt(value, a.type.cell_context(a.table, a.column.name, pk))
+    return a.type.encrypt(value, a.type.cell_context(a.table, a.column_name, pk))
 
 
 def _update_indexes(
@@ -204,7 +221,7 @@ def _after_insert(mapper: Mapper[Any], connection: Connection, target: Any) -> N
         by_table: dict[Any, dict[str, Any]] = {}
         for key, value in pending.items():
             a = by_key[key]
-            ctx = a.type.cell_context(a.table, a.column.name, pk)
+            ctx = a.type.cell_context(a.table, a.column_name, pk)
             by_table.setdefault(a.column.table, {})[a.column.name] = a.type.encrypt(value, ctx)
         for table, values in by_table.items():
             cols = [c for c in mapper.primary_key if c.table is table] or list(table.primary_key)
@@ -290,8 +307,14 @@ def _decrypt_loaded(target: Any, keys: set[str] | None) -> None:
         if pk is None:
             # The persisted key (identity), not the attribute: it may be changing right now.
             pk = state.key[1] if state.key is not None else mapper.primary_key_from_instance(target)
-        ctx = a.type.cell_context(a.table, a.column.name, pk)
-        set_committed_value(target, a.key, a.type.decrypt(value, ctx))
+        plaintext = a.type.decrypt(value, a.type.cell_context(a.table, a.column_name, pk))
+        if a.key in state.committed_state:
+            set_committed_value(target, a.key, plaintext)
+        else:
+            # Just loaded: the value is already the committed one (no history to clear), so
+            # replacing it in the instance dict is what set_committed_value would do, without
+            # the attribute machinery once per row.
+            state.dict[a.key] = plaintext
 
 
 def _on_load(target: Any, context: Any) -> None:

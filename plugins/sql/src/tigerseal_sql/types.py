@@ -84,11 +84,18 @@ PENDING = _Placeholder()
 
 def pk_string(values: Any) -> str:
     """The primary key as the string bound into the context (composite keys as a JSON list)."""
+    # Once per encrypted cell read or written: the common shapes (an int or str key, alone or
+    # in a 1-tuple, as the ORM's identity keys are) are answered before the general path.
+    cls = type(values)
+    if cls is int or cls is str:
+        return str(values)
     if isinstance(values, tuple | list):
-        if len(values) == 1:
-            values = values[0]
-        else:
+        if len(values) != 1:
             return json.dumps([_pk_part(v) for v in values], separators=(",", ":"))
+        values = values[0]
+        cls = type(values)
+        if cls is int or cls is str:
+            return str(values)
     return _pk_part(values)
 
 
@@ -163,6 +170,8 @@ class EncryptedType(TypeDecorator[Any]):
         self.service = service
         # A tuple, not a dict: SQLAlchemy's statement cache needs hashable type arguments.
         self.context = items
+        # (table, column) -> static context + table + column: built once, copied per cell.
+        self._bases: dict[tuple[str, str], dict[str, str]] = {}
 
     # -- value encoding (subclasses) -----------------------------------------------------------
     def encode(self, value: Any) -> bytes:
@@ -184,8 +193,23 @@ class EncryptedType(TypeDecorator[Any]):
         return svc  # type: ignore[return-value]
 
     def cell_context(self, table: str, column: str, pk: Any) -> dict[str, str]:
-        """The context a cell of this column in row ``pk`` is encrypted under."""
-        return row_context(table, column, pk, dict(self.context))
+        """The context a cell of this column in row ``pk`` is encrypted under.
+
+        The same as :func:`row_context` with the type's static context; the part that does not
+        depend on the row is built once per table and column (this runs for every cell).
+        """
+        bases = self.__dict__.get("_bases")
+        if bases is None:  # a copy made without __init__ (SQLAlchemy adapts types)
+            bases = self._bases = {}
+        base = bases.get((table, column))
+        if base is None:
+            base = row_context(table, column, "", dict(self.context))
+            del base["pk"]
+            if len(bases) < 1024:  # one per column using this type: bounded by the schema
+                bases[(table, column)] = base
+        ctx = base.copy()
+        ctx["pk"] = pk_string(pk)
+        return ctx
 
     def encrypt(self, value: Any, context: Mapping[str, str]) -> EncryptedData:
         """Encrypt a Python value for a cell with the given context."""
