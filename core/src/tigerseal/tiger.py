@@ -179,6 +179,9 @@ def decrypt_tiger_account_data(
         try:
             out[field] = svc.decrypt_to_string(value, credential_context(field, account_id))
         except DecryptionError as exc:
+            # The fields decrypted so far must not ride along in the traceback's frame locals
+            # (error reporters capture them).
+            out.clear()
             _audit_failure(field, account_id, exc)
             raise
     return out

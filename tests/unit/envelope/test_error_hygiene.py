@@ -144,3 +144,70 @@ def test_commitment_mismatch_leaves_no_key_in_frames(
     with pytest.raises(DecryptionError, match="commitment") as e:
         svc.decrypt_stream(io.BytesIO(forged), io.BytesIO())
     assert _all_leaks(e.value, keys) == []
+
+
+# -- plaintext in traceback frames (review of item 17) -----------------------------------------
+def _holds(value: object, needle: bytes) -> bool:
+    if isinstance(value, str):
+        return needle in value.encode("utf-8", "surrogatepass")
+    if isinstance(value, (bytes, bytearray)):
+        return needle in bytes(value)
+    if isinstance(value, memoryview):
+        try:
+            return needle in bytes(value)
+        except ValueError:
+            return False
+    if isinstance(value, dict):
+        return any(_holds(v, needle) for v in value.values())
+    if isinstance(value, BaseException):
+        return any(_holds(a, needle) for a in value.args) or _holds(
+            getattr(value, "object", b""), needle
+        )
+    return False
+
+
+def _plaintext_leaks(exc: BaseException, needle: bytes) -> list[str]:
+    """Frame locals and chained exceptions of ``exc`` that still hold ``needle``."""
+    found: list[str] = []
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if e is not exc and _holds(e, needle):
+            found.append(f"chained {type(e).__name__}")
+        tb = e.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == __file__:  # the test's own frame
+                tb = tb.tb_next
+                continue
+            for name, value in tb.tb_frame.f_locals.items():
+                if _holds(value, needle):
+                    found.append(f"{tb.tb_frame.f_code.co_name}.{name}")
+            tb = tb.tb_next
+        todo += [e.__cause__, e.__context__]
+    return found
+
+
+def test_decrypt_to_string_failure_leaves_no_plaintext(svc: EncryptionService) -> None:
+    secret = b"card 4111-1111 \xff not utf-8"
+    with pytest.raises(DecryptionError, match="not UTF-8") as e:
+        svc.decrypt_to_string(svc.encrypt(secret))
+    assert _plaintext_leaks(e.value, b"4111-1111") == []
+
+
+def test_failed_stream_decrypt_leaves_no_verified_plaintext_in_frames(
+    svc: EncryptionService,
+) -> None:
+    out = io.BytesIO()
+    plain = b"".join(b"frame%02d-secret!#" % i for i in range(4))  # 16 bytes a frame
+    svc.encrypt_stream(io.BytesIO(plain), out, frame_size=16)
+    bad = bytearray(out.getvalue())
+    bad[-1] ^= 1  # the last (empty) frame fails after four verified ones
+    dst = io.BytesIO()
+    with pytest.raises(DecryptionError) as e:
+        svc.decrypt_stream(io.BytesIO(bytes(bad)), dst)
+    assert dst.getvalue() == plain  # a verified prefix, as documented
+    assert _plaintext_leaks(e.value, b"-secret!") == []

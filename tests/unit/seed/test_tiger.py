@@ -127,3 +127,31 @@ def test_decrypt_needs_a_mapping() -> None:
         decrypt_tiger_account_data("ts1.abc")  # type: ignore[arg-type]
     with pytest.raises(DecryptionError):
         decrypt_tiger_account_data({"tiger_id": "not a message"})
+
+
+def test_failed_row_decrypt_leaves_no_plaintext_of_other_fields_in_frames() -> None:
+    # One tampered field of a row must not leave the fields decrypted before it in the
+    # traceback's frame locals (error reporters capture them).
+    import secrets as _secrets
+
+    from tigerseal.envelope import EncryptionService
+    from tigerseal.testing.fake import FakeKeyProvider, reset_fake_keys
+
+    name = "tiger-leak-" + _secrets.token_hex(4)
+    svc = EncryptionService(FakeKeyProvider(name))
+    try:
+        enc = encrypt_tiger_account_data(
+            tiger_id="AKIA-first-field-secret", private_key="second", service=svc
+        )
+        tampered = bytearray(bytes(enc["private_key"]))
+        tampered[-1] ^= 1
+        rows = {"tiger_id": enc["tiger_id"], "private_key": bytes(tampered)}
+        with pytest.raises(DecryptionError) as e:
+            decrypt_tiger_account_data(rows, service=svc)
+        tb = e.value.__traceback__.tb_next  # past this test's own frame
+        while tb is not None:
+            for local, value in tb.tb_frame.f_locals.items():
+                assert "first-field-secret" not in repr(value), local
+            tb = tb.tb_next
+    finally:
+        reset_fake_keys(name)

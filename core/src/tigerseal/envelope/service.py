@@ -356,9 +356,11 @@ class EncryptionService:
         try:
             return raw.decode()
         except UnicodeDecodeError:
-            raise DecryptionError(
-                "the decrypted value is not UTF-8 text; use decrypt() to get bytes"
-            ) from None
+            pass
+        # Raised outside the except block and after dropping ``raw``: the UnicodeDecodeError
+        # (its ``object`` is the plaintext) is not chained, and no frame local holds the value.
+        raw = b""
+        raise DecryptionError("the decrypted value is not UTF-8 text; use decrypt() to get bytes")
 
     # -- streams -----------------------------------------------------------------------------
     def encrypt_stream(

@@ -237,45 +237,49 @@ def _decrypt_frames(src: _Readable, header: Header, aes: AESGCM, dst: BinaryIO) 
     out = bytearray(eager)
     length = bytearray(4)
     seq = total = 0
-    while True:
-        if _readinto_full(src, memoryview(length)) != 4:
-            raise DecryptionError(
-                f"the stream is truncated: it ends after {seq} frames without a final frame"
-            )
-        n = int.from_bytes(length, "big")
-        if n > fs:
-            raise _frame_error(seq, n, fs)
-        final = n < fs
-        need = n + TAG_SIZE
-        if need <= len(buf):
-            with memoryview(buf) as whole:
-                got = _readinto_full(src, whole[:need])
-        else:
-            got = _read_growing(src, buf, need)
-        if got != need:
-            raise DecryptionError(f"the stream is truncated inside frame {seq}")
-        if not final and len(out) < n:
-            out = bytearray(n)  # the whole frame arrived: now its plaintext buffer is justified
-        with memoryview(buf) as whole:
-            view = whole[:need]
-            try:
-                if final:
-                    dst.write(aes.decrypt(nonce(seq, True), view, aad))
-                else:
-                    aes.decrypt_into(nonce(seq, False), view, aad, out)
-                    dst.write(out)
-            except InvalidTag:
+    try:
+        while True:
+            if _readinto_full(src, memoryview(length)) != 4:
                 raise DecryptionError(
-                    f"frame {seq} failed authentication: the stream was modified, reordered, "
-                    "truncated or had frames removed or duplicated"
-                ) from None
-            finally:
-                view.release()
-        total += n
-        seq += 1
-        if final:
-            if src.read(1):
-                raise DecryptionError(
-                    "data follows the final frame: the stream was extended or concatenated"
+                    f"the stream is truncated: it ends after {seq} frames without a final frame"
                 )
-            return total
+            n = int.from_bytes(length, "big")
+            if n > fs:
+                raise _frame_error(seq, n, fs)
+            final = n < fs
+            need = n + TAG_SIZE
+            if need <= len(buf):
+                with memoryview(buf) as whole:
+                    got = _readinto_full(src, whole[:need])
+            else:
+                got = _read_growing(src, buf, need)
+            if got != need:
+                raise DecryptionError(f"the stream is truncated inside frame {seq}")
+            if not final and len(out) < n:
+                out = bytearray(n)  # the whole frame arrived: now its plaintext buffer is justified
+            with memoryview(buf) as whole:
+                view = whole[:need]
+                try:
+                    if final:
+                        dst.write(aes.decrypt(nonce(seq, True), view, aad))
+                    else:
+                        aes.decrypt_into(nonce(seq, False), view, aad, out)
+                        dst.write(out)
+                except InvalidTag:
+                    raise DecryptionError(
+                        f"frame {seq} failed authentication: the stream was modified, reordered, "
+                        "truncated or had frames removed or duplicated"
+                    ) from None
+                finally:
+                    view.release()
+            total += n
+            seq += 1
+            if final:
+                if src.read(1):
+                    raise DecryptionError(
+                        "data follows the final frame: the stream was extended or concatenated"
+                    )
+                return total
+    except BaseException:
+        out = buf = bytearray()  # no verified plaintext in the traceback's frame locals
+        raise
