@@ -120,3 +120,24 @@ def test_env_template_force_through_a_symlink_keeps_the_link(tmp_path: Path) -> 
     assert "ENCRYPTION_MASTER_KEY=" in real.read_text()
     assert "=old" not in real.read_text()
     assert (tmp_path / ".env.bak").read_text() == "ENCRYPTION_MASTER_KEY=old\n"
+
+
+def test_files_of_providers_not_configured_are_not_called_current(
+    tmp_path: Path, svc: EncryptionService
+) -> None:
+    from tigerseal.cli.crypto import rewrap
+
+    other = create_keyring(tmp_path / "other.json")
+    d = tmp_path / "data"
+    d.mkdir()
+    (d / "theirs.tsl").write_bytes(bytes(EncryptionService(other).encrypt(b"theirs")))
+    (d / "ours.tsl").write_bytes(bytes(svc.encrypt(b"ours")))
+    other.rotate()
+    for flags in ([], ["--force"], ["--dry-run"]):
+        result = CliRunner().invoke(rewrap, [*flags, str(d)])
+        # A misconfigured run must not tell the operator the file is safe to leave behind.
+        assert result.exit_code == 1, (flags, result.output)
+        assert "1 already current" in result.output or "1 rewrapped" in result.output
+        assert "1 not wrapped by a configured provider" in result.output
+        assert "theirs.tsl" in result.output
+    assert EncryptedData.parse((d / "theirs.tsl").read_bytes()).key_version == 1

@@ -473,7 +473,13 @@ class _Report:
     temporary: int = 0
     unversioned: int = 0
     failed: list[tuple[Path, str]] = field(default_factory=list)
+    foreign: list[Path] = field(default_factory=list)  # no configured provider owns a key
     old: list[Path] = field(default_factory=list)
+
+
+def _foreign(svc: EncryptionService, header: Header) -> bool:
+    """Whether no configured provider owns any of the wrapped keys (nothing can be moved)."""
+    return not any(p.owns(w) for w in header.wrapped_keys for p in svc.providers)
 
 
 def _unversioned(svc: EncryptionService, header: Header) -> bool:
@@ -527,6 +533,10 @@ def _rewrap_files(
                     continue
                 if e is None:
                     report.skipped += 1
+                elif _foreign(svc, e.header):
+                    # Not "already current": a run with the wrong providers configured must not
+                    # send the operator on to retire keys this file still needs.
+                    report.foreign.append(path)
                 elif not force and not svc.needs_rewrap(e.header):
                     report.current += 1
                     report.unversioned += _unversioned(svc, e.header)
@@ -607,8 +617,8 @@ def rewrap(paths: tuple[str, ...], dry_run: bool, force: bool) -> None:
     replacement would leave the other names on the old key version). Files already current
     are skipped, so an interrupted run is resumed by running it again. Providers' batch APIs
     (Vault, HSM) are used: one round trip per 256 files.
-    Exit status 1 when a file is stale (--dry-run), failed, or looks like tigerseal output
-    but cannot be read.
+    Exit status 1 when a file is stale (--dry-run), failed, looks like tigerseal output but
+    cannot be read, or is wrapped only by providers not configured here.
     """  # noqa: D301 - click's \b keeps the layout
     svc = _service()
     files, temporary = _files.walk_message_files(paths)
@@ -620,6 +630,11 @@ def rewrap(paths: tuple[str, ...], dry_run: bool, force: bool) -> None:
         f"{report.stale} stale, {report.skipped} not tigerseal files, "
         f"{len(report.failed)} failed"
         + (f", {report.temporary} temporary files skipped" if report.temporary else "")
+        + (
+            f", {len(report.foreign)} not wrapped by a configured provider"
+            if report.foreign
+            else ""
+        )
     )
     if report.unversioned and not force:
         click.echo(
@@ -630,9 +645,16 @@ def rewrap(paths: tuple[str, ...], dry_run: bool, force: bool) -> None:
         click.echo("still on old key versions:")
         for path in report.old:
             click.echo(f"  {escape_control(str(path))}: uses an old key version")
+    if report.foreign:
+        click.echo(
+            "not wrapped by any configured provider (left unchanged; configure the provider "
+            "that wrapped them in TIGERSEAL_KEY_PROVIDERS, see `tigerseal inspect`):"
+        )
+        for path in report.foreign:
+            click.echo(f"  {escape_control(str(path))}")
     if report.failed:
         click.echo("failed (left unchanged):")
         for path, why in report.failed:
             click.echo(f"  {escape_control(str(path))}: {why}")
-    if report.old or report.failed:
+    if report.old or report.failed or report.foreign:
         raise SystemExit(1)
