@@ -93,3 +93,20 @@ def test_vectors_inspect_reports_stripped_copies() -> None:
             problem = EncryptionService.inspect(EncryptedData.parse(data))["key_section"]
             if "count edited" not in case["comment"]:
                 assert problem["problem"] is not None
+
+
+def test_vectors_cover_every_non_canonical_spelling_and_the_suite_byte() -> None:
+    # format.md section 6 names four non-canonical text spellings; and the header's suite byte
+    # is checked before anything else (section 2). Each needs an invalid vector.
+    comments = [t["comment"] for t in DOC["tests"] if t["result"] == "invalid"]
+    texts = [t for t in DOC["tests"] if t["result"] == "invalid" and t.get("error") == "text"]
+    trailing = [t for t in texts if "unused trailing bit" in t["comment"]]
+    assert trailing, comments
+    body = trailing[0]["message_text"][4:]
+    assert len(body) % 4 in (2, 3)  # a form that has unused bits at all
+    suites = [
+        t
+        for t in DOC["tests"]
+        if t["result"] == "invalid" and "message_hex" in t and t["message_hex"][8:10] != "01"
+    ]
+    assert suites, comments
