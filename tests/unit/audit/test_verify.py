@@ -236,3 +236,28 @@ def test_cli_verify(trail: Path, keys: AuditKeys, monkeypatch: pytest.MonkeyPatc
     assert "deleted" in result.output
     result = runner.invoke(cli, ["audit", "verify", "--json", str(trail)])
     assert json.loads(result.output)["ok"] is False
+
+
+def test_a_resumed_head_that_lagged_several_checkpoints_is_still_checked(
+    tmp_path: Path, keys: AuditKeys
+) -> None:
+    """The verifier keeps only recent line hashes; an older head is found in a second pass."""
+    import shutil
+
+    from tigerseal.audit import FileAuditSink
+
+    path = tmp_path / "audit.jsonl"
+    head = tmp_path / "audit.jsonl.head"
+    sink = FileAuditSink(path, keys=keys, checkpoint_every=2)
+    sink.write({"event_type": "authz_fail"})
+    shutil.copy(head, tmp_path / "lagging")  # as if later head updates were lost in crashes
+    for _ in range(9):
+        sink.write({"event_type": "authz_fail"})
+    sink.close()
+    (tmp_path / "lagging").replace(head)
+    FileAuditSink(path, keys=keys).close()  # resumes, carrying the lagging head
+    report = verify_audit_file(path, keys=keys)
+    assert report.ok, report.issues
+    resume = json.loads(read_lines(path)[-1])
+    assert resume["event_type"] == "audit_chain_resume"
+    assert resume["head"]["seq"] < resume["seq"] - 6  # older than the last two checkpoints

@@ -187,9 +187,15 @@ class _Verifier:
         self.forged_lines = 0
         self.head: dict[str, Any] | None = None
         self.head_line_sha: str | None = None
-        # Line hashes by seq, and the heads resuming writers found (checked after the walk).
-        self.hashes: dict[int, str] = {}
-        self.carried: list[tuple[int, int, dict[str, Any], bool]] = []
+        # The heads resuming writers found (checked after the walk). The line a head names is
+        # at or after the newest checkpoint or writer start before it (each moves the head;
+        # one more back for a crash before the head was stored), so only the hashes of those
+        # two spans are kept; an older seq is looked up in a second pass, only if needed.
+        self.window: dict[int, str] = {}
+        self.window_before: dict[int, str] = {}
+        self.wanted: set[int] = set()
+        self.late_hashes: dict[int, str] = {}
+        self.carried: list[tuple[int, int, dict[str, Any], bool, str | None]] = []
 
     def issue(
         self, kind: str, severity: Severity, line: int | None, seq: int | None, message: str
@@ -402,8 +408,6 @@ class _Verifier:
                 if seq not in self.seen:  # repeats are reported through self.backwards
                     self.seen[seq] = line_no
                 line_sha = hashlib.sha256(body).hexdigest()
-                if seq not in self.hashes:
-                    self.hashes[seq] = line_sha
                 if self.head is not None and seq == self.head["seq"]:
                     self.head_line_sha = line_sha
                 if self.anchor is not None and seq == self.anchor[0]:
@@ -414,7 +418,10 @@ class _Verifier:
                 ):
                     # Was a head due before this writer came? (a keyed chain, checkpoints)
                     due = self.keyed or report.checkpoints > 0
-                    self.carried.append((line_no, seq, rec, due))
+                    self.carried.append((line_no, seq, rec, due, self._named_hash(rec, seq)))
+                if event_type in (START, RESUME, CHECKPOINT):
+                    self.window_before, self.window = self.window, {}
+                self.window.setdefault(seq, line_sha)
                 if event_type in (START, RESUME):
                     cid = rec.get("chain_id")
                     if isinstance(cid, str):
@@ -767,13 +774,39 @@ class _Verifier:
             expected = head_mac(legacy_key, chain_id, seq, sha, ts, LEGACY_HEAD_FORMAT)
         return hmac.compare_digest(expected, head["mac"])
 
+    def _named_hash(self, rec: dict[str, Any], seq: int) -> str | None:
+        """The hash of the line a resume record's carried head names, if kept (see window)."""
+        snap = rec.get("head")
+        named = snap.get("seq") if isinstance(snap, dict) else None
+        if not isinstance(named, int) or isinstance(named, bool) or not 0 <= named < seq:
+            return None
+        found = self.window.get(named) or self.window_before.get(named)
+        if found is None:
+            self.wanted.add(named)
+        return found
+
+    def _second_pass(self) -> None:
+        """Hashes of the older lines carried heads name (rare: a head that lagged)."""
+        if not self.wanted:
+            return
+        with _open_regular(self.path) as handle:
+            while raw := handle.readline(_MAX_LINE + 1):
+                if len(raw) > _MAX_LINE:
+                    _skip_line(handle)
+                    continue
+                body = raw[:-1] if raw.endswith(b"\n") else raw
+                rec = _parse(body)
+                if rec is not None and rec["seq"] in self.wanted:
+                    self.late_hashes.setdefault(rec["seq"], hashlib.sha256(body).hexdigest())
+
     def _check_carried(self) -> None:
         """The heads resuming writers replaced (and cuts they saw) must match the file.
 
         A writer moves the head on, so without this a cut (with or without deleting the
         head) would pass once the application had written again.
         """
-        for line, seq, rec, due in self.carried:
+        self._second_pass()
+        for line, seq, rec, due, known in self.carried:
             if rec.get("event_type") == START:
                 # A running writer found its file emptied, replaced or deleted and started
                 # this chain: what it had written is gone (log rotation by copytruncate does
@@ -844,7 +877,8 @@ class _Verifier:
                     )
                     continue
             named = parsed["seq"]
-            if named >= seq or self.hashes.get(named) != parsed["sha256"]:
+            actual = known or self.late_hashes.get(named)
+            if named >= seq or actual != parsed["sha256"]:
                 self.issue(
                     "truncated",
                     "error",
