@@ -61,3 +61,19 @@ def test_one_trailing_newline_is_the_line_terminator(svc: EncryptionService) -> 
     ed = svc.encrypt(b"x")
     assert EncryptedData.parse(str(ed) + "\n") == ed
     assert EncryptedData.parse((str(ed) + "\n").encode()) == ed
+
+
+def test_json_with_a_repeated_member_is_rejected(svc: EncryptionService) -> None:
+    # Two "message" members: Python's json keeps the last, many parsers (and a validator or
+    # WAF in front of the database) the first. A reader must not decrypt something other
+    # than what another reader of the same JSON sees.
+    a, b = svc.encrypt(b"what the validator saw"), svc.encrypt(b"what gets decrypted")
+    doubled = f'{{"format":"tigerseal/1","message":"{a}","message":"{b}"}}'
+    with pytest.raises(DecryptionError, match="repeated"):
+        EncryptedData.parse(doubled)
+    # Nested objects (the informational context) are checked the same way.
+    inner = json.loads(a.json())
+    text = json.dumps(inner)[:-1] + ', "context": {"k": "1", "k": "2"}}'
+    with pytest.raises(DecryptionError, match="repeated"):
+        EncryptedData.parse(text)
+    assert EncryptedData.parse(a.json()) == a

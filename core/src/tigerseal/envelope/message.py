@@ -82,7 +82,12 @@ class EncryptedData:
     @classmethod
     def _from_json(cls, text: str) -> EncryptedData:
         try:
-            obj = json.loads(text)
+            obj = json.loads(text, object_pairs_hook=_unique_members)
+        except _RepeatedMember:
+            raise DecryptionError(
+                "malformed tigerseal JSON: a member is repeated (JSON parsers disagree on which "
+                "one counts); store ed.json() as written"
+            ) from None
         except ValueError:
             raise DecryptionError("malformed tigerseal JSON: not valid JSON") from None
         if not isinstance(obj, dict) or not isinstance(obj.get("message"), str):
@@ -178,6 +183,18 @@ class EncryptedData:
             f"{escape_control(w.provider)}:v{w.key_version}" for w in self.wrapped_keys
         )
         return f"<EncryptedData {len(self._data)} bytes keys={providers}>"
+
+
+class _RepeatedMember(Exception):
+    pass
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refused if a member name repeats (parsers differ on which one wins)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise _RepeatedMember
+    return obj
 
 
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
