@@ -340,3 +340,26 @@ def test_a_relative_path_stays_where_it_was_opened(
     sink.close()
     assert not (later / "trail").exists()
     assert verify_audit_file(first / "trail" / "audit.jsonl", keys=keys).ok
+
+
+def test_a_relative_path_keeps_naming_the_same_files_after_chdir(
+    tmp_path: Path, keys: AuditKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A daemon chdirs to / after start-up: records, head and keys stay where they were."""
+    from tigerseal.audit import verify_audit_file
+
+    home = tmp_path / "app"
+    home.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(home)
+    sink = FileAuditSink(".tigerseal/audit.jsonl", keys=keys, checkpoint_every=2)
+    sink.write({"event_type": "authz_fail"})
+    monkeypatch.chdir(elsewhere)
+    for _ in range(3):
+        sink.write({"event_type": "authz_fail"})
+    sink.close()
+    assert list(elsewhere.iterdir()) == []
+    report = verify_audit_file(home / ".tigerseal" / "audit.jsonl", keys=keys)
+    assert report.ok, report.issues
+    assert report.records == 7  # start, 4 events, 2 checkpoints
