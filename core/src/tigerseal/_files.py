@@ -35,10 +35,13 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any, BinaryIO, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from tigerseal._text import escape_control
-from tigerseal.errors import ConfigError
+from tigerseal.errors import ConfigError, DecryptionError
+
+if TYPE_CHECKING:
+    from tigerseal.envelope import EncryptedData
 
 __all__ = [
     "backup_name",
@@ -49,6 +52,7 @@ __all__ = [
     "kept",
     "live_temp_files",
     "message_form",
+    "parse_message_file",
     "read_message_file",
     "rename_target",
     "split_message_file",
@@ -367,3 +371,23 @@ def split_message_file(raw: bytes) -> tuple[bytes, bytes, bytes]:
     body = rest.strip(_SPACE)
     start = len(raw) - len(rest) + (len(rest) - len(rest.lstrip(_SPACE)))
     return raw[:start], body, raw[start + len(body) :]
+
+
+def parse_message_file(raw: bytes) -> EncryptedData:
+    """The message in a text or JSON file's bytes (``decrypt``, ``inspect``, ``rewrap``, retire).
+
+    The file's formatting (:func:`split_message_file`) is stripped, and the file is read as
+    UTF-8: ``jq`` and editors write the characters a JSON file had escaped (``é``).
+
+    Raises:
+        DecryptionError: not a message in any form.
+    """
+    from tigerseal.envelope import EncryptedData
+
+    try:
+        text = split_message_file(raw)[1].decode("utf-8")
+    except UnicodeDecodeError:
+        raise DecryptionError(
+            "not a tigerseal message: a text or JSON message file must be UTF-8"
+        ) from None
+    return EncryptedData.parse(text)

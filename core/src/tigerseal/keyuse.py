@@ -260,7 +260,6 @@ def file_key_uses(paths: Iterable[str]) -> list[KeyUse]:
     """
     from tigerseal import _files
     from tigerseal.envelope.format import parse_header
-    from tigerseal.envelope.message import EncryptedData
 
     found: list[KeyUse] = []
     for path in _files.walk_message_files(paths)[0]:
@@ -273,7 +272,7 @@ def file_key_uses(paths: Iterable[str]) -> list[KeyUse]:
                 header = parse_header(raw)
             else:
                 # One that looks like a message but does not parse is reported, not skipped.
-                header = EncryptedData.parse(_files.split_message_file(raw)[1]).header
+                header = _files.parse_message_file(raw).header
         except (OSError, ValueError, TigerSealError) as exc:
             raise ConfigError(
                 f"could not read {escape_control(str(path), limit=300)} to check its key versions "

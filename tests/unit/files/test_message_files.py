@@ -128,3 +128,25 @@ def test_json_messages_whose_format_member_comes_late_are_found(
     assert "1 rewrapped" in result.output
     assert {u.version for u in file_key_uses([str(d)])} == {2}
     assert svc.decrypt((d / "a.json").read_text(), {"k": "\u00e9" * 20_000}) == b"late"
+
+
+def test_json_files_reformatted_by_jq_keep_working(tmp_path: Path, svc: EncryptionService) -> None:
+    from tigerseal.cli.crypto import decrypt, rewrap
+
+    # jq and editors write UTF-8 where EncryptedData.json() escaped (\u00e9).
+    d = tmp_path / "data"
+    d.mkdir()
+    ed = svc.encrypt(b"caf\xc3\xa9", {"city": "Z\u00fcrich"})
+    f = d / "m.json"
+    f.write_text(json.dumps(ed.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert "Z\u00fcrich" in f.read_text(encoding="utf-8")
+    result = CliRunner().invoke(decrypt, [str(f), "-c", "city=Z\u00fcrich"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes == b"caf\xc3\xa9"
+    svc.providers[0].rotate()  # type: ignore[attr-defined]
+    assert {u.version for u in file_key_uses([str(d)])} == {1}
+    result = CliRunner().invoke(rewrap, [str(d)])
+    assert result.exit_code == 0, result.output
+    assert "1 rewrapped" in result.output
+    assert "Z\u00fcrich" in f.read_text(encoding="utf-8")  # its form (UTF-8, indented) kept
+    assert {u.version for u in file_key_uses([str(d)])} == {2}

@@ -162,7 +162,7 @@ def decrypt(src: str, output: str, context: tuple[str, ...]) -> None:
         first = read_up_to(fin, 4)
         if first[:3] != b"TSL":
             # Text and JSON forms are single-shot: decrypted whole, in memory.
-            plain = svc.decrypt(_files.split_message_file(first + fin.read())[1], ctx)
+            plain = svc.decrypt(_files.parse_message_file(first + fin.read()), ctx)
             with _atomic_out(output) as fout:
                 fout.write(plain)
             return
@@ -196,9 +196,8 @@ def _read_header_bytes(f: IO[bytes]) -> bytes:
     head = f.read(MAX_HEADER_SIZE)
     if head[:3] != b"TSL":
         # Text or JSON forms: small by nature, read them whole.
-        from tigerseal.envelope import EncryptedData
 
-        return bytes(EncryptedData.parse(_files.split_message_file(head + f.read())[1]))
+        return bytes(_files.parse_message_file(head + f.read()))
     return head
 
 
@@ -292,7 +291,6 @@ def _ident(st: os.stat_result) -> _Ident:
 
 def _read_entry(path: Path) -> _Entry | None:
     """Read what rewrap needs from ``path``; ``None`` when it is not tigerseal output."""
-    from tigerseal.envelope import EncryptedData
     from tigerseal.envelope.format import parse_header
 
     with open(os.open(path, _READ_FLAGS), "rb") as f:
@@ -309,7 +307,7 @@ def _read_entry(path: Path) -> _Entry | None:
                 raise _Unusable(f"starts like a binary tigerseal message but: {exc}") from None
             return _Entry(path, _ident(st), "binary", header, raw)
     try:
-        ed = EncryptedData.parse(_files.split_message_file(raw)[1])
+        ed = _files.parse_message_file(raw)
     except DecryptionError as exc:
         raise _Unusable(f"looks like a tigerseal {form} message but: {exc}") from None
     return _Entry(path, _ident(st), form, ed.header, raw, bytes(ed))
@@ -326,7 +324,12 @@ def _new_content(e: _Entry, new_head: bytes) -> bytes:
     obj = json.loads(body)
     obj.update(ed.to_dict())  # keeps members of its own the file may have
     pretty = b"\n" in body
-    out = json.dumps(obj, indent=2 if pretty else None, separators=None if pretty else (",", ":"))
+    out = json.dumps(
+        obj,
+        indent=2 if pretty else None,
+        separators=None if pretty else (",", ":"),
+        ensure_ascii=body.isascii(),  # a file jq or an editor wrote in UTF-8 stays UTF-8
+    )
     return lead + out.encode() + trail
 
 
