@@ -9,7 +9,7 @@ import struct
 import pytest
 from tigerseal.envelope import EncryptedData, EncryptionService
 from tigerseal.envelope.format import MAX_HEADER_SIZE
-from tigerseal.errors import DecryptionError, TigerSealError
+from tigerseal.errors import DecryptionError, EncryptionError, TigerSealError
 
 
 def test_every_bit_flip_fails(svc: EncryptionService) -> None:
@@ -208,3 +208,18 @@ def test_stream_reads_pipes_with_short_reads(svc: EncryptionService) -> None:
     back = io.BytesIO()
     svc.decrypt_stream(Trickle(out.getvalue()), back, {"f": "1"})  # type: ignore[arg-type]
     assert back.getvalue() == data
+
+
+@pytest.mark.parametrize(
+    ("data", "context"),
+    [("a\ud800b", None), ("x", {"k": "\udc80"}), ("x", {"\udc80": "v"})],
+    ids=["plaintext", "context-value", "context-key"],
+)
+def test_text_that_is_not_utf8_encodable_is_an_encryption_error(
+    svc: EncryptionService, data: str, context: dict[str, str] | None
+) -> None:
+    # A lone surrogate (from surrogateescape-decoded input, or JSON "\udc80") cannot be encoded:
+    # a tigerseal error that says so, not a UnicodeEncodeError carrying the plaintext.
+    with pytest.raises(EncryptionError, match="surrogate") as e:
+        svc.encrypt(data, context)
+    assert e.value.__context__ is None or not isinstance(e.value.__context__, UnicodeError)

@@ -38,6 +38,7 @@ __all__ = [
     "key_section_mac",
     "new_message_id",
     "nonce",
+    "not_utf8",
     "parse_header",
     "with_manifest",
 ]
@@ -152,17 +153,22 @@ def encode_context(context: Mapping[str, str] | None) -> bytes:
     if not context:
         return b"\x00\x00"
     items: list[tuple[bytes, bytes]] = []
-    for key, value in context.items():
-        if not isinstance(key, str) or not isinstance(value, str):
-            raise EncryptionError(
-                "encryption context keys and values must be str; convert values with str() "
-                f"(key {key!r} has a {type(value).__name__} value)"
-                if isinstance(key, str)
-                else "encryption context keys must be str"
-            )
-        if not key:
-            raise EncryptionError("encryption context keys must not be empty")
-        items.append((key.encode(), value.encode()))
+    try:
+        for key, value in context.items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise EncryptionError(
+                    "encryption context keys and values must be str; convert values with str() "
+                    f"(key {key!r} has a {type(value).__name__} value)"
+                    if isinstance(key, str)
+                    else "encryption context keys must be str"
+                )
+            if not key:
+                raise EncryptionError("encryption context keys must not be empty")
+            items.append((key.encode(), value.encode()))
+    except UnicodeEncodeError:
+        items = []
+    if len(items) != len(context):
+        raise not_utf8("an encryption context key or value")
     if len(items) > MAX_CONTEXT_PAIRS:
         raise EncryptionError(
             f"an encryption context may hold at most {MAX_CONTEXT_PAIRS} pairs, got {len(items)}"
@@ -174,6 +180,18 @@ def encode_context(context: Mapping[str, str] | None) -> bytes:
             raise EncryptionError("an encryption context key or value exceeds 65,535 bytes")
         out += len(k).to_bytes(2, "big") + k + len(v).to_bytes(2, "big") + v
     return bytes(out)
+
+
+def not_utf8(what: str) -> EncryptionError:
+    """The error for text that has no UTF-8 encoding (a lone surrogate).
+
+    Raise it outside the ``except UnicodeEncodeError`` block: that exception's ``object`` is the
+    whole text, which must not ride along as ``__context__`` into error reporters.
+    """
+    return EncryptionError(
+        f"{what} contains a lone surrogate (text decoded with errors='surrogateescape', or a "
+        "JSON \\udXXX escape) and has no UTF-8 encoding; pass bytes or valid text"
+    )
 
 
 def encode_key_section(

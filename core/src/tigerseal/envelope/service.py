@@ -32,6 +32,7 @@ from tigerseal.envelope.format import (
     key_section_mac,
     new_message_id,
     nonce,
+    not_utf8,
     parse_header,
     with_manifest,
 )
@@ -254,7 +255,12 @@ class EncryptionService:
             EncryptionError: bad input, or no provider could create a data key.
         """
         if isinstance(data, str):
-            pt: bytes | bytearray | memoryview = data.encode()
+            try:
+                pt: bytes | bytearray | memoryview = data.encode()
+            except UnicodeEncodeError:
+                pt = b""
+            if len(pt) < len(data):  # only when encoding failed: UTF-8 is never shorter
+                raise not_utf8("the text to encrypt")
         elif isinstance(data, (bytes, bytearray, memoryview)):
             pt = data
         else:
