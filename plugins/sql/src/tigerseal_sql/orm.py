@@ -200,11 +200,14 @@ def _before_insert(mapper: Mapper[Any], connection: Connection, target: Any) -> 
         if value is None or value is PENDING or isinstance(value, EncryptedData):
             continue
         restore[a.key] = value
+        # Into the instance dict, not through setattr: the INSERT takes its values from the
+        # dict, and an attribute event here would make the session record the object as
+        # altered during the flush (and run validators on a ciphertext) for every row.
         if pk is None:
             pending[a.key] = value
-            setattr(target, a.key, PENDING)
+            sdict[a.key] = PENDING
         else:
-            setattr(target, a.key, _encrypt(a, value, pk))
+            sdict[a.key] = _encrypt(a, value, pk)
     if restore:
         _RESTORE[state] = restore
     if pending:
