@@ -297,3 +297,12 @@ def test_a_url_password_with_a_raw_at_sign_is_masked_whole(r: Redactor) -> None:
         assert "w0rd" not in out, out
         assert "ss@" not in out, out
         assert "@db.example.com:5432/app failed" in out, out
+
+
+@pytest.mark.parametrize("secret", [TK, AWS_ID, "ghp_" + "a1B2c3D4e5" * 4])
+def test_a_secret_cut_by_the_string_bound_leaves_no_part_behind(r: Redactor, secret: str) -> None:
+    """Strings are cut at 2048 characters: a key straddling the cut was too short to match."""
+    for offset in range(MAX_STRING - len(secret) + 1, MAX_STRING):
+        text = "word " * (offset // 5) + "x" * (offset % 5) + secret + " tail " * 10
+        out = r.any({"v": text})["v"]
+        assert secret[:12] not in out, (offset, out[-80:])

@@ -35,6 +35,9 @@ MAX_ITEMS = 200
 MAX_RECORD = 64 * 1024
 # Strings shorter than this cannot hold a secret shape ("pw=12345" is 8).
 _SHORT = 8
+# Dropped from a string's end when the cut at MAX_STRING falls inside a word (see value()).
+_CUT_WORD = 512
+_NOT_SPACE = "".join(chr(c) for c in range(33, 127))
 #: Characters one redaction walk may produce (about; names, strings and 8 per item).
 BUDGET = 2 * MAX_RECORD
 
@@ -76,7 +79,13 @@ class Redactor:
         if n < _SHORT:
             return value
         if n > MAX_STRING:
-            value = value[:MAX_STRING] + f"...[truncated {n - MAX_STRING} chars]"
+            head = value[:MAX_STRING]
+            if not value[MAX_STRING].isspace():
+                # The cut falls inside a word: drop the word (up to _CUT_WORD characters of it),
+                # or a secret cut short would no longer match its shape and half of it stay.
+                word = len(head) - len(head.rstrip(_NOT_SPACE))
+                head = head[: MAX_STRING - min(word, _CUT_WORD)]
+            value = head + f"...[truncated {n - len(head)} chars]"
         return scrub(value, self._render)
 
     def field(self, name: str, value: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
