@@ -141,3 +141,19 @@ def test_files_of_providers_not_configured_are_not_called_current(
         assert "1 not wrapped by a configured provider" in result.output
         assert "theirs.tsl" in result.output
     assert EncryptedData.parse((d / "theirs.tsl").read_bytes()).key_version == 1
+
+
+@pytest.mark.parametrize("command", ["encrypt", "decrypt"])
+def test_an_output_that_cannot_be_written_is_a_clear_error(
+    tmp_path: Path, svc: EncryptionService, command: str
+) -> None:
+    from tigerseal.cli import crypto
+    from tigerseal.errors import ConfigError
+
+    src = tmp_path / "in"
+    src.write_bytes(bytes(svc.encrypt(b"x")) if command == "decrypt" else b"x")
+    out = tmp_path / "missing-dir" / "out"
+    result = CliRunner().invoke(getattr(crypto, command), [str(src), "-o", str(out)])
+    assert isinstance(result.exception, ConfigError), result.exception
+    assert f"cannot write {out}" in str(result.exception)
+    assert "No such file or directory" in str(result.exception)

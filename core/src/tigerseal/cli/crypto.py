@@ -80,17 +80,33 @@ def _atomic_out(path: str) -> Iterator[BinaryIO]:
         sys.stdout.buffer.flush()
         return
     target = Path(path)
-    fd, tmp = _files.create_temp(target, "part")
+    try:
+        fd, tmp = _files.create_temp(target, "part")
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
+            try:
+                f.flush()
+                os.fsync(f.fileno())
+            except OSError as exc:
+                raise _cannot_write(path, exc) from None
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise _cannot_write(path, exc) from None
         _files.kept(tmp)
     except BaseException:
         _files.discard(tmp)
         raise
+
+
+def _cannot_write(path: str, exc: OSError) -> ConfigError:
+    return ConfigError(
+        f"cannot write {escape_control(path, limit=300)}: {exc.strerror or type(exc).__name__}"
+        " (nothing was written there)"
+    )
 
 
 class _StdoutFrames:
