@@ -306,3 +306,9 @@ def test_a_secret_cut_by_the_string_bound_leaves_no_part_behind(r: Redactor, sec
         text = "word " * (offset // 5) + "x" * (offset % 5) + secret + " tail " * 10
         out = r.any({"v": text})["v"]
         assert secret[:12] not in out, (offset, out[-80:])
+
+
+def test_a_secret_cut_by_the_key_name_bound_leaves_no_part_behind(r: Redactor) -> None:
+    for offset in range(100, 128):
+        out = r.any({"k" * offset + TK: 1})
+        assert all(TK[:12] not in name for name in out), out

@@ -42,6 +42,19 @@ _NOT_SPACE = "".join(chr(c) for c in range(33, 127))
 BUDGET = 2 * MAX_RECORD
 
 
+def _cut(value: str, limit: int, drop: int) -> str:
+    """``value`` cut at ``limit`` characters, with a note of how many were cut.
+
+    If the cut falls inside a word, the word is dropped too (up to ``drop`` characters of it):
+    a secret cut short would no longer match its shape and its first part would stay.
+    """
+    head = value[:limit]
+    if not value[limit].isspace():
+        word = len(head) - len(head.rstrip(_NOT_SPACE))
+        head = head[: limit - min(word, drop)]
+    return head + f"...[truncated {len(value) - len(head)} chars]"
+
+
 class Redactor:
     """Applies the rules above. Thread-safe (its caches only grow to a bound).
 
@@ -79,13 +92,7 @@ class Redactor:
         if n < _SHORT:
             return value
         if n > MAX_STRING:
-            head = value[:MAX_STRING]
-            if not value[MAX_STRING].isspace():
-                # The cut falls inside a word: drop the word (up to _CUT_WORD characters of it),
-                # or a secret cut short would no longer match its shape and half of it stay.
-                word = len(head) - len(head.rstrip(_NOT_SPACE))
-                head = head[: MAX_STRING - min(word, _CUT_WORD)]
-            value = head + f"...[truncated {n - len(head)} chars]"
+            value = _cut(value, MAX_STRING, _CUT_WORD)
         return scrub(value, self._render)
 
     def field(self, name: str, value: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
@@ -163,7 +170,7 @@ class Redactor:
                 break
             name = k if k.__class__ is str else str(k)
             if len(name) > MAX_NAME:
-                name = name[:MAX_NAME] + "...[truncated]"
+                name = _cut(name, MAX_NAME, MAX_NAME // 2)
             budget[0] -= 8 + len(name)
             if budget[0] < 0:
                 out["[record too large]"] = f"{len(value) - i} more items"
