@@ -139,3 +139,48 @@ def test_kms_rewrap_force_reencrypts_and_shows_provider_errors(
     assert "4 failed" in out.out
     assert "not authorized to perform: kms:ReEncryptFrom" in out.out
     assert "Traceback" not in out.out + out.err
+
+
+@pytest.mark.vault
+def test_rewrap_refuses_only_the_file_whose_header_would_outgrow_the_limit(
+    vault_server: VaultServer, tmp_path: Path, use_service: list[EncryptionService]
+) -> None:
+    # Vault's blob grows by a byte from "vault:v9:" to "vault:v10:". A message whose header is
+    # exactly at the 65,536-byte limit cannot be rewrapped: that one file is refused and left
+    # as it is, and the other files of the same batch are rewrapped.
+    from tigerseal.cli.crypto import rewrap
+    from tigerseal.envelope.format import MAX_HEADER_SIZE
+
+    provider: Any = key_provider_from_uri(
+        f"vault://transit/{vault_server.create_key()}",
+        addr=vault_server.addr,
+        token=vault_server.root_token,
+    )
+    for _ in range(8):
+        provider.rotate()
+    svc = EncryptionService(provider)
+    use_service.append(svc)
+    d = tmp_path / "data"
+    d.mkdir()
+    probe = svc.encrypt(b"big", {"pad": ""}).header.size
+    big_ctx = {"pad": "p" * (MAX_HEADER_SIZE - probe)}
+    big = svc.encrypt(b"big", big_ctx)
+    assert big.header.size == MAX_HEADER_SIZE
+    assert big.key_version == 9
+    (d / "a-big.tsl").write_bytes(bytes(big))
+    small = [svc.encrypt(f"small {i}".encode(), CTX) for i in range(3)]
+    for i, ed in enumerate(small):
+        (d / f"b-small{i}.tsl").write_bytes(bytes(ed))
+    provider.rotate()  # v10
+    result = CliRunner().invoke(rewrap, [str(d)])
+    assert result.exit_code != 0
+    assert "3 rewrapped" in result.output, result.output
+    assert "a-big.tsl" in result.output
+    assert "65,536" in result.output
+    for i in range(3):
+        assert "b-small" not in result.output.split("rewrapped", 1)[1], result.output
+        ed = EncryptedData.parse((d / f"b-small{i}.tsl").read_bytes())
+        assert ed.key_version == 10
+        assert svc.decrypt(ed, CTX) == f"small {i}".encode()
+    assert (d / "a-big.tsl").read_bytes() == bytes(big)  # untouched, still decrypts
+    assert svc.decrypt((d / "a-big.tsl").read_bytes(), big_ctx) == b"big"

@@ -19,7 +19,7 @@ import click
 
 from tigerseal import _files
 from tigerseal._text import escape_control
-from tigerseal.errors import ConfigError, DecryptionError, TigerSealError
+from tigerseal.errors import ConfigError, DecryptionError, EncryptionError, TigerSealError
 
 if TYPE_CHECKING:
     from tigerseal.envelope import EncryptionService
@@ -511,13 +511,14 @@ def _new_heads(
 ) -> list[tuple[_Entry, bytes | None]]:
     """One batched provider call for ``entries``; failures are recorded in ``report``.
 
-    A message the provider rejects (a damaged wrapped key) fails the whole batch, so then the
-    files are retried one by one to name it. Operational errors (denied, unavailable) hit every
-    file alike and are reported for each without more calls.
+    A message the provider rejects (a damaged wrapped key) or whose new header would outgrow
+    the format's limit fails the whole batch, so then the files are retried one by one to name
+    it. Operational errors (denied, unavailable) hit every file alike and are reported for each
+    without more calls.
     """
     try:
         return list(zip(entries, svc.rewrap_headers([e.header for e in entries]), strict=True))
-    except DecryptionError:
+    except (DecryptionError, EncryptionError):
         pass
     except Exception as exc:  # reported per file: the run goes on and says why
         report.failed.extend((e.path, _reason(exc)) for e in entries)
