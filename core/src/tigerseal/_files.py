@@ -285,6 +285,7 @@ def walk_message_files(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Pa
         ConfigError: a path does not exist.
     """
     files: list[Path] = []
+    seen: set[str] = set()  # a file named twice (a directory and a file in it) is one file
     temps = 0
     for p in map(Path, paths):
         if p.is_dir():
@@ -294,6 +295,10 @@ def walk_message_files(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Pa
         else:
             raise ConfigError(f"{escape_control(str(p), limit=300)} does not exist")
         for f in found:
+            real = os.path.realpath(f)
+            if real in seen:
+                continue
+            seen.add(real)
             if is_temp_name(f.name):
                 temps += 1
             else:

@@ -150,3 +150,17 @@ def test_json_files_reformatted_by_jq_keep_working(tmp_path: Path, svc: Encrypti
     assert "1 rewrapped" in result.output
     assert "Z\u00fcrich" in f.read_text(encoding="utf-8")  # its form (UTF-8, indented) kept
     assert {u.version for u in file_key_uses([str(d)])} == {2}
+
+
+def test_a_file_named_twice_is_handled_once(tmp_path: Path, svc: EncryptionService) -> None:
+    from tigerseal.cli.crypto import rewrap
+
+    d = tmp_path / "data"
+    d.mkdir()
+    (d / "a.tsl").write_bytes(bytes(svc.encrypt(b"once")))
+    svc.providers[0].rotate()  # type: ignore[attr-defined]
+    args = [str(d), str(d / "a.tsl"), str(tmp_path / "data" / ".." / "data")]
+    assert len(file_key_uses(args)) == 1
+    result = CliRunner().invoke(rewrap, args)
+    assert result.exit_code == 0, result.output
+    assert "1 rewrapped, 0 already current" in result.output
