@@ -481,3 +481,18 @@ def test_a_planted_giant_torn_tail_does_not_hang_the_next_writer(
     finally:
         tracemalloc.stop()
     assert peak < 40 * 1024 * 1024
+
+
+def test_a_planted_torn_line_does_not_show_as_a_record_in_tail_or_stats(
+    tmp_path: Path, keys: AuditKeys
+) -> None:
+    """The next writer terminates a 'torn' tail; verify warns, tail/stats showed it as real."""
+    from tigerseal.audit.trail import stats, tail
+
+    path = tmp_path / "audit.jsonl"
+    _trail(path, keys, 2)
+    with path.open("ab") as handle:  # a whole JSON object, but no seq/prev and no newline
+        handle.write(b'{"event_type":"authn_login_success","user_id":"admin"}')
+    _trail(path, keys, 1)
+    assert "admin" not in json.dumps(tail(path, 50))
+    assert "authn_login_success" not in stats(path)["events_by_type"]

@@ -26,6 +26,17 @@ def _open(path: str | os.PathLike[str]) -> Any:
         raise AuditError(f"cannot read the audit file {path}: {exc.strerror}") from exc
 
 
+def _is_record(rec: Any) -> bool:
+    """A chained record (``seq`` and ``prev``), not any JSON object: a planted "torn" line
+    that a writer terminated is no record. (Neither tail nor stats check MACs: ``verify`` does.)
+    """
+    return (
+        isinstance(rec, dict)
+        and isinstance(rec.get("seq"), int)
+        and isinstance(rec.get("prev"), str)
+    )
+
+
 def iter_records(
     path: str | os.PathLike[str], *, internal: bool = False
 ) -> Iterator[dict[str, Any]]:
@@ -46,7 +57,7 @@ def iter_records(
                 rec = json.loads(raw)
             except ValueError:
                 continue
-            if isinstance(rec, dict) and (internal or rec.get("event_type") not in _INTERNAL):
+            if _is_record(rec) and (internal or rec.get("event_type") not in _INTERNAL):
                 yield rec
 
 
@@ -80,7 +91,7 @@ def tail(
                     rec = json.loads(raw)
                 except ValueError:
                     continue
-                if isinstance(rec, dict) and (internal or rec.get("event_type") not in _INTERNAL):
+                if _is_record(rec) and (internal or rec.get("event_type") not in _INTERNAL):
                     records.append(rec)
             if len(records) >= n or giant:
                 break
