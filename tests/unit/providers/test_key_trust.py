@@ -210,3 +210,89 @@ def test_reload_accepts_rotation_and_retirement_by_another_process(
     other.retire(2)
     assert provider.key_version == 2
     assert provider.min_decryption_version == 2
+
+
+# -- red-team variants (issue 11 items 12, 13) -------------------------------------------------
+SALT = "5a" * 4 + secrets.token_hex(12)
+
+
+@pytest.mark.parametrize(
+    "weak", ["passwordpassword", "dev-passphrase-for-tigerseal", "abcdefghijklmnopqrst"]
+)
+def test_weak_passphrase_is_refused_in_production(production: None, weak: str) -> None:
+    """Passphrase mode (?kdf=pbkdf2): the derived key looks random, so check the passphrase."""
+    env = {"PP": secrets.token_urlsafe(24), "PP_VERSION": "2", "PP_V1": weak, "PP_SALT": SALT}
+    with pytest.raises(ConfigError, match="PP_V1") as e:
+        EnvKeyProvider("PP", environ=env, kdf="pbkdf2", iterations=100_000)
+    assert "production" in str(e.value)
+    assert weak not in str(e.value)
+    with pytest.raises(ConfigError, match="PP"):
+        EnvKeyProvider("PP", environ={"PP": weak, "PP_SALT": SALT}, kdf="pbkdf2",
+                       iterations=100_000)  # fmt: skip
+    strong = {"PP": "purple monkey dishwasher 42", "PP_SALT": SALT}
+    assert EnvKeyProvider("PP", environ=strong, kdf="pbkdf2", iterations=100_000).versions == [1]
+
+
+def test_weak_passphrase_still_loads_outside_production(development: None) -> None:
+    env = {"PP": "passwordpassword", "PP_SALT": SALT}
+    assert EnvKeyProvider("PP", environ=env, kdf="pbkdf2", iterations=100_000).versions == [1]
+
+
+def test_symlinked_keyring_in_a_directory_others_can_write_is_refused(
+    development: None, tmp_path: Path
+) -> None:
+    """The directory that matters is the one holding the file, not the one holding the link."""
+    shared = tmp_path / "shared"
+    create_keyring(shared / "keyring.json")
+    shared.chmod(0o777)  # anyone can rename a file of their choosing over the keyring here
+    safe = tmp_path / "safe"
+    safe.mkdir(mode=0o700)
+    link = safe / "keyring.json"
+    link.symlink_to(shared / "keyring.json")
+    with pytest.raises(ConfigError) as e:
+        FileKeyProvider(link)
+    assert str(shared) in str(e.value)
+    assert "chmod go-w" in str(e.value)
+    shared.chmod(0o700)
+    assert FileKeyProvider(link).versions == [1]  # links themselves are fine
+
+
+def test_keyring_behind_a_symlinked_directory_is_checked_there(
+    development: None, tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared"
+    create_keyring(shared / "keyring.json")
+    shared.chmod(0o777)
+    (tmp_path / "conf").symlink_to(shared, target_is_directory=True)
+    with pytest.raises(ConfigError, match="chmod go-w"):
+        FileKeyProvider(tmp_path / "conf" / "keyring.json")
+
+
+def test_reload_that_moves_current_back_is_refused(development: None, tmp_path: Path) -> None:
+    """tigerseal never lowers current_version: a file that does was edited outside it, and
+    would make the next messages wrap under an older (perhaps retired-for-a-reason) key."""
+    path = tmp_path / "ring" / "keyring.json"
+    provider = create_keyring(path)
+    provider.rotate()
+    provider.reload_interval = 0
+    _rewrite(path, current_version=1)
+    with pytest.raises(KeyProviderError, match="current version") as e:
+        provider.wrap(b"k" * 32, {})
+    assert str(path) in str(e.value)
+    with pytest.raises(KeyProviderError):
+        provider.wrap(b"k" * 32, {})
+
+
+def test_reload_that_adds_a_version_is_logged(
+    development: None, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A new version (another process rotated) is accepted, and said so in the log: if nobody
+    rotated, someone who can write the keyring chose the key the next message wraps under."""
+    path = tmp_path / "ring" / "keyring.json"
+    provider = create_keyring(path)
+    provider.reload_interval = 0
+    FileKeyProvider(path).rotate()
+    with caplog.at_level("WARNING", logger="tigerseal.providers.file"):
+        assert provider.key_version == 2
+    messages = [r.getMessage() for r in caplog.records if r.name == "tigerseal.providers.file"]
+    assert any(str(path) in m and "version 2" in m for m in messages), messages

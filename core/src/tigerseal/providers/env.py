@@ -40,7 +40,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from tigerseal.errors import ConfigError, UnsupportedOperation
 from tigerseal.hookspecs import hookimpl
-from tigerseal.providers._trust import refuse_weak_key
+from tigerseal.providers._trust import refuse_weak_key, refuse_weak_passphrase
 from tigerseal.spi.keys import Context, KeyProvider, WrappedKey
 from tigerseal.spi.specs import ProviderSpec
 
@@ -221,6 +221,7 @@ class EnvKeyProvider(KeyProvider):
                 f"the passphrase in {name} is too short: use at least {MIN_PASSPHRASE_LENGTH} "
                 "characters (or a 64-hex-character key without ?kdf=pbkdf2)"
             )
+        refuse_weak_passphrase(value, name)
         # Both were set by _kdf_parameters in passphrase mode.
         assert salt is not None
         assert iterations is not None

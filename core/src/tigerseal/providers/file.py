@@ -23,16 +23,17 @@ The key id is the random ``keyring_id``, not the path, so two keyrings never cla
 wrapped keys and a keyring can move without breaking messages. The file is refused when group
 or others can read it, when it is not owned by the process's effective user, and when its
 directory is writable by group or others or owned by another user (root aside): each of those
-could swap in keys of their choosing. A reload (after another process rotated) is refused with
-:class:`~tigerseal.errors.KeyProviderError` when it removes a version or changes the key of
-one: tigerseal only ever adds versions. With ``ENVIRONMENT=production`` a version whose key is
-visibly not random is refused (:mod:`tigerseal.providers._trust`). The file is always written
-atomically (temp file, fsync, rename, fsync of the
-directory). :meth:`FileKeyProvider.rotate` and :meth:`FileKeyProvider.retire` hold an
-exclusive ``flock`` on ``<path>.lock`` while they read, change and write the keyring, so two
-processes rotating at once both succeed, one after the other. Other processes notice a rotation
-within :attr:`FileKeyProvider.reload_interval` seconds, and at once when they meet a version
-they do not have. POSIX only (``fcntl``).
+could swap in keys of their choosing (for a symlink, the directory the file really lives in is
+checked too). A reload (after another process rotated) is refused with
+:class:`~tigerseal.errors.KeyProviderError` when it removes a version, changes the key of one or
+lowers the current version: tigerseal only ever adds versions. Added versions are logged.
+With ``ENVIRONMENT=production`` a version whose key is visibly not random is refused
+(:mod:`tigerseal.providers._trust`). The file is always written atomically (temp file, fsync,
+rename, fsync of the directory). :meth:`FileKeyProvider.rotate` and
+:meth:`FileKeyProvider.retire` hold an exclusive ``flock`` on ``<path>.lock`` while they read,
+change and write the keyring, so two processes rotating at once both succeed, one after the
+other. Other processes notice a rotation within :attr:`FileKeyProvider.reload_interval`
+seconds, and at once when they meet a version they do not have. POSIX only (``fcntl``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import os
 import re
 import secrets
@@ -71,6 +73,8 @@ __all__ = [
     "path_from_uri",
     "register_key_providers",
 ]
+
+log = logging.getLogger(__name__)
 
 FORMAT = "tigerseal-keyring"
 FORMAT_VERSION = 1
@@ -116,7 +120,15 @@ def _check_permissions(path: Path, st: os.stat_result) -> None:
             f"{uid}); whoever owns it can replace its keys. If the file is yours, fix it with: "
             f"chown {uid} {path}"
         )
-    directory = path.absolute().parent
+    # The directory of the name we were given, and the one the file really lives in when that
+    # name is a symlink: whoever can write either can swap the keyring.
+    named = path.absolute().parent
+    real = Path(os.path.realpath(path)).parent
+    for directory in (named,) if real == named else (named, real):
+        _check_directory(directory, uid)
+
+
+def _check_directory(directory: Path, uid: int) -> None:
     try:
         dst = os.stat(directory)
     except OSError as exc:
@@ -321,7 +333,9 @@ class FileKeyProvider(KeyProvider):
             os.close(fd)
         return _parse(path, raw), (st.st_ino, st.st_mtime_ns, st.st_size)
 
-    def _apply(self, doc: dict[str, Any], stamp: tuple[int, int, int]) -> None:
+    def _apply(
+        self, doc: dict[str, Any], stamp: tuple[int, int, int], *, ours: bool = False
+    ) -> None:
         from tigerseal.providers._local import LocalKeyring
 
         keys = {e["version"]: bytes.fromhex(e["key"]) for e in doc["keys"]}
@@ -340,19 +354,47 @@ class FileKeyProvider(KeyProvider):
                 self.scheme, self._keyring_id, keys, current=current, min_version=min_version
             )
         else:
-            self._refuse_unsafe_reload(fingerprints)
+            self._refuse_unsafe_reload(fingerprints, current)
+            if not ours:
+                self._log_added(sorted(set(fingerprints) - set(self._fingerprints)), current)
             self._keyring.replace(keys, current=current, min_version=min_version)
         self._fingerprints = fingerprints
         self._stamp = stamp
         self._checked = time.monotonic()
 
-    def _refuse_unsafe_reload(self, fingerprints: dict[int, bytes]) -> None:
-        """Refuse a keyring that lost or changed a version we loaded before.
+    def _log_added(self, added: list[int], current: int) -> None:
+        """Say in the log that the file gained versions (another process rotated it).
 
-        tigerseal only ever adds versions (rotate) and moves the minimum (retire). A file that
-        drops or alters one was replaced by someone else: accepting it would wrap the next
-        message under their key, or make old messages unreadable.
+        Accepted, since that is how rotation reaches other processes; logged, since if nobody
+        rotated, whoever wrote the file chose the key the next message is wrapped under.
         """
+        if added:
+            log.warning(
+                "keyring %s gained key version %s (current version now %d) from outside this "
+                "process: expected after `tigerseal rotate` elsewhere; if nobody rotated, treat "
+                "the keyring as tampered with",
+                self._path,
+                ", ".join(map(str, added)),
+                current,
+            )
+
+    def _refuse_unsafe_reload(self, fingerprints: dict[int, bytes], current: int) -> None:
+        """Refuse a keyring that lost or changed a version we loaded before, or went back.
+
+        tigerseal only ever adds versions (rotate, which also moves the current version up) and
+        moves the minimum (retire). A file that drops or alters a version, or whose current
+        version went down, was rewritten by someone else: accepting it would wrap the next
+        message under their key (or an older one), or make old messages unreadable.
+        """
+        assert self._keyring is not None  # a reload
+        if current < self._keyring.current:
+            raise KeyProviderError(
+                f"keyring {self._path} was rewritten unsafely (its current version went back "
+                f"from {self._keyring.current} to {current}): tigerseal never lowers it, so the "
+                "file was changed outside tigerseal. It is refused (this process keeps refusing "
+                "it); restore the keyring from a backup and find out who changed it, or restart "
+                "the service if the change was deliberate"
+            )
         removed = sorted(set(self._fingerprints) - set(fingerprints))
         changed = sorted(
             v
@@ -467,7 +509,7 @@ class FileKeyProvider(KeyProvider):
                     f"could not write keyring {self._path} ({exc.strerror}); check that the "
                     "directory is writable and the disk is not full"
                 ) from exc
-            self._apply(doc, (st.st_ino, st.st_mtime_ns, st.st_size))
+            self._apply(doc, (st.st_ino, st.st_mtime_ns, st.st_size), ours=True)
         return doc
 
     def rotate(self) -> int:
