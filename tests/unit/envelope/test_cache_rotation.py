@@ -153,3 +153,25 @@ def test_cache_never_outlives_a_version_change(ops: list[str]) -> None:
                 provider.retire(provider.key_version)
     finally:
         reset_fake_keys(name)
+
+
+def test_shared_cache_never_crosses_providers_with_the_same_key_id() -> None:
+    """Two tenants' env:// keys share a variable name (the key id) and one cache: neither may
+    read the other's messages through it, nor encrypt under the other's key."""
+    from tigerseal.errors import DecryptionError
+
+    cache = DataKeyCache(POLICY)
+    ctx = {"table": "notes"}
+    key_a, key_b = secrets.token_hex(32), secrets.token_hex(32)
+    tenant_a = EncryptionService(EnvKeyProvider("MK", environ={"MK": key_a}), cache=cache)
+    tenant_b = EncryptionService(EnvKeyProvider("MK", environ={"MK": key_b}), cache=cache)
+    secret_a = tenant_a.encrypt(b"tenant a only", ctx)
+    with pytest.raises(DecryptionError):
+        tenant_b.decrypt(secret_a, ctx)
+    from_b = tenant_b.encrypt(b"tenant b only", ctx)
+    uncached_a = EncryptionService(EnvKeyProvider("MK", environ={"MK": key_a}))
+    with pytest.raises(DecryptionError):
+        uncached_a.decrypt(from_b, ctx)
+    uncached_b = EncryptionService(EnvKeyProvider("MK", environ={"MK": key_b}))
+    assert uncached_b.decrypt(from_b, ctx) == b"tenant b only"
+    assert tenant_a.decrypt(secret_a, ctx) == b"tenant a only"  # the cache still serves A

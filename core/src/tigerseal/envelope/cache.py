@@ -16,6 +16,11 @@ unwrapped key is cached per key version and never returned for a version below t
 minimum decryption version, so ``retire()`` takes effect on the next decryption. Providers
 rotated by another process are seen as soon as the provider sees them (``file://``: within its
 ``reload_interval``).
+
+Entries belong to the provider objects that made or unwrapped them. A cache shared by several
+services answers a service only with keys its own providers produced: two providers with the
+same key id (two tenants' ``env://ENCRYPTION_MASTER_KEY`` with different keys) never read or
+wrap through each other's entries.
 """
 
 from __future__ import annotations
@@ -91,12 +96,24 @@ def _dec_key(wrapped: WrappedKey, context_key: bytes) -> tuple[str, str, int, by
     return (wrapped.provider, wrapped.key_id, wrapped.key_version, wrapped.blob, context_key)
 
 
-class _Entry:
-    __slots__ = ("created", "dek", "key_section", "messages", "nbytes", "wrapped")
+def _same(a: Sequence[KeyProvider], b: Sequence[KeyProvider]) -> bool:
+    """Whether two provider lists are the same objects (not merely the same key ids)."""
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
 
-    def __init__(self, dek: bytes, wrapped: tuple[WrappedKey, ...], key_section: bytes) -> None:
+
+class _Entry:
+    __slots__ = ("created", "dek", "key_section", "messages", "nbytes", "providers", "wrapped")
+
+    def __init__(
+        self,
+        dek: bytes,
+        wrapped: tuple[WrappedKey, ...],
+        key_section: bytes,
+        providers: tuple[KeyProvider, ...],
+    ) -> None:
         self.dek = dek
         self.wrapped = wrapped
+        self.providers = providers
         self.key_section = key_section
         self.created = time.monotonic()
         self.messages = 0
@@ -110,9 +127,10 @@ class DataKeyCache:
         self.policy = policy or CachePolicy()
         self._lock = threading.Lock()
         self._enc: dict[bytes, _Entry] = {}
-        self._dec: OrderedDict[tuple[str, str, int, bytes, bytes], tuple[bytes, float]] = (
-            OrderedDict()
-        )
+        # key -> (data key, expiry, the provider that unwrapped it)
+        self._dec: OrderedDict[
+            tuple[str, str, int, bytes, bytes], tuple[bytes, float, KeyProvider | None]
+        ] = OrderedDict()
         self.hits = 0
         self.misses = 0
 
@@ -127,7 +145,7 @@ class DataKeyCache:
             nbytes: the message's plaintext size.
             providers: the providers that made the wrapped keys, in the same order; an entry
                 whose wrapped keys are not on their provider's current version (or are below
-                its minimum) is dropped.
+                its minimum) is dropped, and so is one made by other provider objects.
 
         Returns:
             ``(dek, key_section, wrapped_keys)``, or None when the caller must make a new key.
@@ -145,6 +163,7 @@ class DataKeyCache:
                     time.monotonic() - e.created < p.max_age
                     and e.messages + 1 <= p.max_messages
                     and e.nbytes + nbytes <= p.max_bytes
+                    and (not e.providers or _same(e.providers, providers))
                     and _on_current_versions(e.wrapped, providers, versions)
                 ):
                     e.messages += 1
@@ -162,11 +181,16 @@ class DataKeyCache:
         wrapped: tuple[WrappedKey, ...],
         key_section: bytes,
         nbytes: int,
+        providers: Sequence[KeyProvider] = (),
     ) -> None:
-        """Store a fresh data key that has just protected one message of ``nbytes``."""
+        """Store a fresh data key that has just protected one message of ``nbytes``.
+
+        ``providers`` made ``wrapped`` (same order); only :meth:`take` with the same provider
+        objects gets the entry back (none given: any caller may, as before).
+        """
         if nbytes > self.policy.max_bytes:
             return
-        e = _Entry(dek, wrapped, key_section)
+        e = _Entry(dek, wrapped, key_section, tuple(providers))
         e.messages, e.nbytes = 1, nbytes
         with self._lock:
             self._enc[context_key] = e
@@ -182,9 +206,9 @@ class DataKeyCache:
         Args:
             wrapped: the wrapped key from the message header.
             context_key: the encoded encryption context.
-            provider: the provider that owns ``wrapped``; a version below its minimum
-                decryption version is never answered from the cache (the provider must refuse
-                it with ``KeyVersionRetired``).
+            provider: the provider that owns ``wrapped``; only keys that this provider object
+                unwrapped (or made) are answered, and a version below its minimum decryption
+                version never is (the provider must refuse it with ``KeyVersionRetired``).
         """
         if not self.policy.decrypt_ttl:
             return None
@@ -194,6 +218,8 @@ class DataKeyCache:
             hit = self._dec.get(k)
             if hit is None:
                 return None
+            if hit[2] is not None and hit[2] is not provider:
+                return None  # another provider with the same key id: it must unwrap itself
             if hit[1] < time.monotonic() or wrapped.key_version < minimum:
                 del self._dec[k]
                 return None
@@ -201,14 +227,24 @@ class DataKeyCache:
             self.hits += 1
             return hit[0]
 
-    def put_unwrapped(self, wrapped: WrappedKey, context_key: bytes, dek: bytes) -> None:
-        """Remember an unwrapped data key for ``decrypt_ttl`` seconds."""
+    def put_unwrapped(
+        self,
+        wrapped: WrappedKey,
+        context_key: bytes,
+        dek: bytes,
+        provider: KeyProvider | None = None,
+    ) -> None:
+        """Remember an unwrapped data key for ``decrypt_ttl`` seconds.
+
+        With ``provider``, only :meth:`get_unwrapped` for that provider object gets it back
+        (:class:`EncryptionService` always passes it); without, any caller may.
+        """
         p = self.policy
         if not p.decrypt_ttl or not p.decrypt_max_entries:
             return
         k = _dec_key(wrapped, context_key)
         with self._lock:
-            self._dec[k] = (dek, time.monotonic() + p.decrypt_ttl)
+            self._dec[k] = (dek, time.monotonic() + p.decrypt_ttl, provider)
             self._dec.move_to_end(k)
             while len(self._dec) > p.decrypt_max_entries:
                 self._dec.popitem(last=False)

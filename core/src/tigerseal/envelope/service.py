@@ -149,10 +149,10 @@ class EncryptionService:
         wrapped_t = tuple(wrapped)
         section = encode_key_section(wrapped_t)  # the manifest is added per message
         if use_cache and self.cache is not None:
-            self.cache.put(ctx_bytes, dk.plaintext, wrapped_t, section, nbytes)
+            self.cache.put(ctx_bytes, dk.plaintext, wrapped_t, section, nbytes, self.providers)
             # The key is held anyway; let this process decrypt its own messages without a call.
-            for w in wrapped_t:
-                self.cache.put_unwrapped(w, ctx_bytes, dk.plaintext)
+            for w, p in zip(wrapped_t, self.providers, strict=True):
+                self.cache.put_unwrapped(w, ctx_bytes, dk.plaintext, p)
         return dk.plaintext, section, wrapped_t
 
     def _unwrap(self, header: Header, context: Context, ctx_bytes: bytes) -> bytes:
@@ -190,7 +190,7 @@ class EncryptionService:
                         f"({type(exc).__name__}); run `tigerseal doctor`"
                     ) from exc
                 if self.cache is not None:
-                    self.cache.put_unwrapped(w, ctx_bytes, dek)
+                    self.cache.put_unwrapped(w, ctx_bytes, dek, p)
                 return dek
         if not tried:
             # Provider names and key ids come from the (unauthenticated) key section: escaped,
