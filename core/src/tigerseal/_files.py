@@ -142,8 +142,11 @@ def create_temp(target: Path, suffix: str = "part") -> tuple[int, Path]:
     if suffix not in ("part", "tmp"):
         raise ValueError("suffix must be 'part' or 'tmp'")
     sweep_stale(target.parent)
+    # At most 200 bytes of the target's name: the temporary name adds up to 28, and a name of
+    # more than 255 bytes cannot be created (a long-named file could never be rewrapped).
+    base = os.fsdecode(os.fsencode(target.name)[:200])
     while True:
-        tmp = target.with_name(f".{target.name}.ts{os.getpid()}-{secrets.token_hex(4)}.{suffix}")
+        tmp = target.with_name(f".{base}.ts{os.getpid()}-{secrets.token_hex(4)}.{suffix}")
         # Registered before it exists: a signal between open() and registration still finds it.
         with _lock:
             _live.add(tmp)

@@ -157,3 +157,34 @@ def test_an_output_that_cannot_be_written_is_a_clear_error(
     assert isinstance(result.exception, ConfigError), result.exception
     assert f"cannot write {out}" in str(result.exception)
     assert "No such file or directory" in str(result.exception)
+
+
+def test_files_with_names_near_the_length_limit_are_rewrapped(
+    tmp_path: Path, svc: EncryptionService
+) -> None:
+    from tigerseal.cli.crypto import decrypt, rewrap
+
+    name = "n" * 240 + ".tsl"  # NAME_MAX is 255 bytes: the temp name must not outgrow it
+    (tmp_path / name).write_bytes(bytes(svc.encrypt(b"long")))
+    svc.providers[0].rotate()  # type: ignore[attr-defined]
+    result = CliRunner().invoke(rewrap, [str(tmp_path / name)])
+    assert result.exit_code == 0, result.output
+    assert EncryptedData.parse((tmp_path / name).read_bytes()).key_version == 2
+    out = tmp_path / ("o" * 250)
+    result = CliRunner().invoke(decrypt, [str(tmp_path / name), "-o", str(out)])
+    assert result.exit_code == 0, result.exception
+    assert out.read_bytes() == b"long"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_temp_names_of_long_multibyte_names_fit_and_are_recognised(tmp_path: Path) -> None:
+    from tigerseal import _files
+
+    fd, tmp = _files.create_temp(tmp_path / ("\u00e9" * 127 + "x"), "part")  # 255 bytes
+    os.close(fd)
+    try:
+        assert len(os.fsencode(tmp.name)) <= 255
+        assert _files.is_temp_name(tmp.name)
+        assert [e.name for e in os.scandir(tmp_path)] == [tmp.name]
+    finally:
+        _files.discard(tmp)
