@@ -325,3 +325,15 @@ def test_namespace(
     # The same URI outside the namespace names another (here: missing) key.
     with pytest.raises(KeyNotFound):
         make_provider("app", namespace="").wrap(value, {})
+
+
+def test_foreign_wrapped_key_error_escapes_header_text(
+    vault_server: VaultServer, make_provider: MakeProvider
+) -> None:
+    # Provider names and key ids come from a message's unauthenticated key section.
+    p = make_provider(vault_server.create_key())
+    hostile = WrappedKey("evil\x1b[2J", "kid\r\nERROR forged\x07", 1, b"vault:v1:AAAA")
+    with pytest.raises(NoMatchingKeyError) as e:
+        p.unwrap(hostile, {})
+    for ch in ("\n", "\r", "\x1b", "\x07"):
+        assert ch not in str(e.value)

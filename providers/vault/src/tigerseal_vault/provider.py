@@ -47,6 +47,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
+from tigerseal._text import escape_control
 from tigerseal.errors import (
     AccessDenied,
     ConfigError,
@@ -464,7 +465,9 @@ class VaultTransitProvider(KeyProvider):
         """The version and ciphertext string of a wrapped key this provider owns."""
         if not self.owns(wrapped):
             raise NoMatchingKeyError(
-                f"this data key was wrapped by {wrapped.provider}:{wrapped.key_id}, not by "
+                # From the message's unauthenticated key section: escaped.
+                f"this data key was wrapped by {escape_control(wrapped.provider)}:"
+                f"{escape_control(wrapped.key_id, limit=200)}, not by "
                 f"{self.uri}; configure that key to decrypt it"
             )
         match = _BLOB.fullmatch(bytes(wrapped.blob))
