@@ -141,7 +141,15 @@ def test_a_sequential_job_continues_in_parallel(engine: Engine, keys: Keys) -> N
     new = keys.rotate()
     first = rewrap_table(engine, table, service=new, batch_size=50, max_batches=3, verify=False)
     assert first.rows == 150
-    rest = rewrap_table(engine, table, service=new, batch_size=50, workers=2)
+    seen: list[int] = []
+    rest = rewrap_table(
+        engine, table, service=new, batch_size=50, workers=2, progress=True,
+        on_batch=lambda r: seen.append(r.rows),
+    )  # fmt: skip
+    # progress: on_batch runs here, in the calling process, once per committed batch
+    assert seen == sorted(seen)
+    assert seen[-1] == n - 150
+    assert len(seen) == rest.batches
     assert rest.resumed_from == (149,)
     assert rest.rows == n - 150
     assert rest.finished

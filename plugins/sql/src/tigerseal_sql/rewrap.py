@@ -439,9 +439,12 @@ def rewrap_table(
         with engine.connect() as conn:
             total = conn.execute(count).scalar_one()
             if parallel:
-                total -= conn.execute(
-                    select(func.coalesce(func.sum(ck.c.rows_done), 0)).where(ck.c.job == job)
-                ).scalar_one()
+                # sum() of a BIGINT is a NUMERIC on PostgreSQL: a Decimal, which click refuses.
+                total -= int(
+                    conn.execute(
+                        select(func.coalesce(func.sum(ck.c.rows_done), 0)).where(ck.c.job == job)
+                    ).scalar_one()
+                )
 
     updates = {
         c.name: update(tbl)
@@ -792,12 +795,15 @@ def _finish_chunks(engine: Engine, job: str) -> bool:
         ).scalar_one()
         if left:
             return False
-        rows, rewrapped = conn.execute(
-            select(
-                func.coalesce(func.sum(ck.c.rows_done), 0),
-                func.coalesce(func.sum(ck.c.rewrapped), 0),
-            ).where(ck.c.job == job)
-        ).one()
+        rows, rewrapped = (
+            int(v)
+            for v in conn.execute(
+                select(
+                    func.coalesce(func.sum(ck.c.rows_done), 0),
+                    func.coalesce(func.sum(ck.c.rewrapped), 0),
+                ).where(ck.c.job == job)
+            ).one()
+        )
         conn.execute(
             update(cp)
             .where(cp.c.job == job)
