@@ -27,8 +27,10 @@ def _open(path: str | os.PathLike[str]) -> Any:
 
 
 def _is_record(rec: Any) -> bool:
-    """A chained record (``seq`` and ``prev``), not any JSON object: a planted "torn" line
-    that a writer terminated is no record. (Neither tail nor stats check MACs: ``verify`` does.)
+    """Whether ``rec`` is a chained record (``seq`` and ``prev``), not just any JSON object.
+
+    A planted "torn" line that a writer terminated is no record. (Neither tail nor stats
+    check MACs: ``verify`` does.)
     """
     return (
         isinstance(rec, dict)
