@@ -470,7 +470,13 @@ class EncryptionService:
         """New header bytes for each header whose wrapped keys are stale, else ``None``.
 
         Works on headers alone, so files of any size are rewrapped by rewriting their first
-        bytes and copying the body (``tigerseal rewrap``).
+        bytes and copying the body (``tigerseal rewrap``). When a provider moves a copy to
+        another key id (AWS KMS: an allowed key or a Multi-Region replica to the configured
+        ARN), the key-section manifest is verified and recomputed, which takes one unwrap.
+
+        Raises:
+            EncryptionError: a new header would be over the format's size limit.
+            DecryptionError: a moved message's key section or commitment does not verify.
         """
         new_keys = [list(h.wrapped_keys) for h in headers]
         jobs: dict[int, list[tuple[int, int]]] = {}
@@ -635,5 +641,5 @@ def _layout(keys: Sequence[WrappedKey]) -> list[tuple[str, str]]:
 
 
 def _manifest_of(section: bytes, count: int) -> WrappedKey:
-    """The manifest entry our writer put last in ``section`` (its MAC is the last 32 bytes)."""
+    """The manifest entry our writer put last in ``section`` (its MAC is the last 16 bytes)."""
     return WrappedKey(MANIFEST_PROVIDER, "", count, section[-MANIFEST_MAC_SIZE:])
