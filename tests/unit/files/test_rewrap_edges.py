@@ -188,3 +188,21 @@ def test_temp_names_of_long_multibyte_names_fit_and_are_recognised(tmp_path: Pat
         assert [e.name for e in os.scandir(tmp_path)] == [tmp.name]
     finally:
         _files.discard(tmp)
+
+
+def test_opening_a_linked_keyring_sweeps_where_its_writers_write(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    real = tmp_path / "volume" / "keyring.json"
+    create_keyring(real)
+    link = tmp_path / "keyring.json"
+    link.symlink_to(real)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = real.with_name(f".keyring.json.ts{dead.pid}-0123abcd.tmp")  # a killed rotate's copy
+    stale.write_text("key material")
+    # A fresh process: each sweeps a directory once, and this one already swept volume/.
+    code = "import sys; from tigerseal.providers.file import FileKeyProvider as P; P(sys.argv[1])"
+    subprocess.run([sys.executable, "-c", code, str(link)], check=True, timeout=120)
+    assert not stale.exists()

@@ -295,7 +295,7 @@ class FileKeyProvider(KeyProvider):
 
         # A writer killed by SIGKILL leaves a .tmp copy of the keyring (key material) behind:
         # the first process to open the keyring removes those of dead pids (once per directory).
-        _files.sweep_stale(self._path.parent)
+        _files.sweep_stale(_files.rename_target(self._path).parent)
 
     @classmethod
     def from_path(cls, path: str | os.PathLike[str]) -> FileKeyProvider:
