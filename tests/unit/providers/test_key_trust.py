@@ -296,3 +296,20 @@ def test_reload_that_adds_a_version_is_logged(
         assert provider.key_version == 2
     messages = [r.getMessage() for r in caplog.records if r.name == "tigerseal.providers.file"]
     assert any(str(path) in m and "version 2" in m for m in messages), messages
+
+
+def test_keyring_is_not_created_through_a_link_planted_in_another_users_directory(
+    development: None, tmp_path: Path
+) -> None:
+    """Creating a keyring (first use of the development keyring, `tigerseal keygen PATH`) in a
+    directory someone else controls is refused before anything is written: a dangling symlink
+    planted there must not make tigerseal create a file wherever it points."""
+    planted = tmp_path / "shared"
+    planted.mkdir()
+    victim = tmp_path / "victim.json"
+    (planted / "keyring.json").symlink_to(victim)
+    os.chown(planted, 65534, -1)  # the other user's directory (tests run as root)
+    with pytest.raises(ConfigError, match="65534"):
+        create_keyring(planted / "keyring.json", exist_ok=True)
+    assert not victim.exists()
+    assert sorted(p.name for p in planted.iterdir()) == ["keyring.json"]

@@ -120,6 +120,11 @@ def _check_permissions(path: Path, st: os.stat_result) -> None:
             f"{uid}); whoever owns it can replace its keys. If the file is yours, fix it with: "
             f"chown {uid} {path}"
         )
+    _check_directories(path, uid)
+
+
+def _check_directories(path: Path, uid: int) -> None:
+    """Refuse a keyring path whose directory others could write (or that another user owns)."""
     # The directory of the name we were given, and the one the file really lives in when that
     # name is a symlink: whoever can write either can swap the keyring.
     named = path.absolute().parent
@@ -556,12 +561,17 @@ def create_keyring(
             over an existing file), under the keyring's lock (``tigerseal keygen --force``).
 
     Raises:
-        ConfigError: the file exists and neither ``overwrite`` nor ``exist_ok`` is set.
+        ConfigError: the file exists and neither ``overwrite`` nor ``exist_ok`` is set; or its
+            directory (or, through a symlink, the target's) is writable by group or others or
+            owned by another user (checked before anything is written).
     """
     if overwrite and exist_ok:
         raise ValueError("overwrite and exist_ok contradict each other; pass one")
     target = Path(path)
     target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Before anything is written: in a directory someone else controls, a link planted at
+    # ``path`` would otherwise make us create the keyring (and its lock) wherever it points.
+    _check_directories(target, expected_owner())
     doc = _new_document()
     with _locked(target):
         if target.exists() and exist_ok:
