@@ -83,6 +83,12 @@ def is_temp_name(name: str) -> bool:
     return bool(_TEMP_RE.match(name) or _OTHER_TEMP_RE.match(name))
 
 
+def _live_temp_name(name: str) -> bool:
+    """Whether ``name`` is a temporary file of a running tigerseal process."""
+    m = _TEMP_RE.match(name)
+    return m is not None and _pid_alive(int(m.group("pid")))
+
+
 def _pid_alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
@@ -282,7 +288,8 @@ def walk_message_files(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Pa
 
     Symlinks inside directories are not followed (they may point out of the tree, or at a file
     already listed); a symlink given by name is resolved. Temporary files (:func:`is_temp_name`)
-    are other commands' output in progress (an ``encrypt -o`` writing its ``.part`` file).
+    are other commands' output in progress (an ``encrypt -o`` writing its ``.part`` file); a
+    file named in ``paths`` itself is skipped only if a running tigerseal process writes it.
 
     Raises:
         ConfigError: a path does not exist.
@@ -293,8 +300,11 @@ def walk_message_files(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Pa
     for p in map(Path, paths):
         if p.is_dir():
             found = sorted(f for f in p.rglob("*") if not f.is_symlink() and f.is_file())
+            temporary = is_temp_name
         elif p.is_file():
             found = [Path(os.path.realpath(p)) if p.is_symlink() else p]
+            # Named on purpose: data, unless a live tigerseal process is writing it.
+            temporary = _live_temp_name
         else:
             raise ConfigError(f"{escape_control(str(p), limit=300)} does not exist")
         for f in found:
@@ -302,7 +312,7 @@ def walk_message_files(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Pa
             if real in seen:
                 continue
             seen.add(real)
-            if is_temp_name(f.name):
+            if temporary(f.name):
                 temps += 1
             else:
                 files.append(f)

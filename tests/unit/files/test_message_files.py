@@ -164,3 +164,28 @@ def test_a_file_named_twice_is_handled_once(tmp_path: Path, svc: EncryptionServi
     result = CliRunner().invoke(rewrap, args)
     assert result.exit_code == 0, result.output
     assert "1 rewrapped, 0 already current" in result.output
+
+
+def test_a_file_named_on_the_command_line_is_never_skipped_as_temporary(
+    tmp_path: Path, svc: EncryptionService
+) -> None:
+    from tigerseal.cli.crypto import rewrap
+
+    f = tmp_path / ".old-export.part"  # named deliberately: data, whatever it looks like
+    f.write_bytes(bytes(svc.encrypt(b"named")))
+    svc.providers[0].rotate()  # type: ignore[attr-defined]
+    assert [u.version for u in file_key_uses([str(f)])] == [1]
+    assert file_key_uses([str(tmp_path)]) == []  # inside a directory it is a temporary file
+    result = CliRunner().invoke(rewrap, [str(f)])
+    assert result.exit_code == 0, result.output
+    assert "1 rewrapped" in result.output
+    assert EncryptedData.parse(f.read_bytes()).key_version == 2
+    # ...except the output of a running tigerseal command (here: this process).
+    live = tmp_path / f".x.tsl.ts{os.getpid()}-0123abcd.part"
+    live.write_bytes(bytes(svc.encrypt(b"in progress", {"v": "1"})))
+    before = live.read_bytes()
+    svc.providers[0].rotate()  # type: ignore[attr-defined]
+    result = CliRunner().invoke(rewrap, [str(live)])
+    assert "1 temporary files skipped" in result.output
+    assert live.read_bytes() == before
+    assert file_key_uses([str(live)]) == []
