@@ -8,6 +8,7 @@ that decryption verifies and ``inspect`` reports on.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import Iterator
@@ -141,3 +142,30 @@ def test_messages_without_a_manifest_still_decrypt(
     assert info["problem"] is None
     provider.rotate()
     assert svc.decrypt(svc.rewrap(legacy)) == b"old"
+
+
+def test_rewrap_of_a_tampered_key_section_costs_few_or_no_calls(
+    svc: EncryptionService, provider: FakeKeyProvider
+) -> None:
+    # The unwrap bound holds for rewrap too: 14 junk copies under the configured key (count
+    # edited to match, so only the MAC would tell) must not cost 15 provider calls, and a key
+    # section whose count already shows tampering costs none.
+    ed = svc.encrypt(b"x")
+    real, m = ed.wrapped_keys[0], ed.header.manifest
+    assert m is not None
+    keys = (real, *tuple(_junk(real) for _ in range(14)))
+    forged = EncryptedData(
+        ed.header.aad
+        + encode_key_section(keys, WrappedKey(m.provider, "", len(keys), m.blob))
+        + bytes(ed)[ed.header.size :]
+    )
+    provider.rotate()
+    before = sum(provider.calls.values())
+    with contextlib.suppress(DecryptionError):
+        svc.rewrap(forged)
+    assert sum(provider.calls.values()) - before <= 2  # one rewrap (unwrap + wrap at most)
+    stripped = EncryptedData(_with_keys(ed, [real, real], manifest=True))
+    before = sum(provider.calls.values())
+    with pytest.raises(DecryptionError, match="key section"):
+        svc.rewrap(stripped)
+    assert sum(provider.calls.values()) == before

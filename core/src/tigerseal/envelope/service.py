@@ -478,6 +478,11 @@ class EncryptionService:
             EncryptionError: a new header would be over the format's size limit.
             DecryptionError: a moved message's key section or commitment does not verify.
         """
+        for h in headers:
+            if (h.manifest is not None or h.expects_manifest) and _key_section_problem(h):
+                # Copies were removed or added: refuse as decrypt would, before any provider
+                # call, rather than spend calls on it and write the damage back as "rewrapped".
+                raise _key_section_error(h)
         new_keys = [list(h.wrapped_keys) for h in headers]
         jobs: dict[int, list[tuple[int, int]]] = {}
         items: dict[int, list[tuple[WrappedKey, Context]]] = {}
