@@ -313,3 +313,35 @@ def test_keyring_is_not_created_through_a_link_planted_in_another_users_director
         create_keyring(planted / "keyring.json", exist_ok=True)
     assert not victim.exists()
     assert sorted(p.name for p in planted.iterdir()) == ["keyring.json"]
+
+
+def test_keyring_path_naming_a_fifo_is_refused_without_hanging(
+    development: None, tmp_path: Path
+) -> None:
+    """Opening a named pipe for reading blocks until a writer comes: the keyring is opened
+    non-blocking, so a FIFO (a planted link, a mistyped path) is an error, not a hung start."""
+    import threading
+
+    directory = tmp_path / "ring"
+    directory.mkdir(mode=0o700)
+    os.mkfifo(directory / "keyring.json", 0o600)
+    outcome: list[BaseException | None] = []
+
+    def load() -> None:
+        try:
+            FileKeyProvider(directory / "keyring.json")
+        except BaseException as exc:  # reported to the test thread
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+
+    worker = threading.Thread(target=load, daemon=True)
+    worker.start()
+    worker.join(10)  # generous: the fixed code answers at once, the unfixed one never does
+    if worker.is_alive():
+        with open(directory / "keyring.json", "wb"):  # unblock the reader before failing
+            pass
+        worker.join(5)
+        pytest.fail("opening a FIFO keyring blocked")
+    assert isinstance(outcome[0], ConfigError)
+    assert "not a regular file" in str(outcome[0])

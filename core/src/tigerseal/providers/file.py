@@ -316,7 +316,9 @@ class FileKeyProvider(KeyProvider):
     def _read(self) -> tuple[dict[str, Any], tuple[int, int, int]]:
         path = self._path
         try:
-            fd = os.open(path, os.O_RDONLY)
+            # Non-blocking: opening a FIFO for reading would wait for a writer forever (then the
+            # fstat below refuses it); reads of a regular file are unaffected.
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
         except FileNotFoundError:
             raise ConfigError(
                 f"keyring {path} does not exist; create it with `tigerseal keygen {path}`"
