@@ -47,6 +47,7 @@ __all__ = [
     "backup_name",
     "create_temp",
     "discard",
+    "fsync_dir",
     "install_signal_cleanup",
     "is_temp_name",
     "kept",
@@ -58,7 +59,9 @@ __all__ = [
     "split_message_file",
     "sweep_stale",
     "walk_message_files",
+    "write_all",
     "write_backup",
+    "write_private",
 ]
 
 # DOTALL and \Z: file names may contain newlines.
@@ -223,6 +226,51 @@ def install_signal_cleanup() -> None:
         signal.signal(sig, _on_signal)
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to ``fd`` (``os.write`` may write less than asked)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (the entry lives in the directory, not the file)."""
+    fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Replace ``path`` atomically and durably with ``data``, mode 0600.
+
+    The one way tigerseal writes a file holding secrets (keyrings, peppers, ``.env`` files,
+    audit MAC keys): a registered temporary file (``O_EXCL``, swept if the writer dies), every
+    byte written, ``fsync``, rename over ``path``, ``fsync`` of the directory. Readers see the
+    old file or the new one, and after a crash the new one is not lost — a lost pepper or key
+    file makes every message or hash that depends on it unreadable. ``path`` is replaced as
+    named; callers that follow a symlinked configuration file pass :func:`rename_target` first.
+
+    Raises:
+        OSError: the file cannot be written (the temporary file is removed).
+    """
+    fd, tmp = create_temp(path, "tmp")
+    try:
+        try:
+            os.fchmod(fd, 0o600)  # the umask cannot widen it, but be explicit
+            write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        kept(tmp)
+    except BaseException:
+        discard(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
 def rename_target(path: Path) -> Path:
     """The file a write-by-rename of a configuration file should replace: through symlinks.
 
@@ -259,9 +307,7 @@ def write_backup(src: Path, dst: Path) -> None:
     try:
         try:
             os.fchmod(fd, 0o600)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            write_all(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)

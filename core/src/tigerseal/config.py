@@ -1135,8 +1135,14 @@ def generate_env_template(
                 f"{target} already exists; pass overwrite=True (CLI: --force) to replace it, "
                 "or choose another path"
             ) from None
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        from tigerseal import _files
+
+        try:
+            _files.write_all(fd, text.encode("utf-8"))
+            os.fsync(fd)  # it holds a fresh master key: a crash must not leave it empty
+        finally:
+            os.close(fd)
+        _files.fsync_dir(target.parent.absolute())
         return target
     from tigerseal import _files
 
@@ -1148,15 +1154,8 @@ def generate_env_template(
                 f"could not back up {target} to {backup_to} ({exc.strerror}); nothing was replaced"
             ) from exc
     target = _files.rename_target(target)  # a linked .env is replaced where it lives
-    fd, tmp = _files.create_temp(target, "tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-        _files.kept(tmp)
-    except BaseException:
-        _files.discard(tmp)
-        raise
+    # fsynced like a keyring: the file holds the master key that wraps existing data.
+    _files.write_private(target, text.encode("utf-8"))
     return target
 
 

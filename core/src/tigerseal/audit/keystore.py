@@ -13,10 +13,8 @@ the old key version can then be retired.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import secrets
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -222,19 +220,9 @@ def _line(entry: dict[str, Any]) -> bytes:
 
 
 def _replace(target: Path, data: bytes) -> None:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
+    from tigerseal import _files
+
     try:
-        fd = os.open(tmp, flags, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, target)
+        _files.write_private(target, data)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
         raise AuditError(f"cannot write the audit key file {target}: {exc.strerror}") from exc

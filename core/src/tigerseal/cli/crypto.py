@@ -370,14 +370,6 @@ def _keep_owner_and_mode(fd: int, st: os.stat_result, path: Path) -> None:
     os.fchmod(fd, stat.S_IMODE(st.st_mode))
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 @dataclass
 class _Copy:
     entry: _Entry
@@ -602,7 +594,7 @@ def _rewrap_files(
             # Once per directory and batch; until then a crash can only bring back old files,
             # which still decrypt.
             for directory in renamed_in:
-                _fsync_dir(directory)
+                _files.fsync_dir(directory)
         pending = changed
         if not pending:
             break

@@ -155,38 +155,13 @@ def _check_directory(directory: Path, uid: int) -> None:
         )
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_atomic(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` as JSON to ``path`` (mode 0600) so readers see the old or new file only."""
     from tigerseal import _files
 
-    payload = (json.dumps(data, indent=2) + "\n").encode()
-    path = _files.rename_target(path)
-    # Named after our pid, registered for removal on signals, swept by the next writer if this
-    # process is killed: a .tmp copy of key material never outlives its writer for long.
-    fd, tmp = _files.create_temp(path, "tmp")
-    try:
-        try:
-            os.fchmod(fd, 0o600)  # the umask cannot widen it, but be explicit
-            view = memoryview(payload)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        _files.kept(tmp)
-    except BaseException:
-        _files.discard(tmp)
-        raise
-    _fsync_dir(path.parent)
+    # A symlinked keyring is replaced where it lives; the temporary copy of key material is
+    # named after our pid and swept by the next writer if this process is killed.
+    _files.write_private(_files.rename_target(path), (json.dumps(data, indent=2) + "\n").encode())
 
 
 @contextmanager
