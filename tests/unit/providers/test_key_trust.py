@@ -345,3 +345,20 @@ def test_keyring_path_naming_a_fifo_is_refused_without_hanging(
         pytest.fail("opening a FIFO keyring blocked")
     assert isinstance(outcome[0], ConfigError)
     assert "not a regular file" in str(outcome[0])
+
+
+def test_retired_weak_keyring_version_no_longer_blocks_production(
+    production: None, tmp_path: Path
+) -> None:
+    """The refusal says: rotate, rewrap, retire the weak version. tigerseal never removes a
+    version, so once retired (below min_decryption_version, never used again) it must not keep
+    the keyring from loading, or that advice leads nowhere."""
+    path = tmp_path / "ring" / "keyring.json"
+    create_keyring(path).rotate()
+    doc = json.loads(path.read_text())
+    doc["keys"][0]["key"] = WEAK_KEYS["short pattern"]
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ConfigError, match="version 1"):
+        FileKeyProvider(path)  # still usable for decryption: refused
+    _rewrite(path, min_decryption_version=2)
+    assert FileKeyProvider(path).min_decryption_version == 2

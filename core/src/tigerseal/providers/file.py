@@ -321,10 +321,13 @@ class FileKeyProvider(KeyProvider):
         from tigerseal.providers._local import LocalKeyring
 
         keys = {e["version"]: bytes.fromhex(e["key"]) for e in doc["keys"]}
-        for version, key in sorted(keys.items()):
-            refuse_weak_key(key, f"keyring {self._path} version {version}")
-        fingerprints = {v: hashlib.sha256(k).digest() for v, k in keys.items()}
         current, min_version = doc["current_version"], doc["min_decryption_version"]
+        for version, key in sorted(keys.items()):
+            # A retired version is never used again and tigerseal never deletes one: checking it
+            # would make "rotate, rewrap, retire the weak version" a dead end.
+            if version >= min_version:
+                refuse_weak_key(key, f"keyring {self._path} version {version}")
+        fingerprints = {v: hashlib.sha256(k).digest() for v, k in keys.items()}
         if self._keyring is None or self._keyring_id != doc["keyring_id"]:
             if self._keyring is not None:
                 raise ConfigError(
