@@ -24,7 +24,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from tigerseal.errors import TokenError, TokenReuseError
+from tigerseal.errors import PasswordError, TokenError, TokenReuseError
 
 if TYPE_CHECKING:
     from tigerseal.passwords import PolicyResult
@@ -63,7 +63,13 @@ class SecurityService:
         """Whether ``password`` matches ``password_hash`` (any supported scheme)."""
         from tigerseal.passwords import verify_password
 
-        ok = verify_password(password, password_hash)
+        try:
+            ok = verify_password(password, password_hash)
+        except PasswordError:
+            # A stored hash that cannot be checked (malformed, planted with a huge cost) is a
+            # failed login too, and worth a look: audited, then the caller sees the error.
+            self._audit("authn_login_fail", "medium", details={"reason": "stored_hash_unusable"})
+            raise
         if not ok:  # audited without the password; the caller knows who tried
             self._audit("authn_login_fail", "medium", details={"reason": "password_mismatch"})
         return ok
@@ -72,7 +78,11 @@ class SecurityService:
         """Verify, and return a new hash when the stored one uses outdated parameters."""
         from tigerseal.passwords import verify_and_update
 
-        ok, new_hash = verify_and_update(password, password_hash)
+        try:
+            ok, new_hash = verify_and_update(password, password_hash)
+        except PasswordError:
+            self._audit("authn_login_fail", "medium", details={"reason": "stored_hash_unusable"})
+            raise
         if not ok:  # audited without the password; the caller knows who tried
             self._audit("authn_login_fail", "medium", details={"reason": "password_mismatch"})
         return ok, new_hash
@@ -100,7 +110,10 @@ class SecurityService:
         """Whether ``api_key`` matches the stored ``key_hash`` (constant time)."""
         from tigerseal.apikeys import verify_api_key
 
-        return verify_api_key(api_key, key_hash)
+        ok = verify_api_key(api_key, key_hash)
+        if not ok:  # audited without the key
+            self._audit("authn_token_invalid", "medium", details={"reason": "api_key_mismatch"})
+        return ok
 
     # -- tokens ----------------------------------------------------------------------------
     def create_token(

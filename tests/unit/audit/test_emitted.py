@@ -11,6 +11,8 @@ from click.testing import CliRunner
 from tigerseal.audit import Auditor, set_auditor
 from tigerseal.cli import cli
 from tigerseal.envelope import EncryptionService
+from tigerseal.errors import PasswordError
+from tigerseal.security import SecurityService
 from tigerseal.spi import AuditSink
 from tigerseal.testing.fake import FakeKeyProvider
 
@@ -72,8 +74,6 @@ def test_keymanager_rotation_is_audited(sink: ListSink, tmp_path: Path) -> None:
 
 
 def test_failed_password_checks_are_audited_without_the_password(sink: ListSink) -> None:
-    from tigerseal.security import SecurityService
-
     security = SecurityService()
     stored = security.hash_password("correct horse battery staple")
     assert security.verify_password("correct horse battery staple", stored)
@@ -85,3 +85,25 @@ def test_failed_password_checks_are_audited_without_the_password(sink: ListSink)
     ok, _ = security.verify_and_update("another-wrong-guess", stored)
     assert not ok
     assert len(_events(sink, "authn_login_fail")) == 2
+
+
+def test_failed_api_key_checks_are_audited_without_the_key(sink: ListSink) -> None:
+    security = SecurityService()
+    key, stored = security.generate_api_key()
+    assert security.verify_api_key(key, stored)
+    assert not _events(sink, "authn_token_invalid")
+    wrong = key[:-1] + ("A" if key[-1] != "A" else "B")
+    assert not security.verify_api_key(wrong, stored)
+    (event,) = _events(sink, "authn_token_invalid")
+    assert event["details"]["reason"] == "api_key_mismatch"
+    assert key[4:] not in repr(sink.records)
+    assert wrong[4:] not in repr(sink.records)
+
+
+def test_a_malformed_stored_hash_is_audited_and_still_raises(sink: ListSink) -> None:
+    security = SecurityService()
+    with pytest.raises(PasswordError):
+        security.verify_password("whatever-password", "$argon2id$v=19$m=bogus")
+    (event,) = _events(sink, "authn_login_fail")
+    assert event["details"]["reason"] == "stored_hash_unusable"
+    assert "whatever-password" not in repr(sink.records)

@@ -54,8 +54,9 @@ def test_demo_in_a_fresh_clone(tmp_path: Path) -> None:
         "7 requests: 5 allowed, 2 refused",
         "Requests remaining: 0",
         'RateLimit-Policy: "default";q=5;w=60',
-        "Total events: 6",
-        "'authn_login_fail': 1",  # the wrong password in the quick start is audited
+        "Total events: 7",
+        "'authn_login_fail': 1",  # the quick start's wrong password is audited
+        "'authn_token_invalid': 2",  # a forged token and the mistyped API key
         "Critical events: 0",
         "rate-limit rejections: 2",
         "the 'password' detail was redacted before writing",
@@ -94,7 +95,7 @@ def test_demo_state_dir_is_kept_and_verifies(tmp_path: Path) -> None:
         ["audit", "verify", "--key-provider", keyring, str(state / "audit.jsonl")], tmp_path, env
     )
     assert check.returncode == 0, check.stdout + check.stderr
-    assert "OK - 8 records" in check.stdout
+    assert "OK - 9 records" in check.stdout
     again = run(["demo", "--state-dir", str(state)], tmp_path, env)  # reuses the keyring
     assert again.returncode == 0, again.stderr
     check = run(
