@@ -351,6 +351,11 @@ def walk_message_files(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Pa
             found = [Path(os.path.realpath(p)) if p.is_symlink() else p]
             # Named on purpose: data, unless a live tigerseal process is writing it.
             temporary = _live_temp_name
+        elif p.exists():
+            raise ConfigError(
+                f"{escape_control(str(p), limit=300)} is not a regular file or directory (a "
+                "pipe, socket or device holds no stored message); name files or directories"
+            )
         else:
             raise ConfigError(f"{escape_control(str(p), limit=300)} does not exist")
         for f in found:

@@ -189,3 +189,14 @@ def test_a_file_named_on_the_command_line_is_never_skipped_as_temporary(
     assert "1 temporary files skipped" in result.output
     assert live.read_bytes() == before
     assert file_key_uses([str(live)]) == []
+
+
+def test_a_named_path_that_is_no_file_says_what_it_is(tmp_path: Path) -> None:
+    from tigerseal.errors import ConfigError
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="not a regular file or directory"):
+        file_key_uses([str(fifo)])
+    with pytest.raises(ConfigError, match="does not exist"):
+        file_key_uses([str(tmp_path / "missing")])
