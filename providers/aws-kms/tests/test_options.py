@@ -150,3 +150,17 @@ def test_arbitrary_text_never_escapes_the_error_tree(text: str) -> None:
     with contextlib.suppress(ConfigError):
         parse_options("aws-kms://" + text)
     assert parse_arn(text) is None or text.startswith("arn:")
+
+
+def test_identifiers_with_a_trailing_newline_are_refused() -> None:
+    # Python's "$" also matches before a final "\n": a key id from a message header (or an env
+    # var read with its newline) must not pass as an ARN and reach KMS calls and error text.
+    from tigerseal_aws_kms._options import parse_arn, parse_key
+
+    arn = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    assert parse_arn(arn) is not None
+    for bad in (arn + "\n", "arn:aws:kms:us-east-1:111122223333:alias/name\n"):
+        assert parse_arn(bad) is None
+    for bad in ("1234abcd-12ab-34cd-56ef-1234567890ab\n", "alias/name\n"):
+        with pytest.raises(ConfigError):
+            parse_key(bad)

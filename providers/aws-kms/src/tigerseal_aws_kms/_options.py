@@ -34,16 +34,17 @@ __all__ = ["SCHEME", "AwsKmsOptions", "KeyRef", "parse_arn", "parse_options"]
 
 SCHEME = "aws-kms"
 
+# \Z, not $: "$" also matches before a final newline, which must not pass as part of an id.
 _ARN = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):kms:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+):"
-    r"(?P<account>\d{12}):(?P<kind>key|alias)/(?P<resource>[A-Za-z0-9/_-]{1,256})$"
+    r"(?P<account>\d{12}):(?P<kind>key|alias)/(?P<resource>[A-Za-z0-9/_-]{1,256})\Z"
 )
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 # AWS writes multi-Region key ids as mrk-<32 hex>; moto as mrk-<uuid>. Accept both.
-_KEY_ID = re.compile(rf"^(?:mrk-(?:[0-9a-f]{{32}}|{_UUID})|{_UUID})$", re.IGNORECASE)
-_ALIAS = re.compile(r"^alias/[A-Za-z0-9/_-]{1,250}$")
-_REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
-_ACCOUNT = re.compile(r"^\d{12}$")
+_KEY_ID = re.compile(rf"^(?:mrk-(?:[0-9a-f]{{32}}|{_UUID})|{_UUID})\Z", re.IGNORECASE)
+_ALIAS = re.compile(r"^alias/[A-Za-z0-9/_-]{1,250}\Z")
+_REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+\Z")
+_ACCOUNT = re.compile(r"^\d{12}\Z")
 
 KeyKind = Literal["key-arn", "alias-arn", "key-id", "alias-name"]
 RetryMode = Literal["standard", "adaptive"]
