@@ -529,7 +529,8 @@ class EncryptionService:
         verifies the old manifest and the commitment, so a tampered key section is refused
         rather than blessed.
         """
-        _, aes = self._content_key(header)
+        key, aes = self._content_key(header)
+        del key  # only the cipher is needed; keep key bytes out of traceback frame locals
         try:
             return WrappedKey(MANIFEST_PROVIDER, "", len(keys), key_section_mac(aes, keys))
         finally:
