@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Iterator
@@ -206,3 +207,36 @@ def test_opening_a_linked_keyring_sweeps_where_its_writers_write(tmp_path: Path)
     code = "import sys; from tigerseal.providers.file import FileKeyProvider as P; P(sys.argv[1])"
     subprocess.run([sys.executable, "-c", code, str(link)], check=True, timeout=120)
     assert not stale.exists()
+
+
+def test_a_full_disk_while_writing_output_is_a_clear_error_and_leaves_nothing(
+    tmp_path: Path, svc: EncryptionService
+) -> None:
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    src = tmp_path / "big.tsl"
+    out = io.BytesIO()
+    svc.encrypt_stream(io.BytesIO(os.urandom(300_000)), out, {})
+    src.write_bytes(out.getvalue())
+
+    def small_disk() -> None:  # writes past 64 KiB fail with EFBIG, as on a full disk
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (65_536, 65_536))
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TIGERSEAL_", "ENCRYPTION_"))}
+    env |= {"TIGERSEAL_KEYRING_PATH": str(tmp_path / "keyring.json"), "ENVIRONMENT": "development"}
+    exe = str(Path(sys.executable).parent / "tigerseal")
+    for args in (["decrypt", str(src), "-o", "plain"], ["encrypt", str(src), "-o", "again"]):
+        proc = subprocess.run(
+            [exe, *args], cwd=tmp_path, env=env, capture_output=True, timeout=120,
+            preexec_fn=small_disk,
+        )  # fmt: skip
+        err = proc.stderr.decode()
+        assert proc.returncode == 2, err
+        assert "Traceback" not in err
+        assert f"cannot write {args[-1]}: File too large" in err
+        assert not [p for p in tmp_path.iterdir() if p.name.endswith((".part", ".tmp"))]
+        assert not (tmp_path / args[-1]).exists()

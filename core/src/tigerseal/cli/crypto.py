@@ -86,7 +86,7 @@ def _atomic_out(path: str) -> Iterator[BinaryIO]:
         raise _cannot_write(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as f:
-            yield f
+            yield cast("BinaryIO", _OutFile(f, path))
             try:
                 f.flush()
                 os.fsync(f.fileno())
@@ -100,6 +100,20 @@ def _atomic_out(path: str) -> Iterator[BinaryIO]:
     except BaseException:
         _files.discard(tmp)
         raise
+
+
+class _OutFile:
+    """The temporary output file: a failed write (full disk, quota) names the output."""
+
+    def __init__(self, f: BinaryIO, path: str) -> None:
+        self._f = f
+        self._path = path
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        try:
+            return self._f.write(data)
+        except OSError as exc:
+            raise _cannot_write(self._path, exc) from None
 
 
 def _cannot_write(path: str, exc: OSError) -> ConfigError:
