@@ -545,6 +545,30 @@ def current_environment() -> str:
         return _ENVIRONMENTS.get(raw, "production")
 
 
+#: The normalised environments that look like a deployment: no development keyring, no fake://.
+_DEPLOYMENTS = frozenset({"staging", "production"})
+
+
+def looks_like_deployment(environment: str | None = None) -> bool:
+    """Whether ``environment`` (default: :func:`current_environment`) looks like a deployment.
+
+    The one rule for what tigerseal never does outside a developer's machine or a test run:
+    fall back to the development keyring, or accept the in-memory ``fake://`` provider (its
+    keys vanish at exit). ``staging`` counts: data written there must survive a redeploy too.
+
+    Args:
+        environment: a normalised ``ENVIRONMENT`` value (``Settings.environment``).
+    """
+    return (current_environment() if environment is None else environment) in _DEPLOYMENTS
+
+
+#: Said whenever fake:// is refused (select_key_providers and tigerseal.testing.fake.from_uri).
+FAKE_PROVIDER_REFUSED = (
+    "the fake:// test provider keeps keys in memory and loses them at exit: never use it in "
+    "production or staging; configure env://, file:// or a KMS, Vault or HSM key"
+)
+
+
 def select_key_providers(settings: Settings | None = None) -> KeyProviderSelection:
     """Decide which key providers are configured: the one rule every caller uses.
 
@@ -556,19 +580,18 @@ def select_key_providers(settings: Settings | None = None) -> KeyProviderSelecti
 
     Raises:
         ConfigError: nothing is configured and the development keyring is refused
-            (``ENVIRONMENT`` is staging or production, or ``TIGERSEAL_ALLOW_DEV_KEYRING=false``);
-            or the in-memory ``fake://`` test provider is configured in production.
+            (:func:`looks_like_deployment`, or ``TIGERSEAL_ALLOW_DEV_KEYRING=false``); or the
+            in-memory ``fake://`` test provider is configured where it looks like a deployment.
     """
     s = get_settings() if settings is None else settings
     explicit = tuple(s.key_providers.split())
     if explicit:
-        if s.is_production:
+        if looks_like_deployment(s.environment):
             fakes = [u for u in explicit if u.partition(":")[0].strip().lower() == "fake"]
             if fakes:
                 raise ConfigError(
-                    "TIGERSEAL_KEY_PROVIDERS names the fake:// test provider, which keeps keys "
-                    "in memory and loses them at exit: never use it in production; configure "
-                    "env://, file:// or a KMS, Vault or HSM key"
+                    f"TIGERSEAL_KEY_PROVIDERS names fake:// with ENVIRONMENT={s.environment}: "
+                    + FAKE_PROVIDER_REFUSED
                 )
         return KeyProviderSelection(explicit, SOURCE_EXPLICIT)
     if s.encryption_master_key is not None:
@@ -578,7 +601,7 @@ def select_key_providers(settings: Settings | None = None) -> KeyProviderSelecti
         "TIGERSEAL_KEY_PROVIDERS to a KMS, Vault or HSM key (e.g. aws-kms://alias/app) or a "
         "keyring file (file:///etc/tigerseal/keyring.json)"
     )
-    if s.environment in ("production", "staging"):
+    if looks_like_deployment(s.environment):
         raise ConfigError(
             f"ENCRYPTION_MASTER_KEY is required in {s.environment} (no encryption key is "
             f"configured): {how}; tigerseal never creates keys in a deployment (a generated "

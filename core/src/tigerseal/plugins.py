@@ -395,7 +395,7 @@ class PluginRegistry:
                 "fake:// is tigerseal's in-memory test provider and is not built in: call "
                 "tigerseal.testing.register_fake_provider() in test setup (or use the "
                 "fake_provider_registered fixture of tigerseal.testing.pytest_plugin); never "
-                "configure it in production."
+                "configure it in production or staging."
             )
         elif dist:
             parts.append(f"Install it with: pip install {dist}")

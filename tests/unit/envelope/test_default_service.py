@@ -160,3 +160,30 @@ def test_explicit_dev_keyring_opt_out_keeps_configured_keys(
     monkeypatch.setenv("TIGERSEAL_ALLOW_DEV_KEYRING", "false")
     monkeypatch.setenv("ENCRYPTION_MASTER_KEY", secrets.token_hex(32))
     assert configured_provider_uris() == ["env://ENCRYPTION_MASTER_KEY"]
+
+
+@pytest.mark.parametrize("environment", ["development", "test", "staging", "production", "prod"])
+def test_fake_provider_follows_the_dev_keyring_deployment_rule(
+    monkeypatch: pytest.MonkeyPatch, environment: str
+) -> None:
+    """fake:// and the development keyring are refused in exactly the same environments."""
+    from tigerseal.config import select_key_providers
+
+    monkeypatch.setenv("ENVIRONMENT", environment)
+    if environment.startswith("prod"):
+        monkeypatch.setenv("JWT_SECRET", secrets.token_urlsafe(48))
+    reset_settings()
+    dev_keyring_refused = False
+    try:
+        select_key_providers()  # nothing configured: the development keyring or a refusal
+    except ConfigError:
+        dev_keyring_refused = True
+    monkeypatch.setenv("TIGERSEAL_KEY_PROVIDERS", "env://X fake://deployed")
+    reset_settings()
+    if dev_keyring_refused:
+        with pytest.raises(ConfigError, match="fake://") as e:
+            select_key_providers()
+        assert "never use it in production or staging" in str(e.value)
+    else:
+        assert select_key_providers().uris == ("env://X", "fake://deployed")
+    assert dev_keyring_refused == (environment in ("staging", "production", "prod"))

@@ -171,3 +171,20 @@ def test_reset_fake_keys(name: str) -> None:
     reset_fake_keys(name)
     with pytest.raises(DecryptionError):
         FakeKeyProvider(name).unwrap(wrapped, {})
+
+
+@pytest.mark.parametrize("environment", ["staging", "production"])
+def test_from_uri_refused_where_it_looks_like_a_deployment(
+    monkeypatch: pytest.MonkeyPatch, environment: str
+) -> None:
+    """The same rule as the development keyring: staging is a deployment too."""
+    from tigerseal.config import reset_settings
+
+    monkeypatch.setenv("ENVIRONMENT", environment)
+    reset_settings()
+    try:
+        with pytest.raises(ConfigError, match="never use it in production or staging"):
+            from_uri("fake://deployed")
+    finally:
+        monkeypatch.delenv("ENVIRONMENT")
+        reset_settings()

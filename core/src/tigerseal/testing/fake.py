@@ -3,8 +3,10 @@
 Not for production: the keys live in process memory and vanish at exit. So it is **not** a
 built-in plugin: a test suite opts in with :func:`register_fake_provider` (or the
 ``fake_provider_registered`` fixture of :mod:`tigerseal.testing.pytest_plugin`), like Tink's
-``fake_kms.register_client()``; then ``TIGERSEAL_KEY_PROVIDERS="fake://test"`` works. With
-``ENVIRONMENT=production`` a ``fake://`` URI is refused even when registered. It runs the same
+``fake_kms.register_client()``; then ``TIGERSEAL_KEY_PROVIDERS="fake://test"`` works. Where the
+environment looks like a deployment (``ENVIRONMENT=staging`` or ``production``, the rule of
+:func:`tigerseal.config.looks_like_deployment` that also refuses the development keyring) a
+``fake://`` URI is refused even when registered. It runs the same
 local AES-256-GCM-SIV wrap as the ``env`` and ``file`` providers, so tests exercise real crypto.
 
 URI: ``fake://<name>[?version=N&binds_context=0&min_version=M&latency_ms=L]``
@@ -333,12 +335,12 @@ def from_uri(uri: str, **options: Any) -> FakeKeyProvider:
     parts = urlsplit(uri)
     if parts.scheme != "fake":
         raise ConfigError(f"not a fake:// URI: {uri!r}")
-    from tigerseal.config import current_environment
+    from tigerseal.config import FAKE_PROVIDER_REFUSED, current_environment, looks_like_deployment
 
-    if current_environment() == "production":
+    environment = current_environment()
+    if looks_like_deployment(environment):
         raise ConfigError(
-            "fake:// is the in-memory test provider: its keys vanish at exit, so never use it "
-            "in production; configure env://, file:// or a KMS, Vault or HSM key"
+            f"fake:// refused with ENVIRONMENT={environment}: {FAKE_PROVIDER_REFUSED}"
         )
     name = (parts.netloc + parts.path).strip("/") or "default"
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
@@ -376,7 +378,7 @@ PLUGIN_NAME = "tigerseal.testing.fake"
 
 
 def register_fake_provider(registry: PluginRegistry | None = None) -> bool:
-    """Make ``fake://`` URIs resolve (tests only; refused in production anyway).
+    """Make ``fake://`` URIs resolve (tests only; refused in staging and production anyway).
 
     Args:
         registry: the registry to add it to; default the process-wide one.
