@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 import bcrypt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tigerseal.errors import PasswordError
+from tigerseal.errors import ConfigError, PasswordError
 from tigerseal.passwords import (
     Argon2Hasher,
     BcryptHasher,
@@ -222,3 +225,37 @@ def test_lone_surrogates_are_refused_not_crashing(password: str) -> None:
     assert service.verify_and_update(password, stored) == (False, None)
     with pytest.raises(PasswordError, match="surrogate"):
         service.hash_password(password)
+
+
+def test_a_trailing_newline_makes_a_stored_hash_malformed() -> None:
+    """A stored hash has one spelling: ``$`` in a format regex matched before a final newline."""
+    from tigerseal.passwords import PepperKeyring
+
+    django_salt = "seasalt"
+    django_digest = base64.b64encode(
+        hashlib.pbkdf2_hmac("sha256", b"pw-1234", django_salt.encode(), 1000)
+    ).decode()
+    bcrypt_hasher = cheap_hashers()["bcrypt"]
+    assert isinstance(bcrypt_hasher, PasswordHasher)
+    valid = [
+        (name, hasher.hash("pw-1234"))  # type: ignore[attr-defined]
+        for name, hasher in cheap_hashers().items()
+    ] + [
+        ("pbkdf2-sha256", f"pbkdf2_sha256$1000${django_salt}${django_digest}"),
+        ("bcrypt", bcrypt_hasher.hash("pw-1234" * 12)),  # bcrypt-sha256 v2 (over 72 bytes)
+    ]
+    ctx = make_context(pepper=PepperKeyring.generate("p1"))
+    valid.append(("peppered", ctx.hash("pw-1234")))
+    for name, stored in valid:
+        password = "pw-1234" * 12 if stored.startswith("$bcrypt-sha256$") else "pw-1234"
+        assert ctx.verify(password, stored), name
+        for spelling in (stored + "\n", stored + "\r\n"):
+            with pytest.raises(PasswordError, match="malformed"):
+                ctx.verify(password, spelling)
+            # The format-regex schemes; argon2's parsing is argon2-cffi's (verify refuses).
+            scheme = ctx.identify(spelling)
+            if name not in ("peppered", "argon2") and scheme is not None:
+                with pytest.raises(PasswordError, match="malformed"):
+                    scheme.needs_update(spelling)
+    with pytest.raises(ConfigError, match="pepper id"):
+        PepperKeyring.generate("p1\n")

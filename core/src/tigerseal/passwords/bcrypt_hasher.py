@@ -38,12 +38,12 @@ from tigerseal.passwords._base import (
 
 __all__ = ["BcryptHasher"]
 
-_BCRYPT = re.compile(r"^\$(2[aby])\$(\d\d)\$[./A-Za-z0-9]{53}$")
+_BCRYPT = re.compile(r"\$(2[aby])\$(\d\d)\$[./A-Za-z0-9]{53}")
 _SHA256_V2 = re.compile(
-    r"^\$bcrypt-sha256\$v=2,t=2b,r=(\d{1,2})\$([./A-Za-z0-9]{22})\$([./A-Za-z0-9]{31})$"
+    r"\$bcrypt-sha256\$v=2,t=2b,r=(\d{1,2})\$([./A-Za-z0-9]{22})\$([./A-Za-z0-9]{31})"
 )
 _SHA256_V1 = re.compile(
-    r"^\$bcrypt-sha256\$(2[ab]),(\d{1,2})\$([./A-Za-z0-9]{22})\$([./A-Za-z0-9]{31})$"
+    r"\$bcrypt-sha256\$(2[ab]),(\d{1,2})\$([./A-Za-z0-9]{22})\$([./A-Za-z0-9]{31})"
 )
 _MAX_BYTES = 72
 _DEFAULT_ROUNDS = 12
@@ -89,18 +89,18 @@ class BcryptHasher(BaseHasher):
         if not acceptable(password):
             return False
         secret = password.encode("utf-8")
-        m = _BCRYPT.match(stored_hash)
+        m = _BCRYPT.fullmatch(stored_hash)
         if m:
             self._check_rounds(int(m[2]))
             if len(secret) > _MAX_BYTES:
                 return False  # bcrypt would compare the first 72 bytes only (docstring)
             return _checkpw(secret, stored_hash)
-        m = _SHA256_V2.match(stored_hash)
+        m = _SHA256_V2.fullmatch(stored_hash)
         if m:
             rounds, salt, digest = int(m[1]), m[2], m[3]
             self._check_rounds(rounds)
             return _checkpw(_v2_key(secret, salt), f"$2b${rounds:02d}${salt}{digest}")
-        m = _SHA256_V1.match(stored_hash)
+        m = _SHA256_V1.fullmatch(stored_hash)
         if m:
             ident, rounds, salt, digest = m[1], int(m[2]), m[3], m[4]
             self._check_rounds(rounds)
@@ -109,19 +109,19 @@ class BcryptHasher(BaseHasher):
         raise malformed("bcrypt")
 
     def needs_update(self, stored_hash: str) -> bool:
-        m = _BCRYPT.match(stored_hash)
+        m = _BCRYPT.fullmatch(stored_hash)
         if m:
             return int(m[2]) < self.rounds
-        m = _SHA256_V2.match(stored_hash)
+        m = _SHA256_V2.fullmatch(stored_hash)
         if m:
             return int(m[1]) < self.rounds
-        if _SHA256_V1.match(stored_hash):
+        if _SHA256_V1.fullmatch(stored_hash):
             return True  # unkeyed SHA-256 pre-hash: passlib's v2 fixed that
         raise malformed("bcrypt")
 
     def needs_update_after_verify(self, password: str, stored_hash: str) -> bool:
         secret = password.encode("utf-8")
-        if _BCRYPT.match(stored_hash) and len(secret) >= _MAX_BYTES:
+        if _BCRYPT.fullmatch(stored_hash) and len(secret) >= _MAX_BYTES:
             return True  # a plain hash of a 72-byte password: move it to bcrypt-sha256
         return self.needs_update(stored_hash)
 

@@ -29,7 +29,7 @@ __all__ = [
     "verify_password",
 ]
 
-_PEPPERED = re.compile(r"^\$ts-pepper\$v=1,id=([A-Za-z0-9._-]{1,32})(\$.+)$", re.DOTALL)
+_PEPPERED = re.compile(r"\$ts-pepper\$v=1,id=([A-Za-z0-9._-]{1,32})(\$.+)", re.DOTALL)
 _BUILTIN_ORDER = ("argon2", "bcrypt", "scrypt", "pbkdf2-sha256")
 
 
@@ -98,7 +98,7 @@ class PasswordContext:
 
     def identify(self, stored_hash: str) -> PasswordHasher | None:
         """The scheme that wrote ``stored_hash`` (pepper marker removed), or ``None``."""
-        m = _PEPPERED.match(stored_hash)
+        m = _PEPPERED.fullmatch(stored_hash)
         inner = m[2] if m else stored_hash
         if self.default.identify(inner):
             return self.default
@@ -110,7 +110,7 @@ class PasswordContext:
     def _split(self, stored_hash: str) -> tuple[str | None, str, PasswordHasher]:
         if not isinstance(stored_hash, str):
             raise TypeError(f"stored hash must be str, not {type(stored_hash).__name__}")
-        m = _PEPPERED.match(stored_hash)
+        m = _PEPPERED.fullmatch(stored_hash)
         pepper_id, inner = (m[1], m[2]) if m else (None, stored_hash)
         scheme = self.identify(inner)
         if scheme is None:

@@ -31,8 +31,8 @@ from tigerseal.passwords._base import (
 
 __all__ = ["Pbkdf2Sha256Hasher"]
 
-_PASSLIB = re.compile(r"^\$pbkdf2-sha256\$([1-9]\d{0,9})\$([./A-Za-z0-9]*)\$([./A-Za-z0-9]{43})$")
-_DJANGO = re.compile(r"^pbkdf2_sha256\$([1-9]\d{0,9})\$([^$]{1,128})\$([A-Za-z0-9+/]{43}=)$")
+_PASSLIB = re.compile(r"\$pbkdf2-sha256\$([1-9]\d{0,9})\$([./A-Za-z0-9]*)\$([./A-Za-z0-9]{43})")
+_DJANGO = re.compile(r"pbkdf2_sha256\$([1-9]\d{0,9})\$([^$]{1,128})\$([A-Za-z0-9+/]{43}=)")
 # The largest configurable cost. Iterations read from a stored hash are bounded lower, by
 # COST_FACTOR times the configured (or default) count, so a planted hash cannot stall a login.
 _MAX_ITERATIONS = 10_000_000
@@ -84,13 +84,13 @@ class Pbkdf2Sha256Hasher(BaseHasher):
 
 
 def _parse(stored_hash: str) -> tuple[int, bytes, bytes, bool]:
-    m = _PASSLIB.match(stored_hash)
+    m = _PASSLIB.fullmatch(stored_hash)
     try:
         if m:
             iterations, salt, digest = int(m[1]), ab64_decode(m[2]), ab64_decode(m[3])
             django = False
         else:
-            m = _DJANGO.match(stored_hash)
+            m = _DJANGO.fullmatch(stored_hash)
             if not m:
                 raise malformed("pbkdf2-sha256")
             # Django uses the salt string itself (not decoded) as the PBKDF2 salt.

@@ -58,7 +58,7 @@ __all__ = [
 ]
 
 #: Pepper ids: short, printable, and safe inside a hash string.
-PEPPER_ID = re.compile(r"^[A-Za-z0-9._-]{1,32}$")
+PEPPER_ID = re.compile(r"^[A-Za-z0-9._-]{1,32}\Z")  # \Z: `$` would allow a final newline
 _PURPOSE = "password-pepper"
 
 
@@ -81,7 +81,7 @@ class PepperKeyring:
 
     def __init__(self, peppers: Mapping[str, bytes], current: str) -> None:
         for pid, key in peppers.items():
-            if not PEPPER_ID.match(pid):
+            if not PEPPER_ID.fullmatch(pid):
                 raise ConfigError(f"pepper id {pid!r} must match {PEPPER_ID.pattern}")
             if len(key) < 32:
                 raise ConfigError(f"pepper {pid!r} is shorter than 32 bytes")
@@ -179,7 +179,7 @@ def add_pepper(
             _read(target) if target.exists() else {"version": 1, "current": None, "peppers": {}}
         )
         pid = pepper_id or _next_id(data["peppers"])
-        if not PEPPER_ID.match(pid):
+        if not PEPPER_ID.fullmatch(pid):
             raise ConfigError(f"pepper id {pid!r} must match {PEPPER_ID.pattern}")
         if pid in data["peppers"]:
             raise ConfigError(f"pepper id {pid!r} is already in {target}; choose another id")

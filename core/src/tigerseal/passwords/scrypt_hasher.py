@@ -26,7 +26,7 @@ from tigerseal.passwords._base import (
 __all__ = ["ScryptHasher"]
 
 _FORMAT = re.compile(
-    r"^\$scrypt\$ln=(\d{1,2}),r=(\d{1,3}),p=(\d{1,3})\$([A-Za-z0-9+/]*)\$([A-Za-z0-9+/]{43})$"
+    r"\$scrypt\$ln=(\d{1,2}),r=(\d{1,3}),p=(\d{1,3})\$([A-Za-z0-9+/]*)\$([A-Za-z0-9+/]{43})"
 )
 # Parameters read from a stored hash are bounded, so a planted hash cannot make one
 # verification allocate gigabytes.
@@ -128,7 +128,7 @@ def _scrypt(secret: bytes, salt: bytes, ln: int, r: int, p: int) -> bytes:
 
 
 def _parse(stored_hash: str) -> tuple[int, int, int, bytes, bytes]:
-    m = _FORMAT.match(stored_hash)
+    m = _FORMAT.fullmatch(stored_hash)
     if not m:
         raise malformed("scrypt")
     ln, r, p = int(m[1]), int(m[2]), int(m[3])
