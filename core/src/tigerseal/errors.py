@@ -41,8 +41,9 @@ __all__ = [
     "TokenError",
     "TokenExpiredError",
     "TokenInvalidError",
-    "TokenRevokedError",
     "TokenReuseError",
+    "TokenRevokedError",
+    "TrailingDataError",
     "UnknownProviderError",
     "UnsupportedOperation",
 ]
@@ -128,6 +129,14 @@ class KeyVersionRetired(KeyProviderError, DecryptionError):
 
 class ContextMismatchError(DecryptionError):
     """The encryption context given to decrypt differs from the one bound to the message."""
+
+
+class TrailingDataError(DecryptionError):
+    """Data follows the final frame of a framed message (it was extended or concatenated).
+
+    Everything up to the final frame authenticated, so plaintext already written while
+    streaming is the complete message; the input as a whole is still not what was encrypted.
+    """
 
 
 # -- security services -----------------------------------------------------------------------

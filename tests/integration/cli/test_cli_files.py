@@ -421,3 +421,39 @@ def test_decrypt_to_stdout_streams_verified_frames_without_a_spool_file(
     assert (got + rest) == plain[: len(got + rest)]
     assert b"truncated" in err
     assert b"incomplete" in err
+
+
+@pytest.mark.parametrize("damage", ["truncated", "appended"])
+def test_decrypt_to_stdout_says_what_is_wrong_with_what_it_wrote(
+    tmp_path: Path, env: dict[str, str], damage: str
+) -> None:
+    """A missing final frame leaves an incomplete output; appended data a complete one."""
+    from tigerseal.keymanager import KeyManager
+
+    KeyManager.create_keyring(tmp_path / "keyring.json")
+    fs = 48 * 1024  # more than the 64 KiB read-ahead, whose framing is checked before output
+    svc = EncryptionService(FileKeyProvider(tmp_path / "keyring.json"), frame_size=fs)
+    plain = os.urandom(fs * 3 + 7)
+    sealed = io.BytesIO()
+    svc.encrypt_stream(io.BytesIO(plain), sealed, {})
+    blob = sealed.getvalue()
+    # Without the final frame (length, 7 bytes, tag), or with a second message appended.
+    damaged = blob[: -(4 + 7 + 16)] if damage == "truncated" else blob + blob
+    proc = run("decrypt", "-", cwd=tmp_path, env=env, input=damaged, check=False)
+    assert proc.returncode == 2
+    err = proc.stderr.decode()
+    if damage == "truncated":
+        assert proc.stdout == plain[: fs * 3]
+        assert "truncated" in err
+        assert (
+            f"the {fs * 3} bytes already written to stdout were authentic but are incomplete" in err
+        )
+        assert "appended" not in err
+    else:
+        assert proc.stdout == plain
+        assert "data follows the final frame" in err
+        assert (
+            f"the {len(plain)} bytes written to stdout are the complete authentic message, "
+            "but the input has extra bytes appended: treat it as tampered"
+        ) in err
+        assert "incomplete" not in err

@@ -9,7 +9,13 @@ import struct
 import pytest
 from tigerseal.envelope import EncryptedData, EncryptionService
 from tigerseal.envelope.format import MAX_HEADER_SIZE
-from tigerseal.errors import DecryptionError, EncryptionError, TigerSealError
+from tigerseal.errors import (
+    DecryptionError,
+    EncryptionError,
+    TigerSealError,
+    TrailingDataError,
+)
+from tigerseal.testing import FakeKeyProvider
 
 
 def test_every_bit_flip_fails(svc: EncryptionService) -> None:
@@ -223,3 +229,19 @@ def test_text_that_is_not_utf8_encodable_is_an_encryption_error(
     with pytest.raises(EncryptionError, match="surrogate") as e:
         svc.encrypt(data, context)
     assert e.value.__context__ is None or not isinstance(e.value.__context__, UnicodeError)
+
+
+@pytest.mark.parametrize("size", [100, 200_000])  # within / beyond the 64 KiB read-ahead
+def test_appended_data_is_a_trailing_data_error_and_truncation_is_not(
+    provider: FakeKeyProvider, size: int
+) -> None:
+    """Callers (the CLI) tell "complete but extended" from "incomplete" by the error type."""
+    svc = EncryptionService(provider, frame_size=48 * 1024)
+    sealed = io.BytesIO()
+    svc.encrypt_stream(io.BytesIO(secrets.token_bytes(size)), sealed, {})
+    blob = sealed.getvalue()
+    with pytest.raises(TrailingDataError, match="data follows the final frame"):
+        svc.decrypt_stream(io.BytesIO(blob + b"\x00"), io.BytesIO(), {})
+    with pytest.raises(DecryptionError) as info:
+        svc.decrypt_stream(io.BytesIO(blob[:-1]), io.BytesIO(), {})
+    assert not isinstance(info.value, TrailingDataError)

@@ -19,7 +19,13 @@ import click
 
 from tigerseal import _files
 from tigerseal._text import escape_control
-from tigerseal.errors import ConfigError, DecryptionError, EncryptionError, TigerSealError
+from tigerseal.errors import (
+    ConfigError,
+    DecryptionError,
+    EncryptionError,
+    TigerSealError,
+    TrailingDataError,
+)
 
 if TYPE_CHECKING:
     from tigerseal.envelope import EncryptionService
@@ -177,8 +183,10 @@ def decrypt(src: str, output: str, context: tuple[str, ...]) -> None:
       or SIGHUP, and after kill -9 by the next tigerseal run writing in that directory.
     * stdout, framed messages (written by `encrypt`): each frame is written as soon as that
       frame authenticated. Truncation (a missing final frame) and appended data are only
-      detected at the end: then the exit status is 2 and what was written is an authentic
-      but incomplete prefix. Check the exit status, or use -o FILE for all-or-nothing.
+      detected at the end, with exit status 2: after truncation what was written is an
+      authentic but incomplete prefix; with data appended after the final frame it is the
+      complete authentic message, but the input was tampered with. Check the exit status,
+      or use -o FILE for all-or-nothing.
     * stdout, single-shot messages ('ts1.' text, JSON, `encrypt --text`): held in memory
       and written only after the whole message authenticated.
     Nothing is spooled to a temporary file for stdout.
@@ -214,6 +222,13 @@ def decrypt(src: str, output: str, context: tuple[str, ...]) -> None:
         except DecryptionError as exc:
             if not frames.written:
                 raise
+            if isinstance(exc, TrailingDataError):
+                # The final frame authenticated: the output is whole, the input was extended.
+                raise TrailingDataError(
+                    f"{exc}; the {frames.written} bytes written to stdout are the complete "
+                    "authentic message, but the input has extra bytes appended: treat it as "
+                    "tampered"
+                ) from None
             raise DecryptionError(
                 f"{exc}; the {frames.written} bytes already written to stdout were authentic "
                 "but are incomplete: discard them"

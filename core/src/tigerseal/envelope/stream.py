@@ -12,7 +12,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tigerseal.envelope.format import MAX_FRAMES, TAG_SIZE, Header, nonce
-from tigerseal.errors import DecryptionError, EncryptionError
+from tigerseal.errors import DecryptionError, EncryptionError, TrailingDataError
 
 __all__ = [
     "Prefixed",
@@ -128,8 +128,8 @@ def check_layout(body: bytes | memoryview, header: Header, complete: bool) -> No
     reads per frame and rejects a malformed body without a call to a key provider.
 
     Raises:
-        DecryptionError: a frame length above the frame size, a truncated body, or data after
-            the final frame.
+        DecryptionError: a frame length above the frame size, or a truncated body.
+        TrailingDataError: data after the final frame (a ``DecryptionError``).
     """
     end = len(body)
     if header.frame_size == 0:
@@ -158,7 +158,7 @@ def check_layout(body: bytes | memoryview, header: Header, complete: bool) -> No
         seq += 1
         if n < fs:  # the final frame
             if complete and pos != end:
-                raise DecryptionError(
+                raise TrailingDataError(
                     "data follows the final frame: the stream was extended or concatenated"
                 )
             return
@@ -276,7 +276,7 @@ def _decrypt_frames(src: _Readable, header: Header, aes: AESGCM, dst: BinaryIO) 
             seq += 1
             if final:
                 if src.read(1):
-                    raise DecryptionError(
+                    raise TrailingDataError(
                         "data follows the final frame: the stream was extended or concatenated"
                     )
                 return total
