@@ -82,8 +82,9 @@ def test_pepper_key_uses_lists_every_pepper(tmp_path: Path, keyring: FileKeyProv
     uses = pepper_key_uses(path)
     assert sorted((u.what.split()[1], u.version) for u in uses) == [("'p1'", 1), ("'p2'", 2)]
     assert key_uses(KeyUseScan(pepper_files=(str(path),))) == uses
-    # a configured file that does not exist stores nothing
-    assert pepper_key_uses(tmp_path / "none.json") == []
+    # a configured file that does not exist cannot be checked: never "no uses"
+    with pytest.raises(ConfigError, match="does not exist"):
+        pepper_key_uses(tmp_path / "none.json")
 
 
 def test_rewrap_keeps_other_providers_peppers(tmp_path: Path, keyring: FileKeyProvider) -> None:

@@ -42,6 +42,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from tigerseal._text import escape_control
 from tigerseal.errors import ConfigError, NoMatchingKeyError
 
 if TYPE_CHECKING:
@@ -237,16 +238,22 @@ def rewrap_pepper_file(
 def pepper_key_uses(path: str | os.PathLike[str]) -> list[KeyUse]:
     """The key versions the peppers of a pepper file are wrapped under (nothing unwrapped).
 
-    A file that does not exist holds no pepper: ``[]``.
-
     Raises:
-        ConfigError: the file exists but is unreadable or malformed (never read as "no uses").
+        ConfigError: the file does not exist, is unreadable or is malformed (never read as
+            "no uses"): a configured pepper file missing where ``retire`` runs (a mistyped
+            path, a volume not mounted) is a check that could not be made, and an application
+            cannot start without its pepper file anyway.
     """
     from tigerseal.keyuse import KeyUse
 
     target = Path(path)
     if not target.exists():
-        return []
+        raise ConfigError(
+            f"pepper file {escape_control(str(target), limit=300)} does not exist here, so the "
+            "key versions of its peppers cannot be checked; run this where the file is, give "
+            "its path (--pepper-file / TIGERSEAL_PASSWORD_PEPPER_FILE), or unset "
+            "TIGERSEAL_PASSWORD_PEPPER_FILE if no pepper file is used"
+        )
     data = _read(target)
     return [
         KeyUse.of(

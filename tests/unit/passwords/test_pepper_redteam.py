@@ -1,0 +1,117 @@
+"""Attacks on the pepper rotation path: crashes, missing files, hostile ids."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from tigerseal.cli import cli
+from tigerseal.errors import ConfigError
+from tigerseal.keyuse import KeyUseScan, key_uses, retire
+from tigerseal.passwords import add_pepper, load_pepper_file
+from tigerseal.providers.file import FileKeyProvider, create_keyring
+
+
+@pytest.fixture
+def keyring(tmp_path: Path) -> FileKeyProvider:
+    return create_keyring(tmp_path / "keyring.json")
+
+
+def test_a_named_pepper_file_that_does_not_exist_refuses_the_retire(
+    tmp_path: Path, keyring: FileKeyProvider
+) -> None:
+    """A mistyped or unmounted pepper path must not read as "no peppers" and let retire run."""
+    keyring.rotate()
+    scan = KeyUseScan(pepper_files=(str(tmp_path / "elsewhere" / "peppers.json"),))
+    with pytest.raises(ConfigError, match=r"pepper file .* does not exist"):
+        key_uses(scan)
+    with pytest.raises(ConfigError, match=r"does not exist"):
+        retire(keyring, 2, scan)
+    assert keyring.min_decryption_version == 0
+
+
+_KILL_DURING_REWRAP = """
+import os, signal, sys
+from tigerseal.providers.file import FileKeyProvider
+from tigerseal.passwords.pepper import rewrap_pepper_file
+def die(*a, **k):
+    os.kill(os.getpid(), signal.SIGKILL)
+os.replace = die
+rewrap_pepper_file(sys.argv[1], [FileKeyProvider(sys.argv[2])])
+"""
+
+
+_REWRAP = """
+import sys
+from tigerseal.providers.file import FileKeyProvider
+from tigerseal.passwords.pepper import rewrap_pepper_file
+assert rewrap_pepper_file(sys.argv[1], [FileKeyProvider(sys.argv[2])]).rewrapped == 1
+"""
+
+
+def test_kill_9_during_rewrap_keeps_the_old_file_and_the_next_writer_sweeps(
+    tmp_path: Path, keyring: FileKeyProvider
+) -> None:
+    path = tmp_path / "peppers.json"
+    add_pepper(path, keyring, "p1")
+    before = path.read_bytes()
+    keyring.rotate()
+    keyring_path = keyring.uri.removeprefix("file://")
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILL_DURING_REWRAP, str(path), keyring_path],
+        capture_output=True,
+        timeout=60,
+    )
+    assert proc.returncode == -9, proc.stderr
+    assert path.read_bytes() == before  # the old file, whole
+    left = [p.name for p in tmp_path.iterdir() if p.name.startswith(".peppers.json.")]
+    assert left, "the killed writer's temporary file should be there to sweep"
+    # The next writer is another process (sweeping is once per directory and process).
+    proc = subprocess.run(
+        [sys.executable, "-c", _REWRAP, str(path), keyring_path],
+        capture_output=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".peppers.json.")]
+    assert load_pepper_file(path, [keyring]).ids == ("p1",)
+
+
+def test_hostile_pepper_ids_are_escaped_by_pepper_list(
+    tmp_path: Path, keyring: FileKeyProvider
+) -> None:
+    path = tmp_path / "peppers.json"
+    add_pepper(path, keyring, "p1")
+    doc = json.loads(path.read_text())
+    doc["peppers"]["x\x1b]0;owned\x07\u202e\nforged line"] = doc["peppers"]["p1"]
+    doc["peppers"]["p1"]["key_id"] = "kr\x1b[2J\rfake"
+    path.write_text(json.dumps(doc))
+    result = CliRunner().invoke(cli, ["pepper", "list", "--file", str(path)])
+    assert result.exit_code == 0, result.output
+    for bad in ("\x1b", "\x07", "\u202e", "\r"):
+        assert bad not in result.output
+    assert len(result.output.splitlines()) == 2
+
+
+def test_env_provider_retire_explains_and_check_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tigerseal.config import reset_settings
+
+    monkeypatch.setenv("TS_RT_KEY", "ab" * 32)
+    monkeypatch.setenv("TIGERSEAL_AUDIT_SINKS", "logging://")
+    monkeypatch.delenv("TIGERSEAL_PASSWORD_PEPPER_FILE", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    reset_settings()
+    runner = CliRunner()
+    result = runner.invoke(cli, ["retire", "--below", "1", "--uri", "env://TS_RT_KEY", "--check"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["retire", "--below", "1", "--uri", "env://TS_RT_KEY"])
+    assert result.exit_code == 1, result.output
+    assert "cannot retire" in result.output
+    assert "Traceback" not in result.output
+    reset_settings()
