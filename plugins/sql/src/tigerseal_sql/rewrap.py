@@ -857,6 +857,15 @@ def _rewrap_rows(
     return done
 
 
+def _bare_type(col: Column[Any]) -> Any:
+    """``col``'s type without a collation (``CAST(... AS VARCHAR COLLATE x)`` is no syntax)."""
+    if getattr(col.type, "collation", None) is None:
+        return col.type
+    bare = col.type.copy()
+    bare.collation = None  # type: ignore[attr-defined]
+    return bare
+
+
 def _write(
     conn: Connection, updates: dict[str, Any], col: Column[Any], rows: list[tuple[Any, ...]]
 ) -> int:
@@ -889,10 +898,10 @@ def _write(
     # and a batch of bytea values hex-escaped into an array literal cost ~30 ms per 1,000
     # rows to build and parse against ~1 ms in binary (measured). psycopg2 knows only %s.
     f = "b" if dialect.driver == "psycopg" else "s"
-    arrays = [
-        f"CAST(%({n}){f} AS {pc.type.compile(dialect=dialect)}[])"
-        for n, pc in zip(names, pk_cols, strict=True)
-    ]
+    # A key column's type without its COLLATE clause (a cast cannot carry one); comparisons
+    # with the column still use the column's collation, which wins over a type's default.
+    pk_types = [_bare_type(pc).compile(dialect=dialect) for pc in pk_cols]
+    arrays = [f"CAST(%({n}){f} AS {ty}[])" for n, ty in zip(names, pk_types, strict=True)]
     if isinstance(col.type, EncryptedType):
         stored_type = "TEXT" if col.type.storage == "text" else "BYTEA"
         as_db = col.type._to_db
@@ -907,7 +916,6 @@ def _write(
     # The key range of the batch, stated outright: without it the planner joins the arrays
     # to a sequential scan of the whole table (a hash join), so every batch cost O(table) and
     # a job O(table^2); with it, an index range scan of the batch's rows.
-    pk_types = [pc.type.compile(dialect=dialect) for pc in pk_cols]
     row_of = ", ".join(f"t.{quote(pc.name)}" for pc in pk_cols)
     lo = ", ".join(f"CAST(%(_lo{i})s AS {ty})" for i, ty in enumerate(pk_types))
     hi = ", ".join(f"CAST(%(_hi{i})s AS {ty})" for i, ty in enumerate(pk_types))
@@ -923,10 +931,11 @@ def _write(
         f"WHERE {bounds} AND {match}"
     )
     params: dict[str, Any] = {n: [r[i] for r in rows] for i, n in enumerate(names)}
-    # rows come in primary-key order (the batch query orders by it), so the first and last
-    # rows bound it; min/max per row tuple keeps that true for any caller.
-    keys = [tuple(r[:npk]) for r in rows]
-    first, last = min(keys), max(keys)
+    # rows come in primary-key order as the database sorts (the batch query orders by it), so
+    # the first and last rows bound the batch. Never Python's min()/max(): strings in a
+    # linguistic collation sort differently ("a" < "B" there), and rows outside a Python-made
+    # range would be silently left unwritten.
+    first, last = tuple(rows[0][:npk]), tuple(rows[-1][:npk])
     for i in range(npk):
         params[f"_lo{i}"] = first[i]
         params[f"_hi{i}"] = last[i]
