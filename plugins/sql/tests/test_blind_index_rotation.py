@@ -106,6 +106,9 @@ def test_rewrap_then_retire_keeps_lookups_working(db_url: str, keyring: FileKeyP
 
 
 def test_a_database_without_the_table_has_no_uses(db_url: str, keyring: FileKeyProvider) -> None:
+    engine = create_engine(db_url)
+    engine.connect().close()  # the database exists (SQLite: the file)
+    engine.dispose()
     assert blind_index_key_uses(db_url) == []
     assert rewrap_blind_index_keys(db_url, service=EncryptionService(keyring)) == (0, 0, 0)
 

@@ -217,7 +217,9 @@ def _engine(bind: Engine | Connection | str) -> tuple[Engine, bool]:
     if isinstance(bind, str):
         from tigerseal_sql._engine import engine_from_url
 
-        return engine_from_url(bind), True
+        # Checks and rewraps name an existing database: a mistyped SQLite path is an error,
+        # not a new empty database that reads as "no keys stored".
+        return engine_from_url(bind, must_exist=True), True
     return bind.engine, False
 
 
