@@ -542,6 +542,7 @@ def key_uses(scan: KeyUseScan) -> list[KeyUse]:
         ConfigError: a plugin could not read a place it owns, or answered with something else
             than ``KeyUse`` objects. A failed check never counts as "no uses".
     """
+    from tigerseal._text import escape_control
     from tigerseal.errors import TigerSealError
     from tigerseal.keyuse import KeyUse
 
@@ -567,15 +568,18 @@ def key_uses(scan: KeyUseScan) -> list[KeyUse]:
     for impl in registry.pm.hook.report_key_uses.get_hookimpls():
         dist = registry._distributions.get(impl.plugin_name, impl.plugin_name)
         try:
-            answer = cast("Iterable[object] | None", impl.function(scan=scan))
+            # Read the whole answer here: a generator fails while it is iterated, and an
+            # answer that is not iterable fails in list(); both are the plugin's failure.
+            answer = list(cast("Iterable[object] | None", impl.function(scan=scan)) or ())
         except TigerSealError:
             raise
         except Exception as exc:
             raise PluginError(
                 f"plugin {impl.plugin_name} ({dist}) failed to report the key versions it "
-                f"uses: {type(exc).__name__}: {exc}; nothing was retired"
+                f"uses: {type(exc).__name__}: {escape_control(str(exc), limit=300)}; nothing "
+                "was retired"
             ) from exc
-        for use in answer or ():
+        for use in answer:
             if not isinstance(use, KeyUse):
                 raise PluginError(
                     f"plugin {impl.plugin_name} ({dist}) answered report_key_uses with a "

@@ -194,3 +194,36 @@ def test_with_autoload_off_an_unasked_key_storing_plugin_blocks_retire(
     finally:
         set_registry(previous)
     assert keyring.min_decryption_version == 1
+
+
+class _GeneratorPlugin:
+    """A plugin answering with a generator that fails part-way, or with a non-iterable."""
+
+    def __init__(self, answer: object) -> None:
+        self.answer = answer
+
+    @hookimpl
+    def report_key_uses(self, scan: KeyUseScan) -> object:
+        if self.answer == "generator":
+            return self._gen()
+        return self.answer
+
+    def _gen(self) -> Iterator[KeyUse]:
+        yield KeyUse("ok", "file", "x", 1)
+        raise OSError("table \x1b[2J\rgone")
+
+
+@pytest.mark.parametrize("answer", ["generator", 42])
+def test_a_plugin_failing_while_its_answer_is_read_blocks_retire_cleanly(
+    keyring: FileKeyProvider, answer: object
+) -> None:
+    """A lazily failing or malformed answer is a PluginError with escaped text, not a crash."""
+    name = get_registry().register(_GeneratorPlugin(answer), name="lazy-keyuse")
+    try:
+        with pytest.raises(PluginError, match="nothing was retired") as ei:
+            retire(keyring, 1, KeyUseScan())
+    finally:
+        get_registry().unregister(name)
+    assert "\x1b" not in str(ei.value)
+    assert "\r" not in str(ei.value)
+    assert keyring.min_decryption_version == 0
