@@ -1,14 +1,15 @@
 """An operator's edge cases of the bulk rewrap on the real PostgreSQL: string keys in a
-linguistic collation."""
+linguistic collation, same-named tables in two schemas, two jobs on one table at once."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Column, MetaData, String, Table, create_engine, insert, select
+from sqlalchemy import Column, MetaData, String, Table, create_engine, insert, select, text
 from sqlalchemy.engine import Engine
 from tigerseal.envelope import EncryptionService
+from tigerseal.errors import ConfigError
 from tigerseal_sql import EncryptedString, decrypt_value, rewrap_table, seal
 
 from .conftest import Keys
@@ -67,3 +68,29 @@ def test_string_keys_in_a_linguistic_collation_are_all_rewrapped(
     assert report.versions is not None
     assert report.versions.stale_values == 0
     assert plain(engine, str_table(new)) == {i: f"s-{i}" for i in ids}
+
+
+def test_same_table_name_in_two_schemas_are_two_jobs(engine: Engine, keys: Keys) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("CREATE SCHEMA tenant_a"))
+        conn.execute(text("CREATE SCHEMA tenant_b"))
+    ids = str_keys(60)
+    a = str_table(keys.service(), schema="tenant_a")
+    b = str_table(keys.service(), schema="tenant_b")
+    for t in (a, b):
+        t.create(engine)
+        fill(engine, t, ids)
+    new = keys.rotate()
+    # tenant_a's job is interrupted after one batch ...
+    first = rewrap_table(engine, a, service=new, batch_size=10, max_batches=1, verify=False)
+    assert not first.finished
+    # ... and tenant_b's table, a different table, must be walked from its start
+    other = rewrap_table(engine, b, service=new, batch_size=10)
+    assert other.resumed_from is None
+    assert other.rows == len(ids)
+    assert other.versions is not None
+    assert other.versions.stale_values == 0
+    # an explicit job name used for another table is refused, not resumed against it
+    rewrap_table(engine, a, service=new, batch_size=10, max_batches=1, job="shared")
+    with pytest.raises(ConfigError, match="tenant_a"):
+        rewrap_table(engine, b, service=new, batch_size=10, job="shared")

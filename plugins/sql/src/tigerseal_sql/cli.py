@@ -49,7 +49,7 @@ def main() -> None:
 @click.argument("table")
 @click.option("-c", "--column", "columns", multiple=True, required=True, help="Envelope column.")
 @click.option("--batch-size", default=1000, show_default=True, help="Rows per transaction.")
-@click.option("--job", default=None, help="Checkpoint name (default rewrap:<table>).")
+@click.option("--job", default=None, help="Checkpoint name (default rewrap:<schema.table>).")
 @click.option("--restart", is_flag=True, help="Ignore the checkpoint and start over.")
 @click.option("--force", is_flag=True, help="Rewrap every value, stale or not.")
 @click.option(

@@ -59,6 +59,7 @@ from sqlalchemy import (
     update,
 )
 from tigerseal import errors as _errors
+from tigerseal._text import escape_control
 from tigerseal.envelope import EncryptedData
 from tigerseal.errors import ConfigError, DecryptionError, TigerSealError
 
@@ -332,7 +333,8 @@ def rewrap_table(
             own from the settings).
         batch_size: rows per transaction and per ``rewrap_many`` call (and per chunk of a
             parallel job).
-        job: checkpoint name (default ``rewrap:<table>``); two jobs with one name share progress.
+        job: checkpoint name (default ``rewrap:<schema.table>``); two runs with one name share
+            progress; a name with an unfinished job of another table is refused.
         resume: continue after the last committed batch of an unfinished job; ``False``
             starts over. A finished job always starts over.
         force: rewrap every value, stale or not (providers without visible versions, such as
@@ -373,7 +375,8 @@ def rewrap_table(
     tbl = _as_table(table)
     cols = _columns(tbl, columns)
     pk_cols = _pk_columns(tbl)
-    job = job or f"rewrap:{tbl.name}"
+    # The schema is part of the table's name: tenant_a.users and tenant_b.users are two jobs.
+    job = job or f"rewrap:{tbl.fullname}"
     CHECKPOINTS_TABLE.create(engine, checkfirst=True)
     if chunked:
         CHUNKS_TABLE.create(engine, checkfirst=True)
@@ -391,10 +394,18 @@ def rewrap_table(
             conn.execute(select(func.count()).select_from(ck).where(ck.c.job == job)).scalar_one()
             > 0
         )
+        if row is not None and not row["finished"] and row["table_name"] != tbl.fullname:
+            # Its checkpoint and chunk key ranges belong to another table: resuming them here
+            # would skip rows, and restarting would hand that table's running workers ours.
+            raise ConfigError(
+                f"rewrap job {escape_control(job, limit=200)!r} is an unfinished job of table "
+                f"{escape_control(str(row['table_name']), limit=200)!r}, not {tbl.fullname!r}; "
+                "finish that job first, or give this table its own job name (--job)"
+            )
         if row is None:
             conn.execute(
                 insert(cp).values(
-                    job=job, table_name=tbl.name, last_pk=None, rows_done=0, rewrapped=0,
+                    job=job, table_name=tbl.fullname, last_pk=None, rows_done=0, rewrapped=0,
                     finished=False, updated_at=time.time(),
                 )
             )  # fmt: skip
@@ -406,7 +417,12 @@ def rewrap_table(
                 update(cp)
                 .where(cp.c.job == job)
                 .values(
-                    last_pk=None, rows_done=0, rewrapped=0, finished=False, updated_at=time.time()
+                    table_name=tbl.fullname,
+                    last_pk=None,
+                    rows_done=0,
+                    rewrapped=0,
+                    finished=False,
+                    updated_at=time.time(),
                 )
             )
             if has_chunks:
