@@ -329,8 +329,13 @@ _SPACE = b" \t\r\n"
 MessageForm = Literal["binary", "text", "json"]
 
 
-def walk_message_files(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], int]:
+def walk_message_files(
+    paths: Iterable[str | os.PathLike[str]], *, live_temps: list[Path] | None = None
+) -> tuple[list[Path], int]:
     """The regular files under ``paths`` that may hold messages, and how many temps were left out.
+
+    ``live_temps``, if given, receives the temporary files left out whose tigerseal writer is
+    still running: each becomes a message when its writer renames it (``retire`` waits).
 
     Symlinks inside directories are not followed (they may point out of the tree, or at a file
     already listed); a symlink given by name is resolved. Temporary files (:func:`is_temp_name`)
@@ -365,6 +370,8 @@ def walk_message_files(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Pa
             seen.add(real)
             if temporary(f.name):
                 temps += 1
+                if live_temps is not None and _live_temp_name(f.name):
+                    live_temps.append(f)
             else:
                 files.append(f)
     return files, temps

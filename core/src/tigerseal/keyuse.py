@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from tigerseal._text import escape_control
@@ -257,12 +258,26 @@ def file_key_uses(paths: Iterable[str]) -> list[KeyUse]:
     The files are exactly those ``tigerseal rewrap`` works on (:mod:`tigerseal._files` decides
     both): temporary files and symlinks inside directories are left out, text and JSON files
     may carry a BOM and surrounding whitespace.
+
+    Raises:
+        ConfigError: a file cannot be read, or a running tigerseal process is still writing a
+            temporary file among them (it becomes a message, on an unknown version, later).
     """
     from tigerseal import _files
     from tigerseal.envelope.format import parse_header
 
     found: list[KeyUse] = []
-    for path in _files.walk_message_files(paths)[0]:
+    writing: list[Path] = []
+    files = _files.walk_message_files(paths, live_temps=writing)[0]
+    if writing:
+        # A running writer (an `encrypt -o` started before the rotation) renames its
+        # temporary file into place later, wrapped under whatever version it began with.
+        listed = ", ".join(escape_control(str(p), limit=200) for p in writing[:5])
+        raise ConfigError(
+            f"{len(writing)} file(s) are still being written by a running tigerseal process "
+            f"({listed}); wait until they finish, rewrap them, then retry"
+        )
+    for path in files:
         try:
             with open(path, "rb") as f:
                 form, raw = _files.read_message_file(f)

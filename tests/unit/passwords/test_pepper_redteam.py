@@ -13,6 +13,7 @@ from tigerseal.cli import cli
 from tigerseal.errors import ConfigError
 from tigerseal.keyuse import KeyUseScan, key_uses, retire
 from tigerseal.passwords import add_pepper, load_pepper_file
+from tigerseal.passwords.pepper import rewrap_pepper_file
 from tigerseal.providers.file import FileKeyProvider, create_keyring
 
 
@@ -115,3 +116,49 @@ def test_env_provider_retire_explains_and_check_works(
     assert "cannot retire" in result.output
     assert "Traceback" not in result.output
     reset_settings()
+
+
+_WRITER = """
+import sys
+from tigerseal.providers.file import FileKeyProvider
+from tigerseal.passwords.pepper import add_pepper, rewrap_pepper_file
+role, path, keyring = sys.argv[1], sys.argv[2], sys.argv[3]
+for i in range(5):
+    provider = FileKeyProvider(keyring)  # a fresh process view each time, as the CLI has
+    if role == "add":
+        provider.rotate()
+        add_pepper(path, provider, f"a{i}", make_current=False)
+    else:
+        rewrap_pepper_file(path, [provider])
+"""
+
+
+def test_processes_adding_rotating_and_rewrapping_while_an_app_verifies(
+    tmp_path: Path, keyring: FileKeyProvider
+) -> None:
+    """Two rewraps, an add (with rotations) and a reader at once: no torn file, no lost pepper."""
+    from tests.unit.passwords.conftest import make_context
+
+    path = tmp_path / "peppers.json"
+    add_pepper(path, keyring, "p0")
+    stored = make_context(pepper=load_pepper_file(path, [keyring])).hash("tiger stripes")
+    keyring_path = keyring.uri.removeprefix("file://")
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _WRITER, role, str(path), keyring_path])
+        for role in ("add", "rewrap", "rewrap")
+    ]
+    reads = 0
+    while any(p.poll() is None for p in procs) or reads < 3:
+        # The application: a fresh keyring view and a full load, as at start-up.
+        loaded = load_pepper_file(path, [FileKeyProvider(keyring_path)])
+        assert make_context(pepper=loaded).verify("tiger stripes", stored)
+        reads += 1
+    assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]
+    final = FileKeyProvider(keyring_path)
+    rewrap_pepper_file(path, [final])
+    loaded = load_pepper_file(path, [final])
+    assert sorted(loaded.ids) == ["a0", "a1", "a2", "a3", "a4", "p0"]
+    assert loaded.current == "p0"
+    doc = json.loads(path.read_text())
+    assert {e["key_version"] for e in doc["peppers"].values()} == {final.key_version}
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".peppers.json.")]
