@@ -162,3 +162,65 @@ def test_processes_adding_rotating_and_rewrapping_while_an_app_verifies(
     doc = json.loads(path.read_text())
     assert {e["key_version"] for e in doc["peppers"].values()} == {final.key_version}
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".peppers.json.")]
+
+
+def test_peppers_of_other_providers_never_block_and_unconfigured_ones_are_reported(
+    tmp_path: Path, keyring: FileKeyProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Retiring keyring B ignores peppers of keyring A; retiring A still sees them."""
+    from tigerseal.config import reset_settings
+
+    other = create_keyring(tmp_path / "other.json")
+    path = tmp_path / "peppers.json"
+    add_pepper(path, keyring, "p1")  # keyring A, version 1
+    doc = json.loads(path.read_text())
+    # a pepper of a provider configured nowhere here (another Vault key)
+    doc["peppers"]["v1"] = {**doc["peppers"]["p1"], "provider": "vault", "key_id": "transit/x"}
+    path.write_text(json.dumps(doc))
+    keyring.rotate()
+    other.rotate()
+    monkeypatch.setenv("TIGERSEAL_KEY_PROVIDERS", keyring.uri)
+    monkeypatch.setenv("TIGERSEAL_PASSWORD_PEPPER_FILE", str(path))
+    monkeypatch.setenv("TIGERSEAL_AUDIT_SINKS", "logging://")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    reset_settings()
+    runner = CliRunner()
+    other_path = other.uri.removeprefix("file://")
+    result = runner.invoke(cli, ["retire", "--below", "2", "--keyring", other_path, "--check"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["retire", "--below", "2", "--keyring", other_path])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["retire", "--below", "2", "--check"])
+    assert result.exit_code == 1, result.output
+    assert "pepper 'p1'" in result.output
+    assert "pepper 'v1'" not in result.output
+    result = runner.invoke(cli, ["pepper", "rewrap"])
+    assert result.exit_code == 1, result.output  # the unconfigured provider's pepper is left
+    assert "1 rewrapped" in result.output
+    assert "1 wrapped by providers not configured" in result.output
+    result = runner.invoke(cli, ["retire", "--below", "2"])
+    assert result.exit_code == 0, result.output
+    reset_settings()
+
+
+def test_a_process_with_a_stale_keyring_view_never_wraps_a_pepper_under_a_retired_version(
+    tmp_path: Path, keyring: FileKeyProvider
+) -> None:
+    """An application's provider read the keyring before `tigerseal rotate` elsewhere.
+
+    Within its reload interval it still thinks version 1 is current: a pepper it adds right
+    after the guarded retire, or a rewrap it runs, must still land on version 2.
+    """
+    keyring_path = keyring.uri.removeprefix("file://")
+    app = FileKeyProvider(keyring_path)  # long-lived, reload_interval 2 s
+    path = tmp_path / "peppers.json"
+    add_pepper(path, app, "p0")
+    operator = FileKeyProvider(keyring_path)
+    operator.rotate()
+    assert rewrap_pepper_file(path, [operator]).rewrapped == 1
+    retire(operator, 2, KeyUseScan(pepper_files=(str(path),)))
+    add_pepper(path, app, "p1")  # a stale add must wrap under version 2
+    rewrap_pepper_file(path, [app])  # ...and a stale rewrap must not move peppers back
+    versions = {pid: e["key_version"] for pid, e in json.loads(path.read_text())["peppers"].items()}
+    assert versions == {"p0": 2, "p1": 2}
+    assert sorted(load_pepper_file(path, [FileKeyProvider(keyring_path)]).ids) == ["p0", "p1"]

@@ -184,6 +184,7 @@ def add_pepper(
             raise ConfigError(f"pepper id {pid!r} must match {PEPPER_ID.pattern}")
         if pid in data["peppers"]:
             raise ConfigError(f"pepper id {pid!r} is already in {target}; choose another id")
+        _refresh([provider])
         dk = provider.generate_data_key(_context(pid))
         data["peppers"][pid] = _entry(dk.wrapped)
         if make_current or data["current"] is None:
@@ -216,6 +217,7 @@ def rewrap_pepper_file(
     target = Path(path)
     rewrapped = current = other = 0
     with _locked(target):
+        _refresh(providers)
         data = _read(target)
         for pid, entry in data["peppers"].items():
             wrapped = _wrapped(target, pid, entry)
@@ -279,6 +281,19 @@ def _locked(target: Path) -> Iterator[None]:
                 "exists and is writable"
             ) from exc
         yield
+
+
+def _refresh(providers: Iterable[KeyProvider]) -> None:
+    """Re-read providers that cache their key versions (``file://`` keyrings), now.
+
+    A long-lived process notices another process's rotation only within its reload interval;
+    meanwhile it would wrap a new pepper under the old version (even one retired since), or
+    "rewrap" a pepper back to it. Peppers are written rarely: read the newest state first.
+    """
+    for provider in providers:
+        reload = getattr(provider, "reload", None)
+        if callable(reload):
+            reload()
 
 
 def _wrapped(path: str | os.PathLike[str], pid: str, entry: Mapping[str, Any]) -> WrappedKey:
