@@ -3,6 +3,7 @@ linguistic collation, same-named tables in two schemas, two jobs on one table at
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -94,3 +95,62 @@ def test_same_table_name_in_two_schemas_are_two_jobs(engine: Engine, keys: Keys)
     rewrap_table(engine, a, service=new, batch_size=10, max_batches=1, job="shared")
     with pytest.raises(ConfigError, match="tenant_a"):
         rewrap_table(engine, b, service=new, batch_size=10, job="shared")
+
+
+def test_two_admins_rewrap_one_table_at_once(engine: Engine, pg_url: str, keys: Keys) -> None:
+    from .test_rewrap_parallel import _cli, contents, expected, table_for
+    from .test_rewrap_parallel import fill as fill_secrets
+
+    n = 1500
+    table = table_for(keys.service())
+    table.create(engine)
+    fill_secrets(engine, table, n)
+    for _ in range(2):  # a fresh database (no job tables yet), then a finished job's row
+        keys.rotate()
+        procs = [_cli(pg_url, keys, "--workers", "2", "--batch-size", "40") for _ in range(2)]
+        outs = [p.communicate(timeout=120) for p in procs]
+        for p, (out, err) in zip(procs, outs, strict=True):
+            assert p.returncode == 0, (out, err)
+            assert b"0 on old key versions" in out
+        assert contents(engine, keys.service()) == expected(n)
+
+
+def test_two_first_runs_of_a_job_start_together(engine: Engine, keys: Keys) -> None:
+    import threading
+
+    from tigerseal_sql.rewrap import CHECKPOINTS_TABLE, CHUNKS_TABLE, RewrapReport
+
+    ids = str_keys(80)
+    table = str_table(keys.service())
+    table.create(engine)
+    fill(engine, table, ids)
+    new = keys.rotate()
+    CHECKPOINTS_TABLE.create(engine)
+    CHUNKS_TABLE.create(engine)
+    results: list[RewrapReport | BaseException] = []
+
+    def run() -> None:
+        try:
+            results.append(rewrap_table(engine, table, service=new, batch_size=10))
+        except BaseException as exc:  # reported below
+            results.append(exc)
+
+    # Hold both runs just before they look for the job row, then let them go together.
+    with engine.begin() as conn:
+        conn.execute(text("LOCK TABLE tigerseal_rewrap_checkpoints IN EXCLUSIVE MODE"))
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            waiting = conn.execute(
+                text("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = "
+                     "'tigerseal_rewrap_checkpoints'::regclass")
+            ).scalar_one()  # fmt: skip
+            if waiting >= 2:
+                break
+            time.sleep(0.02)
+    for t in threads:
+        t.join(timeout=60)
+    assert all(isinstance(r, RewrapReport) and r.finished for r in results), results
+    assert plain(engine, str_table(new)) == {i: f"s-{i}" for i in ids}

@@ -388,7 +388,10 @@ def rewrap_table(
     last: tuple[Any, ...] | None = None
     parallel = False
     with engine.begin() as conn:
-        # The job row is locked while deciding, so two runs starting together plan once.
+        # The job row is locked while deciding, so two runs starting together plan once. It
+        # is created first if absent (a no-op when another run just created it): two first
+        # runs would otherwise both find no row to lock and both insert one.
+        _insert_job_if_absent(conn, job, tbl.fullname)
         row = conn.execute(select(cp).where(cp.c.job == job).with_for_update()).mappings().first()
         has_chunks = chunked and (
             conn.execute(select(func.count()).select_from(ck).where(ck.c.job == job)).scalar_one()
@@ -549,6 +552,32 @@ def rewrap_table(
             engine, tbl, columns=[c.name for c in cols], service=svc
         )
     return report
+
+
+def _insert_job_if_absent(conn: Connection, job: str, table_name: str) -> None:
+    """Create the job's checkpoint row unless it exists, without failing on a concurrent run."""
+    from sqlalchemy.exc import IntegrityError
+
+    values = {
+        "job": job, "table_name": table_name, "last_pk": None, "rows_done": 0, "rewrapped": 0,
+        "finished": False, "updated_at": time.time(),
+    }  # fmt: skip
+    cp = CHECKPOINTS_TABLE
+    name = conn.dialect.name
+    if name in ("postgresql", "sqlite"):
+        if name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        conn.execute(dialect_insert(cp).values(values).on_conflict_do_nothing())
+        return
+    if conn.execute(select(cp.c.job).where(cp.c.job == job)).first() is not None:
+        return
+    try:
+        with conn.begin_nested():  # a savepoint: a lost race leaves the transaction usable
+            conn.execute(insert(cp).values(values))
+    except IntegrityError:
+        pass  # another run created it meanwhile
 
 
 def _upto(pk_cols: list[Column[Any]], hi: tuple[Any, ...]) -> Any:
