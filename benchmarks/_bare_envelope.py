@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESGCMSIV
 _MAGIC = b"TSL\x01\x01"  # magic, version 1, suite 1 (AES-256-GCM, HKDF-SHA-512, commitment)
 _MARKER = b"TSLkeys\x01"
 _DERIVE = b"tigerseal/v1/derive\x01"
-_MAC_INFO = b"tigerseal/v1/key-section\x01" + b"\x01"  # info || suite, then HMAC counter 0x01
+_MANIFEST_AAD = b"tigerseal/v1/key-section"  # GMAC aad prefix (format.md 3.1)
+_MANIFEST_NONCE = bytes(8) + b"\x02\x00\x00\x00"  # flag byte 02: never a frame's nonce
 _WRAP_AAD = b"tigerseal/local-wrap/v2\x00"
 _SIV = 1
 _FINAL0 = bytes(8) + b"\x01\x00\x00\x00"  # nonce(seq=0, final=1)
@@ -73,8 +74,8 @@ class BareFileEnvelope:
         message_id = secrets.token_bytes(24) + _MARKER
         okm = hmac.digest(dek, _DERIVE + message_id + b"\x01", "sha512")
         key, commitment = okm[:32], okm[32:]
-        mac_key = hmac.digest(dek, _MAC_INFO, "sha512")[:32]
-        mac = hmac.digest(mac_key, self._layout, "sha256")
+        aes = AESGCM(key)
+        mac = aes.encrypt(_MANIFEST_NONCE, b"", _MANIFEST_AAD + self._layout)  # GMAC tag
         aad = _MAGIC + b"\x01" + bytes(4) + message_id + ctx_h + commitment
         section = (
             b"\x02"
@@ -82,10 +83,10 @@ class BareFileEnvelope:
             + struct.pack(">IH", self.version, len(blob))
             + blob
             + b"\x05#keys\x00\x00"
-            + struct.pack(">IH", 1, 32)
+            + struct.pack(">IH", 1, 16)
             + mac
         )
-        return aad + section + AESGCM(key).encrypt(_FINAL0, plaintext, aad)
+        return aad + section + aes.encrypt(_FINAL0, plaintext, aad)
 
     def decrypt(self, message: bytes, context: dict[str, str]) -> bytes:
         if message[:6] != _MAGIC + b"\x01":
@@ -129,8 +130,9 @@ class BareFileEnvelope:
         okm = hmac.digest(dek, _DERIVE + message_id + b"\x01", "sha512")
         if not hmac.compare_digest(okm[32:], commitment):
             raise ValueError("key commitment mismatch")
-        mac_key = hmac.digest(dek, _MAC_INFO, "sha512")[:32]
+        aes = AESGCM(okm[:32])
         layout = bytes([len(names)]) + b"".join(names)
-        if not hmac.compare_digest(hmac.digest(mac_key, layout, "sha256"), manifest[1]):
+        tag = aes.encrypt(_MANIFEST_NONCE, b"", _MANIFEST_AAD + layout)
+        if not hmac.compare_digest(tag, manifest[1]):
             raise ValueError("key section was modified")
-        return AESGCM(okm[:32]).decrypt(_FINAL0, message[pos:], aad)
+        return aes.decrypt(_FINAL0, message[pos:], aad)

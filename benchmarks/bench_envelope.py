@@ -3,7 +3,10 @@
 Anchors (issue 2): raw ``cryptography`` AESGCM (the floor), a bare envelope (fresh DEK wrapped
 with AES-KW, no header), Fernet, Google Tink (AEAD, KmsEnvelopeAead over a local "KMS" AEAD,
 streaming AEAD) and the AWS Encryption SDK (raw AES keyring; COMMIT_KEY suite without signature;
-with and without its caching CMM).
+with and without its caching CMM). Since issue 11: the bare-code contender
+(``_bare_envelope.BareFileEnvelope``: tigerseal's own format.md steps written with
+``cryptography`` directly, ``file://`` keyring, a 3-pair context) against tigerseal on the same
+keyring and context.
 
     .venv/bin/python benchmarks/bench_envelope.py [--quick]
 
@@ -13,8 +16,10 @@ Writes ``benchmarks/results/envelope.json`` and prints a markdown table.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -138,6 +143,30 @@ def tigerseal_env(cached: bool) -> Callable[[bytes], bytes]:
     return lambda pt: svc.decrypt(bytes(svc.encrypt(pt)))
 
 
+def bare_and_tigerseal_file() -> tuple[Callable[[bytes], bytes], Callable[[bytes], bytes]]:
+    """The bare-code contender and tigerseal on one ``file://`` keyring, the same context."""
+    from _bare_envelope import BareFileEnvelope
+    from tigerseal.envelope import EncryptionService
+    from tigerseal.providers.file import FileKeyProvider, create_keyring
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-env-"))
+    tmp.chmod(0o700)
+    atexit.register(shutil.rmtree, tmp, True)  # the keyring holds key material
+    keyring = tmp / "keyring.json"
+    create_keyring(keyring)
+    svc = EncryptionService(FileKeyProvider(keyring))
+    bare = BareFileEnvelope(keyring)
+    ctx = {"table": "accounts", "column": "secret", "pk": "12345"}
+    # Each reads the other's messages: the contender does the same work, not less.
+    probe = os.urandom(KIB)
+    assert svc.decrypt(bare.encrypt(probe, ctx), ctx) == probe
+    assert bare.decrypt(bytes(svc.encrypt(probe, ctx)), ctx) == probe
+    return (
+        lambda pt: bare.decrypt(bare.encrypt(pt, ctx), ctx),
+        lambda pt: svc.decrypt(bytes(svc.encrypt(pt, ctx)), ctx),
+    )
+
+
 # -- streams ---------------------------------------------------------------------------------
 def stream_plain(src: Path, dst: Path) -> None:
     aes = AESGCM(AESGCM.generate_key(256))
@@ -243,6 +272,7 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     pt = os.urandom(KIB)
 
+    bare_file, tigerseal_file = bare_and_tigerseal_file()
     small: dict[str, Callable[[bytes], bytes]] = {
         "raw AESGCM (floor)": raw_aesgcm(),
         "bare envelope (AES-KW, no header)": bare_envelope(),
@@ -252,6 +282,8 @@ def main() -> None:
         "ESDK + caching CMM": esdk(cached=True),
         "tigerseal env://, fresh DEK": tigerseal_env(cached=False),
         "tigerseal env://, data-key cache": tigerseal_env(cached=True),
+        "bare-code contender (file://, format.md steps, context)": bare_file,
+        "tigerseal file://, fresh DEK, same context": tigerseal_file,
     }
     # Interleave rounds so machine noise hits every contestant alike.
     rates: dict[str, float] = {k: 0.0 for k in small}
