@@ -154,3 +154,55 @@ def test_two_first_runs_of_a_job_start_together(engine: Engine, keys: Keys) -> N
         t.join(timeout=60)
     assert all(isinstance(r, RewrapReport) and r.finished for r in results), results
     assert plain(engine, str_table(new)) == {i: f"s-{i}" for i in ids}
+
+
+def test_composite_extreme_keys_nulls_gaps_and_a_resume_with_another_batch_size(
+    engine: Engine, keys: Keys
+) -> None:
+    from sqlalchemy import BigInteger
+
+    svc = keys.service()
+
+    def make(s: EncryptionService) -> Table:
+        return Table(
+            "wide",
+            MetaData(),
+            Column("k", BigInteger, primary_key=True, autoincrement=False),
+            Column("s", String(20, collation="und-x-icu"), primary_key=True),
+            Column("secret", EncryptedString(service=s), nullable=True),
+        )
+
+    table = make(svc)
+    table.create(engine)
+    big = 2**63 - 1
+    ks = [-(2**63), -5, -1, 0, 7, 10**12, big - 1, big]  # negative, huge, gaps
+    rows = [(k, s) for k in ks for s in ("a", "B", "c", "D", "e")]
+    with engine.begin() as conn:
+        conn.execute(
+            insert(table),
+            [
+                {
+                    "k": k,
+                    "s": s,
+                    "secret": None if n % 4 == 0 else seal(table.c.secret, f"{k}{s}", pk=(k, s)),
+                }
+                for n, (k, s) in enumerate(rows)
+            ],
+        )
+    new = keys.rotate()
+    first = rewrap_table(engine, table, service=new, batch_size=6, workers=2, max_batches=1)
+    assert not first.finished
+    # resumed with another batch size and more workers than chunks are left
+    again = rewrap_table(engine, table, service=new, batch_size=4, workers=12)
+    assert again.finished
+    assert again.changed_meanwhile == 0
+    assert first.rewrapped + again.rewrapped == sum(1 for n in range(len(rows)) if n % 4)
+    assert again.versions is not None
+    assert again.versions.stale_values == 0
+    reader = make(new)
+    with engine.connect() as conn:
+        got = {
+            (k, s): decrypt_value(reader.c.secret, v, pk=(k, s))
+            for k, s, v in conn.execute(select(reader)).all()
+        }
+    assert got == {(k, s): None if n % 4 == 0 else f"{k}{s}" for n, (k, s) in enumerate(rows)}
