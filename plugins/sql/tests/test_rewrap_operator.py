@@ -206,3 +206,28 @@ def test_composite_extreme_keys_nulls_gaps_and_a_resume_with_another_batch_size(
             for k, s, v in conn.execute(select(reader)).all()
         }
     assert got == {(k, s): None if n % 4 == 0 else f"{k}{s}" for n, (k, s) in enumerate(rows)}
+
+
+def test_a_job_resumed_after_another_rotation_says_to_run_again(
+    engine: Engine, pg_url: str, keys: Keys
+) -> None:
+    from .test_rewrap_parallel import _cli, contents, expected, table_for
+    from .test_rewrap_parallel import fill as fill_secrets
+
+    n = 300
+    table = table_for(keys.service())
+    table.create(engine)
+    fill_secrets(engine, table, n)
+    v2 = keys.rotate()
+    killed = rewrap_table(engine, table, service=v2, batch_size=40, workers=2, max_batches=1)
+    assert not killed.finished
+    keys.rotate()  # the chunks done so far hold v2 values: not current any more
+    proc = _cli(pg_url, keys, "--workers", "2", "--batch-size", "40")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, (out, err)  # never 0 while a value is stale
+    assert b"run the same command again" in err
+    proc = _cli(pg_url, keys, "--workers", "2", "--batch-size", "40")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, (out, err)
+    assert b"0 on old key versions" in out
+    assert contents(engine, keys.service()) == expected(n)

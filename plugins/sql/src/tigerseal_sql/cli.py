@@ -125,6 +125,14 @@ def rewrap(
     if report.versions is not None:
         click.echo(report.versions.summary())
         if report.versions.stale_values:
+            # A resumed job skips chunks done before a newer rotation, and the application
+            # may have written with an old key meanwhile: the job is finished, so the next
+            # run walks the whole table again.
+            click.echo(
+                f"{report.versions.stale_values} value(s) still on old key versions (written "
+                "meanwhile, or done before a newer rotation): run the same command again",
+                err=True,
+            )
             sys.exit(1)
 
 
