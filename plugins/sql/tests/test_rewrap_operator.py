@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Column, MetaData, String, Table, create_engine, insert, select, text
@@ -231,3 +232,56 @@ def test_a_job_resumed_after_another_rotation_says_to_run_again(
     assert proc.returncode == 0, (out, err)
     assert b"0 on old key versions" in out
     assert contents(engine, keys.service()) == expected(n)
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGKILL"])
+def test_parent_killed_workers_stop_after_a_whole_batch(
+    engine: Engine, pg_url: str, keys: Keys, sig: str
+) -> None:
+    import os
+    import signal
+
+    from sqlalchemy import func
+    from tigerseal_sql.rewrap import CHECKPOINTS_TABLE, CHUNKS_TABLE
+
+    from .test_rewrap_parallel import _cli, _wait_for, contents, expected, table_for
+    from .test_rewrap_parallel import fill as fill_secrets
+
+    n = 3000
+    table = table_for(keys.service())
+    table.create(engine)
+    fill_secrets(engine, table, n)
+    keys.rotate()
+    CHUNKS_TABLE.create(engine, checkfirst=True)
+    proc = _cli(pg_url, keys, "--workers", "3", "--batch-size", "20")
+    try:
+        _wait_for(engine, proc, "some batches", lambda p: len(p) >= 6)
+        listing = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text()
+        children = [int(c) for c in listing.split()]
+        assert len(children) == 3
+        os.kill(proc.pid, getattr(signal, sig))  # the parent only
+        proc.communicate(timeout=30)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(Path(f"/proc/{c}").exists() for c in children):
+            time.sleep(0.05)
+        alive = [c for c in children if Path(f"/proc/{c}").exists()]
+        assert not alive, "workers outlived their coordinator"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    new = keys.service()
+    with engine.connect() as conn:
+        done = conn.execute(
+            select(func.coalesce(func.sum(CHUNKS_TABLE.c.rows_done), 0))
+        ).scalar_one()
+        finished = conn.execute(select(CHECKPOINTS_TABLE.c.finished)).scalar_one()
+    assert not finished
+    from tigerseal_sql import key_version_report
+
+    # nothing half-committed: the rows done are exactly the rows no longer stale
+    assert key_version_report(engine, table, service=new).stale_rows == n - done
+    proc = _cli(pg_url, keys, "--workers", "2", "--batch-size", "20")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, (out, err)
+    assert contents(engine, new) == expected(n)
