@@ -285,3 +285,45 @@ def test_parent_killed_workers_stop_after_a_whole_batch(
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, (out, err)
     assert contents(engine, new) == expected(n)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_application_delete_and_key_change_inside_a_locked_batch(
+    engine: Engine, keys: Keys, workers: int
+) -> None:
+    import threading
+
+    from tigerseal_sql.rewrap import RewrapReport
+
+    from .test_rewrap_parallel import fill as fill_secrets
+    from .test_rewrap_parallel import table_for
+
+    table = table_for(keys.service())
+    table.create(engine)
+    fill_secrets(engine, table, 30)
+    new = keys.rotate()
+    out: list[RewrapReport] = []
+    with engine.connect() as app:
+        tx = app.begin()
+        app.execute(text("DELETE FROM secrets WHERE id = 3"))
+        app.execute(text("UPDATE secrets SET id = 1000 WHERE id = 9"))  # a key changed
+        t = threading.Thread(
+            target=lambda: out.append(
+                rewrap_table(engine, table, service=new, batch_size=10, workers=workers)
+            )
+        )
+        t.start()
+        deadline = time.monotonic() + 20  # until the rewrap waits for our row locks
+        while time.monotonic() < deadline:
+            if app.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar_one():
+                break
+            time.sleep(0.02)
+        tx.commit()
+    t.join(60)
+    (report,) = out
+    assert report.finished
+    assert report.versions is not None
+    assert report.versions.stale_values == 0  # no row skipped around the moved key
+    with engine.connect() as conn:
+        ids = sorted(conn.execute(select(table.c.id)).scalars())
+    assert ids == sorted({*range(30), 1000} - {3, 9})
