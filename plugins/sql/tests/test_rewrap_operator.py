@@ -327,3 +327,35 @@ def test_application_delete_and_key_change_inside_a_locked_batch(
     with engine.connect() as conn:
         ids = sorted(conn.execute(select(table.c.id)).scalars())
     assert ids == sorted({*range(30), 1000} - {3, 9})
+
+
+def test_rows_appended_after_a_killed_job_are_covered_on_resume(engine: Engine, keys: Keys) -> None:
+    from .test_rewrap_parallel import contents, expected, table_for
+    from .test_rewrap_parallel import fill as fill_secrets
+
+    old = keys.service()
+    table = table_for(old)
+    table.create(engine)
+    fill_secrets(engine, table, 50)
+    new = keys.rotate()
+    killed = rewrap_table(engine, table, service=new, batch_size=10, workers=2, max_batches=1)
+    assert not killed.finished
+    # the table grows past the planned key range, written by an instance on the old key
+    with engine.begin() as conn:
+        conn.execute(
+            insert(table),
+            [
+                {
+                    "id": i,
+                    "secret": seal(table.c.secret, f"secret-{i}", pk=i),
+                    "note": seal(table.c.note, f"note-{i}", pk=i) if i % 3 else None,
+                    "idx": i.to_bytes(8, "big"),
+                }
+                for i in range(50, 95)
+            ],
+        )
+    resumed = rewrap_table(engine, table, service=new, batch_size=10, workers=3)
+    assert resumed.finished
+    assert resumed.versions is not None
+    assert resumed.versions.stale_values == 0
+    assert contents(engine, new) == expected(95)
