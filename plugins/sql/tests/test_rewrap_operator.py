@@ -359,3 +359,36 @@ def test_rows_appended_after_a_killed_job_are_covered_on_resume(engine: Engine, 
     assert resumed.versions is not None
     assert resumed.versions.stale_values == 0
     assert contents(engine, new) == expected(95)
+
+
+def test_first_runs_on_a_fresh_database_create_the_job_tables_once(
+    engine: Engine, keys: Keys
+) -> None:
+    import threading
+
+    ids = str_keys(10)
+    table = str_table(keys.service())
+    table.create(engine)
+    fill(engine, table, ids)
+    new = keys.rotate()
+    errors: list[BaseException] = []
+    for _ in range(5):
+        with engine.begin() as conn:
+            conn.execute(
+                text("DROP TABLE IF EXISTS tigerseal_rewrap_checkpoints, tigerseal_rewrap_chunks")
+            )
+        barrier = threading.Barrier(2)
+
+        def run(barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            try:
+                rewrap_table(engine, table, service=new, batch_size=5, verify=False)
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    assert errors == []

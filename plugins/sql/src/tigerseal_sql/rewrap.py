@@ -377,9 +377,7 @@ def rewrap_table(
     pk_cols = _pk_columns(tbl)
     # The schema is part of the table's name: tenant_a.users and tenant_b.users are two jobs.
     job = job or f"rewrap:{tbl.fullname}"
-    CHECKPOINTS_TABLE.create(engine, checkfirst=True)
-    if chunked:
-        CHUNKS_TABLE.create(engine, checkfirst=True)
+    _create_job_tables(engine, chunked)
     cp, ck = CHECKPOINTS_TABLE, CHUNKS_TABLE
 
     start = time.monotonic()
@@ -552,6 +550,22 @@ def rewrap_table(
             engine, tbl, columns=[c.name for c in cols], service=svc
         )
     return report
+
+
+#: PostgreSQL advisory lock key ("tigersea") serializing the creation of the job tables.
+_TABLES_LOCK = 0x7469676572736561
+
+
+def _create_job_tables(engine: Engine, chunked: bool) -> None:
+    """Create the checkpoint (and chunk) tables if absent; concurrent first runs are safe."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Two first runs at once would both find no table and both CREATE it (one fails
+            # with a duplicate pg_type); the lock makes the second see the first's tables.
+            conn.execute(select(func.pg_advisory_xact_lock(_TABLES_LOCK)))
+        CHECKPOINTS_TABLE.create(conn, checkfirst=True)
+        if chunked:
+            CHUNKS_TABLE.create(conn, checkfirst=True)
 
 
 def _insert_job_if_absent(conn: Connection, job: str, table_name: str) -> None:
