@@ -578,12 +578,15 @@ def _insert_job_if_absent(conn: Connection, job: str, table_name: str) -> None:
     }  # fmt: skip
     cp = CHECKPOINTS_TABLE
     name = conn.dialect.name
-    if name in ("postgresql", "sqlite"):
-        if name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        conn.execute(dialect_insert(cp).values(values).on_conflict_do_nothing())
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        conn.execute(pg_insert(cp).values(values).on_conflict_do_nothing())
+        return
+    if name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        conn.execute(sqlite_insert(cp).values(values).on_conflict_do_nothing())
         return
     if conn.execute(select(cp.c.job).where(cp.c.job == job)).first() is not None:
         return
