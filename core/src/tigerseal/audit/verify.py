@@ -237,14 +237,20 @@ class _Verifier:
         self.mac_keys[ident] = key
         return key
 
-    def _load_entries(self) -> None:
-        keys_path = self.path.with_name(self.path.name + ".keys")
+    def _read_sidecar(self, suffix: str, kind: str) -> bytes | None:
+        """The trail's ``<file><suffix>`` side file, or None if absent or unreadable (reported)."""
+        path = self.path.with_name(self.path.name + suffix)
         try:
-            data = _read_regular(keys_path)
+            return _read_regular(path)
         except FileNotFoundError:
-            return
+            return None
         except OSError as exc:
-            self.issue("key", "error", None, None, f"cannot read {keys_path.name}: {exc}")
+            self.issue(kind, "error", None, None, f"cannot read {path.name}: {exc}")
+            return None
+
+    def _load_entries(self) -> None:
+        data = self._read_sidecar(".keys", "key")
+        if data is None:
             return
         for n, raw in enumerate(data.splitlines(), 1):
             try:
@@ -255,7 +261,9 @@ class _Verifier:
                 if not isinstance(entry["wrapped"], str):
                     raise TypeError("wrapped")
             except (ValueError, KeyError, TypeError, AttributeError):
-                self.issue("key", "error", None, None, f"line {n} of {keys_path.name} is damaged")
+                self.issue(
+                    "key", "error", None, None, f"line {n} of {self.path.name}.keys is damaged"
+                )
                 continue
             self.entries[ident] = entry
 
@@ -680,13 +688,8 @@ class _Verifier:
 
     # -- head --------------------------------------------------------------------------------
     def _read_head(self) -> None:
-        head_path = self.path.with_name(self.path.name + ".head")
-        try:
-            data = _read_regular(head_path)
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            self.issue("forged", "error", None, None, f"cannot read {head_path.name}: {exc}")
+        data = self._read_sidecar(".head", "forged")
+        if data is None:
             return
         try:
             head = json.loads(data)
@@ -694,7 +697,9 @@ class _Verifier:
             head = None
         parsed = _parse_head(head)
         if parsed is None:
-            self.issue("forged", "error", None, None, f"the head file {head_path.name} is damaged")
+            self.issue(
+                "forged", "error", None, None, f"the head file {self.path.name}.head is damaged"
+            )
             self.head = {"damaged": True, "seq": -2}
             return
         self.head = parsed
