@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import subprocess
 import sys
@@ -11,26 +10,7 @@ from pathlib import Path
 
 import pytest
 
-EXE = str(Path(sys.executable).parent / "tigerseal")
-
-
-def run(
-    *args: str, cwd: Path, env: dict[str, str], input: bytes | None = None, check: bool = True
-) -> subprocess.CompletedProcess[bytes]:
-    proc = subprocess.run(
-        [EXE, *args], cwd=cwd, env=env, input=input, capture_output=True, timeout=600
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{args} failed: {proc.stderr.decode()}")
-    return proc
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    e = {k: v for k, v in os.environ.items() if not k.startswith(("TIGERSEAL_", "ENCRYPTION_"))}
-    e["TIGERSEAL_KEYRING_PATH"] = str(tmp_path / "keyring.json")
-    e["ENVIRONMENT"] = "development"
-    return e
+from ._cli import EXE, run
 
 
 def test_file_round_trip_with_context(tmp_path: Path, env: dict[str, str]) -> None:

@@ -23,26 +23,7 @@ from click.testing import CliRunner
 from tigerseal.envelope import EncryptedData, EncryptionService
 from tigerseal.providers.file import FileKeyProvider
 
-EXE = str(Path(sys.executable).parent / "tigerseal")
-
-
-def run(
-    *args: str, cwd: Path, env: dict[str, str], input: bytes | None = None, check: bool = True
-) -> subprocess.CompletedProcess[bytes]:
-    proc = subprocess.run(
-        [EXE, *args], cwd=cwd, env=env, input=input, capture_output=True, timeout=120
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{args} failed: {proc.stderr.decode()}")
-    return proc
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    e = {k: v for k, v in os.environ.items() if not k.startswith(("TIGERSEAL_", "ENCRYPTION_"))}
-    e["TIGERSEAL_KEYRING_PATH"] = str(tmp_path / "keyring.json")
-    e["ENVIRONMENT"] = "development"
-    return e
+from ._cli import EXE, run
 
 
 def _wait_for(predicate: object, what: str, timeout: float = 60.0) -> None:
