@@ -1,0 +1,1 @@
+"""Flask extension for tigerseal: init_app, JWT / API-key / rate-limit decorators."""
