@@ -73,16 +73,17 @@ if TYPE_CHECKING:
         encrypt_stream,
         get_encryption_service,
     )
-    from tigerseal.keymanager import KeyManager
     from tigerseal.passwords import check_password_policy, generate_secure_password
     from tigerseal.plugins import key_provider_from_uri, list_plugins
     from tigerseal.ratelimit import verify_rate_limit
-    from tigerseal.security import SecurityService, get_security_service
-    from tigerseal.tiger import (
+    from tigerseal.seed import (
+        KeyManager,
+        SecurityService,
         decrypt_tiger_account_data,
         decrypt_tiger_credentials,
         encrypt_tiger_account_data,
         encrypt_tiger_credentials,
+        get_security_service,
     )
     from tigerseal.tokens import (
         TokenPayload,
@@ -115,18 +116,18 @@ _LAZY: dict[str, str] = {
     "encrypt_stream": "tigerseal.envelope",
     "get_encryption_service": "tigerseal.envelope",
     "hookimpl": "tigerseal.hookspecs",
-    "KeyManager": "tigerseal.keymanager",
+    "KeyManager": "tigerseal.seed",
     "check_password_policy": "tigerseal.passwords",
     "generate_secure_password": "tigerseal.passwords",
     "key_provider_from_uri": "tigerseal.plugins",
     "list_plugins": "tigerseal.plugins",
     "verify_rate_limit": "tigerseal.ratelimit",
-    "SecurityService": "tigerseal.security",
-    "get_security_service": "tigerseal.security",
-    "decrypt_tiger_account_data": "tigerseal.tiger",
-    "decrypt_tiger_credentials": "tigerseal.tiger",
-    "encrypt_tiger_account_data": "tigerseal.tiger",
-    "encrypt_tiger_credentials": "tigerseal.tiger",
+    "SecurityService": "tigerseal.seed",
+    "get_security_service": "tigerseal.seed",
+    "decrypt_tiger_account_data": "tigerseal.seed",
+    "decrypt_tiger_credentials": "tigerseal.seed",
+    "encrypt_tiger_account_data": "tigerseal.seed",
+    "encrypt_tiger_credentials": "tigerseal.seed",
     "TokenPayload": "tigerseal.tokens",
     "create_jwt_token": "tigerseal.tokens",
     "validate_account_access": "tigerseal.tokens",

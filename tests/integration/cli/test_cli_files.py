@@ -153,7 +153,7 @@ def _svc(tmp_path: Path) -> EncryptionService:
 def in_process(
     tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[EncryptionService]:
-    from tigerseal.keymanager import KeyManager
+    from tigerseal.seed import KeyManager
 
     KeyManager.create_keyring(tmp_path / "keyring.json")
     svc = _svc(tmp_path)
@@ -362,7 +362,7 @@ def test_keyring_writes_sweep_stale_tmp_copies(tmp_path: Path, env: dict[str, st
 def test_decrypt_to_stdout_streams_verified_frames_without_a_spool_file(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
-    from tigerseal.keymanager import KeyManager
+    from tigerseal.seed import KeyManager
 
     KeyManager.create_keyring(tmp_path / "keyring.json")
     fs = 48 * 1024  # two frames are more than the 64 KiB header read-ahead
@@ -409,7 +409,7 @@ def test_decrypt_to_stdout_says_what_is_wrong_with_what_it_wrote(
     tmp_path: Path, env: dict[str, str], damage: str
 ) -> None:
     """A missing final frame leaves an incomplete output; appended data a complete one."""
-    from tigerseal.keymanager import KeyManager
+    from tigerseal.seed import KeyManager
 
     KeyManager.create_keyring(tmp_path / "keyring.json")
     fs = 48 * 1024  # more than the 64 KiB read-ahead, whose framing is checked before output

@@ -12,7 +12,7 @@ from tigerseal.audit import Auditor, set_auditor
 from tigerseal.cli import cli
 from tigerseal.envelope import EncryptionService
 from tigerseal.errors import PasswordError
-from tigerseal.security import SecurityService
+from tigerseal.seed import SecurityService
 from tigerseal.spi import AuditSink
 from tigerseal.testing.fake import FakeKeyProvider
 
@@ -63,7 +63,7 @@ def test_cli_rotate_is_audited(sink: ListSink, tmp_path: Path) -> None:
 
 
 def test_keymanager_rotation_is_audited(sink: ListSink, tmp_path: Path) -> None:
-    from tigerseal.keymanager import KeyManager
+    from tigerseal.seed import KeyManager
     from tigerseal.providers.file import create_keyring
 
     keyring = tmp_path / "keyring.json"

@@ -13,7 +13,7 @@ from tigerseal.audit import metrics, reset_auditor
 from tigerseal.config import reset_settings
 from tigerseal.envelope import reset_encryption_service
 from tigerseal.ratelimit import reset_rate_limiter
-from tigerseal.security import reset_security_service
+from tigerseal.seed import reset_security_service
 
 CONFIG_VARS = (
     "ENCRYPTION_MASTER_KEY",

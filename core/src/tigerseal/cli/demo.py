@@ -55,7 +55,7 @@ def _reset_all() -> None:
     from tigerseal.config import reset_settings
     from tigerseal.envelope import reset_encryption_service
     from tigerseal.ratelimit import reset_rate_limiter
-    from tigerseal.security import reset_security_service
+    from tigerseal.seed import reset_security_service
 
     reset_auditor()
     reset_rate_limiter()
@@ -126,7 +126,7 @@ def demo(state_dir: Path | None) -> None:
 
 
 def _run(state: Path) -> None:
-    from tigerseal.keymanager import KeyManager
+    from tigerseal.seed import KeyManager
     from tigerseal.providers.file import create_keyring
 
     p = _Printer()
@@ -187,7 +187,7 @@ def _encryption(p: _Printer) -> None:
 
 def _credentials(p: _Printer) -> None:
     from tigerseal.errors import ContextMismatchError
-    from tigerseal.tiger import decrypt_tiger_account_data, encrypt_tiger_account_data
+    from tigerseal.seed import decrypt_tiger_account_data, encrypt_tiger_account_data
 
     p.section("Tiger credentials (encrypt_tiger_account_data), bound to field and account")
     enc = encrypt_tiger_account_data(
@@ -215,7 +215,7 @@ def _credentials(p: _Printer) -> None:
 
 
 def _passwords(p: _Printer) -> None:
-    from tigerseal.security import get_security_service
+    from tigerseal.seed import get_security_service
 
     p.section("Passwords (get_security_service().hash_password)")
     security = get_security_service()
@@ -229,7 +229,7 @@ def _passwords(p: _Printer) -> None:
 
 def _tokens(p: _Printer) -> None:
     from tigerseal.errors import TokenError
-    from tigerseal.security import get_security_service
+    from tigerseal.seed import get_security_service
     from tigerseal.tokens import create_jwt_token
 
     p.section("JWT (create_jwt_token, verify_token)")
@@ -249,7 +249,7 @@ def _tokens(p: _Printer) -> None:
 
 
 def _api_keys(p: _Printer) -> None:
-    from tigerseal.security import get_security_service
+    from tigerseal.seed import get_security_service
 
     p.section("API keys (generate_api_key)")
     security = get_security_service()
@@ -262,7 +262,7 @@ def _api_keys(p: _Printer) -> None:
 
 def _rate_limits(p: _Printer) -> None:
     from tigerseal.ratelimit import verify_rate_limit
-    from tigerseal.security import get_security_service
+    from tigerseal.seed import get_security_service
 
     p.section("Rate limiting (verify_rate_limit: 5 requests per minute)")
     results = [verify_rate_limit("api_key_12345", max_requests=5, window_size=60) for _ in range(7)]

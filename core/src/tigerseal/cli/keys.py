@@ -59,7 +59,7 @@ def keygen(path: Path | None, print_only: bool, kind: str, env_format: bool, for
     PATH defaults to TIGERSEAL_KEYRING_PATH (.tigerseal/keyring.json). Use the keyring with
     TIGERSEAL_KEY_PROVIDERS=file://PATH; put a printed master key in ENCRYPTION_MASTER_KEY.
     """
-    from tigerseal.keymanager import KeyManager
+    from tigerseal.seed import KeyManager
 
     if print_only:
         if path is not None or force:
