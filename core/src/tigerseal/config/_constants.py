@@ -1,0 +1,83 @@
+"""Constants and pure checks shared by the settings and the views (no pydantic import)."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, urlsplit
+
+#: OWASP Password Storage Cheat Sheet (2023+) for PBKDF2-HMAC-SHA256: 600,000 iterations.
+#: (The seed's 100,000 predates that advice; set ``PBKDF2_ITERATIONS`` to keep it.)
+DEFAULT_PBKDF2_ITERATIONS = 600_000
+#: Below this, PBKDF2 is no longer a password hash worth the name: refused everywhere.
+MIN_PBKDF2_ITERATIONS = 10_000
+#: RFC 7518 ``alg`` values a signing key may use. ``none`` is deliberately absent.
+JWT_ALGORITHMS = frozenset(
+    {
+        "HS256", "HS384", "HS512",
+        "RS256", "RS384", "RS512",
+        "PS256", "PS384", "PS512",
+        "ES256", "ES384", "ES512",
+        "EdDSA",
+    }
+)  # fmt: skip
+_ENVIRONMENTS = {
+    "development": "development",
+    "dev": "development",
+    "test": "test",
+    "testing": "test",
+    "staging": "staging",
+    "production": "production",
+    "prod": "production",
+}
+_BUILTIN_HASHERS = ("argon2", "bcrypt", "scrypt", "pbkdf2-sha256")
+_HASHER_ALIASES = {
+    "argon2id": "argon2",
+    "pbkdf2": "pbkdf2-sha256",
+    "pbkdf2_sha256": "pbkdf2-sha256",
+    "pbkdf2-sha-256": "pbkdf2-sha256",
+}
+#: libpq ``sslmode`` values.
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+def url_problem(url: str) -> str | None:
+    """What is wrong with a database URL, without quoting any part of it."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "the port is not a number"
+    scheme = parts.scheme
+    if not re.fullmatch(r"[a-z][a-z0-9+.-]*", scheme or ""):
+        return "missing or invalid scheme"
+    if scheme.startswith("sqlite"):
+        return None
+    if not parts.netloc and "host=" not in parts.query:
+        return "no host"
+    if port is not None and not 0 < port < 65536:
+        return "the port is out of range"
+    query = dict(parse_qsl(parts.query))
+    mode = query.get("sslmode")
+    if mode is not None and mode not in SSL_MODES:
+        return f"sslmode must be one of {', '.join(SSL_MODES)}"
+    return None
+
+
+def _known_hashers() -> dict[str, str]:
+    """Names PASSWORD_HASH_ALGORITHM may take (aliases included) -> the scheme's own name.
+
+    Built-ins, installed entry points (by name, nothing imported) and plugins registered in a
+    registry that already exists (validating settings must not build one).
+    """
+    from importlib import metadata
+
+    from tigerseal import plugins
+
+    names = {n: n for n in _BUILTIN_HASHERS} | dict(_HASHER_ALIASES)
+    names.update((ep.name, ep.name) for ep in metadata.entry_points(group="tigerseal.hashers"))
+    registry = plugins._registry
+    if registry is not None:
+        names.update(
+            (k, spec.name) for k, spec in registry.specs("register_password_hashers").items()
+        )
+    return names
