@@ -25,10 +25,13 @@ __all__ = [
     "DecryptionError",
     "EncryptionError",
     "InsufficientScopeError",
+    "InvalidCredentialsError",
     "KeyDisabled",
     "KeyNotFound",
     "KeyProviderError",
     "KeyVersionRetired",
+    "LoginLockedError",
+    "MissingCredentialsError",
     "MissingDependencyError",
     "NoMatchingKeyError",
     "PasswordError",
@@ -176,12 +179,28 @@ class AccountAccessError(TokenError):
     """The token is valid but does not grant access to the requested account."""
 
 
+class MissingCredentialsError(TokenError):
+    """The request carried no credentials (no ``Authorization`` header, no API key)."""
+
+
+class InvalidCredentialsError(TigerSealError):
+    """A sign-in failed: the user is unknown or the password is wrong (never says which)."""
+
+
 class RateLimitExceeded(TigerSealError):
     """A rate limit was exceeded; ``retry_after`` says when to try again (seconds)."""
 
     def __init__(self, message: str, *, retry_after: float = 0.0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class LoginLockedError(RateLimitExceeded):
+    """Sign-in is locked after too many failures for this user or client address.
+
+    The same error (and message) whether or not the user exists; ``retry_after`` says when the
+    lockout ends.
+    """
 
 
 class AuditError(TigerSealError):

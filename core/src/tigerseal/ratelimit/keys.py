@@ -21,7 +21,14 @@ import hashlib
 
 from tigerseal.errors import ConfigError
 
-__all__ = ["MAX_KEY_LENGTH", "bad_key", "long_key_digest", "strikes_key", "user_key"]
+__all__ = [
+    "MAX_KEY_LENGTH",
+    "bad_key",
+    "login_failures_key",
+    "long_key_digest",
+    "strikes_key",
+    "user_key",
+]
 
 #: Keys longer than this (in characters) are stored as their SHA-256 digest.
 MAX_KEY_LENGTH = 256
@@ -39,6 +46,14 @@ def user_key(key: str) -> str:
 def strikes_key(key: str) -> str:
     """The storage key counting the progressive-penalty strikes of the user key ``key``."""
     return "\x1fs" + key
+
+
+def login_failures_key(kind: str, value: str) -> str:
+    r"""The storage key counting failed sign-ins of a user (``kind="u"``) or address (``"i"``).
+
+    Internal (``\x1fl`` prefix), so no rate-limit key an application chooses can reach it.
+    """
+    return "\x1fl" + kind + ":" + value
 
 
 def long_key_digest(key: str) -> bytes:
