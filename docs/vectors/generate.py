@@ -38,7 +38,7 @@ from tigerseal.envelope.format import (
 from tigerseal.providers import _local
 from tigerseal.providers.env import EnvKeyProvider
 from tigerseal.providers.file import FileKeyProvider
-from tigerseal.spi.keys import WrappedKey
+from tigerseal.spi import WrappedKey
 
 OUT = Path(__file__).with_name("envelope-v1.json")
 ENV_VAR = "TIGERSEAL_VECTORS_KEK"

@@ -38,7 +38,7 @@ from tigerseal.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from tigerseal.config import Settings
-    from tigerseal.spi.keys import KeyProvider, WrappedKey
+    from tigerseal.spi._provider import KeyProvider, WrappedKey
 
 __all__ = [
     "KeyUse",
@@ -189,7 +189,7 @@ def key_uses(scan: KeyUseScan) -> list[KeyUse]:
 
 def dependents(provider: KeyProvider, min_version: int, uses: Iterable[KeyUse]) -> list[KeyUse]:
     """The uses ``provider`` would stop unwrapping if versions below ``min_version`` retired."""
-    from tigerseal.spi.keys import WrappedKey
+    from tigerseal.spi._provider import WrappedKey
 
     return [
         u

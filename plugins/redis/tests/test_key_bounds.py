@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from tigerseal.errors import ConfigError
 from tigerseal.ratelimit import ProgressivePenalty, RateLimiter
-from tigerseal.ratelimit.keys import MAX_KEY_LENGTH
+from tigerseal.ratelimit.storage_keys import MAX_KEY_LENGTH
 from tigerseal.spi.services import RATE_LIMIT_ALGORITHMS, RateLimitPolicy
 from tigerseal_redis.storage import RedisRateLimitStorage, from_uri
 
@@ -92,7 +92,7 @@ def test_a_long_key_is_stored_as_its_digest(
 
 
 def test_a_digest_tag_cannot_be_forged_by_a_short_key(storage: RedisRateLimitStorage) -> None:
-    from tigerseal.ratelimit.keys import long_key_digest
+    from tigerseal.ratelimit.storage_keys import long_key_digest
     from tigerseal_redis.storage import hash_tag
 
     big = "k" * 1000

@@ -129,7 +129,7 @@ def test_token_manager_workers_share_revocations_and_reuse_detection(make: Make)
     import secrets as _secrets
 
     from tigerseal.errors import TokenReuseError, TokenRevokedError
-    from tigerseal.tokens.keys import KeySet
+    from tigerseal.tokens import KeySet
     from tigerseal.tokens.manager import TokenManager
 
     keys = KeySet.from_secret(_secrets.token_urlsafe(48))

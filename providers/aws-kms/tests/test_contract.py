@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from tigerseal.plugins import key_provider_from_uri
-from tigerseal.spi.keys import KeyProvider
+from tigerseal.spi import KeyProvider
 from tigerseal.testing.contract import CONTEXT_MISMATCHES, ProviderContract
 
 from tests.services.moto import MotoServer

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from tigerseal.errors import AccessDenied, ConfigError, ProviderUnavailable
 from tigerseal.plugins import key_provider_from_uri
-from tigerseal.spi.keys import WrappedKey
+from tigerseal.spi import WrappedKey
 
 from .conftest import REGION
 

@@ -243,7 +243,7 @@ def test_closed_port_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
     assert time.monotonic() - start < 30
     # The envelope surfaces the outage, not a misleading "no matching key".
     ed_key = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-    from tigerseal.spi.keys import WrappedKey
+    from tigerseal.spi import WrappedKey
 
     assert p.owns(WrappedKey("aws-kms", ed_key, 0, b"x" * 64))
 

@@ -26,7 +26,7 @@ from tigerseal.errors import (
     UnsupportedOperation,
 )
 from tigerseal.plugins import key_provider_from_uri
-from tigerseal.spi.keys import WrappedKey
+from tigerseal.spi import WrappedKey
 from tigerseal_aws_kms import AwsKmsProvider
 from tigerseal_aws_kms._options import parse_arn
 

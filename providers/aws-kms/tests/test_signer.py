@@ -72,7 +72,7 @@ def test_tokens_signed_in_kms_verify_with_the_exported_jwk(
 
 
 def test_default_kid_is_the_rfc7638_thumbprint_and_can_be_overridden(mock_kms: Client) -> None:
-    from tigerseal.tokens.keys import jwk_thumbprint
+    from tigerseal.tokens import jwk_thumbprint
 
     arn = asymmetric(mock_kms(REGION), "ECC_NIST_P256")
     signer = token_signer_from_uri(f"aws-kms://{arn}")
@@ -83,7 +83,7 @@ def test_default_kid_is_the_rfc7638_thumbprint_and_can_be_overridden(mock_kms: C
 
 
 def test_token_manager_issues_and_verifies_with_a_kms_key(mock_kms: Client) -> None:
-    from tigerseal.tokens.keys import JWTKey, KeySet
+    from tigerseal.tokens import JWTKey, KeySet
     from tigerseal.tokens.manager import TokenManager
 
     signer = token_signer_from_uri(f"aws-kms://{asymmetric(mock_kms(REGION), 'ECC_NIST_P256')}")

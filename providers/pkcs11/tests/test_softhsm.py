@@ -38,7 +38,7 @@ from tigerseal.errors import (
     UnsupportedOperation,
 )
 from tigerseal.plugins import PluginRegistry, key_provider_from_uri, set_registry
-from tigerseal.spi.keys import WrappedKey
+from tigerseal.spi import WrappedKey
 from tigerseal_pkcs11 import _keys, _wrap
 from tigerseal_pkcs11.admin import describe_key, import_key, init_key, token_session
 from tigerseal_pkcs11.provider import Pkcs11Provider

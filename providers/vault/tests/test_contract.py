@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 import pytest
-from tigerseal.spi.keys import KeyProvider
+from tigerseal.spi import KeyProvider
 from tigerseal.testing.contract import ProviderContract
 from tigerseal_vault.provider import VaultTransitProvider
 

@@ -18,7 +18,7 @@ from tigerseal.errors import (
     NoMatchingKeyError,
 )
 from tigerseal.plugins import key_provider_from_uri
-from tigerseal.spi.keys import WrappedKey
+from tigerseal.spi import WrappedKey
 from tigerseal_vault._context import b64, canonical_context
 from tigerseal_vault.provider import VaultTransitProvider
 

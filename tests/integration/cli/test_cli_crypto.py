@@ -156,7 +156,7 @@ def test_inspect_reports_the_key_section_and_escapes_header_text(
 ) -> None:
     from tigerseal.envelope import EncryptedData
     from tigerseal.envelope.format import encode_key_section
-    from tigerseal.spi.keys import WrappedKey
+    from tigerseal.spi import WrappedKey
 
     run("encrypt", "-", "-o", "m.tsl", input=b"abc", cwd=tmp_path, env=env)
     good = run("inspect", "m.tsl", cwd=tmp_path, env=env).stdout.decode()

@@ -249,7 +249,7 @@ def _backups(d: Path, name: str) -> list[Path]:
 
 
 def test_keygen_force_writes_a_private_backup_first(tmp_path: Path) -> None:
-    from tigerseal.cli.keys import keygen
+    from tigerseal.cli._keygen import keygen
 
     kr = str(tmp_path / "kr.json")
     assert CliRunner().invoke(keygen, [kr]).exit_code == 0

@@ -99,8 +99,8 @@ def test_unknown_scheme_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_service_doctor_and_rotate_agree(
     monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
 ) -> None:
+    from tigerseal.cli._keygen import _configured_primary
     from tigerseal.cli.admin import configured_key_provider_uris
-    from tigerseal.cli.keys import _configured_primary
     from tigerseal.config import get_settings, select_key_providers
 
     for k, v in env.items():

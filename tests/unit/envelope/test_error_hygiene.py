@@ -10,7 +10,7 @@ from tigerseal.envelope import EncryptedData, EncryptionService
 from tigerseal.envelope.format import derive, encode_key_section
 from tigerseal.errors import DecryptionError, NoMatchingKeyError
 from tigerseal.providers._local import LocalKeyring
-from tigerseal.spi.keys import WrappedKey
+from tigerseal.spi import WrappedKey
 from tigerseal.testing.fake import FakeKeyProvider
 
 HOSTILE_PROVIDER = "evil\x1b[2J\nINFO forged"

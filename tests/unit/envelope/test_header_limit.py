@@ -8,7 +8,7 @@ import pytest
 from tigerseal.envelope import EncryptedData, EncryptionService
 from tigerseal.envelope.format import MAX_HEADER_SIZE
 from tigerseal.errors import EncryptionError
-from tigerseal.spi.keys import Context, WrappedKey
+from tigerseal.spi import Context, WrappedKey
 from tigerseal.testing.fake import FakeKeyProvider
 
 # The authenticated header is 76 bytes plus the context; one pair costs 4 + key + value bytes.

@@ -26,7 +26,7 @@ from tigerseal.envelope.format import (
     nonce,
 )
 from tigerseal.errors import DecryptionError
-from tigerseal.spi.keys import WrappedKey
+from tigerseal.spi import WrappedKey
 from tigerseal.testing.fake import FakeKeyProvider, reset_fake_keys
 
 

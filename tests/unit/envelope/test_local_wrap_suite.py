@@ -17,7 +17,7 @@ from tigerseal.errors import DecryptionError
 from tigerseal.providers import _local
 from tigerseal.providers._local import LocalKeyring, encode_context
 from tigerseal.providers.env import EnvKeyProvider
-from tigerseal.spi.keys import WrappedKey
+from tigerseal.spi import WrappedKey
 
 KEK = bytes.fromhex("5c" * 16 + "a3" * 16)
 

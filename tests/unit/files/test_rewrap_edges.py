@@ -88,7 +88,7 @@ def test_a_signal_between_copy_and_rename_leaves_the_original_and_no_copy(
 
 # -- keyrings and .env files reached through a symlink (a secrets volume) ----------------------
 def test_keyring_writes_through_a_symlink_keep_the_link(tmp_path: Path) -> None:
-    from tigerseal.cli.keys import keygen
+    from tigerseal.cli._keygen import keygen
 
     real = tmp_path / "volume" / "keyring.json"
     create_keyring(real)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from tigerseal.errors import ConfigError
 from tigerseal.plugins import rate_limit_storage_from_uri
 from tigerseal.ratelimit import MemoryRateLimitStorage, ProgressivePenalty, RateLimiter
-from tigerseal.ratelimit.keys import MAX_KEY_LENGTH, long_key_digest, strikes_key, user_key
+from tigerseal.ratelimit.storage_keys import MAX_KEY_LENGTH, long_key_digest, strikes_key, user_key
 from tigerseal.spi.services import RATE_LIMIT_ALGORITHMS, RateLimitPolicy
 
 from tests.unit.ratelimit.conftest import Clock

@@ -197,7 +197,7 @@ def test_scp_cannot_grant_admin() -> None:
 
 # -- item 11: key import --------------------------------------------------------------------------
 def test_roca_fingerprint() -> None:
-    from tigerseal.tokens.keys import roca_vulnerable
+    from tigerseal.tokens._signing_keys import roca_vulnerable
 
     data = json.loads((WYCHEPROOF / "json_web_key_test.json").read_text(encoding="utf-8"))
     (group,) = [g for g in data["testGroups"] if g["comment"] == "jws_rsa_roca_key"]

@@ -11,19 +11,19 @@
 
 from __future__ import annotations
 
+from tigerseal.apikeys._api_keys import (
+    APIKeyRecord,
+    api_key_id,
+    generate_api_key,
+    hash_api_key,
+    verify_api_key,
+)
 from tigerseal.apikeys.format import (
     API_KEY_PATTERN,
     ParsedAPIKey,
     is_api_key,
     mask_api_key,
     parse_api_key,
-)
-from tigerseal.apikeys.keys import (
-    APIKeyRecord,
-    api_key_id,
-    generate_api_key,
-    hash_api_key,
-    verify_api_key,
 )
 
 __all__ = [

@@ -18,8 +18,8 @@ __all__ = ["BUILTIN_COMMANDS", "cli", "main"]
 #: name -> ("module:attribute", one-line help). Help is duplicated here so --help imports nothing.
 BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("tigerseal.cli.demo:demo", "Walk through the quick start on the embedded default."),
-    "keygen": ("tigerseal.cli.keys:keygen", "Create a keyring file or print a new master key."),
-    "rotate": ("tigerseal.cli.keys:rotate", "Add a new key version and make it current."),
+    "keygen": ("tigerseal.cli._keygen:keygen", "Create a keyring file or print a new master key."),
+    "rotate": ("tigerseal.cli._keygen:rotate", "Add a new key version and make it current."),
     "encrypt": ("tigerseal.cli.crypto:encrypt", "Encrypt a file or stdin."),
     "decrypt": ("tigerseal.cli.crypto:decrypt", "Decrypt a file or stdin."),
     "inspect": ("tigerseal.cli.crypto:inspect", "Show a message's header without decrypting."),

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from tigerseal.cli.keys import _call, _configured_primary
+from tigerseal.cli._keygen import _call, _configured_primary
 from tigerseal.errors import TigerSealError
 
 if TYPE_CHECKING:
-    from tigerseal.spi.keys import KeyProvider
+    from tigerseal.spi._provider import KeyProvider
 
 __all__ = ["pepper", "retire"]
 

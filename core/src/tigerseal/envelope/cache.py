@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tigerseal.errors import ConfigError
-from tigerseal.spi.keys import WrappedKey
+from tigerseal.spi._provider import WrappedKey
 
 if TYPE_CHECKING:
-    from tigerseal.spi.keys import KeyProvider
+    from tigerseal.spi._provider import KeyProvider
 
 __all__ = ["CachePolicy", "DataKeyCache"]
 

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.hashes import SHA512
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 from tigerseal.errors import DecryptionError, EncryptionError
-from tigerseal.spi.keys import WrappedKey
+from tigerseal.spi._provider import WrappedKey
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM

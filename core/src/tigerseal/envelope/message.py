@@ -10,7 +10,7 @@ from typing import Any
 from tigerseal._text import escape_control
 from tigerseal.envelope.format import MAGIC, Header, parse_header
 from tigerseal.errors import DecryptionError
-from tigerseal.spi.keys import WrappedKey
+from tigerseal.spi._provider import WrappedKey
 
 __all__ = ["TEXT_PREFIX", "EncryptedData"]
 

@@ -51,7 +51,7 @@ from tigerseal.errors import (
     ProviderUnavailable,
     TigerSealError,
 )
-from tigerseal.spi.keys import Context, KeyProvider, WrappedKey
+from tigerseal.spi._provider import Context, KeyProvider, WrappedKey
 
 __all__ = ["EncryptionService", "MessageInput", "key_section_report"]
 

@@ -47,7 +47,7 @@ from tigerseal.errors import ConfigError, NoMatchingKeyError
 
 if TYPE_CHECKING:
     from tigerseal.keyuse import KeyUse, RewrapCount
-    from tigerseal.spi.keys import KeyProvider, WrappedKey
+    from tigerseal.spi._provider import KeyProvider, WrappedKey
 
 __all__ = [
     "PEPPER_ID",
@@ -297,7 +297,7 @@ def _refresh(providers: Iterable[KeyProvider]) -> None:
 
 
 def _wrapped(path: str | os.PathLike[str], pid: str, entry: Mapping[str, Any]) -> WrappedKey:
-    from tigerseal.spi.keys import WrappedKey
+    from tigerseal.spi._provider import WrappedKey
 
     try:
         return WrappedKey(

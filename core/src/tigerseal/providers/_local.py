@@ -51,7 +51,7 @@ from tigerseal.errors import (
     KeyVersionRetired,
     NoMatchingKeyError,
 )
-from tigerseal.spi.keys import DEK_SIZE, Context, WrappedKey
+from tigerseal.spi._provider import DEK_SIZE, Context, WrappedKey
 
 __all__ = [
     "KEK_SIZE",

@@ -41,7 +41,7 @@ from urllib.parse import parse_qsl, urlsplit
 from tigerseal.errors import ConfigError, UnsupportedOperation
 from tigerseal.hookspecs import hookimpl
 from tigerseal.providers._trust import refuse_weak_key, refuse_weak_passphrase
-from tigerseal.spi.keys import Context, KeyProvider, WrappedKey
+from tigerseal.spi._provider import Context, KeyProvider, WrappedKey
 from tigerseal.spi.specs import ProviderSpec
 
 if TYPE_CHECKING:

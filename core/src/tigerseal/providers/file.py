@@ -59,7 +59,7 @@ from tigerseal._text import escape_control
 from tigerseal.errors import ConfigError, KeyNotFound, KeyProviderError
 from tigerseal.hookspecs import hookimpl
 from tigerseal.providers._trust import refuse_weak_key
-from tigerseal.spi.keys import Context, KeyProvider, WrappedKey
+from tigerseal.spi._provider import Context, KeyProvider, WrappedKey
 from tigerseal.spi.specs import ProviderSpec
 
 if TYPE_CHECKING:

@@ -8,8 +8,8 @@ in use and the sweep costs O(1) per new key, amortised.
 
 Memory is bounded whatever clients send:
 
-* a key longer than :data:`~tigerseal.ratelimit.keys.MAX_KEY_LENGTH` characters is held as its
-  SHA-256 digest (``bytes``, so it can never equal a ``str`` key; non-``str`` keys are refused,
+* a key longer than :data:`~tigerseal.ratelimit.storage_keys.MAX_KEY_LENGTH` characters is held
+  as its SHA-256 digest (``bytes``, so it can never equal a ``str`` key; non-``str`` keys are refused,
   so a ``bytes`` key cannot spell a digest either);
 * each algorithm's table holds at most ``max_keys`` keys. A new key that finds its table full
   first sweeps expired state (when a sweep is due: at most once per ``max_keys // 8`` new keys,
@@ -34,7 +34,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from tigerseal.errors import ConfigError
-from tigerseal.ratelimit.keys import MAX_KEY_LENGTH, bad_key, long_key_digest
+from tigerseal.ratelimit.storage_keys import MAX_KEY_LENGTH, bad_key, long_key_digest
 from tigerseal.spi.services import RateLimitDecision, RateLimitPolicy, RateLimitStorage
 
 __all__ = ["DEFAULT_MAX_KEYS", "MemoryRateLimitStorage", "from_uri"]

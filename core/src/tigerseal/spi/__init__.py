@@ -6,7 +6,14 @@ the hooks in :mod:`tigerseal.hookspecs`.
 
 from __future__ import annotations
 
-from tigerseal.spi.keys import DEK_SIZE, Context, DataKey, HealthStatus, KeyProvider, WrappedKey
+from tigerseal.spi._provider import (
+    DEK_SIZE,
+    Context,
+    DataKey,
+    HealthStatus,
+    KeyProvider,
+    WrappedKey,
+)
 from tigerseal.spi.services import (
     AuditSink,
     PasswordHasher,

@@ -68,7 +68,14 @@ from tigerseal.errors import (
     TigerSealError,
     UnsupportedOperation,
 )
-from tigerseal.spi.keys import DEK_SIZE, Context, DataKey, HealthStatus, KeyProvider, WrappedKey
+from tigerseal.spi._provider import (
+    DEK_SIZE,
+    Context,
+    DataKey,
+    HealthStatus,
+    KeyProvider,
+    WrappedKey,
+)
 
 __all__ = ["ProviderContract"]
 

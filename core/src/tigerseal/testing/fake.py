@@ -43,7 +43,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from tigerseal.errors import ConfigError, ProviderUnavailable
 from tigerseal.hookspecs import hookimpl
-from tigerseal.spi.keys import Context, DataKey, HealthStatus, KeyProvider, WrappedKey
+from tigerseal.spi._provider import Context, DataKey, HealthStatus, KeyProvider, WrappedKey
 from tigerseal.spi.specs import ProviderSpec
 
 if TYPE_CHECKING:

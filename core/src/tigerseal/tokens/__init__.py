@@ -20,6 +20,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from tigerseal.tokens._signing_keys import JWTKey, KeySet, jwk_thumbprint
     from tigerseal.tokens.default import (
         create_jwt_token,
         create_token_pair,
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
         set_token_manager,
         verify_jwt_token,
     )
-    from tigerseal.tokens.keys import JWTKey, KeySet, jwk_thumbprint
     from tigerseal.tokens.manager import (
         TokenManager,
         validate_account_access,
@@ -48,9 +48,9 @@ _LAZY = {
     "revoke_token": "default",
     "set_token_manager": "default",
     "verify_jwt_token": "default",
-    "JWTKey": "keys",
-    "KeySet": "keys",
-    "jwk_thumbprint": "keys",
+    "JWTKey": "_signing_keys",
+    "KeySet": "_signing_keys",
+    "jwk_thumbprint": "_signing_keys",
     "TokenManager": "manager",
     "validate_account_access": "manager",
     "validate_token_scopes": "manager",

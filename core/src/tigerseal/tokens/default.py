@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
-from tigerseal.tokens.keys import JWTKey, KeySet
+from tigerseal.tokens._signing_keys import JWTKey, KeySet
 from tigerseal.tokens.manager import TokenManager
 from tigerseal.tokens.payload import TokenPair, TokenPayload
 

@@ -34,7 +34,7 @@ from tigerseal.errors import (
     TokenRevokedError,
 )
 from tigerseal.spi.services import RevocationStore
-from tigerseal.tokens.keys import JWTKey, KeySet
+from tigerseal.tokens._signing_keys import JWTKey, KeySet
 from tigerseal.tokens.payload import TokenPair, TokenPayload, scopes_of
 
 __all__ = [

@@ -25,7 +25,7 @@ import secrets
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tigerseal.errors import ConfigError, ProviderUnavailable, TigerSealError
-from tigerseal.ratelimit.keys import MAX_KEY_LENGTH, bad_key, long_key_digest
+from tigerseal.ratelimit.storage_keys import MAX_KEY_LENGTH, bad_key, long_key_digest
 from tigerseal.spi.services import (
     RATE_LIMIT_ALGORITHMS,
     RateLimitDecision,

@@ -42,7 +42,7 @@ from tigerseal.errors import (
     ProviderUnavailable,
     TigerSealError,
 )
-from tigerseal.spi.keys import DEK_SIZE, Context, DataKey, HealthStatus, KeyProvider, WrappedKey
+from tigerseal.spi import DEK_SIZE, Context, DataKey, HealthStatus, KeyProvider, WrappedKey
 
 from tigerseal_aws_kms import _deadline
 from tigerseal_aws_kms._client import ClientFactory, client_region, method_name

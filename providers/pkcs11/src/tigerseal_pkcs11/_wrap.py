@@ -44,7 +44,7 @@ from typing import Any
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11.mechanisms import GCMParams
 from tigerseal.errors import DecryptionError
-from tigerseal.spi.keys import DEK_SIZE
+from tigerseal.spi import DEK_SIZE
 
 from tigerseal_pkcs11._errors import INTEGRITY_ERRORS
 from tigerseal_pkcs11._session import Session

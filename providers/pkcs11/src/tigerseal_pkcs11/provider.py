@@ -33,7 +33,7 @@ from tigerseal.errors import (
     ProviderUnavailable,
     UnsupportedOperation,
 )
-from tigerseal.spi.keys import DEK_SIZE, Context, KeyProvider, WrappedKey
+from tigerseal.spi import DEK_SIZE, Context, KeyProvider, WrappedKey
 
 from tigerseal_pkcs11 import _keys, _wrap
 from tigerseal_pkcs11._errors import SESSION_LOST, raise_mapped

@@ -59,7 +59,7 @@ from tigerseal.errors import (
     KeyVersionRetired,
     NoMatchingKeyError,
 )
-from tigerseal.spi.keys import (
+from tigerseal.spi import (
     DEK_SIZE,
     Context,
     DataKey,
