@@ -1,0 +1,173 @@
+"""Per-client rate limits: a dependency for chosen routes, a middleware for a whole app.
+
+Both count the request against a :class:`~tigerseal.web.RateLimitRule`, add
+``RateLimit-Policy`` and ``RateLimit`` to every response (``Retry-After`` too on a rejection)
+and answer a rejected request with 429 ``{"error": "rate_limited", ...}``.
+
+The client is identified by its address (through :class:`~tigerseal.web.TrustedProxies`) unless
+a ``key`` function says otherwise (an API key id, a user id). Storage is the limiter's:
+decisions on ``memory://`` are taken on the event loop (a microsecond of work); on any other
+storage (``redis://``: a network round trip) in a worker thread, so the loop never waits on I/O.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Collection
+from typing import TYPE_CHECKING
+
+from fastapi import Request, Response
+from starlette.datastructures import MutableHeaders
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from tigerseal.errors import RateLimitExceeded
+from tigerseal.ratelimit import MemoryRateLimitStorage
+from tigerseal.web import RateLimitResult, RateLimitRule, TrustedProxies, check_rate_limit
+
+from tigerseal_fastapi._client import client_ip_from_scope
+from tigerseal_fastapi._errors import to_http_exception
+from tigerseal_fastapi._threads import run_blocking
+
+if TYPE_CHECKING:
+    from tigerseal.ratelimit import RateLimiter
+
+__all__ = ["RateLimit", "RateLimitKey", "RateLimitMiddleware"]
+
+#: Who a request counts against: ``request -> key`` (plain or ``async``).
+RateLimitKey = Callable[[Request], "str | Awaitable[str]"]
+
+_LIMITED_MESSAGE = "too many requests; try again later"
+
+
+class _Checker:
+    """What the dependency and the middleware share: the rule, the limiter, the client key."""
+
+    def __init__(
+        self,
+        rule: RateLimitRule,
+        limiter: RateLimiter | None,
+        proxies: TrustedProxies | None,
+    ) -> None:
+        self.rule = rule
+        self._limiter = limiter
+        self.proxies = proxies or TrustedProxies()
+
+    @property
+    def limiter(self) -> RateLimiter:
+        limiter = self._limiter
+        if limiter is None:
+            from tigerseal.ratelimit import get_rate_limiter
+
+            limiter = get_rate_limiter()  # looked up each time: reset_rate_limiter() works
+        return limiter
+
+    async def check(self, key: str) -> RateLimitResult:
+        limiter = self.limiter
+        if type(limiter.storage) is MemoryRateLimitStorage:
+            return check_rate_limit(key, self.rule, limiter=limiter)
+        rule = self.rule
+        return await run_blocking(lambda: check_rate_limit(key, rule, limiter=limiter))
+
+
+class RateLimit(_Checker):
+    """Dependency: count the request, set the ``RateLimit`` fields, 429 when over the quota.
+
+    ::
+
+        per_client = RateLimit(RateLimitRule(100, 60, name="api"))
+
+        @app.get("/search", dependencies=[Depends(per_client)])
+        async def search(q: str): ...
+
+    Args:
+        rule: the quota.
+        key: who the request counts against (default: the client address).
+        proxies: trusted proxies for the client address.
+        limiter: the limiter (default: the process-wide one).
+    """
+
+    def __init__(
+        self,
+        rule: RateLimitRule,
+        *,
+        key: RateLimitKey | None = None,
+        proxies: TrustedProxies | None = None,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        super().__init__(rule, limiter, proxies)
+        self.key = key
+
+    async def __call__(self, request: Request, response: Response) -> RateLimitResult:
+        if self.key is None:
+            key = client_ip_from_scope(request.scope, self.proxies)
+        else:
+            found = self.key(request)
+            key = await found if inspect.isawaitable(found) else found
+        result = await self.check(key)
+        if not result.allowed:
+            exc = to_http_exception(
+                RateLimitExceeded(_LIMITED_MESSAGE, retry_after=result.retry_after)
+            )
+            exc.headers = result.headers
+            raise exc
+        response.headers.update(result.headers)
+        return result
+
+
+class RateLimitMiddleware(_Checker):
+    """ASGI middleware limiting every HTTP request of an application per client.
+
+    ::
+
+        app.add_middleware(RateLimitMiddleware, rule=RateLimitRule(600, 60, name="global"),
+                           proxies=TrustedProxies(["10.0.0.0/8"]), exempt={"/health"})
+
+    A plain ASGI middleware (not ``BaseHTTPMiddleware``): it adds the fields to the response's
+    start message and costs no extra task per request.
+
+    Args:
+        app: the ASGI application.
+        rule: the quota.
+        key: ``scope -> key`` (default: the client address through ``proxies``).
+        proxies: trusted proxies for the client address.
+        limiter: the limiter (default: the process-wide one).
+        exempt: paths never limited (health checks, metrics).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        rule: RateLimitRule,
+        key: Callable[[Scope], str] | None = None,
+        proxies: TrustedProxies | None = None,
+        limiter: RateLimiter | None = None,
+        exempt: Collection[str] = (),
+    ) -> None:
+        super().__init__(rule, limiter, proxies)
+        self.app = app
+        self.key = key
+        self.exempt = frozenset(exempt)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.exempt:
+            await self.app(scope, receive, send)
+            return
+        key = self.key(scope) if self.key is not None else client_ip_from_scope(scope, self.proxies)
+        result = await self.check(key)
+        if not result.allowed:
+            response = JSONResponse(
+                {"error": "rate_limited", "detail": _LIMITED_MESSAGE}, 429, headers=result.headers
+            )
+            await response(scope, receive, send)
+            return
+        fields = result.headers
+
+        async def send_with_fields(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in fields.items():
+                    headers.append(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_fields)
