@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from tigerseal._text import escape_control
 from tigerseal.errors import ConfigError, InvalidCredentialsError, LoginLockedError
-from tigerseal.ratelimit.keys import login_failures_key
+from tigerseal.ratelimit.storage_keys import login_failures_key
 from tigerseal.spi.services import RateLimitDecision, RateLimitPolicy
 
 if TYPE_CHECKING:
