@@ -16,8 +16,9 @@ None of them is ``firstresult``: every registered plugin answers, and the plugin
 (:mod:`tigerseal.plugins`) merges the answers by name, rejecting duplicates. Applications never
 call ``pm.hook.*`` directly; typed functions in :mod:`tigerseal.plugins` wrap each hook.
 
-External plugins are discovered through one entry-point group per kind (named below) and loaded
-only when configuration names them.
+External plugins are discovered through one entry-point group per kind and loaded only when
+configuration names them; the groups, labels and loading rules of every kind are the one table
+:data:`tigerseal.spi.kinds.KINDS`.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ import pluggy
 
 if TYPE_CHECKING:
     from tigerseal.keyuse import KeyUse, KeyUseScan
-    from tigerseal.spi import (
+    from tigerseal.spi.specs import (
         AuditSinkSpec,
+        CommandSpec,
         HasherSpec,
         ProviderSpec,
         RateLimitStorageSpec,
@@ -42,24 +44,9 @@ PROJECT = "tigerseal"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
-#: Entry-point group of each hook's plugins, in one place so listing and loading agree.
-ENTRY_POINT_GROUPS: dict[str, str] = {
-    "register_key_providers": "tigerseal.key_providers",
-    "register_password_hashers": "tigerseal.hashers",
-    "register_token_signers": "tigerseal.token_signers",
-    "register_rate_limit_storage": "tigerseal.rate_limit_storage",
-    "register_audit_sinks": "tigerseal.audit_sinks",
-    "register_revocation_stores": "tigerseal.revocation_stores",
-}
-
-#: Entry-point group of plugins that store wrapped keys outside messages and answer
-#: :func:`report_key_uses`. Unlike the groups above, every plugin installed in it is loaded
-#: before a key version is retired (tigerseal-sql registers ``sql = "tigerseal_sql"``).
-KEY_USES_GROUP = "tigerseal.key_uses"
-
 
 @hookspec
-def register_key_providers() -> list[ProviderSpec]:
+def register_key_providers() -> list[ProviderSpec] | None:
     """Register key providers (entry-point group ``tigerseal.key_providers``).
 
     Called once per plugin when the plugin manager builds its table of providers.
@@ -72,7 +59,7 @@ def register_key_providers() -> list[ProviderSpec]:
 
 
 @hookspec
-def register_password_hashers() -> list[HasherSpec]:
+def register_password_hashers() -> list[HasherSpec] | None:
     """Register password-hashing schemes (entry-point group ``tigerseal.hashers``).
 
     :return: specs whose ``name`` is the value of ``PASSWORD_HASH_ALGORITHM`` selecting them
@@ -82,7 +69,7 @@ def register_password_hashers() -> list[HasherSpec]:
 
 
 @hookspec
-def register_token_signers() -> list[TokenSignerSpec]:
+def register_token_signers() -> list[TokenSignerSpec] | None:
     """Register JWT signers backed by external keys (group ``tigerseal.token_signers``).
 
     :return: specs whose ``name`` is a URI scheme (``"aws-kms"``) and whose factory is called as
@@ -92,7 +79,7 @@ def register_token_signers() -> list[TokenSignerSpec]:
 
 
 @hookspec
-def register_rate_limit_storage() -> list[RateLimitStorageSpec]:
+def register_rate_limit_storage() -> list[RateLimitStorageSpec] | None:
     """Register rate-limit storage backends (group ``tigerseal.rate_limit_storage``).
 
     :return: specs whose ``name`` is the URI scheme (``"memory"``, ``"redis"``) and whose factory
@@ -103,7 +90,7 @@ def register_rate_limit_storage() -> list[RateLimitStorageSpec]:
 
 
 @hookspec
-def register_audit_sinks() -> list[AuditSinkSpec]:
+def register_audit_sinks() -> list[AuditSinkSpec] | None:
     """Register audit sinks (entry-point group ``tigerseal.audit_sinks``).
 
     :return: specs whose ``name`` is the URI scheme (``"file"`` for the hash-chained JSONL sink,
@@ -113,12 +100,29 @@ def register_audit_sinks() -> list[AuditSinkSpec]:
 
 
 @hookspec
-def register_revocation_stores() -> list[RevocationStoreSpec]:
+def register_revocation_stores() -> list[RevocationStoreSpec] | None:
     """Register token revocation stores (entry-point group ``tigerseal.revocation_stores``).
 
     :return: specs whose ``name`` is the URI scheme (``"memory"``, ``"redis"``) and whose factory
         is called as ``factory(uri, **options)`` and returns a
         :class:`tigerseal.spi.RevocationStore`. Not ``firstresult``.
+    """
+
+
+@hookspec
+def register_commands() -> list[CommandSpec] | None:
+    """Register ``tigerseal NAME`` subcommands (``tigerseal vault init-key``, ``tigerseal sql``).
+
+    The counterpart of llm's ``register_commands(cli)``, but answering with specs rather than
+    adding click objects to the group, so ``tigerseal --help`` lists the names and one-line
+    descriptions without importing any command code; the command's module is imported when it
+    runs. Commands have no entry-point group of their own: the command line loads every
+    installed plugin (their hook modules are cheap to import) unless
+    ``TIGERSEAL_DISABLE_PLUGIN_AUTOLOAD`` is set, and ``tigerseal plugins`` lists them.
+
+    :return: :class:`tigerseal.spi.CommandSpec` objects whose ``name`` is the subcommand and
+        whose factory (a ``"module:attr"`` path) is the ``click.Command`` or ``click.Group``.
+        Names of built-in commands cannot be taken. Not ``firstresult``.
     """
 
 

@@ -3,6 +3,8 @@
 Rules (each one is tested):
 
 * Built-in plugins (``BUILTIN_PLUGINS``) register through the same hooks as external ones.
+* Every fact about a kind (hook, entry-point group, spec class, label, well-known
+  distributions, loading rule) is one row of :data:`tigerseal.spi.kinds.KINDS`.
 * External plugins are found in one entry-point group per kind (``tigerseal.key_providers``,
   ...) and imported only when configuration names them: installing a package is not enough to
   run its code inside a crypto library. ``TIGERSEAL_DISABLE_PLUGIN_AUTOLOAD=1`` turns even
@@ -15,7 +17,7 @@ Rules (each one is tested):
 * Listing (:func:`list_plugins`) reads entry-point metadata and imports nothing.
 
 Applications and providers never call ``pm.hook.*`` directly: the typed functions at the bottom
-of this module wrap each hook.
+of this module wrap each hook, all through one generic :func:`create`.
 """
 
 from __future__ import annotations
@@ -28,21 +30,26 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import pluggy
 
 from tigerseal import hookspecs
 from tigerseal.errors import PluginError, UnknownProviderError
-from tigerseal.spi.specs import (
-    AuditSinkSpec,
-    HasherSpec,
-    PluginSpec,
-    ProviderSpec,
-    RateLimitStorageSpec,
-    RevocationStoreSpec,
-    TokenSignerSpec,
+from tigerseal.spi.kinds import (
+    AUDIT_SINK,
+    COMMAND,
+    KEY_PROVIDER,
+    KEY_USES,
+    KINDS,
+    PASSWORD_HASHER,
+    RATE_LIMIT_STORAGE,
+    REVOCATION_STORE,
+    TOKEN_SIGNER,
+    PluginKind,
+    kind_of_hook,
 )
+from tigerseal.spi.specs import CommandSpec, PluginSpec
 
 if TYPE_CHECKING:
     from tigerseal.keyuse import KeyUse, KeyUseScan
@@ -57,11 +64,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUILTIN_PLUGINS",
-    "KNOWN_DISTRIBUTIONS",
     "LoadFailure",
     "PluginInfo",
     "PluginRegistry",
     "audit_sink_from_uri",
+    "commands",
+    "create",
     "get_registry",
     "key_provider_from_uri",
     "key_uses",
@@ -87,30 +95,25 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "tigerseal.keyuse",
 )
 
-#: Which distribution provides a name that is not installed, for the error message.
-KNOWN_DISTRIBUTIONS: dict[str, dict[str, str]] = {
-    "register_key_providers": {
-        "aws-kms": "tigerseal-aws-kms",
-        "vault": "tigerseal-vault",
-        "pkcs11": "tigerseal-pkcs11",
-    },
-    "register_token_signers": {"aws-kms": "tigerseal-aws-kms"},
-    "register_rate_limit_storage": {"redis": "tigerseal-redis", "rediss": "tigerseal-redis"},
-    "register_revocation_stores": {"redis": "tigerseal-redis", "rediss": "tigerseal-redis"},
-    "register_audit_sinks": {"postgresql": "tigerseal-sql", "sqlite": "tigerseal-sql"},
-    "register_password_hashers": {},
-}
+S = TypeVar("S", bound=PluginSpec[Any])
+T = TypeVar("T")
 
-_KIND_NAMES = {
-    "register_key_providers": "key provider",
-    "register_password_hashers": "password hasher",
-    "register_token_signers": "token signer",
-    "register_rate_limit_storage": "rate-limit storage",
-    "register_audit_sinks": "audit sink",
-    "register_revocation_stores": "revocation store",
-}
+#: A kind, or the name of its hook (``"register_key_providers"``), as the methods accept.
+KindRef = PluginKind[Any] | str
 
-S = TypeVar("S", bound=PluginSpec)
+
+def _kind(ref: KindRef) -> PluginKind[Any]:
+    if isinstance(ref, PluginKind):
+        return ref
+    try:
+        return kind_of_hook(ref)
+    except KeyError:
+        raise PluginError(f"{ref!r} is not a plugin kind's hook") from None
+
+
+def _groups() -> list[str]:
+    """Every entry-point group of the table, in order, once each."""
+    return list(dict.fromkeys(k.group for k in KINDS.values() if k.group is not None))
 
 
 def uri_scheme(uri: str) -> str:
@@ -149,22 +152,33 @@ class LoadFailure:
 def list_plugins(groups: Iterable[str] | None = None) -> list[PluginInfo]:
     """List installed plugins from entry-point metadata, without importing any of them.
 
-    Built-ins are listed too (distribution ``tigerseal``), with the names they register.
+    Built-ins are listed too (distribution ``tigerseal``), with the names they register, and so
+    are the commands of the plugins registered so far (group ``commands``: commands have no
+    entry-point group; ``tigerseal plugins --load`` loads every plugin first).
     """
-    wanted = set(groups) if groups is not None else set(hookspecs.ENTRY_POINT_GROUPS.values())
+    wanted = set(groups) if groups is not None else {*_groups(), "commands"}
     infos: list[PluginInfo] = []
     core_version = _dist_version("tigerseal")
     registry = get_registry()
-    for hook, group in hookspecs.ENTRY_POINT_GROUPS.items():
+    for kind in KINDS.values():
+        group = kind.group or f"{kind.key}s"
         if group not in wanted:
             continue
-        for name, spec in sorted(registry.builtin_specs(hook).items()):
-            target = spec.factory if isinstance(spec.factory, str) else spec.factory.__module__
-            infos.append(PluginInfo(group, name, target, "tigerseal", core_version, True))
-        for ep in metadata.entry_points(group=group):
+        if kind.spec_type is not None:
+            for name, spec in sorted(registry.specs(kind).items()):
+                if kind.group is not None and spec.distribution != "tigerseal":
+                    continue  # installed ones are listed from their entry points below
+                target = spec.factory if isinstance(spec.factory, str) else spec.factory.__module__
+                dist = spec.distribution or "?"
+                builtin = dist == "tigerseal"
+                version = core_version if builtin else _dist_version(dist)
+                infos.append(PluginInfo(group, name, target, dist, version, builtin))
+        if kind.group is None:
+            continue
+        for ep in metadata.entry_points(group=kind.group):
             dist = ep.dist.name if ep.dist is not None else "?"
             version = ep.dist.version if ep.dist is not None else "?"
-            infos.append(PluginInfo(group, ep.name, ep.value, dist, version, False))
+            infos.append(PluginInfo(kind.group, ep.name, ep.value, dist, version, False))
     return infos
 
 
@@ -197,7 +211,7 @@ class PluginRegistry:
         self._lock = threading.RLock()
         self._distributions: dict[str, str] = {}  # pluggy plugin name -> distribution
         self._builtin_names: set[str] = set()
-        self._cache: dict[str, dict[str, PluginSpec]] = {}
+        self._cache: dict[str, dict[str, PluginSpec[Any]]] = {}
         self._spec_failures: dict[str, list[LoadFailure]] = {}
 
     # -- registration ----------------------------------------------------------------------
@@ -267,7 +281,9 @@ class PluginRegistry:
         Raises:
             PluginError: it failed to import, or several distributions claim the name.
         """
-        eps = list(metadata.entry_points(group=group, name=name))
+        return self._load_eps(group, name, list(metadata.entry_points(group=group, name=name)))
+
+    def _load_eps(self, group: str, name: str, eps: list[metadata.EntryPoint]) -> bool:
         if not eps:
             return False
         if len({ep.value for ep in eps}) > 1:
@@ -298,40 +314,50 @@ class PluginRegistry:
         """Load every installed plugin (``tigerseal plugins --load``); report failures."""
         self._ensure_builtins()
         failures: list[LoadFailure] = []
-        for group in hookspecs.ENTRY_POINT_GROUPS.values():
-            for ep in metadata.entry_points(group=group):
+        installed = metadata.entry_points()  # one scan of the installed distributions (slow)
+        for group in _groups():
+            in_group = installed.select(group=group)
+            for ep in in_group:
                 try:
-                    self.load_entry_point(group, ep.name)
+                    self._load_eps(group, ep.name, list(in_group.select(name=ep.name)))
                 except PluginError as exc:
                     failures.append(LoadFailure(group, ep.name, _ep_dist(ep), str(exc)))
         return failures
 
     # -- resolution --------------------------------------------------------------------------
-    def builtin_specs(self, hook: str) -> dict[str, PluginSpec]:
+    def builtin_specs(self, kind: KindRef) -> dict[str, PluginSpec[Any]]:
         """Specs registered by built-in plugins only."""
-        return {n: s for n, s in self.specs(hook).items() if s.distribution == "tigerseal"}
+        return {n: s for n, s in self.specs(kind).items() if s.distribution == "tigerseal"}
 
-    def failures(self, hook: str) -> list[LoadFailure]:
+    def failures(self, kind: KindRef) -> list[LoadFailure]:
         """Plugins whose registration hook raised or returned something other than specs."""
-        self.specs(hook)
-        return list(self._spec_failures.get(hook, ()))
+        self.specs(kind)
+        return list(self._spec_failures.get(_kind(kind).hook, ()))
 
-    def specs(self, hook: str) -> dict[str, PluginSpec]:
-        """All specs currently registered for ``hook``, by name and alias."""
+    @overload
+    def specs(self, kind: PluginKind[T]) -> dict[str, PluginSpec[T]]: ...
+    @overload
+    def specs(self, kind: str) -> dict[str, PluginSpec[Any]]: ...
+    def specs(self, kind: KindRef) -> dict[str, PluginSpec[Any]]:
+        """All specs currently registered for ``kind`` (or its hook's name), by name and alias."""
+        k = _kind(kind)
+        hook = k.hook
+        if k.spec_type is None:
+            raise PluginError(f"{hook} answers with no specs")
         self._ensure_builtins()
         with self._lock:
             cached = self._cache.get(hook)
             if cached is not None:
                 return cached
-            table: dict[str, PluginSpec] = {}
+            table: dict[str, PluginSpec[Any]] = {}
             owner: dict[str, str] = {}
             failures: list[LoadFailure] = []
-            group = hookspecs.ENTRY_POINT_GROUPS[hook]
+            group = k.group or f"{k.key}s"
             caller = getattr(self.pm.hook, hook)
             for impl in caller.get_hookimpls():
                 dist = self._distributions.get(impl.plugin_name, impl.plugin_name)
                 try:
-                    answered = _checked_specs(hook, impl.function())
+                    answered = _checked_specs(k, impl.function())
                 except Exception as exc:  # a broken plugin must not take the others down
                     log.error("plugin %s (%s) failed in %s: %s", impl.plugin_name, dist, hook, exc)
                     failures.append(
@@ -344,7 +370,7 @@ class PluginRegistry:
                     for key in (spec.name, *spec.aliases):
                         if key in table:
                             raise PluginError(
-                                f"the {_KIND_NAMES[hook]} name {key!r} is registered twice, "
+                                f"the {k.label} name {key!r} is registered twice, "
                                 f"by {owner[key]} and by {dist}; uninstall or unregister one"
                             )
                         table[key] = spec
@@ -353,18 +379,32 @@ class PluginRegistry:
             self._cache[hook] = table
             return table
 
-    def resolve(self, hook: str, name: str) -> PluginSpec:
-        """Find the spec named ``name``, loading its entry point if configuration asks for it."""
-        table = self.specs(hook)
+    @overload
+    def resolve(self, kind: PluginKind[T], name: str) -> PluginSpec[T]: ...
+    @overload
+    def resolve(self, kind: str, name: str) -> PluginSpec[Any]: ...
+    def resolve(self, kind: KindRef, name: str) -> PluginSpec[Any]:
+        """Find the spec named ``name``, loading its entry point if configuration asks for it.
+
+        A kind without an entry-point group of its own (commands) loads every installed
+        plugin instead, unless autoloading is off.
+        """
+        k = _kind(kind)
+        table = self.specs(k)
         spec = table.get(name)
         if spec is not None:
             return spec
-        group = hookspecs.ENTRY_POINT_GROUPS[hook]
-        if self.autoload:
+        group = k.group
+        if self.autoload and group is None:
+            self.load_all()
+            table = self.specs(k)
+            if name in table:
+                return table[name]
+        elif self.autoload and group is not None:
             base = name.split("+", 1)[0]
             for candidate in dict.fromkeys((name, base)):
                 if self.load_entry_point(group, candidate):
-                    table = self.specs(hook)
+                    table = self.specs(k)
                     if name in table:
                         return table[name]
                     dists = sorted(
@@ -372,25 +412,31 @@ class PluginRegistry:
                     )
                     raise PluginError(
                         f"{', '.join(dists)} installs the entry point {candidate!r} in {group}, "
-                        f"but its plugin registers no {_KIND_NAMES[hook]} named {name!r}; "
+                        f"but its plugin registers no {k.label} named {name!r}; "
                         "report this to the plugin's authors"
                     )
-        raise self._unknown(hook, name, table)
+        raise self._unknown(k, name, table)
 
-    def _unknown(self, hook: str, name: str, table: Mapping[str, PluginSpec]) -> Exception:
-        kind = _KIND_NAMES[hook]
-        group = hookspecs.ENTRY_POINT_GROUPS[hook]
-        entry_points = {ep.name for ep in metadata.entry_points(group=group)}
+    def _unknown(
+        self, kind: PluginKind[Any], name: str, table: Mapping[str, PluginSpec[Any]]
+    ) -> Exception:
+        entry_points = (
+            {ep.name for ep in metadata.entry_points(group=kind.group)}
+            if kind.group is not None
+            else set()
+        )
         installed = sorted(set(table) | entry_points)
-        parts = [f"unknown {kind} {name!r}; installed: {', '.join(installed) or 'none'}."]
+        parts = [f"unknown {kind.label} {name!r}; installed: {', '.join(installed) or 'none'}."]
         base = name.split("+", 1)[0]
-        dist = KNOWN_DISTRIBUTIONS.get(hook, {}).get(base)
-        if not self.autoload and (name in entry_points or base in entry_points):
+        dist = kind.known.get(base)
+        if not self.autoload and (
+            name in entry_points or base in entry_points or (kind.group is None and dist)
+        ):
             parts.append(
                 "It is installed, but TIGERSEAL_DISABLE_PLUGIN_AUTOLOAD is set: unset it or "
                 "register the plugin in code."
             )
-        elif hook == "register_key_providers" and name == "fake":
+        elif kind is KEY_PROVIDER and name == "fake":
             parts.append(
                 "fake:// is tigerseal's in-memory test provider and is not built in: call "
                 "tigerseal.testing.register_fake_provider() in test setup (or use the "
@@ -403,7 +449,7 @@ class PluginRegistry:
             close = difflib.get_close_matches(name, installed, n=1)
             if close:
                 parts.append(f"Did you mean {close[0]!r}?")
-        for failure in self._spec_failures.get(hook, ()):
+        for failure in self._spec_failures.get(kind.hook, ()):
             parts.append(
                 f"(plugin {failure.name} from {failure.distribution} failed: {failure.error})"
             )
@@ -419,25 +465,16 @@ class PluginRegistry:
                 log.exception("audit_event observer %s failed", impl.plugin_name)
 
 
-#: The spec class each registration hook must return.
-_SPEC_TYPES: dict[str, type[PluginSpec]] = {
-    "register_key_providers": ProviderSpec,
-    "register_password_hashers": HasherSpec,
-    "register_token_signers": TokenSignerSpec,
-    "register_rate_limit_storage": RateLimitStorageSpec,
-    "register_audit_sinks": AuditSinkSpec,
-    "register_revocation_stores": RevocationStoreSpec,
-}
-
-
-def _checked_specs(hook: str, answer: object) -> list[PluginSpec]:
+def _checked_specs(kind: PluginKind[Any], answer: object) -> list[PluginSpec[Any]]:
     """Validate one plugin's answer to a registration hook."""
+    hook = kind.hook
     if answer is None:
         return []
     if not isinstance(answer, list | tuple):
         raise PluginError(f"{hook} must return a list of specs, got {type(answer).__name__}")
-    expected = _SPEC_TYPES[hook]
-    specs: list[PluginSpec] = []
+    expected = kind.spec_type
+    assert expected is not None  # specs() refuses kinds without specs
+    specs: list[PluginSpec[Any]] = []
     for spec in answer:
         if not isinstance(spec, expected):
             raise PluginError(
@@ -482,12 +519,18 @@ def set_registry(registry: PluginRegistry | None) -> PluginRegistry | None:
     return previous
 
 
-# -- typed wrappers, one per hook -----------------------------------------------------------
-def _spec(hook: str, name: str, cls: type[S]) -> S:
-    spec = get_registry().resolve(hook, name)
-    if not isinstance(spec, cls):  # pragma: no cover - _checked_specs enforces this
-        raise PluginError(f"{name!r} resolved to a {type(spec).__name__}, not a {cls.__name__}")
-    return spec
+# -- typed builders: one generic, one named shortcut per kind --------------------------------
+def create(kind: PluginKind[T], name: str, *args: Any, **options: Any) -> T:
+    """Build the implementation registered as ``name`` in ``kind``.
+
+    ``create(KEY_PROVIDER, "vault", uri)`` returns a ``KeyProvider``: the kind's type
+    parameter types the result, so no caller casts.
+
+    Raises:
+        UnknownProviderError: no installed plugin offers the name (the message says which
+            distribution would).
+    """
+    return get_registry().resolve(kind, name).create(*args, **options)
 
 
 def key_provider_from_uri(uri: str, **options: Any) -> KeyProvider:
@@ -497,44 +540,54 @@ def key_provider_from_uri(uri: str, **options: Any) -> KeyProvider:
         UnknownProviderError: no installed plugin offers the scheme (the message says which
             distribution would).
     """
-    spec = _spec("register_key_providers", uri_scheme(uri), ProviderSpec)
-    return cast("KeyProvider", spec.create(uri, **options))
+    return create(KEY_PROVIDER, uri_scheme(uri), uri, **options)
 
 
 def password_hasher(name: str, **options: Any) -> PasswordHasher:
     """Build the password hasher registered as ``name`` (``argon2``, ``bcrypt``, ...)."""
-    spec = _spec("register_password_hashers", name, HasherSpec)
-    return cast("PasswordHasher", spec.create(**options))
+    return create(PASSWORD_HASHER, name, **options)
 
 
 def token_signer_from_uri(uri: str, **options: Any) -> TokenSigner:
     """Build a JWT signer from its URI (e.g. ``aws-kms://alias/jwt``)."""
-    spec = _spec("register_token_signers", uri_scheme(uri), TokenSignerSpec)
-    return cast("TokenSigner", spec.create(uri, **options))
+    return create(TOKEN_SIGNER, uri_scheme(uri), uri, **options)
 
 
 def rate_limit_storage_from_uri(uri: str, **options: Any) -> RateLimitStorage:
     """Build rate-limit storage from its URI (``memory://``, ``redis://host:6379/0``)."""
-    spec = _spec("register_rate_limit_storage", uri_scheme(uri), RateLimitStorageSpec)
-    return cast("RateLimitStorage", spec.create(uri, **options))
+    return create(RATE_LIMIT_STORAGE, uri_scheme(uri), uri, **options)
 
 
 def revocation_store_from_uri(uri: str, **options: Any) -> RevocationStore:
     """Build a token revocation store from its URI (``memory://``, ``redis://...``)."""
-    spec = _spec("register_revocation_stores", uri_scheme(uri), RevocationStoreSpec)
-    return cast("RevocationStore", spec.create(uri, **options))
+    return create(REVOCATION_STORE, uri_scheme(uri), uri, **options)
 
 
 def audit_sink_from_uri(uri: str, **options: Any) -> AuditSink:
     """Build an audit sink from its URI (``file:///var/log/audit.jsonl``, ``logging://``)."""
-    spec = _spec("register_audit_sinks", uri_scheme(uri), AuditSinkSpec)
-    return cast("AuditSink", spec.create(uri, **options))
+    return create(AUDIT_SINK, uri_scheme(uri), uri, **options)
+
+
+def commands() -> dict[str, CommandSpec]:
+    """The plugin commands (``register_commands``) by name, nothing of them imported.
+
+    Loads every installed plugin first (their hook modules only), unless
+    ``TIGERSEAL_DISABLE_PLUGIN_AUTOLOAD`` is set: then only built-ins and plugins registered
+    in code answer. A plugin that fails to load is left out here; ``tigerseal plugins --load``
+    reports it.
+    """
+    registry = get_registry()
+    if registry.autoload:
+        registry.load_all()
+    table = registry.specs(COMMAND)
+    return {name: spec for name, spec in table.items() if isinstance(spec, CommandSpec)}
 
 
 def key_uses(scan: KeyUseScan) -> list[KeyUse]:
     """Every wrapped key the plugins report for ``scan`` (the ``report_key_uses`` hook).
 
-    Every plugin of the entry-point group ``tigerseal.key_uses`` is loaded first (tigerseal-sql
+    Every plugin of the entry-point group of :data:`~tigerseal.spi.kinds.KEY_USES`
+    (``tigerseal.key_uses``) is loaded first (tigerseal-sql
     is one: the blind-index keys table), and so are the plugins of the audit sinks in
     ``scan.audit_sinks``, so the plugin that owns a place answers for it.
 
@@ -551,9 +604,11 @@ def key_uses(scan: KeyUseScan) -> list[KeyUse]:
     # Every installed plugin that stores wrapped keys must answer, not only the configured
     # ones: a retire that skipped one would break its secrets.
     registered = {getattr(p, "__name__", None) for p in registry.pm.get_plugins()}
-    for ep in metadata.entry_points(group=hookspecs.KEY_USES_GROUP):
+    group = KEY_USES.group
+    assert group is not None
+    for ep in metadata.entry_points(group=group):
         if registry.autoload:
-            registry.load_entry_point(hookspecs.KEY_USES_GROUP, ep.name)
+            registry.load_entry_point(group, ep.name)
         elif ep.value.partition(":")[0] not in registered:
             raise PluginError(
                 f"{_ep_dist(ep)} stores wrapped keys ({ep.value}) but cannot be asked which key "
@@ -563,14 +618,17 @@ def key_uses(scan: KeyUseScan) -> list[KeyUse]:
     for uri in scan.audit_sinks:
         # Resolving the scheme loads the sink's plugin; an unknown scheme is an error here
         # too, since its keys could not be checked.
-        registry.resolve("register_audit_sinks", uri_scheme(uri))
+        registry.resolve(AUDIT_SINK, uri_scheme(uri))
     found: list[KeyUse] = []
-    for impl in registry.pm.hook.report_key_uses.get_hookimpls():
+    for impl in getattr(registry.pm.hook, KEY_USES.hook).get_hookimpls():
         dist = registry._distributions.get(impl.plugin_name, impl.plugin_name)
         try:
             # Read the whole answer here: a generator fails while it is iterated, and an
             # answer that is not iterable fails in list(); both are the plugin's failure.
-            answer = list(cast("Iterable[object] | None", impl.function(scan=scan)) or ())
+            raw: object = impl.function(scan=scan)
+            if raw is not None and not isinstance(raw, Iterable):
+                raise TypeError(f"it returned a {type(raw).__name__}, not a list")
+            answer = list(raw or ())
         except TigerSealError:
             raise
         except Exception as exc:

@@ -15,7 +15,6 @@ from tigerseal.errors import (
 )
 from tigerseal.plugins import (
     BUILTIN_PLUGINS,
-    KNOWN_DISTRIBUTIONS,
     PluginRegistry,
     get_registry,
     key_provider_from_uri,
@@ -24,6 +23,7 @@ from tigerseal.plugins import (
     uri_scheme,
 )
 from tigerseal.spi import HasherSpec, ProviderSpec
+from tigerseal.spi.kinds import KEY_PROVIDER
 from tigerseal.testing import FakeKeyProvider
 
 from .conftest import MakeDist, provider_plugin
@@ -214,7 +214,7 @@ def test_invalid_spec_names_are_rejected(registry: PluginRegistry, bad: str) -> 
 def test_unknown_scheme_lists_installed_and_distribution(
     registry: PluginRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(KNOWN_DISTRIBUTIONS[KP], "gcp-kms", "tigerseal-gcp-kms")
+    monkeypatch.setitem(KEY_PROVIDER.known, "gcp-kms", "tigerseal-gcp-kms")
     with pytest.raises(UnknownProviderError) as info:
         registry.resolve(KP, "gcp-kms")
     message = str(info.value)

@@ -1,17 +1,21 @@
 """The ``tigerseal`` command.
 
-Subcommands live in small modules of this package and in plugin distributions (entry-point
-group ``tigerseal.commands``, e.g. ``tigerseal vault init-key``). Each is imported only when it
-is invoked, so ``tigerseal --help`` stays fast: listing reads names, not modules.
+Subcommands live in small modules of this package and in plugins, which offer theirs through
+the ``register_commands`` hook (e.g. ``tigerseal vault init-key``). Each is imported only when
+it is invoked, so ``tigerseal --help`` stays fast: listing reads names and one-line help, not
+command modules. Plugin commands follow the plugin rules: ``tigerseal plugins`` lists them and
+``TIGERSEAL_DISABLE_PLUGIN_AUTOLOAD=1`` leaves out those of plugins not registered in code.
 """
 
 from __future__ import annotations
 
 import importlib
-from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from tigerseal.spi.specs import CommandSpec
 
 __all__ = ["BUILTIN_COMMANDS", "cli", "main"]
 
@@ -39,27 +43,27 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
     "env-template": ("tigerseal.cli.demo:env_template", "Write a .env template."),
 }
 
-_COMMANDS_GROUP = "tigerseal.commands"
-
 
 class LazyGroup(click.Group):
     """A click group whose subcommands are imported on first use."""
 
     def _table(self) -> dict[str, tuple[str, str]]:
         table = dict(BUILTIN_COMMANDS)
-        for ep in metadata.entry_points(group=_COMMANDS_GROUP):
-            dist = ep.dist.name if ep.dist is not None else ep.value
-            table.setdefault(ep.name, (ep.value, f"Commands of {dist}."))
+        for name, spec in _plugin_commands().items():
+            # A plugin cannot replace a built-in command.
+            table.setdefault(name, ("", spec.description or f"Commands of {spec.distribution}."))
         return table
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(self._table())
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = self._table().get(cmd_name)
-        if target is None:
-            return None
-        module_name, _, attr = target[0].partition(":")
+        builtin = BUILTIN_COMMANDS.get(cmd_name)
+        if builtin is None:
+            spec = _plugin_commands().get(cmd_name)
+            # Imported only now, when the command runs (or its --help is asked for).
+            return spec.create() if spec is not None else None
+        module_name, _, attr = builtin[0].partition(":")
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
@@ -74,6 +78,29 @@ class LazyGroup(click.Group):
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
+
+
+def _plugin_commands() -> dict[str, CommandSpec]:
+    """Commands of plugins (``register_commands``); a broken plugin never breaks the CLI.
+
+    Asked once per invocation (``--help`` lists and formats the commands: two calls).
+    """
+    from tigerseal.errors import TigerSealError
+    from tigerseal.plugins import commands
+
+    ctx = click.get_current_context(silent=True)
+    root = ctx.find_root() if ctx is not None else None
+    if root is not None and "tigerseal.plugin_commands" in root.meta:
+        cached: dict[str, CommandSpec] = root.meta["tigerseal.plugin_commands"]
+        return cached
+    try:
+        found = commands()
+    except TigerSealError as exc:
+        click.echo(f"warning: plugin commands unavailable: {exc}", err=True)
+        found = {}
+    if root is not None:
+        root.meta["tigerseal.plugin_commands"] = found
+    return found
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

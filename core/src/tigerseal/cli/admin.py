@@ -45,14 +45,21 @@ def redact_uri(uri: str) -> str:
 @click.option(
     "--load",
     is_flag=True,
-    help="Also import every installed plugin and report the ones that fail (runs their code).",
+    help=(
+        "Also import every installed plugin, list the commands they add (group commands) and "
+        "report the ones that fail (runs their code)."
+    ),
 )
 def plugins(as_json: bool, groups: tuple[str, ...], load: bool) -> None:
-    """List installed plugins: built-ins and entry points, without importing them."""
+    """List installed plugins: built-ins and entry points, without importing them.
+
+    Commands of installed plugins (``register_commands``) are listed with ``--load``.
+    """
     from tigerseal.plugins import get_registry, list_plugins
 
-    infos = list_plugins(groups or None)
+    # Loading first, so the listing shows the commands the loaded plugins register.
     failures = get_registry().load_all() if load else []
+    infos = list_plugins(groups or None)
     if as_json:
         click.echo(
             json.dumps(

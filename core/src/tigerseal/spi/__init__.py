@@ -26,6 +26,7 @@ from tigerseal.spi.services import (
 )
 from tigerseal.spi.specs import (
     AuditSinkSpec,
+    CommandSpec,
     HasherSpec,
     PluginSpec,
     ProviderSpec,
@@ -38,6 +39,7 @@ __all__ = [
     "DEK_SIZE",
     "AuditSink",
     "AuditSinkSpec",
+    "CommandSpec",
     "Context",
     "DataKey",
     "HasherSpec",

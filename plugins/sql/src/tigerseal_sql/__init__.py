@@ -17,7 +17,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from tigerseal.hookspecs import hookimpl
-from tigerseal.spi.specs import AuditSinkSpec
+from tigerseal.spi.specs import AuditSinkSpec, CommandSpec
 
 if TYPE_CHECKING:
     from tigerseal.keyuse import KeyUse, KeyUseScan
@@ -48,6 +48,7 @@ __all__ = [
     "decrypt_value",
     "key_version_report",
     "register_audit_sinks",
+    "register_commands",
     "report_key_uses",
     "rewrap_table",
     "seal",
@@ -86,6 +87,18 @@ def register_audit_sinks() -> list[AuditSinkSpec]:
             factory=factory,
             description="SQLite table, one hash chain shared by all processes",
         ),
+    ]
+
+
+@hookimpl
+def register_commands() -> list[CommandSpec]:
+    """Register ``tigerseal sql`` (the same commands as the ``tigerseal-sql`` script)."""
+    return [
+        CommandSpec(
+            name="sql",
+            factory="tigerseal_sql.cli:main",
+            description="Maintain tables whose columns hold tigerseal envelopes.",
+        )
     ]
 
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tigerseal.hookspecs import hookimpl
-from tigerseal.spi.specs import ProviderSpec
+from tigerseal.spi.specs import CommandSpec, ProviderSpec
 
 if TYPE_CHECKING:
     from tigerseal_pkcs11.provider import Pkcs11Provider
 
-__all__ = ["Pkcs11Provider", "register_key_providers"]
+__all__ = ["Pkcs11Provider", "register_commands", "register_key_providers"]
 
 
 @hookimpl
@@ -34,6 +34,18 @@ def register_key_providers() -> list[ProviderSpec]:
             name="pkcs11",
             factory="tigerseal_pkcs11.provider:from_uri",
             description="PKCS#11 HSM key (pkcs11:token=...;object=...?module-path=..., RFC 7512)",
+        )
+    ]
+
+
+@hookimpl
+def register_commands() -> list[CommandSpec]:
+    """Register ``tigerseal pkcs11`` (init-key, rotate, ...)."""
+    return [
+        CommandSpec(
+            name="pkcs11",
+            factory="tigerseal_pkcs11.cli:pkcs11",
+            description="Manage KEKs on a PKCS#11 token (HSM or SoftHSM2).",
         )
     ]
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tigerseal.hookspecs import hookimpl
-from tigerseal.spi.specs import ProviderSpec
+from tigerseal.spi.specs import CommandSpec, ProviderSpec
 
 if TYPE_CHECKING:
     from tigerseal_vault.provider import VaultTransitProvider
 
-__all__ = ["VaultTransitProvider", "register_key_providers"]
+__all__ = ["VaultTransitProvider", "register_commands", "register_key_providers"]
 
 
 @hookimpl
@@ -29,6 +29,18 @@ def register_key_providers() -> list[ProviderSpec]:
             name="vault",
             factory="tigerseal_vault.provider:from_uri",
             description="HashiCorp Vault / OpenBao transit key (vault://[mount/]key-name)",
+        )
+    ]
+
+
+@hookimpl
+def register_commands() -> list[CommandSpec]:
+    """Register ``tigerseal vault`` (init-key, policy)."""
+    return [
+        CommandSpec(
+            name="vault",
+            factory="tigerseal_vault.cli:vault",
+            description="Vault / OpenBao transit keys for the vault:// provider.",
         )
     ]
 

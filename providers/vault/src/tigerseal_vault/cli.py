@@ -1,6 +1,7 @@
 """``tigerseal vault ...``: create transit keys and print the policies they need.
 
-Loaded lazily by the core CLI from the ``tigerseal.commands`` entry point group.
+Registered by the ``register_commands`` hook of :mod:`tigerseal_vault`; the core CLI imports
+this module only when ``tigerseal vault ...`` runs.
 """
 
 from __future__ import annotations
