@@ -321,6 +321,14 @@ class RateLimiter:
                 del policies[next(iter(policies))]
 
     def _rejected(self, key: str, policy: RateLimitPolicy, decision: RateLimitDecision) -> None:
+        if self._count_rejection(key, policy):
+            self._audit(key, policy, decision)
+
+    def _count_rejection(self, key: str, policy: RateLimitPolicy) -> bool:
+        """Count a rejection; whether it is the key's first in this window (to be audited).
+
+        Shared with :class:`tigerseal.aio.AsyncRateLimiter`, which audits off the event loop.
+        """
         with self._lock:
             self._rejections += 1
             if not self.audit_rejections:
@@ -334,8 +342,7 @@ class RateLimiter:
                     self._audited[short] = now
                     if len(self._audited) > _MAX_TRACKED_KEYS:
                         del self._audited[next(iter(self._audited))]
-        if audit:
-            self._audit(key, policy, decision)
+        return audit
 
     def _audit(self, key: str, policy: RateLimitPolicy, decision: RateLimitDecision) -> None:
         try:

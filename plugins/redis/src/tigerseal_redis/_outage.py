@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from tigerseal.errors import ConfigError
@@ -146,6 +146,43 @@ class OutageGuard:
             return self._degraded_call(remote, fallback)
         try:
             result = remote()
+        except Exception as exc:
+            if not is_outage_error(exc):
+                raise
+            self._trip(exc)
+            return self._fallback(fallback)
+        self._bump("remote_calls")
+        return result
+
+    async def acall(self, remote: Callable[[], Awaitable[T]], fallback: Callable[[], T]) -> T:
+        """:meth:`call` for an async ``remote`` (``redis.asyncio``); same state and counters.
+
+        The sync and async twins of a store share one guard, so an outage seen by either
+        degrades both and one probe serves both.
+        """
+        if self._degraded:
+            now = time.monotonic()
+            if now >= self._next_probe and self._probe.acquire(blocking=False):
+                try:
+                    if self._degraded and time.monotonic() >= self._next_probe:
+                        try:
+                            result = await remote()
+                            self._recover()
+                        except Exception as exc:
+                            if not is_outage_error(exc):
+                                raise
+                            with self._lock:
+                                self._counts["errors"] += 1
+                                self._last_error = type(exc).__name__
+                                self._next_probe = time.monotonic() + self.retry_interval
+                        else:
+                            self._bump("remote_calls")
+                            return result
+                finally:
+                    self._probe.release()
+            return self._fallback(fallback)
+        try:
+            result = await remote()
         except Exception as exc:
             if not is_outage_error(exc):
                 raise

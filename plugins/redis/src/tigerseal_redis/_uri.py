@@ -24,7 +24,7 @@ from tigerseal.errors import ConfigError
 if TYPE_CHECKING:
     import redis
 
-__all__ = ["OutagePolicy", "RedisOptions", "build_client", "parse_uri"]
+__all__ = ["OutagePolicy", "RedisOptions", "build_async_client", "build_client", "parse_uri"]
 
 OutagePolicy = Literal["fail_closed", "fail_open", "local"]
 _POLICIES: tuple[str, ...] = ("fail_closed", "fail_open", "local")
@@ -199,6 +199,29 @@ def build_client(opts: RedisOptions) -> redis.Redis | redis.RedisCluster:
         return redis.Redis.from_url(opts.url, **kwargs)
     client: redis.Redis = _sentinel_client(opts, kwargs, Sentinel)
     return client
+
+
+def build_async_client(opts: RedisOptions) -> Any:
+    """The ``redis.asyncio`` client the options describe (standalone, TLS, Sentinel, Cluster).
+
+    Same timeouts and no-retry policy as :func:`build_client`. No connection is made yet; the
+    client belongs to the event loop that first uses it.
+    """
+    import redis.asyncio as aredis
+    from redis.asyncio.retry import Retry
+    from redis.asyncio.sentinel import Sentinel
+    from redis.backoff import NoBackoff
+
+    kwargs = dict(opts.client_kwargs)
+    kwargs.setdefault("socket_timeout", DEFAULT_SOCKET_TIMEOUT)
+    kwargs.setdefault("socket_connect_timeout", DEFAULT_CONNECT_TIMEOUT)
+    kwargs.setdefault("retry", Retry(NoBackoff(), 0))
+    if opts.cluster:
+        # The async cluster client discovers slots on first use, not here.
+        return aredis.RedisCluster.from_url(opts.url, **kwargs)
+    if opts.scheme != "redis+sentinel":
+        return aredis.Redis.from_url(opts.url, **kwargs)
+    return _sentinel_client(opts, kwargs, Sentinel)
 
 
 def _sentinel_client(opts: RedisOptions, kwargs: dict[str, Any], sentinel_cls: Any) -> Any:

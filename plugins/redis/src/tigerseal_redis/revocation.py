@@ -30,10 +30,18 @@ from tigerseal.errors import ConfigError, ProviderUnavailable
 from tigerseal.spi.services import RevocationStore
 
 from tigerseal_redis._outage import OutageGuard, audit
-from tigerseal_redis._uri import OutagePolicy, build_client, parse_uri
+from tigerseal_redis._uri import (
+    OutagePolicy,
+    RedisOptions,
+    build_async_client,
+    build_client,
+    parse_uri,
+)
 
 if TYPE_CHECKING:
     import redis
+
+    from tigerseal_redis.aio import AsyncRedisRevocationStore
 
 __all__ = ["RedisRevocationStore", "from_uri"]
 
@@ -89,6 +97,8 @@ class RedisRevocationStore(RevocationStore):
         self._dropped = 0
         self._tag = secrets.token_hex(6)
         self._seq = itertools.count()
+        # Set by from_uri: lets to_async() build a redis.asyncio client to the same server.
+        self._options: RedisOptions | None = None
 
     @property
     def on_outage(self) -> str:
@@ -139,6 +149,19 @@ class RedisRevocationStore(RevocationStore):
     def close(self) -> None:
         """Close the connection pool."""
         self._client.close()
+
+    def to_async(self) -> AsyncRedisRevocationStore | None:
+        """An async twin on ``redis.asyncio`` sharing this store's outage state and queue.
+
+        Checks (``is_revoked``, ``is_family_revoked``) are one ``EXISTS`` on the async client;
+        writes (rare: logout, refresh) run this store's sync code in tigerseal's I/O pool.
+        ``None`` when this store was built from a client object rather than a URI.
+        """
+        if self._options is None:
+            return None
+        from tigerseal_redis.aio import AsyncRedisRevocationStore
+
+        return AsyncRedisRevocationStore(self, build_async_client(self._options))
 
     def __repr__(self) -> str:
         return f"RedisRevocationStore(server={self._guard.server!r}, on_outage={self.on_outage!r})"
@@ -191,15 +214,16 @@ class RedisRevocationStore(RevocationStore):
         def remote() -> bool:
             return bool(self._client.exists(key))
 
-        def fallback() -> bool:
-            self._check_closed("check a token against the denylist")
-            if self._local is None:
-                return False
-            if op == "jti":
-                return self._local.is_revoked(ident)
-            return self._local.is_family_revoked(ident)
+        return self._guard.call(remote, lambda: self._exists_fallback(op, ident))
 
-        return self._guard.call(remote, fallback)
+    def _exists_fallback(self, op: _Op, ident: str) -> bool:
+        """The answer while Redis is unreachable (shared with the async twin)."""
+        self._check_closed("check a token against the denylist")
+        if self._local is None:
+            return False
+        if op == "jti":
+            return self._local.is_revoked(ident)
+        return self._local.is_family_revoked(ident)
 
     def _enqueue(self, op: _Op, ident: str, expires_at: float, value: str) -> None:
         with self._pending_lock:
@@ -247,7 +271,7 @@ def from_uri(uri: str, **options: Any) -> RedisRevocationStore:
         ConfigError: the URI or an option is invalid.
     """
     opts = parse_uri(uri, default_on_outage=DEFAULT_ON_OUTAGE, **options)
-    return RedisRevocationStore(
+    store = RedisRevocationStore(
         client=build_client(opts),
         server=opts.display,
         on_outage=opts.on_outage,
@@ -255,3 +279,5 @@ def from_uri(uri: str, **options: Any) -> RedisRevocationStore:
         key_prefix=opts.key_prefix,
         grace=opts.grace,
     )
+    store._options = opts
+    return store

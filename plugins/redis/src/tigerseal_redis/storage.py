@@ -35,11 +35,19 @@ from tigerseal.spi.services import (
 
 from tigerseal_redis._outage import OutageGuard
 from tigerseal_redis._scripts import SCRIPTS, Script
-from tigerseal_redis._uri import OutagePolicy, build_client, parse_uri
+from tigerseal_redis._uri import (
+    OutagePolicy,
+    RedisOptions,
+    build_async_client,
+    build_client,
+    parse_uri,
+)
 from tigerseal_redis._wire import PinnedConnections, bulk
 
 if TYPE_CHECKING:
     import redis
+
+    from tigerseal_redis.aio import AsyncRedisRateLimitStorage
 
 __all__ = ["RedisRateLimitStorage", "from_uri"]
 
@@ -131,6 +139,8 @@ class RedisRateLimitStorage(RateLimitStorage):
         self._tag = secrets.token_hex(6)
         self._seq = itertools.count()
         self._script_loads = 0
+        # Set by from_uri: lets to_async() build a redis.asyncio client to the same server.
+        self._options: RedisOptions | None = None
 
     # -- public API --------------------------------------------------------------------------
     @property
@@ -195,6 +205,20 @@ class RedisRateLimitStorage(RateLimitStorage):
         """Close the connection pool."""
         self._client.close()
 
+    def to_async(self) -> AsyncRedisRateLimitStorage | None:
+        """An async twin on ``redis.asyncio`` sharing this storage's limits and outage state.
+
+        Each decision is one ``EVALSHA`` of the same Lua scripts, so sync and async callers
+        count against the same keys. ``None`` when this storage was built from a client object
+        rather than a URI (:func:`tigerseal.aio.async_storage` then uses the I/O thread pool).
+        The twin's client belongs to the event loop that first uses it.
+        """
+        if self._options is None:
+            return None
+        from tigerseal_redis.aio import AsyncRedisRateLimitStorage
+
+        return AsyncRedisRateLimitStorage(self, build_async_client(self._options))
+
     def __repr__(self) -> str:
         return f"RedisRateLimitStorage(server={self._guard.server!r}, on_outage={self.on_outage!r})"
 
@@ -214,9 +238,10 @@ class RedisRateLimitStorage(RateLimitStorage):
                 self._wires[policy] = wire
         return wire
 
-    def _decide(
-        self, key: str, policy: RateLimitPolicy, cost: int, now: float | None, *, peek: bool
-    ) -> RateLimitDecision:
+    def _request(
+        self, key: str, policy: RateLimitPolicy, cost: int, now: float | None, peek: bool
+    ) -> tuple[_PolicyWire, str, str, int | str, tuple[Any, ...]]:
+        """The script, state key and arguments of one decision (shared with the async twin)."""
         wire = self._wire(policy)
         # One state key per (key, algorithm), as in memory: several limits of one algorithm on
         # one key share entries (see RateLimitStorage).
@@ -226,6 +251,23 @@ class RedisRateLimitStorage(RateLimitStorage):
         extra = wire.burst if wire.burst is not None else f"{self._tag}:{next(self._seq)}"
         now_arg = "" if now is None else str(round(now * 1_000_000))
         args = (policy.limit, wire.window_us, cost, now_arg, 1 if peek else 0, extra)
+        return wire, state, now_arg, extra, args
+
+    @staticmethod
+    def _decision(policy: RateLimitPolicy, reply: Any) -> RateLimitDecision:
+        allowed, remaining, reset_us, retry_us = reply
+        return RateLimitDecision(
+            allowed == 1,
+            policy.limit,
+            remaining,
+            reset_us / 1e6,
+            math.inf if retry_us < 0 else retry_us / 1e6,
+        )
+
+    def _decide(
+        self, key: str, policy: RateLimitPolicy, cost: int, now: float | None, *, peek: bool
+    ) -> RateLimitDecision:
+        wire, state, now_arg, extra, args = self._request(key, policy, cost, now, peek)
 
         def remote() -> RateLimitDecision:
             if self._fast is not None:
@@ -243,14 +285,7 @@ class RedisRateLimitStorage(RateLimitStorage):
                 reply = self._eval(wire.script, state, args, payload)
             else:
                 reply = self._eval(wire.script, state, args, None)
-            allowed, remaining, reset_us, retry_us = reply
-            return RateLimitDecision(
-                allowed == 1,
-                policy.limit,
-                remaining,
-                reset_us / 1e6,
-                math.inf if retry_us < 0 else retry_us / 1e6,
-            )
+            return self._decision(policy, reply)
 
         def fallback() -> RateLimitDecision:
             return self._fallback_decision(key, policy, cost, now, peek)
@@ -327,10 +362,12 @@ def from_uri(uri: str, **options: Any) -> RedisRateLimitStorage:
         ConfigError: the URI or an option is invalid.
     """
     opts = parse_uri(uri, default_on_outage=DEFAULT_ON_OUTAGE, **options)
-    return RedisRateLimitStorage(
+    storage = RedisRateLimitStorage(
         client=build_client(opts),
         server=opts.display,
         on_outage=opts.on_outage,
         retry_interval=opts.retry_interval,
         key_prefix=opts.key_prefix,
     )
+    storage._options = opts
+    return storage

@@ -1,0 +1,135 @@
+"""``AsyncEncryptionService``: the envelope service for ``async def`` code."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from tigerseal.aio._pools import run_io
+
+if TYPE_CHECKING:
+    from tigerseal.envelope.message import EncryptedData
+    from tigerseal.envelope.service import EncryptionService, MessageInput
+    from tigerseal.spi.keys import KeyProvider
+
+__all__ = ["DEFAULT_INLINE_LIMIT", "INLINE_SCHEMES", "AsyncEncryptionService"]
+
+#: Providers whose keys are in this process (no network, no device): calling them costs
+#: microseconds, less than a hop to a thread.
+INLINE_SCHEMES = frozenset({"env", "file", "fake"})
+
+#: Values up to this many bytes are encrypted on the event loop when every provider is local
+#: (AES-GCM of 64 KiB takes tens of microseconds); larger ones go to the I/O pool.
+DEFAULT_INLINE_LIMIT = 64 * 1024
+
+
+def _is_inline(provider: KeyProvider) -> bool:
+    # A provider may say so itself (``aio_inline = True``, e.g. a third-party local keyring);
+    # otherwise only the built-in local schemes (a fake provider with latency is "remote").
+    flag = getattr(provider, "aio_inline", None)
+    if isinstance(flag, bool):
+        return flag
+    return provider.scheme in INLINE_SCHEMES and not getattr(provider, "latency", 0)
+
+
+class AsyncEncryptionService:
+    """Async twin of :class:`~tigerseal.envelope.EncryptionService` (same messages, same keys).
+
+    With network providers (``aws-kms://``, ``vault://``, ``pkcs11://``) each call runs in
+    tigerseal's bounded I/O thread pool (see :mod:`tigerseal.aio` for its size): neither
+    boto3 nor hvac has a maintained async client that fits. With only local providers
+    (``env://``, ``file://``) values up to ``inline_limit`` bytes are processed directly on the
+    event loop, which is faster than any thread hop; bigger ones go to the pool.
+
+    Args:
+        service: the synchronous service to wrap (default: the shared one,
+            :func:`tigerseal.get_encryption_service`). It is thread-safe, so one instance
+            serves the sync and the async API together.
+        inline_limit: bytes up to which local-provider work stays on the event loop.
+    """
+
+    def __init__(
+        self, service: EncryptionService | None = None, *, inline_limit: int = DEFAULT_INLINE_LIMIT
+    ) -> None:
+        if service is None:
+            from tigerseal.envelope.default import get_encryption_service
+
+            service = get_encryption_service()
+        self.service = service
+        self.inline_limit = inline_limit
+        self._local = all(_is_inline(p) for p in service.providers)
+
+    def _inline(self, size: int) -> bool:
+        return self._local and size <= self.inline_limit
+
+    async def encrypt(
+        self, data: str | bytes | bytearray | memoryview, context: Mapping[str, str] | None = None
+    ) -> EncryptedData:
+        """Encrypt a value (see :meth:`EncryptionService.encrypt`)."""
+        if self._inline(len(data)):
+            return self.service.encrypt(data, context)
+        return await run_io(self.service.encrypt, data, context)
+
+    async def encrypt_to_string(
+        self, data: str | bytes | bytearray | memoryview, context: Mapping[str, str] | None = None
+    ) -> str:
+        """Encrypt and return the ``ts1.`` text form (for a text column or JSON)."""
+        return (await self.encrypt(data, context)).to_text()
+
+    async def decrypt(
+        self, message: MessageInput, context: Mapping[str, str] | None = None
+    ) -> bytes:
+        """Decrypt a message (see :meth:`EncryptionService.decrypt`)."""
+        if self._inline(_size(message)):
+            return self.service.decrypt(message, context)
+        return await run_io(self.service.decrypt, message, context)
+
+    async def decrypt_to_string(
+        self, message: MessageInput, context: Mapping[str, str] | None = None
+    ) -> str:
+        """Decrypt and decode as UTF-8 (see :meth:`EncryptionService.decrypt_to_string`)."""
+        if self._inline(_size(message)):
+            return self.service.decrypt_to_string(message, context)
+        return await run_io(self.service.decrypt_to_string, message, context)
+
+    async def rewrap(self, message: MessageInput) -> EncryptedData:
+        """Re-wrap a message's data key under the newest key versions (always in the pool)."""
+        return await run_io(self.service.rewrap, message)
+
+    async def rewrap_many(self, messages: Sequence[MessageInput]) -> list[EncryptedData]:
+        """Re-wrap several messages in one pool call (batched provider calls)."""
+        return await run_io(self.service.rewrap_many, list(messages))
+
+    @property
+    def metrics(self) -> dict[str, int]:
+        """The wrapped service's counters (provider calls, cache hits...)."""
+        return self.service.metrics
+
+    async def aclose(self) -> None:
+        """Close the wrapped service's providers (in the pool: a network close may block)."""
+        await run_io(self.service.close)
+
+    def __repr__(self) -> str:
+        return f"AsyncEncryptionService({self.service!r})"
+
+
+def _size(message: Any) -> int:
+    try:
+        return len(message)
+    except TypeError:  # EncryptedData without __len__: judge by its bytes
+        return len(bytes(message))
+
+
+_default: AsyncEncryptionService | None = None
+
+
+def get_encryption_service() -> AsyncEncryptionService:
+    """The async view of the shared service (:func:`tigerseal.get_encryption_service`)."""
+    global _default
+    from tigerseal.envelope.default import get_encryption_service as shared
+
+    svc = shared()
+    current = _default
+    if current is None or current.service is not svc:  # the shared one was reset: follow it
+        current = _default = AsyncEncryptionService(svc)
+    return current

@@ -1,0 +1,165 @@
+"""``redis.asyncio`` twins of the rate-limit storage and the revocation store.
+
+Built by ``RedisRateLimitStorage.to_async()`` / ``RedisRevocationStore.to_async()`` (which
+:mod:`tigerseal.aio` calls): a twin shares its sync store's keys, Lua scripts, outage guard,
+local fallback and replay queue, and adds an async client to the same server. A rate-limit
+decision is one ``EVALSHA`` round trip, as in the sync storage.
+
+An async client belongs to the event loop that first uses it: build one twin per loop
+(:func:`tigerseal.aio.get_rate_limiter` does) and ``await twin.aclose()`` when done.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tigerseal.aio._pools import run_io
+from tigerseal.aio._ratelimit import AsyncRateLimitStorage
+from tigerseal.aio._tokens import AsyncRevocationStore
+from tigerseal.errors import ConfigError, ProviderUnavailable
+from tigerseal.spi.services import RATE_LIMIT_ALGORITHMS, RateLimitDecision, RateLimitPolicy
+
+from tigerseal_redis._scripts import Script
+from tigerseal_redis.storage import _response_error, hash_tag
+
+if TYPE_CHECKING:
+    from tigerseal_redis.revocation import RedisRevocationStore, _Op
+    from tigerseal_redis.storage import RedisRateLimitStorage
+
+__all__ = ["AsyncRedisRateLimitStorage", "AsyncRedisRevocationStore"]
+
+
+class AsyncRedisRateLimitStorage(AsyncRateLimitStorage):
+    """Rate-limit storage on ``redis.asyncio`` (see the module docstring).
+
+    Args:
+        sync: the synchronous storage whose keys, scripts and outage state to share.
+        client: a ``redis.asyncio`` ``Redis`` or ``RedisCluster`` to the same server (short
+            timeouts, no retries).
+    """
+
+    def __init__(self, sync: RedisRateLimitStorage, client: Any) -> None:
+        self.sync = sync
+        self._client = client
+
+    async def acquire(
+        self, key: str, policy: RateLimitPolicy, cost: int = 1, *, now: float | None = None
+    ) -> RateLimitDecision:
+        """Count ``cost`` units against ``key`` if ``policy`` admits them (one round trip)."""
+        if cost.__class__ is not int or cost < 0:
+            raise ConfigError(f"a rate-limit cost must be a whole number >= 0, got {cost!r}")
+        return await self._decide(key, policy, cost, now, False)
+
+    async def peek(
+        self, key: str, policy: RateLimitPolicy, *, now: float | None = None
+    ) -> RateLimitDecision:
+        """Whether one more unit would be admitted, counting nothing."""
+        return await self._decide(key, policy, 1, now, True)
+
+    async def reset(self, key: str) -> None:
+        """Forget everything recorded for ``key`` (every algorithm).
+
+        Raises:
+            ProviderUnavailable: Redis is unreachable (the local fallback is reset anyway).
+        """
+        sync = self.sync
+        tag = hash_tag(key)
+        keys = [f"{sync._prefix}{tag}:{alg}" for alg in RATE_LIMIT_ALGORITHMS]
+        if sync._fallback_storage is not None:
+            sync._fallback_storage.reset(key)
+
+        async def remote() -> None:
+            await self._client.execute_command("DEL", *keys)
+
+        def fallback() -> None:
+            raise ProviderUnavailable(
+                f"cannot reset rate limits of a key: Redis at {sync._guard.server} is "
+                "unreachable; retry when it is back"
+            )
+
+        await sync._guard.acall(remote, fallback)
+
+    async def _decide(
+        self, key: str, policy: RateLimitPolicy, cost: int, now: float | None, peek: bool
+    ) -> RateLimitDecision:
+        sync = self.sync
+        wire, state, _now_arg, _extra, args = sync._request(key, policy, cost, now, peek)
+
+        async def remote() -> RateLimitDecision:
+            return sync._decision(policy, await self._eval(wire.script, state, args))
+
+        def fallback() -> RateLimitDecision:
+            return sync._fallback_decision(key, policy, cost, now, peek)
+
+        return await sync._guard.acall(remote, fallback)
+
+    async def _eval(self, script: Script, key: str, args: tuple[Any, ...]) -> Any:
+        import redis.exceptions as rx
+
+        try:
+            return await self._client.execute_command("EVALSHA", script.sha, 1, key, *args)
+        except rx.NoScriptError:
+            # Server restarted or SCRIPT FLUSH: EVAL sends the source and caches it again.
+            self.sync._script_loads += 1
+            try:
+                return await self._client.execute_command("EVAL", script.source, 1, key, *args)
+            except rx.ResponseError as exc:
+                raise _response_error(script, exc) from exc
+        except rx.ResponseError as exc:
+            raise _response_error(script, exc) from exc
+
+    async def aclose(self) -> None:
+        """Close the async client's connections (the sync storage stays open)."""
+        await self._client.aclose()
+
+    def __repr__(self) -> str:
+        return f"AsyncRedisRateLimitStorage(server={self.sync._guard.server!r})"
+
+
+class AsyncRedisRevocationStore(AsyncRevocationStore):
+    """Revocation store on ``redis.asyncio`` (see the module docstring).
+
+    Args:
+        sync: the synchronous store whose keys, outage state and replay queue to share.
+        client: a ``redis.asyncio`` client to the same server.
+    """
+
+    def __init__(self, sync: RedisRevocationStore, client: Any) -> None:
+        self.sync = sync
+        self._client = client
+
+    async def is_revoked(self, jti: str) -> bool:
+        """Whether ``jti`` is on the denylist (one ``EXISTS``)."""
+        return await self._exists("jti", jti)
+
+    async def is_family_revoked(self, family_id: str) -> bool:
+        """Whether the refresh-token family is revoked (one ``EXISTS``)."""
+        return await self._exists("fam", family_id)
+
+    async def _exists(self, op: _Op, ident: str) -> bool:
+        sync = self.sync
+        key = sync._key(op, ident)
+
+        async def remote() -> bool:
+            return bool(await self._client.exists(key))
+
+        return await sync._guard.acall(remote, lambda: sync._exists_fallback(op, ident))
+
+    async def revoke(self, jti: str, expires_at: float) -> None:
+        """Deny ``jti`` until ``expires_at`` (+ grace); the sync store's code, in the I/O pool."""
+        await run_io(self.sync.revoke, jti, expires_at)
+
+    async def revoke_family(self, family_id: str, expires_at: float) -> None:
+        """Deny a refresh family; the sync store's code, in the I/O pool."""
+        await run_io(self.sync.revoke_family, family_id, expires_at)
+
+    async def mark_used(self, jti: str, expires_at: float) -> bool:
+        """Record a refresh token as used (``SET NX``); the sync store's code, in the I/O pool."""
+        return await run_io(self.sync.mark_used, jti, expires_at)
+
+    async def aclose(self) -> None:
+        """Close the async client's connections (the sync store stays open)."""
+        await self._client.aclose()
+
+    def __repr__(self) -> str:
+        return f"AsyncRedisRevocationStore(server={self.sync._guard.server!r})"
