@@ -1,1 +1,4 @@
-"""Django integration for tigerseal: password hasher, encrypted model field, rate-limit and JWT middleware."""
+"""Django integration for tigerseal.
+
+Password hasher, encrypted model fields, rate-limit and JWT middleware and decorators.
+"""
