@@ -10,7 +10,7 @@ import pytest
 from tigerseal import aio
 from tigerseal.errors import ProviderUnavailable, TokenRevokedError
 from tigerseal.ratelimit import RateLimiter
-from tigerseal.spi.services import RateLimitPolicy
+from tigerseal.spi import RateLimitPolicy
 from tigerseal.tokens import JWTKey, KeySet, TokenManager
 from tigerseal_redis import revocation, storage
 from tigerseal_redis.aio import AsyncRedisRateLimitStorage, AsyncRedisRevocationStore

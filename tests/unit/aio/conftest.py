@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tigerseal.spi.services import AuditSink
+from tigerseal.spi import AuditSink
 
 from tests.unit.config.isolation import isolate
 

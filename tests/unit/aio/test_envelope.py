@@ -9,7 +9,7 @@ import pytest
 from tigerseal import aio
 from tigerseal.envelope import EncryptionService
 from tigerseal.errors import ContextMismatchError, DecryptionError
-from tigerseal.spi.keys import Context, DataKey, WrappedKey
+from tigerseal.spi import Context, DataKey, WrappedKey
 from tigerseal.testing.fake import FakeKeyProvider
 
 from tests.unit.aio.conftest import Ticker

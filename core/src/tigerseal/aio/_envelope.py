@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 from tigerseal.aio._pools import run_io
 
 if TYPE_CHECKING:
-    from tigerseal.envelope.message import EncryptedData
-    from tigerseal.envelope.service import EncryptionService, MessageInput
-    from tigerseal.spi.keys import KeyProvider
+    from tigerseal.envelope import EncryptedData, EncryptionService
+    from tigerseal.envelope.service import MessageInput
+    from tigerseal.spi import KeyProvider
 
 __all__ = ["DEFAULT_INLINE_LIMIT", "INLINE_SCHEMES", "AsyncEncryptionService"]
 
@@ -52,7 +52,7 @@ class AsyncEncryptionService:
         self, service: EncryptionService | None = None, *, inline_limit: int = DEFAULT_INLINE_LIMIT
     ) -> None:
         if service is None:
-            from tigerseal.envelope.default import get_encryption_service
+            from tigerseal.envelope import get_encryption_service
 
             service = get_encryption_service()
         self.service = service
@@ -126,7 +126,7 @@ _default: AsyncEncryptionService | None = None
 def get_encryption_service() -> AsyncEncryptionService:
     """The async view of the shared service (:func:`tigerseal.get_encryption_service`)."""
     global _default
-    from tigerseal.envelope.default import get_encryption_service as shared
+    from tigerseal.envelope import get_encryption_service as shared
 
     svc = shared()
     current = _default

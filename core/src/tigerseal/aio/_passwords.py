@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from tigerseal.aio._pools import run_hash
 
 if TYPE_CHECKING:
-    from tigerseal.passwords.context import PasswordContext
+    from tigerseal.passwords import PasswordContext
 
 __all__ = ["hash_password", "needs_update", "verify_and_update", "verify_password"]
 
@@ -15,7 +15,7 @@ __all__ = ["hash_password", "needs_update", "verify_and_update", "verify_passwor
 def _context(context: PasswordContext | None) -> PasswordContext:
     if context is not None:
         return context
-    from tigerseal.passwords.context import get_password_context
+    from tigerseal.passwords import get_password_context
 
     # Resolved in the worker thread: the first call may read settings and a pepper file.
     return get_password_context()

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 from tigerseal.aio._pools import run_io
 from tigerseal.errors import RateLimitExceeded
-from tigerseal.ratelimit.keys import strikes_key, user_key
 from tigerseal.ratelimit.limiter import DEFAULT_WINDOW, _short
-from tigerseal.spi.services import RateLimitDecision, RateLimitPolicy
+from tigerseal.ratelimit.storage_keys import strikes_key, user_key
+from tigerseal.spi import RateLimitDecision, RateLimitPolicy
 
 if TYPE_CHECKING:
-    from tigerseal.ratelimit.limiter import RateLimiter
-    from tigerseal.spi.services import RateLimitStorage
+    from tigerseal.ratelimit import RateLimiter
+    from tigerseal.spi import RateLimitStorage
 
 __all__ = [
     "AsyncRateLimitStorage",
@@ -106,7 +106,7 @@ def async_storage(storage: RateLimitStorage) -> AsyncRateLimitStorage:
         twin = to_async()
         if twin is not None:
             return twin  # type: ignore[no-any-return]
-    from tigerseal.ratelimit.memory import MemoryRateLimitStorage
+    from tigerseal.ratelimit import MemoryRateLimitStorage
 
     return SyncStorageAdapter(storage, offload=not isinstance(storage, MemoryRateLimitStorage))
 

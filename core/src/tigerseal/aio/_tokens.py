@@ -12,9 +12,8 @@ from tigerseal.aio._pools import run_io
 from tigerseal.errors import TokenRevokedError
 
 if TYPE_CHECKING:
-    from tigerseal.spi.services import RevocationStore
-    from tigerseal.tokens.manager import TokenManager
-    from tigerseal.tokens.payload import TokenPair, TokenPayload
+    from tigerseal.spi import RevocationStore
+    from tigerseal.tokens import TokenManager, TokenPair, TokenPayload
 
 __all__ = [
     "AsyncRevocationStore",
@@ -104,7 +103,7 @@ def async_revocation_store(store: RevocationStore) -> AsyncRevocationStore:
         twin = to_async()
         if twin is not None:
             return twin  # type: ignore[no-any-return]
-    from tigerseal.tokens.revocation import MemoryRevocationStore
+    from tigerseal.tokens import MemoryRevocationStore
 
     return SyncRevocationAdapter(store, offload=not isinstance(store, MemoryRevocationStore))
 
@@ -154,7 +153,7 @@ async def verify_jwt_token(
         TokenError: a subclass saying why (expired, invalid, revoked, insufficient scope).
     """
     if manager is None:
-        from tigerseal.tokens.default import get_token_manager
+        from tigerseal.tokens import get_token_manager
 
         manager = get_token_manager()
     payload = manager.verify(
@@ -171,7 +170,7 @@ async def verify_jwt_token(
             raise TokenRevokedError("the token's sign-in has been revoked; sign in again")
     required = tuple(required_scopes)
     if required:
-        from tigerseal.tokens.manager import validate_token_scopes
+        from tigerseal.tokens import validate_token_scopes
 
         validate_token_scopes(payload, required)
     return payload
@@ -180,7 +179,7 @@ async def verify_jwt_token(
 async def refresh_tokens(refresh_token: str, *, manager: TokenManager | None = None) -> TokenPair:
     """Rotate a refresh token (see :meth:`TokenManager.refresh`) in the I/O pool."""
     if manager is None:
-        from tigerseal.tokens.default import get_token_manager
+        from tigerseal.tokens import get_token_manager
 
         manager = get_token_manager()
     return await run_io(manager.refresh, refresh_token)
@@ -191,7 +190,7 @@ async def revoke_token(
 ) -> None:
     """Revoke a token or its refresh family (see :meth:`TokenManager.revoke`) in the I/O pool."""
     if manager is None:
-        from tigerseal.tokens.default import get_token_manager
+        from tigerseal.tokens import get_token_manager
 
         manager = get_token_manager()
     await run_io(manager.revoke, token, family=family)

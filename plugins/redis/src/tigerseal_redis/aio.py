@@ -17,7 +17,8 @@ from tigerseal.aio._pools import run_io
 from tigerseal.aio._ratelimit import AsyncRateLimitStorage
 from tigerseal.aio._tokens import AsyncRevocationStore
 from tigerseal.errors import ConfigError, ProviderUnavailable
-from tigerseal.spi.services import RATE_LIMIT_ALGORITHMS, RateLimitDecision, RateLimitPolicy
+from tigerseal.spi import RateLimitDecision, RateLimitPolicy
+from tigerseal.spi.services import RATE_LIMIT_ALGORITHMS
 
 from tigerseal_redis._scripts import Script
 from tigerseal_redis.storage import _response_error, hash_tag
