@@ -34,6 +34,7 @@ __all__ = [
     "MissingCredentialsError",
     "MissingDependencyError",
     "NoMatchingKeyError",
+    "OptionError",
     "PasswordError",
     "PasswordPolicyError",
     "PluginError",
@@ -63,6 +64,18 @@ SecurityError = TigerSealError
 # -- configuration ---------------------------------------------------------------------------
 class ConfigError(TigerSealError, ValueError):
     """Configuration is missing or wrong; the message says which setting and how to fix it."""
+
+
+class OptionError(ConfigError):
+    """A plugin option is unknown, malformed, given twice, or in URI and code with different values.
+
+    ``plugin`` and ``option`` say which; a secret option's value is never in the message.
+    """
+
+    def __init__(self, message: str, *, plugin: str = "", option: str | None = None) -> None:
+        super().__init__(message)
+        self.plugin = plugin
+        self.option = option
 
 
 class UnknownProviderError(ConfigError):

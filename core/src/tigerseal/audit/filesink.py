@@ -33,9 +33,10 @@ import threading
 import time
 import weakref
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote
 
 from tigerseal.audit.chain import (
     CHECKPOINT,
@@ -54,6 +55,7 @@ from tigerseal.audit.chain import (
 )
 from tigerseal.audit.clock import timestamp
 from tigerseal.errors import AuditError, AuditIntegrityError, ConfigError
+from tigerseal.spi.options import build_options, given_options, option, parse_uri
 from tigerseal.spi.services import AuditSink
 
 try:
@@ -705,6 +707,17 @@ class FileAuditSink(AuditSink):
         return f"<FileAuditSink {self.path} {self.durability} seq={self._seq}>"
 
 
+@dataclass(frozen=True, slots=True)
+class FileSinkOptions:
+    """Options of the ``file`` audit sink (see :mod:`tigerseal.spi.options`)."""
+
+    durability: str | None = option(None, help="flush, group or fsync")
+    checkpoint_every: int | None = option(None, ge=1, help="records between signed checkpoints")
+    checkpoint_interval: float | None = option(None, gt=0, help="seconds between checkpoints")
+    checkpoints: bool | None = option(None, help="0 disables the MAC checkpoints")
+    keys: Any = option(None, uri=False, help="AuditKeys (keyword only)")
+
+
 def from_uri(uri: str, **options: Any) -> FileAuditSink:
     """Factory of the ``file`` spec.
 
@@ -712,41 +725,18 @@ def from_uri(uri: str, **options: Any) -> FileAuditSink:
     working directory), with options in the query: ``durability``, ``checkpoint_every``,
     ``checkpoint_interval``, ``checkpoints`` (``0`` disables MACs). Keyword ``options`` win.
     """
-    parts = urlsplit(uri)
-    if parts.scheme != "file":
-        raise ConfigError(f"not a file URI: {uri!r}")
-    if parts.netloc in ("", "localhost"):
-        path = unquote(parts.path)
-    elif parts.netloc in (".", ".."):
-        path = parts.netloc + unquote(parts.path)
+    plugin = "file audit sink"
+    parsed = parse_uri(uri, plugin=plugin, schemes=("file",), example="file:///var/log/audit.jsonl")
+    if parsed.authority in (None, "", "localhost"):
+        path = unquote(parsed.path)
+    elif parsed.authority in (".", ".."):
+        path = parsed.authority + unquote(parsed.path)
     else:
         raise ConfigError(
-            f"audit file URI {uri!r} names a host; use file:///absolute/path or "
+            f"audit file URI {parsed.redacted()!r} names a host; use file:///absolute/path or "
             "file://./relative/path"
         )
     if not path or path.endswith("/"):
-        raise ConfigError(f"audit file URI {uri!r} names no file")
-    query: dict[str, Any] = {}
-    for name, value in parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False):
-        if name == "durability":
-            query[name] = value
-        elif name == "checkpoint_every":
-            query[name] = _number(uri, name, value, int)
-        elif name == "checkpoint_interval":
-            query[name] = _number(uri, name, value, float)
-        elif name == "checkpoints":
-            query[name] = value.lower() not in ("0", "false", "no", "off")
-        else:
-            raise ConfigError(
-                f"unknown option {name!r} in audit sink URI {uri!r}; known: durability, "
-                "checkpoint_every, checkpoint_interval, checkpoints"
-            )
-    query.update(options)
-    return FileAuditSink(path, **query)
-
-
-def _number(uri: str, name: str, value: str, kind: type[int] | type[float]) -> int | float:
-    try:
-        return kind(value)
-    except ValueError:
-        raise ConfigError(f"option {name} in {uri!r} must be a number, got {value!r}") from None
+        raise ConfigError(f"audit file URI {parsed.redacted()!r} names no file")
+    opts = build_options(FileSinkOptions, plugin=plugin, uri=parsed.query, code=options)
+    return FileAuditSink(path, **given_options(opts))

@@ -12,10 +12,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import unquote
 
+from tigerseal._text import escape_control
 from tigerseal.errors import ConfigError
+from tigerseal.spi.options import build_options, given_options, option, parse_uri
 from tigerseal.spi.services import AuditSink
 
 __all__ = ["LoggingAuditSink", "from_uri"]
@@ -54,23 +57,41 @@ class LoggingAuditSink(AuditSink):
         return f"<LoggingAuditSink {self.logger.name}>"
 
 
+def _level(name: str, value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    level = logging.getLevelName(str(value).upper())
+    if not isinstance(level, int):
+        raise ConfigError(
+            f"unknown log level {escape_control(str(value), limit=20)!r} for {name}; use DEBUG, "
+            "INFO, WARNING, ERROR or CRITICAL"
+        )
+    return level
+
+
+@dataclass(frozen=True, slots=True)
+class LogSinkOptions:
+    """Options of the ``logging`` audit sink (see :mod:`tigerseal.spi.options`)."""
+
+    level: int | None = option(None, parse=_level, help="DEBUG, INFO, WARNING, ERROR, CRITICAL")
+    logger: Any = option(None, uri=False, help="logger name or object (the URI's host)")
+
+
 def from_uri(uri: str, **options: Any) -> LoggingAuditSink:
     """Factory of the ``logging`` spec: ``logging://`` or ``logging://name?level=WARNING``."""
-    parts = urlsplit(uri)
-    if parts.scheme != "logging" or parts.path not in ("", "/"):
-        raise ConfigError(f"expected logging://[logger.name][?level=INFO], got {uri!r}")
-    kwargs: dict[str, Any] = {}
-    if parts.netloc:
-        kwargs["logger"] = parts.netloc
-    for name, value in parse_qsl(parts.query, keep_blank_values=True):
-        if name != "level":
-            raise ConfigError(f"unknown option {name!r} in {uri!r}; known: level")
-        level = logging.getLevelName(value.upper())
-        if not isinstance(level, int):
-            raise ConfigError(
-                f"unknown log level {value!r} in {uri!r}; use DEBUG, INFO, WARNING, ERROR or "
-                "CRITICAL"
-            )
-        kwargs["level"] = level
-    kwargs.update(options)
+    plugin = "logging audit sink"
+    parsed = parse_uri(uri, plugin=plugin, schemes=("logging",), example="logging://app.audit")
+    if parsed.path not in ("", "/"):
+        raise ConfigError(
+            f"expected logging://[logger.name][?level=INFO], got {parsed.redacted()!r}"
+        )
+    opts = build_options(LogSinkOptions, plugin=plugin, uri=parsed.query, code=options)
+    kwargs = given_options(opts)
+    if parsed.authority and "logger" not in kwargs:
+        kwargs["logger"] = unquote(parsed.authority)
+    elif parsed.authority and kwargs["logger"] != unquote(parsed.authority):
+        raise ConfigError(
+            "logging audit sink: the logger is named both in the URI and in code (logger=) "
+            "with different names; give it in one place"
+        )
     return LoggingAuditSink(**kwargs)

@@ -34,14 +34,15 @@ import re
 import secrets
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import parse_qsl, urlsplit
 
 from tigerseal.errors import ConfigError, UnsupportedOperation
 from tigerseal.hookspecs import hookimpl
 from tigerseal.providers._trust import refuse_weak_key, refuse_weak_passphrase
 from tigerseal.spi._provider import Context, KeyProvider, WrappedKey
+from tigerseal.spi.options import build_options, option, parse_uri
 from tigerseal.spi.specs import ProviderSpec
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ __all__ = [
     "MIN_PASSPHRASE_LENGTH",
     "MIN_PBKDF2_ITERATIONS",
     "EnvKeyProvider",
+    "EnvOptions",
     "from_uri",
     "read_environment",
     "register_key_providers",
@@ -308,32 +310,40 @@ class EnvKeyProvider(KeyProvider):
         )
 
 
+def _hex_salt(name: str, value: object) -> bytes | None:
+    if isinstance(value, bytes):
+        return value
+    if not isinstance(value, str):
+        raise ConfigError(f"env:// {name} must be hex (or bytes in code)")
+    try:
+        return bytes.fromhex(value) if value else None
+    except ValueError as exc:
+        raise ConfigError(f"env:// {name} must be hex") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class EnvOptions:
+    """Options of ``env://VAR`` (query or keywords; see :mod:`tigerseal.spi.options`)."""
+
+    min_version: int | None = option(None, ge=0, help="refuse versions below this")
+    kdf: str | None = option(None, help="pbkdf2 for a passphrase (absent: hex keys)")
+    salt: bytes | None = option(None, parse=_hex_salt, help="PBKDF2 salt, hex")
+    iterations: int | None = option(None, help="PBKDF2 iterations")
+    environ: Mapping[str, str] | None = option(
+        None, uri=False, help="a mapping read, not os.environ"
+    )
+
+
 def from_uri(uri: str, **options: Any) -> EnvKeyProvider:
-    """Build an :class:`EnvKeyProvider` from ``env://VAR?...`` (options override the query)."""
-    parts = urlsplit(uri)
-    if parts.scheme != "env":
-        raise ConfigError(f"not an env:// URI: {uri[:60]!r}")
-    variable = (parts.netloc + parts.path).strip("/") or DEFAULT_VARIABLE
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    known = {"min_version", "kdf", "salt", "iterations"}
-    unknown = sorted(set(query) - known)
-    if unknown:
-        raise ConfigError(
-            f"unknown env:// option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-        )
-    kwargs: dict[str, Any] = {}
-    if "min_version" in query:
-        kwargs["min_version"] = _parse_int(query["min_version"], "min_version")
-    if "iterations" in query:
-        kwargs["iterations"] = _parse_int(query["iterations"], "iterations")
-    if "kdf" in query:
-        kwargs["kdf"] = query["kdf"] or None
-    if query.get("salt"):
-        try:
-            kwargs["salt"] = bytes.fromhex(query["salt"])
-        except ValueError as exc:
-            raise ConfigError("env:// salt must be hex") from exc
-    kwargs.update(options)
+    """Build an :class:`EnvKeyProvider` from ``env://VAR?...``.
+
+    Options (query or keywords, which must agree when both give one): ``min_version``,
+    ``kdf``, ``salt`` (hex), ``iterations``; keyword only: ``environ``.
+    """
+    parsed = parse_uri(uri, plugin="env://", schemes=("env",), example=f"env://{DEFAULT_VARIABLE}")
+    variable = parsed.location.strip("/") or DEFAULT_VARIABLE
+    opts = build_options(EnvOptions, plugin="env://", uri=parsed.query, code=options)
+    kwargs = {f.name: getattr(opts, f.name) for f in fields(opts)}
     return EnvKeyProvider(variable, **kwargs)
 
 

@@ -50,16 +50,18 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from tigerseal._text import escape_control
 from tigerseal.errors import ConfigError, KeyNotFound, KeyProviderError
 from tigerseal.hookspecs import hookimpl
 from tigerseal.providers._trust import refuse_weak_key
 from tigerseal.spi._provider import Context, KeyProvider, WrappedKey
+from tigerseal.spi.options import build_options, parse_uri
 from tigerseal.spi.specs import ProviderSpec
 
 if TYPE_CHECKING:
@@ -82,15 +84,19 @@ _KEYRING_ID = re.compile(r"^kr-[0-9a-f]{32}$")
 _HEX_KEY = re.compile(r"^[0-9a-f]{64}$")
 
 
+@dataclass(frozen=True, slots=True)
+class FileOptions:
+    """``file://`` keyrings take no options: everything is in the keyring file."""
+
+
 def path_from_uri(uri: str) -> Path:
     """The filesystem path named by a ``file://`` URI (relative when it has no leading ``/``)."""
-    parts = urlsplit(uri)
-    if parts.scheme != "file":
-        raise ConfigError(f"not a file:// URI: {uri[:80]!r}")
-    if parts.query:
-        raise ConfigError(f"file:// keyrings take no options, got ?{parts.query[:40]}")
-    netloc = "" if parts.netloc == "localhost" else parts.netloc
-    raw = unquote(netloc + parts.path)
+    parsed = parse_uri(
+        uri, plugin="file://", schemes=("file",), example="file:///etc/tigerseal/keyring.json"
+    )
+    build_options(FileOptions, plugin="file:// keyring", uri=parsed.query)  # refuses any
+    authority = "" if parsed.authority == "localhost" else parsed.authority or ""
+    raw = unquote(authority + parsed.path)
     if not raw:
         raise ConfigError("file:// needs a path, e.g. file:///etc/tigerseal/keyring.json")
     return Path(raw).expanduser()
@@ -583,9 +589,9 @@ def create_keyring(
 
 def from_uri(uri: str, **options: Any) -> FileKeyProvider:
     """Build a :class:`FileKeyProvider` from ``file://PATH`` (the keyring must exist)."""
-    if options:
-        raise ConfigError(f"file:// keyrings take no options, got {', '.join(sorted(options))}")
-    return FileKeyProvider(path_from_uri(uri))
+    path = path_from_uri(uri)
+    build_options(FileOptions, plugin="file:// keyring", code=options)  # refuses any option
+    return FileKeyProvider(path)
 
 
 @hookimpl

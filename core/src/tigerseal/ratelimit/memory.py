@@ -29,12 +29,13 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 from tigerseal.errors import ConfigError
 from tigerseal.ratelimit.storage_keys import MAX_KEY_LENGTH, bad_key, long_key_digest
+from tigerseal.spi.options import build_options, given_options, option, parse_uri
 from tigerseal.spi.services import RateLimitDecision, RateLimitPolicy, RateLimitStorage
 
 __all__ = ["DEFAULT_MAX_KEYS", "MemoryRateLimitStorage", "from_uri"]
@@ -417,6 +418,15 @@ def _slot(key: str) -> str | bytes:
     return key if len(key) <= MAX_KEY_LENGTH else long_key_digest(key)
 
 
+@dataclass(frozen=True, slots=True)
+class MemoryStorageOptions:
+    """Options of ``memory://`` rate-limit storage (see :mod:`tigerseal.spi.options`)."""
+
+    max_keys: int | None = option(None, ge=1, help="keys tracked before the oldest are evicted")
+    sweep_threshold: int | None = option(None, uri=False, ge=1)
+    clock: Callable[[], float] | None = option(None, uri=False)
+
+
 def from_uri(uri: str, **options: Any) -> MemoryRateLimitStorage:
     """Factory of the ``memory`` spec: ``memory://`` or ``memory://?max_keys=N``.
 
@@ -428,24 +438,14 @@ def from_uri(uri: str, **options: Any) -> MemoryRateLimitStorage:
         ConfigError: a host, path or unknown option is given, ``max_keys`` is not a whole
             number >= 1, or production without the single-process opt-in.
     """
-    parts = urlsplit(uri)
-    if parts.scheme != "memory" or parts.netloc or parts.path not in ("", "/"):
+    plugin = "memory:// rate-limit storage"
+    parsed = parse_uri(uri, plugin=plugin, schemes=("memory",), example="memory://?max_keys=N")
+    if parsed.authority or parsed.path not in ("", "/"):
         raise ConfigError(
             "memory rate-limit storage takes no location: use 'memory://' or "
-            f"'memory://?max_keys=N', got {uri!r}"
+            f"'memory://?max_keys=N', got {parsed.redacted()!r}"
         )
-    for name, value in parse_qsl(parts.query, keep_blank_values=True):
-        if name != "max_keys":
-            raise ConfigError(
-                f"unknown option {name!r} of the memory rate-limit storage; the only one is "
-                "max_keys (memory://?max_keys=N)"
-            )
-        if not value.isdigit() or int(value) < 1:
-            raise ConfigError(
-                f"max_keys of the memory rate-limit storage must be a whole number >= 1, "
-                f"got {value!r} (memory://?max_keys=100000)"
-            )
-        options.setdefault("max_keys", int(value))
+    opts = build_options(MemoryStorageOptions, plugin=plugin, uri=parsed.query, code=options)
     from tigerseal.config import check_per_process_store
 
     check_per_process_store(
@@ -454,4 +454,4 @@ def from_uri(uri: str, **options: Any) -> MemoryRateLimitStorage:
         "and a client's penalties vanish on another worker",
         "redis://HOST:6379/0",
     )
-    return MemoryRateLimitStorage(**options)
+    return MemoryRateLimitStorage(**given_options(opts))

@@ -1,7 +1,8 @@
 """The service-provider interface: what plugin and provider authors implement.
 
 Applications use :mod:`tigerseal`; plugin authors subclass the ABCs here and return specs from
-the hooks in :mod:`tigerseal.hookspecs`.
+the hooks in :mod:`tigerseal.hookspecs`. Every plugin parses its URI and options with
+:mod:`tigerseal.spi.options` (one grammar, one precedence rule, typed options).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from tigerseal.spi._provider import (
     KeyProvider,
     WrappedKey,
 )
+from tigerseal.spi.options import Duration, ParsedURI, build_options, option, parse_uri
 from tigerseal.spi.services import (
     AuditSink,
     PasswordHasher,
@@ -42,9 +44,11 @@ __all__ = [
     "CommandSpec",
     "Context",
     "DataKey",
+    "Duration",
     "HasherSpec",
     "HealthStatus",
     "KeyProvider",
+    "ParsedURI",
     "PasswordHasher",
     "PluginSpec",
     "ProviderSpec",
@@ -58,4 +62,7 @@ __all__ = [
     "TokenSigner",
     "TokenSignerSpec",
     "WrappedKey",
+    "build_options",
+    "option",
+    "parse_uri",
 ]

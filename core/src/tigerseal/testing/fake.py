@@ -39,11 +39,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import parse_qsl, urlsplit
 
 from tigerseal.errors import ConfigError, ProviderUnavailable
 from tigerseal.hookspecs import hookimpl
 from tigerseal.spi._provider import Context, DataKey, HealthStatus, KeyProvider, WrappedKey
+from tigerseal.spi.options import Duration, build_options, option, parse_uri
 from tigerseal.spi.specs import ProviderSpec
 
 if TYPE_CHECKING:
@@ -310,31 +310,24 @@ class _ContextFreeFakeKeyProvider(FakeKeyProvider):
     binds_context: ClassVar[bool] = False
 
 
-def _flag(value: str, option: str) -> bool:
-    lowered = value.lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"fake provider option {option}={value!r} must be 0 or 1")
+@dataclass(frozen=True, slots=True)
+class FakeOptions:
+    """Options of ``fake://name`` (query or keywords; see :mod:`tigerseal.spi.options`)."""
 
-
-def _int(value: str, option: str) -> int:
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise ConfigError(f"fake provider option {option}={value!r} must be an integer") from exc
+    version: int | None = option(None, ge=1, help="the version this instance wraps with")
+    binds_context: bool = option(True, help="0: the context is not bound into the wrap")
+    min_version: int | None = option(None, ge=0, help="retire versions below this")
+    latency_ms: float | None = option(None, ge=0, help="milliseconds slept per operation")
+    latency: Duration | None = option(None, uri=False, help="seconds slept per operation")
 
 
 def from_uri(uri: str, **options: Any) -> FakeKeyProvider:
     """Build a fake provider from ``fake://<name>?...`` (see the module docstring).
 
-    Keyword options override the query: ``version``, ``binds_context``, ``latency`` (seconds),
-    ``min_version``.
+    Options (query or keywords; both must agree): ``version``, ``binds_context``,
+    ``min_version``, ``latency_ms``; keyword only: ``latency`` (seconds).
     """
-    parts = urlsplit(uri)
-    if parts.scheme != "fake":
-        raise ConfigError(f"not a fake:// URI: {uri!r}")
+    parsed = parse_uri(uri, plugin="fake://", schemes=("fake",), example="fake://test-key")
     from tigerseal.config import FAKE_PROVIDER_REFUSED, current_environment, looks_like_deployment
 
     environment = current_environment()
@@ -342,29 +335,17 @@ def from_uri(uri: str, **options: Any) -> FakeKeyProvider:
         raise ConfigError(
             f"fake:// refused with ENVIRONMENT={environment}: {FAKE_PROVIDER_REFUSED}"
         )
-    name = (parts.netloc + parts.path).strip("/") or "default"
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    known = {"version", "binds_context", "min_version", "latency_ms"}
-    unknown = sorted(set(query) - known)
-    if unknown:
-        raise ConfigError(
-            f"unknown fake provider option(s) {', '.join(unknown)}; "
-            f"known: {', '.join(sorted(known))}"
-        )
-    version = options.pop("version", None)
-    if version is None and "version" in query:
-        version = _int(query["version"], "version")
-    binds = options.pop("binds_context", None)
-    if binds is None:
-        binds = _flag(query.get("binds_context", "1"), "binds_context")
-    latency = options.pop("latency", None)
-    if latency is None:
-        latency = _int(query.get("latency_ms", "0"), "latency_ms") / 1000
-    min_version = options.pop("min_version", None)
-    if min_version is None and "min_version" in query:
-        min_version = _int(query["min_version"], "min_version")
-    if options:
-        raise ConfigError(f"unknown fake provider option(s) {', '.join(sorted(options))}")
+    name = parsed.location.strip("/") or "default"
+    opts = build_options(FakeOptions, plugin="fake://", uri=parsed.query, code=options)
+    latency = opts.latency
+    if opts.latency_ms is not None:
+        if latency is not None and latency != opts.latency_ms / 1000:
+            raise ConfigError(
+                "fake://: latency_ms and latency (seconds) disagree; give one of them"
+            )
+        latency = opts.latency_ms / 1000
+    version, binds, min_version = opts.version, opts.binds_context, opts.min_version
+    latency = latency or 0.0
     cls = FakeKeyProvider if binds else _ContextFreeFakeKeyProvider
     provider = cls(name, version=version, latency=latency)
     if min_version is not None:

@@ -6,10 +6,11 @@ import logging
 import math
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
 
 from tigerseal.errors import ConfigError, ProviderUnavailable
+from tigerseal.spi.options import build_options, option, parse_uri
 from tigerseal.spi.services import RevocationStore
 
 __all__ = ["DEFAULT_MAX_ENTRIES", "MemoryRevocationStore", "from_uri"]
@@ -168,6 +169,15 @@ def _check(ident: object, expires_at: object) -> None:
         raise ConfigError(f"expires_at must be epoch seconds, got {expires_at!r}")
 
 
+@dataclass(frozen=True, slots=True)
+class MemoryRevocationOptions:
+    """Options of the ``memory://`` revocation store (see :mod:`tigerseal.spi.options`)."""
+
+    max_entries: int = option(
+        DEFAULT_MAX_ENTRIES, ge=1, help="entries kept (full: refuse)"
+    )
+
+
 def from_uri(uri: str, **options: Any) -> MemoryRevocationStore:
     """Factory for ``memory://`` or ``memory://?max_entries=N`` (no host or path).
 
@@ -178,20 +188,14 @@ def from_uri(uri: str, **options: Any) -> MemoryRevocationStore:
     Raises:
         ConfigError: a location or option is given, or production without the opt-in.
     """
-    rest, _, query = uri.partition(":")[2].lstrip("/").partition("?")
-    if rest or options:
+    plugin = "memory:// revocation store"
+    parsed = parse_uri(uri, plugin=plugin, schemes=("memory",), example="memory://")
+    if parsed.location.strip("/"):
         raise ConfigError(
-            f"the memory revocation store takes no location or options; use 'memory://' "
-            f"(got {uri!r})"
+            f"the memory revocation store takes no location or options but max_entries; use 'memory://' or "
+            f"'memory://?max_entries=N' (got {parsed.redacted()!r})"
         )
-    max_entries = DEFAULT_MAX_ENTRIES
-    for name, value in parse_qsl(query, keep_blank_values=True):
-        if name != "max_entries" or not value.isdigit() or int(value) < 1:
-            raise ConfigError(
-                "the memory revocation store's only option is max_entries, a whole number >= 1 "
-                f"(memory://?max_entries=1000000), got {name!r}={value!r}"
-            )
-        max_entries = int(value)
+    opts = build_options(MemoryRevocationOptions, plugin=plugin, uri=parsed.query, code=options)
     from tigerseal.config import check_per_process_store
 
     check_per_process_store(
@@ -200,4 +204,4 @@ def from_uri(uri: str, **options: Any) -> MemoryRevocationStore:
         "refresh token could be replayed once on every other worker",
         "redis://HOST:6379/0",
     )
-    return MemoryRevocationStore(max_entries=max_entries)
+    return MemoryRevocationStore(max_entries=opts.max_entries)
