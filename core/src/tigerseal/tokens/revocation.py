@@ -173,9 +173,7 @@ def _check(ident: object, expires_at: object) -> None:
 class MemoryRevocationOptions:
     """Options of the ``memory://`` revocation store (see :mod:`tigerseal.spi.options`)."""
 
-    max_entries: int = option(
-        DEFAULT_MAX_ENTRIES, ge=1, help="entries kept (full: refuse)"
-    )
+    max_entries: int = option(DEFAULT_MAX_ENTRIES, ge=1, help="entries kept (full: refuse)")
 
 
 def from_uri(uri: str, **options: Any) -> MemoryRevocationStore:
@@ -192,7 +190,8 @@ def from_uri(uri: str, **options: Any) -> MemoryRevocationStore:
     parsed = parse_uri(uri, plugin=plugin, schemes=("memory",), example="memory://")
     if parsed.location.strip("/"):
         raise ConfigError(
-            f"the memory revocation store takes no location or options but max_entries; use 'memory://' or "
+            "the memory revocation store takes no location or options but max_entries; use "
+            "'memory://' or "
             f"'memory://?max_entries=N' (got {parsed.redacted()!r})"
         )
     opts = build_options(MemoryRevocationOptions, plugin=plugin, uri=parsed.query, code=options)
