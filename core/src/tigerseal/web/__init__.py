@@ -10,13 +10,20 @@ Pure Python, no framework import. Each framework package (``tigerseal_fastapi``,
 * :class:`RateLimitRule`, :func:`check_rate_limit` -- per-client quotas with the IETF
   ``RateLimit`` / ``RateLimit-Policy`` / ``Retry-After`` fields;
 * :func:`http_error` -- tigerseal errors as a status, a code and a message safe to show;
-* :class:`LoginGuard` -- password sign-in with rehash, audit, and lockout per user and address.
+* :class:`LoginGuard` -- password sign-in with rehash, audit, and lockout per user and address;
+* :func:`verify_bearer_request`, :func:`verify_api_key_request` -- a request's JWT or API key
+  checked with its scopes, failures audited (synchronous frameworks: Django, Flask).
 
 See ``docs/fastapi.md`` for the FastAPI use of each.
 """
 
 from __future__ import annotations
 
+from tigerseal.web._auth import (
+    audit_auth_failure,
+    verify_api_key_request,
+    verify_bearer_request,
+)
 from tigerseal.web._challenge import bearer_challenge, bearer_token, quoted_string
 from tigerseal.web._errors import HTTPError, http_error
 from tigerseal.web._login import AuditHook, LoginGuard, LoginResult
@@ -32,10 +39,13 @@ __all__ = [
     "RateLimitResult",
     "RateLimitRule",
     "TrustedProxies",
+    "audit_auth_failure",
     "bearer_challenge",
     "bearer_token",
     "check_rate_limit",
     "http_error",
     "parse_address",
     "quoted_string",
+    "verify_api_key_request",
+    "verify_bearer_request",
 ]

@@ -23,8 +23,17 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from tigerseal._hostconfig import HostServices, settings_from_mapping
 from tigerseal.errors import ConfigError
+from tigerseal.web import LoginGuard, TrustedProxies
 
-__all__ = ["OWN_KEYS", "get_blind_index", "get_option", "get_services", "reset"]
+__all__ = [
+    "OWN_KEYS",
+    "get_blind_index",
+    "get_login_guard",
+    "get_option",
+    "get_services",
+    "get_trusted_proxies",
+    "reset",
+]
 
 #: Settings of this integration (not tigerseal's Settings fields), with their defaults.
 OWN_KEYS: dict[str, Any] = {
@@ -36,6 +45,10 @@ OWN_KEYS: dict[str, Any] = {
     "RATE_LIMIT_EXEMPT": (),
     # Realm in WWW-Authenticate challenges.
     "REALM": "api",
+    # Sign-in lockout (LockoutModelBackend): failures per user name / per address, window.
+    "LOGIN_MAX_FAILURES_PER_USER": 5,
+    "LOGIN_MAX_FAILURES_PER_IP": 20,
+    "LOGIN_LOCKOUT_SECONDS": 900.0,
     # Blind-index root keys: name -> envelope (tigerseal_django.fields.generate_blind_index_key).
     "BLIND_INDEX_KEYS": {},
 }
@@ -80,6 +93,32 @@ def get_option(name: str) -> Any:
 
 
 _blind_indexes: dict[tuple[str, Any, int], Any] = {}
+_built: dict[str, Any] = {}
+
+
+def get_trusted_proxies() -> TrustedProxies:
+    """``TRUSTED_PROXIES`` as a :class:`~tigerseal.web.TrustedProxies` (checked once)."""
+    found = _built.get("proxies")
+    if found is None:
+        try:
+            found = _built["proxies"] = TrustedProxies(get_option("TRUSTED_PROXIES"))
+        except ConfigError as exc:
+            raise ImproperlyConfigured(f"settings.TIGERSEAL['TRUSTED_PROXIES']: {exc}") from None
+    return found  # type: ignore[no-any-return]
+
+
+def get_login_guard() -> LoginGuard:
+    """The sign-in lockout (``LOGIN_*`` options), counting in the rate limiter's storage."""
+    found = _built.get("guard")
+    if found is None:
+        services = get_services()
+        found = _built["guard"] = LoginGuard(
+            max_failures_per_user=get_option("LOGIN_MAX_FAILURES_PER_USER"),
+            max_failures_per_ip=get_option("LOGIN_MAX_FAILURES_PER_IP"),
+            lockout_seconds=float(get_option("LOGIN_LOCKOUT_SECONDS")),
+            storage=services.limiter.storage,
+        )
+    return found  # type: ignore[no-any-return]
 
 
 def get_blind_index(name: str, *, normalize: Any = None, bits: int = 128) -> Any:
@@ -122,6 +161,7 @@ def reset() -> None:
     with _lock:
         state, _state = _state, None
         _blind_indexes.clear()
+        _built.clear()
     if state is not None:
         state[0].close()
 

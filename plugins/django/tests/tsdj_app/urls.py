@@ -1,7 +1,17 @@
-"""URLs of the test app (views are added by the middleware tests)."""
+"""URLs of the test app."""
 
 from __future__ import annotations
 
-from typing import Any
+from django.urls import path
 
-urlpatterns: list[Any] = []
+from tsdj_app import views
+
+urlpatterns = [
+    path("public/", views.public),
+    path("orders/", views.orders),
+    path("me/", views.me),
+    path("limited/", views.limited),
+    path("reports/", views.reports),
+    path("boom/", views.boom),
+    path("login/", views.login),
+]

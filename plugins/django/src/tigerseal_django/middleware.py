@@ -1,0 +1,109 @@
+"""Middleware: a site-wide rate limit, optional JWT authentication, tigerseal errors as JSON.
+
+::
+
+    MIDDLEWARE = [
+        "tigerseal_django.middleware.TigerSealErrorMiddleware",
+        "tigerseal_django.middleware.RateLimitMiddleware",      # TIGERSEAL["RATE_LIMIT"]
+        "tigerseal_django.middleware.JWTAuthenticationMiddleware",
+        ...
+    ]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest, HttpResponse
+from tigerseal.errors import ConfigError, TigerSealError, TokenError
+from tigerseal.web import RateLimitRule, verify_bearer_request
+
+from tigerseal_django.conf import get_option, get_services
+from tigerseal_django.web import apply_rate_limit, client_ip, error_response
+
+__all__ = ["JWTAuthenticationMiddleware", "RateLimitMiddleware", "TigerSealErrorMiddleware"]
+
+GetResponse = Callable[[HttpRequest], HttpResponse]
+
+
+class TigerSealErrorMiddleware:
+    """Turn a tigerseal error raised by a view into its JSON response (401/403/429/503...).
+
+    Errors that are not tigerseal's are left to Django (500 and its error reporting).
+    """
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, TigerSealError) and not isinstance(exception, ConfigError):
+            return error_response(exception)
+        return None
+
+
+class RateLimitMiddleware:
+    """Limit every request per client: ``TIGERSEAL["RATE_LIMIT"] = (requests, seconds)``.
+
+    Paths starting with an entry of ``TIGERSEAL["RATE_LIMIT_EXEMPT"]`` are not counted (health
+    checks). Responses carry ``RateLimit`` / ``RateLimit-Policy``; rejections are 429 with
+    ``Retry-After``.
+    """
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def _rule(self) -> RateLimitRule | None:
+        setting = get_option("RATE_LIMIT")
+        if setting is None:
+            return None
+        try:
+            limit, window = setting
+            return RateLimitRule(int(limit), float(window), "site")
+        except (TypeError, ValueError, ConfigError) as exc:
+            raise ImproperlyConfigured(
+                "settings.TIGERSEAL['RATE_LIMIT'] must be (requests, window_seconds), e.g. "
+                f"(100, 60): {exc}"
+            ) from None
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        rule = self._rule()
+        if rule is None or request.path.startswith(tuple(get_option("RATE_LIMIT_EXEMPT"))):
+            return self.get_response(request)
+        rejected, headers = apply_rate_limit(request, rule)
+        if rejected is not None:
+            return rejected
+        response = self.get_response(request)
+        for name, value in headers.items():
+            response.headers.setdefault(name, value)
+        return response
+
+
+class JWTAuthenticationMiddleware:
+    """Verify a bearer JWT when one is sent; ``request.tigerseal_token`` is its payload or None.
+
+    A request without ``Authorization: Bearer`` passes with ``tigerseal_token = None`` (views
+    that need one use :func:`~tigerseal_django.web.jwt_required`); a request with an invalid,
+    expired or revoked token is answered 401 here.
+    """
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        authorization = request.headers.get("Authorization")
+        request.tigerseal_token = None  # type: ignore[attr-defined]
+        if authorization and authorization.strip().lower().startswith("bearer"):
+            try:
+                request.tigerseal_token = verify_bearer_request(  # type: ignore[attr-defined]
+                    authorization,
+                    manager=get_services().tokens,
+                    source_ip=client_ip(request),
+                    resource=request.path,
+                )
+            except TokenError as exc:
+                return error_response(exc)
+        return self.get_response(request)

@@ -1,0 +1,204 @@
+"""Request handling for Django: client address, error responses, auth and rate-limit decorators.
+
+::
+
+    from tigerseal_django.web import api_key_required, jwt_required, rate_limit
+
+    @jwt_required(scopes=["orders:read"])
+    @rate_limit(100, 60)
+    def orders(request):
+        return JsonResponse({"user": request.tigerseal_token.sub})
+
+Failures answer with JSON ``{"error": code, "detail": message}`` and the status and headers
+of :func:`tigerseal.web.http_error`: 401 with ``WWW-Authenticate: Bearer realm="api"`` (and
+``error="invalid_token"`` when a token was sent), 403 with ``error="insufficient_scope"`` and
+the scopes, 429 with ``RateLimit``, ``RateLimit-Policy`` and ``Retry-After``. The rules
+themselves (trusted proxies, challenges, quotas) are :mod:`tigerseal.web`'s.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from tigerseal.errors import RateLimitExceeded, TokenError
+from tigerseal.web import (
+    RateLimitRule,
+    check_rate_limit,
+    http_error,
+    verify_api_key_request,
+    verify_bearer_request,
+)
+
+from tigerseal_django.conf import get_option, get_services, get_trusted_proxies
+
+__all__ = [
+    "api_key_required",
+    "client_ip",
+    "error_response",
+    "jwt_required",
+    "rate_limit",
+]
+
+View = TypeVar("View", bound=Callable[..., HttpResponse])
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The client's address: ``REMOTE_ADDR``, or what ``TRUSTED_PROXIES`` say it was."""
+    proxies = get_trusted_proxies()
+    header = "HTTP_X_FORWARDED_FOR" if proxies.header == "x-forwarded-for" else "HTTP_FORWARDED"
+    return proxies.client_ip(request.META.get("REMOTE_ADDR"), request.META.get(header))
+
+
+def error_response(
+    exc: BaseException,
+    *,
+    realm: str | None = None,
+    scopes: Iterable[str] | None = None,
+    scheme: str = "Bearer",
+) -> JsonResponse:
+    """The JSON response for a tigerseal error (status, code, safe message, headers)."""
+    error = http_error(
+        exc, realm=realm if realm is not None else get_option("REALM"), scopes=scopes, scheme=scheme
+    )
+    response = JsonResponse(error.body(), status=error.status)
+    for name, value in error.headers.items():
+        response[name] = value
+    return response
+
+
+def _decorator(factory: Callable[..., Callable[[View], View]], args: tuple[Any, ...]) -> Any:
+    # @jwt_required and @jwt_required(...) both work.
+    if len(args) == 1 and callable(args[0]):
+        return factory()(args[0])
+    return factory(*args)
+
+
+def jwt_required(*args: Any, scopes: Iterable[str] = (), realm: str | None = None) -> Any:
+    """Require a bearer JWT granting ``scopes``; the payload is ``request.tigerseal_token``.
+
+    Args:
+        *args: the view, when used bare (``@jwt_required``).
+        scopes: scopes the token must grant, all of them.
+        realm: the challenge's realm (default ``TIGERSEAL["REALM"]``).
+    """
+    required = [scopes] if isinstance(scopes, str) else list(scopes)
+
+    def factory() -> Callable[[View], View]:
+        def decorate(view: View) -> View:
+            @functools.wraps(view)
+            def wrapped(request: HttpRequest, *a: Any, **kw: Any) -> HttpResponse:
+                try:
+                    request.tigerseal_token = verify_bearer_request(  # type: ignore[attr-defined]
+                        request.headers.get("Authorization"),
+                        scopes=required,
+                        manager=get_services().tokens,
+                        source_ip=client_ip(request),
+                        resource=request.path,
+                    )
+                except TokenError as exc:
+                    return error_response(exc, realm=realm, scopes=required)
+                return view(request, *a, **kw)
+
+            return wrapped  # type: ignore[return-value]
+
+        return decorate
+
+    return _decorator(factory, args)
+
+
+def api_key_required(
+    lookup: Callable[[str], Any],
+    *,
+    scopes: Iterable[str] = (),
+    header: str = "X-API-Key",
+    realm: str | None = None,
+) -> Callable[[View], View]:
+    """Require an API key (``header``) whose record grants ``scopes``.
+
+    Sets ``request.tigerseal_api_key`` to the :class:`~tigerseal.apikeys.APIKeyRecord`.
+
+    Args:
+        lookup: ``key_id -> APIKeyRecord | None`` (your storage of key records).
+        scopes: scopes the key must grant.
+        header: the request header holding the key.
+        realm: the challenge's realm (default ``TIGERSEAL["REALM"]``).
+    """
+    required = [scopes] if isinstance(scopes, str) else list(scopes)
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def wrapped(request: HttpRequest, *a: Any, **kw: Any) -> HttpResponse:
+            try:
+                request.tigerseal_api_key = verify_api_key_request(  # type: ignore[attr-defined]
+                    request.headers.get(header),
+                    lookup,
+                    scopes=required,
+                    source_ip=client_ip(request),
+                    resource=request.path,
+                )
+            except TokenError as exc:
+                return error_response(exc, realm=realm, scopes=required, scheme="ApiKey")
+            return view(request, *a, **kw)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorate
+
+
+def apply_rate_limit(
+    request: HttpRequest, rule: RateLimitRule, key: Callable[[HttpRequest], str] | None = None
+) -> tuple[HttpResponse | None, dict[str, str]]:
+    """Count ``request`` against ``rule``: ``(429 response or None, headers to send)``."""
+    client = key(request) if key is not None else client_ip(request)
+    result = check_rate_limit(client, rule, limiter=get_services().limiter)
+    if result.allowed:
+        return None, result.headers
+    response = error_response(
+        RateLimitExceeded("rate limit exceeded", retry_after=result.retry_after)
+    )
+    for name, value in result.headers.items():
+        response[name] = value
+    return response, result.headers
+
+
+def rate_limit(
+    limit: int,
+    window: float,
+    *,
+    name: str | None = None,
+    key: Callable[[HttpRequest], str] | None = None,
+    **rule: Any,
+) -> Callable[[View], View]:
+    """Limit a view to ``limit`` requests per ``window`` seconds per client.
+
+    Every response carries ``RateLimit`` / ``RateLimit-Policy``; a rejected request gets 429
+    with ``Retry-After``.
+
+    Args:
+        limit: requests per window.
+        window: seconds.
+        name: the quota's name in the headers and its counters (default: the view's name).
+        key: ``request -> client id`` (default: the client address through trusted proxies;
+            e.g. ``lambda r: r.tigerseal_token.sub`` below ``@jwt_required``).
+        **rule: ``algorithm``, ``burst``, ``cost`` of :class:`~tigerseal.web.RateLimitRule`.
+    """
+
+    def decorate(view: View) -> View:
+        made = RateLimitRule(limit, window, name or view.__name__, **rule)
+
+        @functools.wraps(view)
+        def wrapped(request: HttpRequest, *a: Any, **kw: Any) -> HttpResponse:
+            rejected, headers = apply_rate_limit(request, made, key)
+            if rejected is not None:
+                return rejected
+            response = view(request, *a, **kw)
+            for header, value in headers.items():
+                response.headers.setdefault(header, value)
+            return response
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorate
