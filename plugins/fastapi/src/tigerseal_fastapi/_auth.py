@@ -30,19 +30,23 @@ from fastapi import Request
 from fastapi.openapi.models import APIKey, APIKeyIn, HTTPBearer
 from fastapi.security import SecurityScopes
 from fastapi.security.base import SecurityBase
+
+# Imported at run time, not under TYPE_CHECKING: FastAPI evaluates the annotations of
+# ``__call__`` to build the dependency, and a name it cannot resolve becomes a query parameter.
+from tigerseal.apikeys import APIKeyRecord
 from tigerseal.errors import (
     InsufficientScopeError,
     MissingCredentialsError,
     TokenError,
     TokenReuseError,
 )
+from tigerseal.tokens import TokenManager, TokenPayload
 from tigerseal.web import bearer_challenge, bearer_token
 
 from tigerseal_fastapi._errors import to_http_exception
 
 if TYPE_CHECKING:
-    from tigerseal.apikeys import APIKeyRecord
-    from tigerseal.tokens import TokenManager, TokenPayload
+    from tigerseal.passwords import PepperKeyring
 
 __all__ = ["APIKeyAuth", "APIKeyLookup", "BearerAuth"]
 
@@ -154,6 +158,7 @@ class APIKeyAuth(SecurityBase):
         lookup: ``key_id -> record | None`` (a plain or ``async`` function).
         header: the request header holding the key.
         realm: the ``realm`` of the ``WWW-Authenticate: ApiKey`` challenge.
+        pepper: the pepper keys were hashed under (``hash_api_key(key, pepper=...)``).
         audit_failures: write ``authn_token_invalid`` / ``authz_fail`` audit events.
         scheme_name: the name of the security scheme in the OpenAPI document.
         auto_error: ``False`` to get ``None`` instead of a 401 when no key is sent.
@@ -165,12 +170,14 @@ class APIKeyAuth(SecurityBase):
         *,
         header: str = "X-API-Key",
         realm: str | None = None,
+        pepper: PepperKeyring | None = None,
         audit_failures: bool = True,
         scheme_name: str | None = None,
         auto_error: bool = True,
     ) -> None:
         if realm is not None:
             bearer_challenge(realm=realm, scheme="ApiKey")
+        self.pepper = pepper
         self.model = APIKey.model_validate({"in": APIKeyIn.header, "name": header})
         self.scheme_name = scheme_name or type(self).__name__
         self.lookup = lookup
@@ -198,7 +205,7 @@ class APIKeyAuth(SecurityBase):
                 from tigerseal.errors import TokenInvalidError
 
                 raise TokenInvalidError("the API key is not valid")
-            return found.check(key, required_scopes=scopes)
+            return found.check(key, required_scopes=scopes, pepper=self.pepper)
         except TokenError as exc:
             if self.audit_failures and not isinstance(exc, MissingCredentialsError):
                 source = request.client.host if request.client else None

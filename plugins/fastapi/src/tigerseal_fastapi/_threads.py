@@ -16,6 +16,7 @@ from typing import TypeVar
 
 import anyio.to_thread
 from anyio import CapacityLimiter
+from anyio.lowlevel import RunVar
 
 __all__ = ["LOGIN_THREADS", "run_blocking", "set_login_threads"]
 
@@ -24,26 +25,26 @@ T = TypeVar("T")
 #: Concurrent password verifications per process (CPU count, 2 to 8).
 LOGIN_THREADS = max(2, min(8, os.cpu_count() or 2))
 
-_limiter: CapacityLimiter | None = None
+# One limiter per event loop (a limiter belongs to the loop that created it).
+_limiter: RunVar[CapacityLimiter] = RunVar("tigerseal_fastapi_login_limiter")
 _tokens = LOGIN_THREADS
 
 
 def _get_limiter() -> CapacityLimiter:
-    # Created on first use, inside a running event loop (AnyIO requires one).
-    global _limiter
-    if _limiter is None:
-        _limiter = CapacityLimiter(_tokens)
-    return _limiter
+    try:
+        return _limiter.get()
+    except LookupError:
+        limiter = CapacityLimiter(_tokens)
+        _limiter.set(limiter)
+        return limiter
 
 
 def set_login_threads(count: int) -> None:
-    """Change how many sign-ins may hash at once in this process."""
+    """Change how many sign-ins may hash at once (event loops started from now on)."""
     global _tokens
-    if count < 1:
-        raise ValueError("the login thread count must be at least 1")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError("the login thread count must be a whole number >= 1")
     _tokens = count
-    if _limiter is not None:
-        _limiter.total_tokens = count
 
 
 async def run_blocking(func: Callable[[], T]) -> T:
