@@ -31,24 +31,29 @@ def _u32(b: bytes) -> bytes:
     return struct.pack(">I", len(b)) + b
 
 
-class BareFileEnvelope:
-    """Encrypt/decrypt one value under a ``file://`` keyring, the way format.md spells it."""
+class BareEnvelope:
+    """Encrypt/decrypt one value under a local KEK, the way format.md spells it.
 
-    def __init__(self, keyring: Path) -> None:
-        doc = json.loads(keyring.read_text())
-        self.keyring_id = doc["keyring_id"]
-        self.version = doc["current_version"]
-        self.keks = {k["version"]: bytes.fromhex(k["key"]) for k in doc["keys"]}
+    ``scheme`` is ``file`` (a keyring) or ``env`` (the key id is the variable name): both wrap
+    the data key the same way (docs/providers/env-and-file.md).
+    """
+
+    def __init__(self, scheme: str, key_id: str, keks: dict[int, bytes], version: int) -> None:
+        self.scheme = scheme
+        self.keyring_id = key_id
+        self.version = version
+        self.keks = keks
         kid = self.keyring_id.encode()
+        name = bytes([len(scheme)]) + scheme.encode()
         # The key-section entry's fixed part and the manifest layout depend on the keyring only.
-        self._entry_head = b"\x04file" + struct.pack(">H", len(kid)) + kid
-        self._layout = b"\x01\x04file" + struct.pack(">H", len(kid)) + kid
+        self._entry_head = name + struct.pack(">H", len(kid)) + kid
+        self._layout = b"\x01" + name + struct.pack(">H", len(kid)) + kid
 
     def _wrap_aad(self, version: int, ctx_u32: bytes) -> bytes:
         return (
             _WRAP_AAD
             + bytes([_SIV])
-            + _u32(b"file")
+            + _u32(self.scheme.encode())
             + _u32(self.keyring_id.encode())
             + struct.pack(">I", version)
             + ctx_u32
@@ -119,7 +124,7 @@ class BareFileEnvelope:
                 manifest = (version, blob)
                 continue
             names.append(bytes([n]) + name + struct.pack(">H", klen) + kid)
-            if dek is None and name == b"file" and kid == self.keyring_id.encode():
+            if dek is None and name == self.scheme.encode() and kid == self.keyring_id.encode():
                 if blob[0] != _SIV:
                     raise ValueError("unexpected wrap suite")
                 dek = AESGCMSIV(self.keks[version]).decrypt(
@@ -136,3 +141,12 @@ class BareFileEnvelope:
         if not hmac.compare_digest(tag, manifest[1]):
             raise ValueError("key section was modified")
         return aes.decrypt(_FINAL0, message[pos:], aad)
+
+
+class BareFileEnvelope(BareEnvelope):
+    """:class:`BareEnvelope` on a ``file://`` keyring."""
+
+    def __init__(self, keyring: Path) -> None:
+        doc = json.loads(keyring.read_text())
+        keks = {k["version"]: bytes.fromhex(k["key"]) for k in doc["keys"]}
+        super().__init__("file", doc["keyring_id"], keks, doc["current_version"])

@@ -30,7 +30,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tigerseal.errors import ConfigError
 from tigerseal.spi._provider import WrappedKey
@@ -101,8 +101,24 @@ def _same(a: Sequence[KeyProvider], b: Sequence[KeyProvider]) -> bool:
     return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
 
 
+def _versions(providers: Sequence[KeyProvider]) -> list[tuple[int, int]]:
+    # Read outside the lock: a provider may do I/O to answer (file:// checks its keyring file,
+    # Vault refreshes its key info).
+    return [(kp.key_version, kp.min_decryption_version) for kp in providers]
+
+
 class _Entry:
-    __slots__ = ("created", "dek", "key_section", "messages", "nbytes", "providers", "wrapped")
+    __slots__ = (
+        "created",
+        "dek",
+        "key_section",
+        "messages",
+        "nbytes",
+        "prepared",
+        "providers",
+        "versions",
+        "wrapped",
+    )
 
     def __init__(
         self,
@@ -110,11 +126,18 @@ class _Entry:
         wrapped: tuple[WrappedKey, ...],
         key_section: bytes,
         providers: tuple[KeyProvider, ...],
+        versions: list[tuple[int, int]],
+        prepared: Any,
     ) -> None:
         self.dek = dek
         self.wrapped = wrapped
         self.providers = providers
         self.key_section = key_section
+        # The providers' (key_version, min_decryption_version) when the entry was stored, after
+        # checking that every wrapped key was on them: while they read the same, the entry is
+        # current, so a lookup compares one list instead of re-checking each wrapped key.
+        self.versions = versions
+        self.prepared = prepared
         self.created = time.monotonic()
         self.messages = 0
         self.nbytes = 0
@@ -127,9 +150,9 @@ class DataKeyCache:
         self.policy = policy or CachePolicy()
         self._lock = threading.Lock()
         self._enc: dict[bytes, _Entry] = {}
-        # key -> (data key, expiry, the provider that unwrapped it)
+        # key -> (data key, expiry, the provider that unwrapped it, prepared state or None)
         self._dec: OrderedDict[
-            tuple[str, str, int, bytes, bytes], tuple[bytes, float, KeyProvider | None]
+            tuple[str, str, int, bytes, bytes], tuple[bytes, float, KeyProvider | None, Any]
         ] = OrderedDict()
         self.hits = 0
         self.misses = 0
@@ -150,12 +173,27 @@ class DataKeyCache:
         Returns:
             ``(dek, key_section, wrapped_keys)``, or None when the caller must make a new key.
         """
+        e = self._take(context_key, nbytes, providers)
+        return None if e is None else (e.dek, e.key_section, e.wrapped)
+
+    def take_prepared(
+        self, context_key: bytes, nbytes: int, providers: Sequence[KeyProvider] = ()
+    ) -> Any:
+        """:meth:`take`, returning the ``prepared`` object given to :meth:`put` (or None).
+
+        For :class:`EncryptionService`, which stores its per-key state (key section, HMAC key
+        schedule) with the entry so that a hit costs no re-encoding.
+        """
+        e = self._take(context_key, nbytes, providers)
+        return None if e is None else e.prepared
+
+    def _take(
+        self, context_key: bytes, nbytes: int, providers: Sequence[KeyProvider]
+    ) -> _Entry | None:
         p = self.policy
         if nbytes > p.max_bytes:
             return None
-        # Read the versions before taking the lock: a provider may do I/O to answer
-        # (file:// checks its keyring file, Vault refreshes its key info).
-        versions = [(kp.key_version, kp.min_decryption_version) for kp in providers]
+        versions = _versions(providers)
         with self._lock:
             e = self._enc.get(context_key)
             if e is not None:
@@ -163,13 +201,18 @@ class DataKeyCache:
                     time.monotonic() - e.created < p.max_age
                     and e.messages + 1 <= p.max_messages
                     and e.nbytes + nbytes <= p.max_bytes
-                    and (not e.providers or _same(e.providers, providers))
-                    and _on_current_versions(e.wrapped, providers, versions)
+                    and (
+                        # Same provider objects, on the versions checked when stored.
+                        (e.providers is providers or _same(e.providers, providers))
+                        and e.versions == versions
+                        if e.providers
+                        else _on_current_versions(e.wrapped, providers, versions)
+                    )
                 ):
                     e.messages += 1
                     e.nbytes += nbytes
                     self.hits += 1
-                    return e.dek, e.key_section, e.wrapped
+                    return e
                 del self._enc[context_key]
             self.misses += 1
             return None
@@ -182,15 +225,22 @@ class DataKeyCache:
         key_section: bytes,
         nbytes: int,
         providers: Sequence[KeyProvider] = (),
+        *,
+        prepared: Any = None,
     ) -> None:
         """Store a fresh data key that has just protected one message of ``nbytes``.
 
         ``providers`` made ``wrapped`` (same order); only :meth:`take` with the same provider
-        objects gets the entry back (none given: any caller may, as before).
+        objects gets the entry back (none given: any caller may, as before). A key whose
+        wrapped copies are not on the providers' current versions (a rotation raced the wrap)
+        is not stored. ``prepared`` is returned by :meth:`take_prepared`.
         """
         if nbytes > self.policy.max_bytes:
             return
-        e = _Entry(dek, wrapped, key_section, tuple(providers))
+        versions = _versions(providers)
+        if not _on_current_versions(wrapped, providers, versions):
+            return
+        e = _Entry(dek, wrapped, key_section, tuple(providers), versions, prepared)
         e.messages, e.nbytes = 1, nbytes
         with self._lock:
             self._enc[context_key] = e
@@ -210,6 +260,13 @@ class DataKeyCache:
                 unwrapped (or made) are answered, and a version below its minimum decryption
                 version never is (the provider must refuse it with ``KeyVersionRetired``).
         """
+        hit = self.lookup(wrapped, context_key, provider)
+        return None if hit is None else hit[0]
+
+    def lookup(
+        self, wrapped: WrappedKey, context_key: bytes, provider: KeyProvider | None = None
+    ) -> tuple[bytes, Any] | None:
+        """:meth:`get_unwrapped`, returning ``(data key, prepared)`` (see :meth:`put_unwrapped`)."""
         if not self.policy.decrypt_ttl:
             return None
         minimum = provider.min_decryption_version if provider is not None else 0
@@ -225,7 +282,7 @@ class DataKeyCache:
                 return None
             self._dec.move_to_end(k)
             self.hits += 1
-            return hit[0]
+            return hit[0], hit[3]
 
     def put_unwrapped(
         self,
@@ -233,18 +290,21 @@ class DataKeyCache:
         context_key: bytes,
         dek: bytes,
         provider: KeyProvider | None = None,
+        *,
+        prepared: Any = None,
     ) -> None:
         """Remember an unwrapped data key for ``decrypt_ttl`` seconds.
 
         With ``provider``, only :meth:`get_unwrapped` for that provider object gets it back
-        (:class:`EncryptionService` always passes it); without, any caller may.
+        (:class:`EncryptionService` always passes it); without, any caller may. ``prepared``
+        (the service's per-key state) comes back from :meth:`lookup`.
         """
         p = self.policy
         if not p.decrypt_ttl or not p.decrypt_max_entries:
             return
         k = _dec_key(wrapped, context_key)
         with self._lock:
-            self._dec[k] = (dek, time.monotonic() + p.decrypt_ttl, provider)
+            self._dec[k] = (dek, time.monotonic() + p.decrypt_ttl, provider, prepared)
             self._dec.move_to_end(k)
             while len(self._dec) > p.decrypt_max_entries:
                 self._dec.popitem(last=False)

@@ -6,13 +6,15 @@ layout; everything above it works with :class:`Header`.
 
 from __future__ import annotations
 
+import functools
+import hmac
 import secrets
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from cryptography.hazmat.primitives.hashes import SHA512
-from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
+from cryptography.hazmat.primitives.hmac import HMAC
 
 from tigerseal.errors import DecryptionError, EncryptionError
 from tigerseal.spi._provider import WrappedKey
@@ -30,17 +32,22 @@ __all__ = [
     "MAX_FRAME_SIZE",
     "MAX_HEADER_SIZE",
     "MAX_WRAPPED_KEYS",
+    "SINGLE_PREFIX",
     "Header",
     "derive",
     "encode_context",
     "encode_key_section",
     "header_bytes",
+    "key_deriver",
+    "key_section_layout",
     "key_section_mac",
+    "key_section_parts",
+    "layout_mac",
     "new_message_id",
     "nonce",
     "not_utf8",
+    "okm",
     "parse_header",
-    "with_manifest",
 ]
 
 MAGIC = b"TSL"
@@ -62,6 +69,8 @@ DEFAULT_FRAME_SIZE = 1024 * 1024
 MAX_FRAMES = 2**32
 
 _PREFIX = MAGIC + bytes([VERSION, SUITE_AES256GCM_HKDF_SHA512_COMMIT])
+#: The authenticated header's first 10 bytes of every single-shot message.
+SINGLE_PREFIX = _PREFIX + bytes([CONTENT_SINGLE]) + bytes(4)
 _INFO_LABEL = b"tigerseal/v1/derive" + bytes([SUITE_AES256GCM_HKDF_SHA512_COMMIT])
 _FIXED = struct.Struct(">BI")  # content type, frame size
 _SHA512 = SHA512()
@@ -86,10 +95,35 @@ def derive(dek: bytes, message_id: bytes) -> tuple[bytes, bytes]:
     """Return ``(content_key, commitment)`` for a message (docs/format.md, section 4).
 
     HKDF-Expand with SHA-512, L = 64, PRK = the data key (HKDF-Extract is skipped: the data key
-    is already uniformly random, RFC 5869 section 3.3).
+    is already uniformly random, RFC 5869 section 3.3). L equals SHA-512's output length, so
+    HKDF-Expand is exactly one HMAC block, ``T(1) = HMAC(PRK, info || 0x01)``: computed as that
+    one ``hmac.digest`` (the same bytes as ``HKDFExpand``, checked against the published
+    vectors and by a property test; one C call instead of building a KDF object).
     """
-    okm = HKDFExpand(_SHA512, 64, _INFO_LABEL + message_id).derive(dek)
-    return okm[:32], okm[32:]
+    out = okm(dek, message_id)
+    return out[:32], out[32:]
+
+
+def okm(dek: bytes, message_id: bytes) -> bytes:
+    """:func:`derive`'s 64 bytes, content key || commitment, unsplit (the hot path slices)."""
+    return hmac.digest(dek, _INFO_LABEL + message_id + b"\x01", "sha512")
+
+
+def key_deriver(dek: bytes) -> Callable[[bytes], bytes]:
+    """``message_id -> okm`` (content key || commitment) for many messages under one data key.
+
+    The same bytes as :func:`derive`, with the HMAC key schedule done once per data key and
+    copied per message (about half the cost of a fresh HMAC): for cached data keys, which
+    serve many messages. The returned function holds the data key; drop it with the key.
+    """
+    base = HMAC(dek, _SHA512)
+
+    def derive_okm(message_id: bytes) -> bytes:
+        h = base.copy()
+        h.update(_INFO_LABEL + message_id + b"\x01")
+        return h.finalize()
+
+    return derive_okm
 
 
 def new_message_id() -> bytes:
@@ -108,34 +142,70 @@ def key_section_mac(aes: AESGCM, wrapped: tuple[WrappedKey, ...]) -> bytes:
     key derivation. Key versions and blobs are left out on purpose: ``rewrap`` changes them
     without the data key, and the key commitment already binds what any blob unwraps to.
     """
+    return layout_mac(aes, key_section_layout(wrapped))
+
+
+def key_section_layout(wrapped: Sequence[WrappedKey]) -> bytes:
+    """What the manifest's MAC authenticates: ``"tigerseal/v1/key-section" || layout``.
+
+    Fixed for a data key's wrapped copies, so the encryptor computes it once per data key.
+    """
     parts = [_MAC_LABEL, bytes((len(wrapped),))]
     for w in wrapped:
         name, kid = w.provider.encode("ascii"), w.key_id.encode()
         parts += (bytes((len(name),)), name, len(kid).to_bytes(2, "big"), kid)
-    tag: bytes = aes.encrypt(_MANIFEST_NONCE, b"", b"".join(parts))
+    return b"".join(parts)
+
+
+def layout_mac(aes: AESGCM, layout: bytes) -> bytes:
+    """The manifest's MAC (GMAC under the content key) over :func:`key_section_layout`."""
+    tag: bytes = aes.encrypt(_MANIFEST_NONCE, b"", layout)
     return tag
 
 
-def with_manifest(section: bytes, wrapped: tuple[WrappedKey, ...], aes: AESGCM) -> bytes:
-    """``section`` (from :func:`encode_key_section`) with the manifest entry appended.
+@functools.lru_cache(maxsize=256)
+def _entry_prefix(provider: str, key_id: str) -> bytes:
+    """``u8 len || provider || u16 len || key id`` of a key-section entry (and of the layout)."""
+    name, kid = provider.encode("ascii"), key_id.encode()
+    if not 1 <= len(name) <= MAX_PROVIDER_NAME or len(kid) > MAX_KEY_ID:
+        raise EncryptionError(f"provider name or key id too long for provider {provider!r}")
+    return bytes((len(name),)) + name + len(kid).to_bytes(2, "big") + kid
+
+
+def key_section_parts(wrapped: tuple[WrappedKey, ...]) -> tuple[bytes, bytes, bytes]:
+    """``(section, head, layout)`` of a data key's wrapped copies, for every message under it.
+
+    ``section`` is :func:`encode_key_section` (no manifest), ``head`` the same section with
+    the manifest entry up to its MAC (:func:`manifest_head`), ``layout`` what the MAC covers
+    (:func:`key_section_layout`). One pass, the per-key prefixes memoised: a fresh data key
+    per message pays for its blobs only.
 
     Raises:
-        EncryptionError: no room for the manifest (more than 15 wrapped keys).
+        EncryptionError: no wrapped key, more than 15, or one outside the format's limits.
     """
-    if len(wrapped) >= MAX_WRAPPED_KEYS:
+    count = len(wrapped)
+    if not 1 <= count < MAX_WRAPPED_KEYS:
         raise EncryptionError(
-            f"a message carries at most {MAX_WRAPPED_KEYS - 1} wrapped keys, got "
-            f"{len(wrapped)}; configure fewer key providers"
+            f"a message carries 1 to {MAX_WRAPPED_KEYS - 1} wrapped keys, got {count}; "
+            "configure fewer key providers"
         )
-    return b"".join(
-        (
-            bytes((section[0] + 1,)),
-            section[1:],
-            _MANIFEST_HEAD,
-            len(wrapped).to_bytes(4, "big"),
-            MANIFEST_MAC_SIZE.to_bytes(2, "big"),
-            key_section_mac(aes, wrapped),
-        )
+    prefixes: list[bytes] = []
+    parts: list[bytes] = []
+    for w in wrapped:
+        prefix = _entry_prefix(w.provider, w.key_id)
+        blob = w.blob
+        if not 1 <= len(blob) <= MAX_BLOB or not 0 <= w.key_version < 2**32:
+            raise EncryptionError(
+                f"the {w.provider} provider returned a wrapped key of {len(blob)} bytes or "
+                f"version {w.key_version}, outside the format's limits"
+            )
+        prefixes.append(prefix)
+        parts += (prefix, _KEY_META.pack(w.key_version, len(blob)), blob)
+    body = b"".join(parts)
+    return (
+        bytes((count,)) + body,
+        b"".join((bytes((count + 1,)), body, _MANIFEST_HEAD, _KEY_META.pack(count, 16))),
+        b"".join((_MAC_LABEL, bytes((count,)), *prefixes)),
     )
 
 
@@ -152,6 +222,28 @@ def encode_context(context: Mapping[str, str] | None) -> bytes:
     """
     if not context:
         return b"\x00\x00"
+    # Fast path for the common case (a few short str pairs). Sorting the str keys gives the
+    # order of their UTF-8 bytes (UTF-8 preserves code point order). Anything unusual goes to
+    # the checked encoder below, which raises the precise error.
+    try:
+        pairs = sorted(context.items())
+        if len(pairs) <= MAX_CONTEXT_PAIRS:
+            parts = [len(pairs).to_bytes(2, "big")]
+            for key, value in pairs:
+                if key.__class__ is not str or value.__class__ is not str:
+                    break
+                k, v = key.encode(), value.encode()
+                if not k or len(k) > 0xFFFF or len(v) > 0xFFFF:
+                    break
+                parts += (len(k).to_bytes(2, "big"), k, len(v).to_bytes(2, "big"), v)
+            else:
+                return b"".join(parts)
+    except (TypeError, UnicodeEncodeError):  # mixed key types; a lone surrogate
+        pass
+    return _encode_context_checked(context)
+
+
+def _encode_context_checked(context: Mapping[str, str]) -> bytes:
     items: list[tuple[bytes, bytes]] = []
     try:
         for key, value in context.items():
@@ -234,6 +326,9 @@ class Header(NamedTuple):
         size: total header length in bytes (where the body starts).
         manifest: the key-section manifest entry (``None`` in messages written without one):
             ``key_version`` is the number of wrapped keys written, ``blob`` the MAC.
+        layout: what the manifest's MAC covers (:func:`key_section_layout` of
+            ``wrapped_keys``), taken from the header bytes as parsed; ``None`` without a
+            manifest or when the header was not parsed.
     """
 
     aad: bytes
@@ -245,6 +340,7 @@ class Header(NamedTuple):
     wrapped_keys: tuple[WrappedKey, ...]
     size: int
     manifest: WrappedKey | None = None
+    layout: bytes | None = None
 
     @property
     def expects_manifest(self) -> bool:
@@ -369,8 +465,17 @@ def parse_header(buf: bytes | memoryview) -> Header:
     if not 1 <= n_keys <= MAX_WRAPPED_KEYS:
         raise _malformed(f"{n_keys} wrapped keys, expected 1..{MAX_WRAPPED_KEYS}")
     wrapped = []
+    # Each entry's "name length || name || key id length || key id" bytes, as written: the
+    # manifest's MAC covers exactly these (the strict ASCII/UTF-8 decoding below is a bijection,
+    # so they equal key_section_layout's re-encoding), and slicing them here saves the
+    # re-encoding on every decryption.
+    spans = []
+    manifest = layout = None
+    misplaced = False  # a manifest entry before the last one
+    last = n_keys - 1
     try:
-        for _ in range(n_keys):
+        for i in range(n_keys):
+            start = pos
             n = buf[pos]
             if not 1 <= n <= MAX_PROVIDER_NAME:
                 raise _malformed("provider name length out of range")
@@ -381,6 +486,7 @@ def parse_header(buf: bytes | memoryview) -> Header:
                 raise _malformed("key id too long")
             kid = buf[pos + 2 : pos + 2 + n]
             pos += 2 + n
+            span = buf[start:pos]
             version, n = _KEY_META.unpack_from(buf, pos)
             if not 1 <= n <= MAX_BLOB:
                 raise _malformed("wrapped key length out of range")
@@ -388,17 +494,22 @@ def parse_header(buf: bytes | memoryview) -> Header:
             pos += 6 + n
             if pos > end:
                 raise _short(end, "wrapped keys")
+            if name == _MANIFEST_NAME:
+                if i == last:
+                    manifest = WrappedKey(MANIFEST_PROVIDER, kid.decode(), version, blob)
+                    continue
+                misplaced = True
+            spans.append(span)
             wrapped.append(WrappedKey(name.decode("ascii"), kid.decode(), version, blob))
     except (struct.error, IndexError):
         raise _short(end, "wrapped keys") from None
     except UnicodeDecodeError:
         raise _malformed("provider name or key id is not valid text") from None
-    manifest = None
-    if wrapped[-1].provider == MANIFEST_PROVIDER:
-        manifest = wrapped.pop()
+    if manifest is not None:
         if not wrapped or manifest.key_id or len(manifest.blob) != MANIFEST_MAC_SIZE:
             raise _malformed("malformed key-section manifest")
-    if any(w.provider == MANIFEST_PROVIDER for w in wrapped):
+        layout = _MAC_LABEL + bytes((len(wrapped),)) + b"".join(spans)
+    if misplaced:
         raise _malformed("the key-section manifest must be the last entry")
     return Header(
         aad,
@@ -410,6 +521,7 @@ def parse_header(buf: bytes | memoryview) -> Header:
         tuple(wrapped),
         pos,
         manifest,
+        layout,
     )
 
 

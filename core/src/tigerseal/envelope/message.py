@@ -37,7 +37,19 @@ class EncryptedData:
 
     def __init__(self, data: bytes, header: Header | None = None) -> None:
         self._data = bytes(data)
-        self._header = header if header is not None else parse_header(self._data)
+        self._header: Header | None = header if header is not None else parse_header(self._data)
+
+    @classmethod
+    def _written(cls, data: bytes) -> EncryptedData:
+        """A message this process has just written: its header is parsed only when asked for.
+
+        For ``EncryptionService.encrypt``, whose callers mostly store the bytes; never for
+        bytes from outside, which :meth:`parse` validates at once.
+        """
+        ed = cls.__new__(cls)
+        ed._data = data
+        ed._header = None
+        return ed
 
     # -- forms -------------------------------------------------------------------------------
     @classmethod
@@ -123,8 +135,8 @@ class EncryptedData:
             "format": _JSON_FORMAT,
             "message": str(self),
             "key_version": self.key_version,
-            "providers": [w.provider for w in self._header.wrapped_keys],
-            "context": dict(self._header.context),
+            "providers": [w.provider for w in self.header.wrapped_keys],
+            "context": dict(self.header.context),
         }
 
     def json(self) -> str:
@@ -135,37 +147,40 @@ class EncryptedData:
     @property
     def header(self) -> Header:
         """The parsed header."""
-        return self._header
+        header = self._header
+        if header is None:
+            header = self._header = parse_header(self._data)
+        return header
 
     @property
     def key_version(self) -> int:
         """Key version of the primary wrapped key (the first provider's KEK version)."""
-        return self._header.wrapped_keys[0].key_version
+        return self.header.wrapped_keys[0].key_version
 
     @property
     def key_versions(self) -> dict[str, int]:
         """``"provider:key_id" -> version`` for every wrapped key."""
-        return {f"{w.provider}:{w.key_id}": w.key_version for w in self._header.wrapped_keys}
+        return {f"{w.provider}:{w.key_id}": w.key_version for w in self.header.wrapped_keys}
 
     @property
     def context(self) -> dict[str, str]:
         """The encryption context bound to the message (a copy)."""
-        return dict(self._header.context)
+        return dict(self.header.context)
 
     @property
     def wrapped_keys(self) -> tuple[WrappedKey, ...]:
         """The wrapped copies of the data key, primary first."""
-        return self._header.wrapped_keys
+        return self.header.wrapped_keys
 
     @property
     def message_id(self) -> bytes:
         """The 32-byte random message id."""
-        return self._header.message_id
+        return self.header.message_id
 
     @property
     def framed(self) -> bool:
         """Whether the body is framed (written by ``encrypt_stream``)."""
-        return self._header.frame_size != 0
+        return self.header.frame_size != 0
 
     def __len__(self) -> int:
         return len(self._data)

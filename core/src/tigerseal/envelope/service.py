@@ -5,7 +5,8 @@ from __future__ import annotations
 import hmac
 import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from secrets import token_bytes
 from typing import Any, BinaryIO
 
 from cryptography.exceptions import InvalidTag
@@ -18,10 +19,12 @@ from tigerseal.envelope.format import (
     CONTENT_FRAMED,
     CONTENT_SINGLE,
     DEFAULT_FRAME_SIZE,
-    MANIFEST_MAC_SIZE,
+    MAGIC,
+    MANIFEST_MARKER,
     MANIFEST_PROVIDER,
     MAX_FRAME_SIZE,
     MAX_HEADER_SIZE,
+    SINGLE_PREFIX,
     TAG_SIZE,
     Header,
     build_aad,
@@ -29,12 +32,16 @@ from tigerseal.envelope.format import (
     encode_context,
     encode_key_section,
     header_bytes,
+    key_deriver,
+    key_section_layout,
     key_section_mac,
+    key_section_parts,
+    layout_mac,
     new_message_id,
     nonce,
     not_utf8,
+    okm,
     parse_header,
-    with_manifest,
 )
 from tigerseal.envelope.message import EncryptedData
 from tigerseal.errors import (
@@ -57,6 +64,31 @@ __all__ = ["EncryptionService", "MessageInput", "key_section_report"]
 
 MessageInput = EncryptedData | bytes | bytearray | memoryview | str
 _FINAL0 = nonce(0, True)
+_NO_CONTEXT = b"\x00\x00"
+_RANDOM_ID_SIZE = 32 - len(MANIFEST_MARKER)
+
+
+class _KeyState:
+    """A data key ready to protect messages: what every message under it shares, built once.
+
+    ``head`` is the key section with the manifest entry up to its MAC, ``layout`` what that MAC
+    covers; ``okm`` derives a message's content key and commitment (with the HMAC key schedule
+    precomputed for a cached key, which serves many messages). Holds the data key: never logged,
+    dropped with the cache entry.
+    """
+
+    __slots__ = ("dek", "head", "layout", "okm", "section", "wrapped")
+
+    def __init__(self, dek: bytes, wrapped: tuple[WrappedKey, ...], reused: bool) -> None:
+        self.dek = dek
+        self.wrapped = wrapped
+        # Refuses more than 15 wrapped keys (no room for the manifest) and oversized entries.
+        self.section, self.head, self.layout = key_section_parts(wrapped)
+        self.okm: Callable[[bytes], bytes] | None = key_deriver(dek) if reused else None
+
+    def derive(self, message_id: bytes) -> bytes:
+        """Content key || commitment of a message (docs/format.md, section 4)."""
+        return self.okm(message_id) if self.okm is not None else okm(self.dek, message_id)
 
 
 class EncryptionService:
@@ -125,12 +157,13 @@ class EncryptionService:
     # -- data keys ---------------------------------------------------------------------------
     def _new_data_key(
         self, context: Context, ctx_bytes: bytes, nbytes: int, *, use_cache: bool = True
-    ) -> tuple[bytes, bytes, tuple[WrappedKey, ...]]:
-        use_cache = use_cache and self.cache is not None
-        if use_cache and self.cache is not None:
-            hit = self.cache.take(ctx_bytes, nbytes, self.providers)
+    ) -> _KeyState:
+        cache = self.cache if use_cache else None
+        if cache is not None:
+            hit = cache.take_prepared(ctx_bytes, nbytes, self.providers)
             if hit is not None:
-                return hit
+                state: _KeyState = hit
+                return state
         primary = self.providers[0]
         try:
             dk = primary.generate_data_key(context)
@@ -147,21 +180,35 @@ class EncryptionService:
                 "`tigerseal doctor` to check the configured providers"
             ) from exc
         wrapped_t = tuple(wrapped)
-        section = encode_key_section(wrapped_t)  # the manifest is added per message
-        if use_cache and self.cache is not None:
-            self.cache.put(ctx_bytes, dk.plaintext, wrapped_t, section, nbytes, self.providers)
+        state = _KeyState(dk.plaintext, wrapped_t, cache is not None)  # MAC added per message
+        if cache is not None:
+            cache.put(
+                ctx_bytes,
+                dk.plaintext,
+                wrapped_t,
+                state.section,
+                nbytes,
+                self.providers,
+                prepared=state,
+            )
             # The key is held anyway; let this process decrypt its own messages without a call.
             for w, p in zip(wrapped_t, self.providers, strict=True):
-                self.cache.put_unwrapped(w, ctx_bytes, dk.plaintext, p)
-        return dk.plaintext, section, wrapped_t
+                cache.put_unwrapped(w, ctx_bytes, dk.plaintext, p, prepared=state.okm)
+        return state
 
-    def _unwrap(self, header: Header, context: Context, ctx_bytes: bytes) -> bytes:
-        """Unwrap the message's data key with the first configured provider that can."""
+    def _unwrap(
+        self, header: Header, context: Context, ctx_bytes: bytes
+    ) -> tuple[bytes, Callable[[bytes], bytes] | None]:
+        """Unwrap the message's data key with the first configured provider that can.
+
+        Returns the data key and, for a key from the cache, its prepared derivation.
+        """
         errors: list[TigerSealError] = []
         tried = False
         # Bound the provider calls a hostile key section can cause: each (provider, key id) is
         # tried once, so junk copies under a configured key cost one unwrap, not one each.
         seen: set[tuple[str, str]] = set()
+        cache = self.cache
         for w in header.wrapped_keys:
             identity = (w.provider, w.key_id)
             if identity in seen:
@@ -171,10 +218,10 @@ class EncryptionService:
                 if not p.owns(w):
                     continue
                 tried = True
-                if self.cache is not None:
-                    dek = self.cache.get_unwrapped(w, ctx_bytes, p)
-                    if dek is not None:
-                        return dek
+                if cache is not None:
+                    hit = cache.lookup(w, ctx_bytes, p)
+                    if hit is not None:
+                        return hit[0], hit[1]
                 try:
                     dek = p.unwrap(w, context)
                     self._count("unwrap")
@@ -189,9 +236,11 @@ class EncryptionService:
                         f"the {p.scheme} provider failed to unwrap the data key "
                         f"({type(exc).__name__}); run `tigerseal doctor`"
                     ) from exc
-                if self.cache is not None:
-                    self.cache.put_unwrapped(w, ctx_bytes, dek, p)
-                return dek
+                derive_fn = None
+                if cache is not None:
+                    derive_fn = key_deriver(dek)
+                    cache.put_unwrapped(w, ctx_bytes, dek, p, prepared=derive_fn)
+                return dek, derive_fn
         if not tried:
             # Provider names and key ids come from the (unauthenticated) key section: escaped,
             # so a hostile header cannot forge log lines or drive the terminal.
@@ -221,7 +270,10 @@ class EncryptionService:
     # -- context -----------------------------------------------------------------------------
     @staticmethod
     def _check_context(header: Header, context: Mapping[str, str] | None) -> None:
-        expected = dict(context) if context else {}
+        if context is None or context.__class__ is dict:
+            expected: dict[str, str] = context or {}  # a plain dict compares as it is
+        else:
+            expected = dict(context)
         if expected == header.context:
             return
         missing = sorted(set(header.context) - set(expected))
@@ -268,29 +320,24 @@ class EncryptionService:
                 f"encrypt() takes str or bytes, not {type(data).__name__}; serialise the value "
                 "first (e.g. json.dumps)"
             )
-        ctx = context or {}
-        ctx_bytes = encode_context(ctx)
-        dek, section, wrapped = self._new_data_key(ctx, ctx_bytes, len(pt))
-        message_id = new_message_id()
-        key, commitment = derive(dek, message_id)
-        aes = AESGCM(key)
-        aad = build_aad(CONTENT_SINGLE, 0, message_id, ctx_bytes, commitment)
-        section = with_manifest(section, wrapped, aes)
-        head = header_bytes(aad, section)
-        body = aes.encrypt(_FINAL0, pt, aad)
-        # We built the header, so skip re-parsing it.
-        header = Header(
-            aad=aad,
-            content_type=CONTENT_SINGLE,
-            frame_size=0,
-            message_id=message_id,
-            context=dict(ctx),
-            commitment=commitment,
-            wrapped_keys=wrapped,
-            size=len(head),
-            manifest=_manifest_of(section, len(wrapped)),
-        )
-        return EncryptedData(head + body, header)
+        if context:
+            ctx: Context = context
+            ctx_bytes = encode_context(context)
+        else:
+            ctx, ctx_bytes = {}, _NO_CONTEXT
+        state = self._new_data_key(ctx, ctx_bytes, len(pt))
+        # docs/format.md sections 2-5, written out: the message id, the content key and the
+        # commitment (one HMAC), the authenticated header, the key section with the manifest.
+        message_id = token_bytes(_RANDOM_ID_SIZE) + MANIFEST_MARKER
+        derived = state.derive(message_id)
+        aes = AESGCM(derived[:32])
+        aad = SINGLE_PREFIX + message_id + ctx_bytes + derived[32:]
+        derived = b""
+        head = aad + state.head + layout_mac(aes, state.layout)
+        if len(head) > MAX_HEADER_SIZE:
+            header_bytes(aad, state.head)  # raises, with the sizes
+        # The header is parsed from these bytes only if someone asks for it.
+        return EncryptedData._written(head + aes.encrypt(_FINAL0, pt, aad))
 
     def decrypt(self, message: MessageInput, context: Mapping[str, str] | None = None) -> bytes:
         """Decrypt a message written by :meth:`encrypt` (or a framed one, in memory).
@@ -306,22 +353,29 @@ class EncryptionService:
         """
         key = aes = result = None
         try:
-            ed = EncryptedData.parse(message)
-            header = ed.header
-            self._check_context(header, context)
-            body = memoryview(bytes(ed))[header.size :]
-            # Reject a malformed body before any key provider is called (a KMS call costs).
-            _stream.check_layout(body, header, complete=True)
-            key, aes = self._content_key(header)
-            if header.content_type == CONTENT_FRAMED:
-                result = _stream.decrypt_body(body, header, key)
+            if isinstance(message, bytes) and message[:3] == MAGIC:
+                data: bytes = message
+                header = parse_header(data)  # parsed once, here
             else:
+                ed = EncryptedData.parse(message)
+                data, header = ed.to_bytes(), ed.header
+            self._check_context(header, context)
+            if header.content_type == CONTENT_SINGLE:
+                # Reject a malformed body before any key provider is called (a KMS call costs).
+                if len(data) - header.size < TAG_SIZE:
+                    _stream.check_layout(data[header.size :], header, complete=True)  # raises
+                key, aes = self._content_key(header)
                 try:
-                    result = aes.decrypt(_FINAL0, body, header.aad)
+                    result = aes.decrypt(_FINAL0, memoryview(data)[header.size :], header.aad)
                 except InvalidTag:
                     raise DecryptionError(
                         "the message failed authentication: it was modified, truncated or corrupted"
                     ) from None
+            else:
+                body = memoryview(data)[header.size :]
+                _stream.check_layout(body, header, complete=True)
+                key, aes = self._content_key(header)
+                result = _stream.decrypt_body(body, header, key)
         except BaseException as exc:
             # Error reporters capture traceback frame locals: drop the content key and any
             # verified plaintext from this frame before the exception leaves it.
@@ -333,23 +387,31 @@ class EncryptionService:
 
     def _content_key(self, header: Header) -> tuple[bytes, AESGCM]:
         manifest = header.manifest
-        check = manifest is not None or header.expects_manifest
-        if check and _key_section_problem(header) is not None:
-            raise _key_section_error(header)  # before any provider is called
+        if manifest is not None:
+            if manifest.key_version != len(header.wrapped_keys):
+                raise _key_section_error(header)  # before any provider is called
+        elif header.expects_manifest:
+            raise _key_section_error(header)
         ctx_bytes = header.aad[42:-32]
-        dek = self._unwrap(header, header.context, ctx_bytes)
-        key, commitment = derive(dek, header.message_id)
-        if not hmac.compare_digest(commitment, header.commitment):
-            dek = key = b""  # keep key material out of the traceback's frame locals
+        dek, derive_fn = self._unwrap(header, header.context, ctx_bytes)
+        derived = (
+            derive_fn(header.message_id) if derive_fn is not None else okm(dek, header.message_id)
+        )
+        dek = b""  # keep key material out of the traceback's frame locals
+        key = derived[:32]
+        if not hmac.compare_digest(derived[32:], header.commitment):
+            derived = key = b""
             raise DecryptionError(
                 "the data key does not match the message's key commitment: a wrapped key was "
                 "replaced or the message was modified"
             )
+        derived = b""
         aes = AESGCM(key)
         if manifest is not None and not hmac.compare_digest(
-            key_section_mac(aes, header.wrapped_keys), manifest.blob
+            layout_mac(aes, header.layout or key_section_layout(header.wrapped_keys)),
+            manifest.blob,
         ):
-            dek = key = b""
+            key = b""
             del aes  # holds the content key
             raise _key_section_error(header)
         return key, aes
@@ -384,11 +446,11 @@ class EncryptionService:
         ctx = context or {}
         ctx_bytes = encode_context(ctx)
         # The cache counts bytes; a stream's size is unknown up front, so streams never reuse.
-        dek, section, wrapped = self._new_data_key(ctx, ctx_bytes, 0, use_cache=False)
+        state = self._new_data_key(ctx, ctx_bytes, 0, use_cache=False)
         message_id = new_message_id()
-        key, commitment = derive(dek, message_id)
+        key, commitment = derive(state.dek, message_id)
         aad = build_aad(CONTENT_FRAMED, fs, message_id, ctx_bytes, commitment)
-        section = with_manifest(section, wrapped, AESGCM(key))
+        section = state.head + layout_mac(AESGCM(key), state.layout)
         dst.write(header_bytes(aad, section))  # refuses an oversized header before any write
         return _stream.encrypt_frames(src, dst, key, aad, fs)
 
@@ -644,8 +706,3 @@ def key_section_report(h: Header) -> dict[str, Any]:
 def _layout(keys: Sequence[WrappedKey]) -> list[tuple[str, str]]:
     """What the manifest's MAC covers of each wrapped key (docs/format.md, section 3.1)."""
     return [(w.provider, w.key_id) for w in keys]
-
-
-def _manifest_of(section: bytes, count: int) -> WrappedKey:
-    """The manifest entry our writer put last in ``section`` (its MAC is the last 16 bytes)."""
-    return WrappedKey(MANIFEST_PROVIDER, "", count, section[-MANIFEST_MAC_SIZE:])
