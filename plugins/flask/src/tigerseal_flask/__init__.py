@@ -1,1 +1,360 @@
-"""Flask extension for tigerseal: init_app, JWT / API-key / rate-limit decorators."""
+"""Flask extension for tigerseal: ``TigerSeal(app)``, JWT / API-key / rate-limit decorators.
+
+::
+
+    from flask import Flask, g
+    from tigerseal_flask import TigerSeal, jwt_required, rate_limit
+
+    app = Flask(__name__)
+    app.config["TIGERSEAL_JWT_SECRET"] = "..."          # any tigerseal setting, TIGERSEAL_ + name
+    app.config["TIGERSEAL_TRUSTED_PROXIES"] = ["10.0.0.0/8"]
+    tigerseal = TigerSeal(app)
+
+    @app.get("/orders")
+    @jwt_required(scopes=["orders:read"])
+    @rate_limit(100, 60)
+    def orders():
+        return {"user": g.tigerseal_token.sub}
+
+Configuration: every ``app.config`` key starting with ``TIGERSEAL_`` is read at ``init_app``;
+without the prefix it is a tigerseal setting (``TIGERSEAL_JWT_SECRET``,
+``TIGERSEAL_KEY_PROVIDERS``, ``TIGERSEAL_RATE_LIMIT_STORAGE`` ...) or one of this extension's
+(:data:`OPTIONS`); an unknown name is an error. With no tigerseal setting in the config, the
+process-wide services (configured from the environment) are used.
+
+Failures answer with JSON ``{"error": code, "detail": message}`` and the status and headers of
+:func:`tigerseal.web.http_error` (401 + ``WWW-Authenticate``, 403 ``insufficient_scope``, 429 +
+``Retry-After``); a tigerseal error raised by a view is mapped the same way. The rules (trusted
+proxies, challenges, quotas, lockout) are :mod:`tigerseal.web`'s.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from flask import Flask, Response, current_app, g, jsonify, request
+from tigerseal._hostconfig import HostServices, settings_from_mapping
+from tigerseal.errors import ConfigError, RateLimitExceeded, TigerSealError, TokenError
+from tigerseal.web import (
+    LoginGuard,
+    LoginResult,
+    RateLimitResult,
+    RateLimitRule,
+    TrustedProxies,
+    check_rate_limit,
+    http_error,
+    verify_api_key_request,
+    verify_bearer_request,
+)
+
+__all__ = [
+    "OPTIONS",
+    "TigerSeal",
+    "api_key_required",
+    "client_ip",
+    "error_response",
+    "jwt_required",
+    "login",
+    "rate_limit",
+]
+
+log = logging.getLogger("tigerseal_flask")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_PREFIX = "TIGERSEAL_"
+#: This extension's own settings (``app.config["TIGERSEAL_<NAME>"]``) and their defaults.
+OPTIONS: dict[str, Any] = {
+    # Addresses or networks of reverse proxies whose X-Forwarded-For is believed.
+    "TRUSTED_PROXIES": (),
+    # A limit on every request per client: (requests, window seconds); None: off.
+    "RATE_LIMIT": None,
+    # Paths the app-wide limit leaves alone (prefix match).
+    "RATE_LIMIT_EXEMPT": (),
+    # Realm of WWW-Authenticate challenges.
+    "REALM": "api",
+    # Sign-in lockout (login()): failures per user name / per address, and their window.
+    "LOGIN_MAX_FAILURES_PER_USER": 5,
+    "LOGIN_MAX_FAILURES_PER_IP": 20,
+    "LOGIN_LOCKOUT_SECONDS": 900.0,
+}
+
+
+class TigerSeal:
+    """The extension: services from ``app.config``, error handlers, an optional app-wide limit.
+
+    Args:
+        app: the application (or call :meth:`init_app` later, once per application).
+    """
+
+    def __init__(self, app: Flask | None = None) -> None:
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Read ``TIGERSEAL_*`` config, register error handlers and the app-wide rate limit.
+
+        Raises:
+            ConfigError: an unknown ``TIGERSEAL_`` key, or an invalid value.
+        """
+        given = {k[len(_PREFIX) :]: v for k, v in app.config.items() if k.startswith(_PREFIX)}
+        settings, own = settings_from_mapping(given, source="app.config", own_keys=OPTIONS)
+        state = _State(HostServices(settings), {**OPTIONS, **own})
+        app.extensions["tigerseal"] = state
+        app.register_error_handler(TigerSealError, _handle_error)
+        if state.options["RATE_LIMIT"] is not None:
+            app.before_request(_app_rate_limit_before)
+            app.after_request(_app_rate_limit_after)
+
+    @staticmethod
+    def services(app: Flask | None = None) -> HostServices:
+        """The tigerseal services of ``app`` (default: the current app)."""
+        return _state(app).services
+
+
+class _State:
+    """What ``init_app`` built for one application."""
+
+    def __init__(self, services: HostServices, options: dict[str, Any]) -> None:
+        self.services = services
+        self.options = options
+        try:
+            self.proxies = TrustedProxies(options["TRUSTED_PROXIES"])
+        except ConfigError as exc:
+            raise ConfigError(f"app.config['TIGERSEAL_TRUSTED_PROXIES']: {exc}") from None
+        self.rule: RateLimitRule | None = None
+        if options["RATE_LIMIT"] is not None:
+            try:
+                limit, window = options["RATE_LIMIT"]
+                self.rule = RateLimitRule(int(limit), float(window), "app")
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(
+                    "app.config['TIGERSEAL_RATE_LIMIT'] must be (requests, window_seconds), "
+                    f"e.g. (100, 60): {exc}"
+                ) from None
+        self._guard: LoginGuard | None = None
+
+    @property
+    def guard(self) -> LoginGuard:
+        guard = self._guard
+        if guard is None:
+            explicit = self.services.settings is not None
+            # Without app settings the guard follows the process-wide limiter and passwords.
+            guard = self._guard = LoginGuard(
+                max_failures_per_user=self.options["LOGIN_MAX_FAILURES_PER_USER"],
+                max_failures_per_ip=self.options["LOGIN_MAX_FAILURES_PER_IP"],
+                lockout_seconds=float(self.options["LOGIN_LOCKOUT_SECONDS"]),
+                storage=self.services.limiter.storage if explicit else None,
+                passwords=self.services.passwords if explicit else None,
+            )
+        return guard
+
+
+def _state(app: Flask | None = None) -> _State:
+    found = (app or current_app).extensions.get("tigerseal")
+    if found is None:
+        raise ConfigError("tigerseal_flask is not set up for this app: call TigerSeal(app) first")
+    return found  # type: ignore[no-any-return]
+
+
+# -- requests -------------------------------------------------------------------------------
+def client_ip() -> str:
+    """The current request's client address (``remote_addr`` or what trusted proxies say)."""
+    proxies = _state().proxies
+    header = "X-Forwarded-For" if proxies.header == "x-forwarded-for" else "Forwarded"
+    return proxies.client_ip(request.remote_addr, request.headers.getlist(header) or None)
+
+
+def error_response(
+    exc: BaseException,
+    *,
+    realm: str | None = None,
+    scopes: Iterable[str] | None = None,
+    scheme: str = "Bearer",
+) -> Response:
+    """The JSON response for a tigerseal error (status, code, safe message, headers)."""
+    if realm is None:
+        realm = _state().options["REALM"]
+    error = http_error(exc, realm=realm, scopes=scopes, scheme=scheme)
+    response = jsonify(error.body())
+    response.status_code = error.status
+    response.headers.update(error.headers)
+    return response
+
+
+def _handle_error(exc: TigerSealError) -> Response:
+    response = error_response(exc)
+    if response.status_code >= 500:
+        # The client gets a generic message; the operator's text goes to the log.
+        log.error("tigerseal error in %s: %s", request.path, exc, exc_info=exc)
+    return response
+
+
+def _scopes(scopes: Iterable[str]) -> list[str]:
+    return [scopes] if isinstance(scopes, str) else list(scopes)
+
+
+def jwt_required(*args: Any, scopes: Iterable[str] = (), realm: str | None = None) -> Any:
+    """Require a bearer JWT granting ``scopes``; its payload is ``g.tigerseal_token``.
+
+    Args:
+        *args: the view, when used bare (``@jwt_required``).
+        scopes: scopes the token must grant, all of them.
+        realm: the challenge's realm (default ``TIGERSEAL_REALM``).
+    """
+    required = _scopes(scopes)
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapped(*a: Any, **kw: Any) -> Any:
+            try:
+                g.tigerseal_token = verify_bearer_request(
+                    request.headers.get("Authorization"),
+                    scopes=required,
+                    manager=_state().services.tokens,
+                    source_ip=client_ip(),
+                    resource=request.path,
+                )
+            except TokenError as exc:
+                return error_response(exc, realm=realm, scopes=required)
+            return view(*a, **kw)
+
+        return wrapped  # type: ignore[return-value]
+
+    if len(args) == 1 and callable(args[0]):
+        return decorate(args[0])
+    return decorate
+
+
+def api_key_required(
+    lookup: Callable[[str], Any],
+    *,
+    scopes: Iterable[str] = (),
+    header: str = "X-API-Key",
+    realm: str | None = None,
+) -> Callable[[F], F]:
+    """Require an API key (``header``) whose record grants ``scopes``; ``g.tigerseal_api_key``.
+
+    Args:
+        lookup: ``key_id -> APIKeyRecord | None`` (your storage of key records).
+        scopes: scopes the key must grant.
+        header: the request header holding the key.
+        realm: the challenge's realm (default ``TIGERSEAL_REALM``).
+    """
+    required = _scopes(scopes)
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapped(*a: Any, **kw: Any) -> Any:
+            try:
+                g.tigerseal_api_key = verify_api_key_request(
+                    request.headers.get(header),
+                    lookup,
+                    scopes=required,
+                    source_ip=client_ip(),
+                    resource=request.path,
+                )
+            except TokenError as exc:
+                return error_response(exc, realm=realm, scopes=required, scheme="ApiKey")
+            return view(*a, **kw)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorate
+
+
+def _check(rule: RateLimitRule, key: Callable[[], str] | None) -> RateLimitResult:
+    client = key() if key is not None else client_ip()
+    return check_rate_limit(client, rule, limiter=_state().services.limiter)
+
+
+def _rejection(result: RateLimitResult) -> Response:
+    response = error_response(
+        RateLimitExceeded("rate limit exceeded", retry_after=result.retry_after)
+    )
+    response.headers.update(result.headers)
+    return response
+
+
+def rate_limit(
+    limit: int,
+    window: float,
+    *,
+    name: str | None = None,
+    key: Callable[[], str] | None = None,
+    **rule: Any,
+) -> Callable[[F], F]:
+    """Limit a view to ``limit`` requests per ``window`` seconds per client.
+
+    Responses carry ``RateLimit`` / ``RateLimit-Policy``; a rejection is 429 with
+    ``Retry-After``.
+
+    Args:
+        limit: requests per window.
+        window: seconds.
+        name: the quota's name in the headers and its counters (default: the view's name).
+        key: ``() -> client id`` (default: the client address through trusted proxies; e.g.
+            ``lambda: g.tigerseal_token.sub`` below ``@jwt_required``).
+        **rule: ``algorithm``, ``burst``, ``cost`` of :class:`~tigerseal.web.RateLimitRule`.
+    """
+
+    def decorate(view: F) -> F:
+        made = RateLimitRule(limit, window, name or view.__name__, **rule)
+
+        @functools.wraps(view)
+        def wrapped(*a: Any, **kw: Any) -> Any:
+            result = _check(made, key)
+            if not result.allowed:
+                return _rejection(result)
+            response = current_app.make_response(view(*a, **kw))
+            for header, value in result.headers.items():
+                response.headers.setdefault(header, value)
+            return response
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorate
+
+
+def _app_rate_limit_before() -> Response | None:
+    state = _state()
+    if state.rule is None or request.path.startswith(tuple(state.options["RATE_LIMIT_EXEMPT"])):
+        return None
+    result = _check(state.rule, None)
+    g.tigerseal_rate_limit = result
+    return None if result.allowed else _rejection(result)
+
+
+def _app_rate_limit_after(response: Response) -> Response:
+    result = g.pop("tigerseal_rate_limit", None)
+    if result is not None:
+        for header, value in result.headers.items():
+            response.headers.setdefault(header, value)
+    return response
+
+
+def login(
+    username: str,
+    password: str,
+    stored_hash: str | None,
+    *,
+    on_rehash: Callable[[str], object] | None = None,
+) -> LoginResult:
+    """Sign a user in: lockout per user and address, audit, hash upgrade.
+
+    Args:
+        username: the name the client sent (known or not).
+        password: the password the client sent.
+        stored_hash: the user's stored hash; ``None`` when there is no such user.
+        on_rehash: called with a new hash when the stored one is outdated (store it).
+
+    Raises:
+        LoginLockedError: too many failures (429 + ``Retry-After`` through the handlers).
+        InvalidCredentialsError: unknown user or wrong password (401).
+    """
+    return _state().guard.authenticate(
+        username, password, stored_hash, client_ip=client_ip(), on_rehash=on_rehash
+    )
