@@ -9,11 +9,11 @@ import pytest
 from fastapi import FastAPI, Request
 from pydantic import BaseModel
 from starlette.types import ASGIApp
+from tigerseal import aio
 from tigerseal.passwords import Argon2Hasher, Pbkdf2Sha256Hasher
 from tigerseal.passwords.context import PasswordContext
 from tigerseal.ratelimit import MemoryRateLimitStorage
-from tigerseal_fastapi import Login, LoginGuard, install_exception_handlers, set_login_threads
-from tigerseal_fastapi._threads import LOGIN_THREADS
+from tigerseal_fastapi import Login, LoginGuard, install_exception_handlers
 
 Serve = Callable[[ASGIApp], str]
 WAIT = 30  # seconds before a test that would otherwise hang fails (never a timing assertion)
@@ -68,9 +68,10 @@ def context(hasher: GatedArgon2) -> PasswordContext:
 
 @pytest.fixture
 def two_threads() -> Iterator[None]:
-    set_login_threads(2)
+    before = aio.pool_sizes()["hash"]
+    aio.configure(hash_threads=2)
     yield
-    set_login_threads(LOGIN_THREADS)
+    aio.configure(hash_threads=before)
 
 
 @pytest.fixture
@@ -133,7 +134,7 @@ def test_slow_logins_do_not_block_health(url: str, hasher: GatedArgon2) -> None:
         hasher.gate.set()
         statuses = [f.result().status_code for f in logins]
     assert statuses == [200, 200, 200, 200]
-    assert hasher.peak == 2  # the dedicated limiter, not AnyIO's 40 threads
+    assert hasher.peak == 2  # tigerseal.aio's hash pool, not AnyIO's 40 threads
 
 
 def test_lockout_is_the_same_for_unknown_users(url: str) -> None:

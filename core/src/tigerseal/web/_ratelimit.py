@@ -54,6 +54,10 @@ class RateLimitRule:
         sf_string(self.name)  # refuse a name that cannot be sent in the header, now
         RateLimitPolicy(self.limit, self.window, self.algorithm or "sliding_window_log", self.burst)
 
+    def key(self, client_id: str) -> str:
+        """The limiter key counting ``client_id`` under this rule (``name:client_id``)."""
+        return self.name + ":" + client_id
+
     def policy(self, default_algorithm: RateLimitAlgorithm) -> RateLimitPolicy:
         """The storage policy of this rule (``default_algorithm`` when the rule names none)."""
         algorithm = self.algorithm or default_algorithm
@@ -84,6 +88,21 @@ class RateLimitResult:
         """Seconds until a request would be admitted (0 when allowed; inf: never)."""
         return self.decision.retry_after
 
+    @classmethod
+    def of(
+        cls, rule: RateLimitRule, policy: RateLimitPolicy, decision: RateLimitDecision
+    ) -> RateLimitResult:
+        """The result of ``decision`` (taken under ``rule.policy(...)``), with its fields.
+
+        For callers that take the decision themselves (an async limiter).
+        """
+        headers = ratelimit_headers(decision, policy, name=rule.name)
+        if not decision.allowed and "Retry-After" not in headers:
+            # The cost exceeds the quota: no wait helps. Say so with the longest sensible
+            # wait rather than none, so clients that honour Retry-After back off.
+            headers["Retry-After"] = str(math.ceil(policy.window))
+        return cls(decision.allowed, decision, headers)
+
 
 def check_rate_limit(
     client_id: str, rule: RateLimitRule, *, limiter: RateLimiter | None = None
@@ -105,10 +124,5 @@ def check_rate_limit(
 
         limiter = get_rate_limiter()
     policy = rule.policy(limiter.algorithm)
-    decision = limiter.acquire(rule.name + ":" + client_id, policy, cost=rule.cost)
-    headers = ratelimit_headers(decision, policy, name=rule.name)
-    if not decision.allowed and "Retry-After" not in headers and math.isinf(decision.retry_after):
-        # The cost exceeds the quota: no wait helps. Say so with the longest sensible wait
-        # rather than none, so clients that honour Retry-After back off.
-        headers["Retry-After"] = str(math.ceil(policy.window))
-    return RateLimitResult(decision.allowed, decision, headers)
+    decision = limiter.acquire(rule.key(client_id), policy, cost=rule.cost)
+    return RateLimitResult.of(rule, policy, decision)

@@ -28,10 +28,8 @@ from tigerseal_fastapi._errors import (
 from tigerseal_fastapi._fields import Encrypted, EncryptedStr
 from tigerseal_fastapi._login import Login
 from tigerseal_fastapi._ratelimit import RateLimit, RateLimitKey, RateLimitMiddleware
-from tigerseal_fastapi._threads import LOGIN_THREADS, run_blocking, set_login_threads
 
 __all__ = [
-    "LOGIN_THREADS",
     "APIKeyAuth",
     "APIKeyLookup",
     "BearerAuth",
@@ -51,7 +49,5 @@ __all__ = [
     "client_ip",
     "client_ip_from_scope",
     "install_exception_handlers",
-    "run_blocking",
-    "set_login_threads",
     "to_http_exception",
 ]

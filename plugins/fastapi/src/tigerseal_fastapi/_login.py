@@ -24,12 +24,12 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import HTTPConnection
+from tigerseal.aio import run_hash
 from tigerseal.errors import InvalidCredentialsError, LoginLockedError
 from tigerseal.web import LoginGuard, LoginResult, TrustedProxies
 
 from tigerseal_fastapi._client import client_ip_from_scope
 from tigerseal_fastapi._errors import to_http_exception
-from tigerseal_fastapi._threads import run_blocking
 
 __all__ = ["Login"]
 
@@ -69,7 +69,7 @@ class Login:
         *,
         on_rehash: RehashHook | None = None,
     ) -> LoginResult:
-        """Verify the password in a worker thread; raise an HTTP error on failure.
+        """Verify the password in tigerseal.aio's hash pool; raise an HTTP error on failure.
 
         Args:
             request: the request (for the client address).
@@ -88,8 +88,11 @@ class Login:
         ip = client_ip_from_scope(request.scope, self.proxies)
         guard = self.guard
         try:
-            result = await run_blocking(
-                lambda: guard.authenticate(username, password, stored_hash, client_ip=ip)
+            # tigerseal.aio's hash pool: its own threads (TIGERSEAL_AIO_HASH_THREADS, default
+            # one per core), so a burst of sign-ins waits there and cannot take the threads
+            # the application's sync dependencies run on.
+            result = await run_hash(
+                guard.authenticate, username, password, stored_hash, client_ip=ip
             )
         except (InvalidCredentialsError, LoginLockedError) as exc:
             raise to_http_exception(exc, realm=self.realm) from None

@@ -6,13 +6,16 @@ and answer a rejected request with 429 ``{"error": "rate_limited", ...}``.
 
 The client is identified by its address (through :class:`~tigerseal.web.TrustedProxies`) unless
 a ``key`` function says otherwise (an API key id, a user id). Storage is the limiter's:
-decisions on ``memory://`` are taken on the event loop (a microsecond of work); on any other
-storage (``redis://``: a network round trip) in a worker thread, so the loop never waits on I/O.
+decisions on ``memory://`` are taken on the event loop (a microsecond of work); on ``redis://``
+through :class:`tigerseal.aio.AsyncRateLimiter` (``redis.asyncio``, one round trip), so the loop
+never waits on I/O.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import weakref
 from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING
 
@@ -26,9 +29,9 @@ from tigerseal.web import RateLimitResult, RateLimitRule, TrustedProxies, check_
 
 from tigerseal_fastapi._client import client_ip_from_scope
 from tigerseal_fastapi._errors import to_http_exception
-from tigerseal_fastapi._threads import run_blocking
 
 if TYPE_CHECKING:
+    from tigerseal.aio import AsyncRateLimiter
     from tigerseal.ratelimit import RateLimiter
 
 __all__ = ["RateLimit", "RateLimitKey", "RateLimitMiddleware"]
@@ -51,6 +54,11 @@ class _Checker:
         self.rule = rule
         self._limiter = limiter
         self.proxies = proxies or TrustedProxies()
+        # Async views of the limiter, one per event loop (an async Redis connection belongs to
+        # the loop that opened it).
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncRateLimiter] = (
+            weakref.WeakKeyDictionary()
+        )
 
     @property
     def limiter(self) -> RateLimiter:
@@ -64,9 +72,23 @@ class _Checker:
     async def check(self, key: str) -> RateLimitResult:
         limiter = self.limiter
         if type(limiter.storage) is MemoryRateLimitStorage:
+            # A memory decision is a microsecond of work: on the loop, no hop.
             return check_rate_limit(key, self.rule, limiter=limiter)
+        # Redis (or another store): tigerseal.aio's async view, one EVALSHA on redis.asyncio.
+        view = self._async_view(limiter)
         rule = self.rule
-        return await run_blocking(lambda: check_rate_limit(key, rule, limiter=limiter))
+        policy = rule.policy(limiter.algorithm)
+        decision = await view.acquire(rule.key(key), policy, cost=rule.cost)
+        return RateLimitResult.of(rule, policy, decision)
+
+    def _async_view(self, limiter: RateLimiter) -> AsyncRateLimiter:
+        from tigerseal.aio import AsyncRateLimiter
+
+        loop = asyncio.get_running_loop()
+        view = self._async.get(loop)
+        if view is None or view.limiter is not limiter:
+            view = self._async[loop] = AsyncRateLimiter(limiter)
+        return view
 
 
 class RateLimit(_Checker):
