@@ -20,6 +20,7 @@ __all__ = [
     "AccountAccessError",
     "AuditError",
     "AuditIntegrityError",
+    "BatchDecryptionError",
     "ConfigError",
     "ContextMismatchError",
     "DecryptionError",
@@ -145,6 +146,20 @@ class KeyVersionRetired(KeyProviderError, DecryptionError):
 
 class ContextMismatchError(DecryptionError):
     """The encryption context given to decrypt differs from the one bound to the message."""
+
+
+class BatchDecryptionError(DecryptionError):
+    """Some messages of a ``decrypt_many`` batch did not decrypt.
+
+    Attributes:
+        failures: index in the batch -> the error that message raised (each one what
+            ``decrypt`` would have raised for it alone). The plaintext of the messages that did
+            decrypt is not kept here; pass ``return_exceptions=True`` to get it alongside.
+    """
+
+    def __init__(self, message: str, failures: dict[int, DecryptionError]) -> None:
+        super().__init__(message)
+        self.failures = failures
 
 
 class TrailingDataError(DecryptionError):

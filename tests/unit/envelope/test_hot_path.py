@@ -24,7 +24,7 @@ from tigerseal.envelope.format import (
     key_section_parts,
     parse_header,
 )
-from tigerseal.spi.keys import WrappedKey
+from tigerseal.spi import WrappedKey
 from tigerseal.testing.fake import FakeKeyProvider
 
 _INFO = b"tigerseal/v1/derive\x01"

@@ -7,7 +7,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from secrets import token_bytes
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal, overload
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -46,6 +46,7 @@ from tigerseal.envelope.format import (
 from tigerseal.envelope.message import EncryptedData
 from tigerseal.errors import (
     AccessDenied,
+    BatchDecryptionError,
     ConfigError,
     ContextMismatchError,
     DecryptionError,
@@ -68,27 +69,106 @@ _NO_CONTEXT = b"\x00\x00"
 _RANDOM_ID_SIZE = 32 - len(MANIFEST_MARKER)
 
 
+#: At most this many messages of one ``encrypt_many`` batch share a data key (same context).
+BATCH_KEY_MESSAGES = 4096
+
+# Batch-local unwrapped keys: (encoded context, wrapped keys) -> (data key, derivation) or error.
+_UnwrapMemo = dict[
+    tuple[bytes, tuple[WrappedKey, ...]],
+    "tuple[bytes, Callable[[bytes], bytes] | None] | DecryptionError",
+]
+
+
+def _plaintext(data: object) -> bytes | bytearray | memoryview:
+    """The bytes to encrypt: text as UTF-8, bytes-like as is."""
+    if isinstance(data, str):
+        try:
+            pt: bytes | bytearray | memoryview = data.encode()
+        except UnicodeEncodeError:
+            pt = b""
+        if len(pt) < len(data):  # only when encoding failed: UTF-8 is never shorter
+            raise not_utf8("the text to encrypt")
+        return pt
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return data
+    raise EncryptionError(
+        f"encrypt() takes str or bytes, not {type(data).__name__}; serialise the value "
+        "first (e.g. json.dumps)"
+    )
+
+
+def _seal(
+    state: _KeyState, ctx_bytes: bytes, pt: bytes | bytearray | memoryview, mid: bytes
+) -> bytes:
+    """A single-shot message under ``state``'s data key (docs/format.md sections 2-5).
+
+    ``mid`` is the message id (24 random bytes and the manifest marker). One HMAC gives the
+    content key and the commitment; the key section is ``state``'s with this message's MAC.
+    """
+    derived = state.derive(mid)
+    aes = AESGCM(derived[:32])
+    aad = SINGLE_PREFIX + mid + ctx_bytes + derived[32:]
+    derived = b""  # keep key material out of the traceback's frame locals
+    head = aad + state.head + layout_mac(aes, state.layout)
+    if len(head) > MAX_HEADER_SIZE:
+        header_bytes(aad, state.head)  # raises, with the sizes
+    return head + aes.encrypt(_FINAL0, pt, aad)
+
+
+def _batch_contexts(
+    contexts: Mapping[str, str] | Sequence[Mapping[str, str] | None] | None,
+    n: int,
+    error: type[TigerSealError],
+) -> Sequence[Mapping[str, str] | None]:
+    """One context per item: ``None`` and a single mapping apply to every item."""
+    if contexts is None or isinstance(contexts, Mapping):
+        return [contexts] * n
+    if isinstance(contexts, (str, bytes)) or len(contexts) != n:
+        got = "a str" if isinstance(contexts, (str, bytes)) else f"{len(contexts)} contexts"
+        raise error(
+            f"the batch has {n} items and {got}; pass one context (or None) per item, or one "
+            "mapping for all"
+        )
+    return contexts
+
+
+def _batch_failure_message(failures: Mapping[int, DecryptionError], total: int) -> str:
+    shown = list(failures.items())[:10]
+    detail = "; ".join(f"#{i}: {type(e).__name__}: {e}" for i, e in shown)
+    more = f"; and {len(failures) - len(shown)} more" if len(failures) > len(shown) else ""
+    return (
+        f"{len(failures)} of {total} messages did not decrypt (the others did; see "
+        f".failures, or pass return_exceptions=True): {detail}{more}"
+    )
+
+
 class _KeyState:
     """A data key ready to protect messages: what every message under it shares, built once.
 
     ``head`` is the key section with the manifest entry up to its MAC, ``layout`` what that MAC
-    covers; ``okm`` derives a message's content key and commitment (with the HMAC key schedule
-    precomputed for a cached key, which serves many messages). Holds the data key: never logged,
-    dropped with the cache entry.
+    covers. :meth:`derive` gives a message's content key and commitment; from a key's second
+    message on (cache, batch) with the HMAC key schedule precomputed. Holds the data key: never
+    logged, dropped with the cache entry.
     """
 
     __slots__ = ("dek", "head", "layout", "okm", "section", "wrapped")
 
-    def __init__(self, dek: bytes, wrapped: tuple[WrappedKey, ...], reused: bool) -> None:
+    def __init__(self, dek: bytes, wrapped: tuple[WrappedKey, ...]) -> None:
         self.dek = dek
         self.wrapped = wrapped
         # Refuses more than 15 wrapped keys (no room for the manifest) and oversized entries.
         self.section, self.head, self.layout = key_section_parts(wrapped)
-        self.okm: Callable[[bytes], bytes] | None = key_deriver(dek) if reused else None
+        self.okm: Callable[[bytes], bytes] | None = None
 
     def derive(self, message_id: bytes) -> bytes:
         """Content key || commitment of a message (docs/format.md, section 4)."""
-        return self.okm(message_id) if self.okm is not None else okm(self.dek, message_id)
+        fn = self.okm
+        if fn is not None:
+            return fn(message_id)
+        # First message: one HMAC. Precompute the key schedule for the next ones (a benign
+        # race: two threads build the same function).
+        self.okm = key_deriver(self.dek)
+        return okm(self.dek, message_id)
 
 
 class EncryptionService:
@@ -156,7 +236,12 @@ class EncryptionService:
 
     # -- data keys ---------------------------------------------------------------------------
     def _new_data_key(
-        self, context: Context, ctx_bytes: bytes, nbytes: int, *, use_cache: bool = True
+        self,
+        context: Context,
+        ctx_bytes: bytes,
+        nbytes: int,
+        *,
+        use_cache: bool = True,
     ) -> _KeyState:
         cache = self.cache if use_cache else None
         if cache is not None:
@@ -180,8 +265,9 @@ class EncryptionService:
                 "`tigerseal doctor` to check the configured providers"
             ) from exc
         wrapped_t = tuple(wrapped)
-        state = _KeyState(dk.plaintext, wrapped_t, cache is not None)  # MAC added per message
+        state = _KeyState(dk.plaintext, wrapped_t)  # the manifest's MAC is added per message
         if cache is not None:
+            state.okm = key_deriver(dk.plaintext)  # a cached key serves many messages
             cache.put(
                 ctx_bytes,
                 dk.plaintext,
@@ -306,38 +392,16 @@ class EncryptionService:
         Raises:
             EncryptionError: bad input, or no provider could create a data key.
         """
-        if isinstance(data, str):
-            try:
-                pt: bytes | bytearray | memoryview = data.encode()
-            except UnicodeEncodeError:
-                pt = b""
-            if len(pt) < len(data):  # only when encoding failed: UTF-8 is never shorter
-                raise not_utf8("the text to encrypt")
-        elif isinstance(data, (bytes, bytearray, memoryview)):
-            pt = data
-        else:
-            raise EncryptionError(
-                f"encrypt() takes str or bytes, not {type(data).__name__}; serialise the value "
-                "first (e.g. json.dumps)"
-            )
+        pt = _plaintext(data)
         if context:
             ctx: Context = context
             ctx_bytes = encode_context(context)
         else:
             ctx, ctx_bytes = {}, _NO_CONTEXT
         state = self._new_data_key(ctx, ctx_bytes, len(pt))
-        # docs/format.md sections 2-5, written out: the message id, the content key and the
-        # commitment (one HMAC), the authenticated header, the key section with the manifest.
         message_id = token_bytes(_RANDOM_ID_SIZE) + MANIFEST_MARKER
-        derived = state.derive(message_id)
-        aes = AESGCM(derived[:32])
-        aad = SINGLE_PREFIX + message_id + ctx_bytes + derived[32:]
-        derived = b""
-        head = aad + state.head + layout_mac(aes, state.layout)
-        if len(head) > MAX_HEADER_SIZE:
-            header_bytes(aad, state.head)  # raises, with the sizes
         # The header is parsed from these bytes only if someone asks for it.
-        return EncryptedData._written(head + aes.encrypt(_FINAL0, pt, aad))
+        return EncryptedData._written(_seal(state, ctx_bytes, pt, message_id))
 
     def decrypt(self, message: MessageInput, context: Mapping[str, str] | None = None) -> bytes:
         """Decrypt a message written by :meth:`encrypt` (or a framed one, in memory).
@@ -351,7 +415,6 @@ class EncryptionService:
             NoMatchingKeyError: no configured provider holds a key the message was wrapped with.
             DecryptionError: the message is malformed, tampered with or under another key.
         """
-        key = aes = result = None
         try:
             if isinstance(message, bytes) and message[:3] == MAGIC:
                 data: bytes = message
@@ -360,11 +423,20 @@ class EncryptionService:
                 ed = EncryptedData.parse(message)
                 data, header = ed.to_bytes(), ed.header
             self._check_context(header, context)
+            return self._open(data, header, None)
+        except DecryptionError:
+            self._count("decrypt_failures")
+            raise
+
+    def _open(self, data: bytes, header: Header, memo: _UnwrapMemo | None) -> bytes:
+        """Verify and decrypt a parsed message whose context was checked."""
+        key = aes = result = None
+        try:
             if header.content_type == CONTENT_SINGLE:
                 # Reject a malformed body before any key provider is called (a KMS call costs).
                 if len(data) - header.size < TAG_SIZE:
                     _stream.check_layout(data[header.size :], header, complete=True)  # raises
-                key, aes = self._content_key(header)
+                key, aes = self._content_key(header, memo)
                 try:
                     result = aes.decrypt(_FINAL0, memoryview(data)[header.size :], header.aad)
                 except InvalidTag:
@@ -374,18 +446,16 @@ class EncryptionService:
             else:
                 body = memoryview(data)[header.size :]
                 _stream.check_layout(body, header, complete=True)
-                key, aes = self._content_key(header)
+                key, aes = self._content_key(header, memo)
                 result = _stream.decrypt_body(body, header, key)
-        except BaseException as exc:
+        except BaseException:
             # Error reporters capture traceback frame locals: drop the content key and any
             # verified plaintext from this frame before the exception leaves it.
             key = aes = result = None
-            if isinstance(exc, DecryptionError):
-                self._count("decrypt_failures")
             raise
         return result
 
-    def _content_key(self, header: Header) -> tuple[bytes, AESGCM]:
+    def _content_key(self, header: Header, memo: _UnwrapMemo | None = None) -> tuple[bytes, AESGCM]:
         manifest = header.manifest
         if manifest is not None:
             if manifest.key_version != len(header.wrapped_keys):
@@ -393,7 +463,27 @@ class EncryptionService:
         elif header.expects_manifest:
             raise _key_section_error(header)
         ctx_bytes = header.aad[42:-32]
-        dek, derive_fn = self._unwrap(header, header.context, ctx_bytes)
+        if memo is None:
+            dek, derive_fn = self._unwrap(header, header.context, ctx_bytes)
+        else:
+            # A batch: messages under the same wrapped keys and context unwrap once (each still
+            # checks its own commitment and manifest below).
+            memo_key = (ctx_bytes, header.wrapped_keys)
+            hit = memo.get(memo_key)
+            if hit is None:
+                try:
+                    dek, derive_fn = self._unwrap(header, header.context, ctx_bytes)
+                except DecryptionError as exc:
+                    memo[memo_key] = exc
+                    raise
+                memo[memo_key] = (dek, derive_fn)
+            elif isinstance(hit, DecryptionError):
+                raise hit
+            else:
+                dek, derive_fn = hit
+                if derive_fn is None:  # a second message under this key: precompute
+                    derive_fn = key_deriver(dek)
+                    memo[memo_key] = (dek, derive_fn)
         derived = (
             derive_fn(header.message_id) if derive_fn is not None else okm(dek, header.message_id)
         )
@@ -415,6 +505,143 @@ class EncryptionService:
             del aes  # holds the content key
             raise _key_section_error(header)
         return key, aes
+
+    # -- batches -----------------------------------------------------------------------------
+    def encrypt_many(
+        self,
+        values: Iterable[str | bytes | bytearray | memoryview],
+        contexts: Mapping[str, str] | Sequence[Mapping[str, str] | None] | None = None,
+    ) -> list[EncryptedData]:
+        """Encrypt many small values (table columns, a batch of tokens) in one call.
+
+        Each result is an ordinary message, exactly what :meth:`encrypt` writes: independently
+        decryptable, bound to its own context, with its own message id and content key. What
+        the batch shares is the data key of values with the *same* context (at most
+        :data:`BATCH_KEY_MESSAGES` of them): one data key made and wrapped for them instead of
+        one per value, as the data-key cache would share it (docs/encryption.md, "Batches").
+        Values with different contexts never share a data key, because each wrapped copy is
+        bound to its context by the key provider. With the data-key cache configured, the
+        cache decides instead, with its limits, per value.
+
+        Args:
+            values: texts (encoded as UTF-8) or bytes.
+            contexts: ``None`` (no context), one mapping for every value, or a sequence with
+                one context (or ``None``) per value.
+
+        Returns:
+            One :class:`EncryptedData` per value, in order.
+
+        Raises:
+            EncryptionError: a bad value or context (the message names its index), a context
+                sequence of another length, or no provider could create a data key.
+        """
+        items = list(values)
+        ctxs = _batch_contexts(contexts, len(items), EncryptionError)
+        n = len(items)
+        ids = token_bytes(_RANDOM_ID_SIZE * n)  # every message id's random part, one call
+        shared: dict[bytes, list[Any]] = {}  # encoded context -> [key state, messages]
+        cache = self.cache
+        out: list[EncryptedData] = []
+        encoded: tuple[Mapping[str, str] | None, bytes] = (None, _NO_CONTEXT)
+        for i, value in enumerate(items):
+            try:
+                pt = _plaintext(value)
+                ctx = ctxs[i]
+                if ctx is not encoded[0]:  # one mapping for all: encoded once
+                    encoded = (ctx, encode_context(ctx) if ctx else _NO_CONTEXT)
+            except EncryptionError as exc:
+                raise EncryptionError(f"value {i} of the batch: {exc}") from None
+            ctx_bytes = encoded[1]
+            if cache is not None:
+                state = self._new_data_key(ctx or {}, ctx_bytes, len(pt))
+            else:
+                slot = shared.get(ctx_bytes)
+                if slot is None or slot[1] >= BATCH_KEY_MESSAGES:
+                    slot = shared[ctx_bytes] = [
+                        self._new_data_key(ctx or {}, ctx_bytes, 0, use_cache=False),
+                        0,
+                    ]
+                slot[1] += 1
+                state = slot[0]
+            message_id = ids[i * _RANDOM_ID_SIZE : (i + 1) * _RANDOM_ID_SIZE] + MANIFEST_MARKER
+            out.append(EncryptedData._written(_seal(state, ctx_bytes, pt, message_id)))
+        return out
+
+    @overload
+    def decrypt_many(
+        self,
+        messages: Iterable[MessageInput],
+        contexts: Mapping[str, str] | Sequence[Mapping[str, str] | None] | None = ...,
+        *,
+        return_exceptions: Literal[False] = ...,
+    ) -> list[bytes]: ...
+
+    @overload
+    def decrypt_many(
+        self,
+        messages: Iterable[MessageInput],
+        contexts: Mapping[str, str] | Sequence[Mapping[str, str] | None] | None = ...,
+        *,
+        return_exceptions: Literal[True],
+    ) -> list[bytes | DecryptionError]: ...
+
+    def decrypt_many(
+        self,
+        messages: Iterable[MessageInput],
+        contexts: Mapping[str, str] | Sequence[Mapping[str, str] | None] | None = None,
+        *,
+        return_exceptions: bool = False,
+    ) -> list[bytes] | list[bytes | DecryptionError]:
+        """Decrypt many messages in one call; each is checked exactly as :meth:`decrypt` would.
+
+        Messages under the same wrapped data key and context (written by one
+        :meth:`encrypt_many`, or through the data-key cache) unwrap it once per batch; each
+        message still verifies its own context, commitment, key-section manifest and tag.
+
+        Args:
+            messages: messages in any form :meth:`decrypt` accepts.
+            contexts: ``None`` (no context), one mapping for every message, or a sequence with
+                one context (or ``None``) per message.
+            return_exceptions: return each failed message's :class:`DecryptionError` in its
+                place instead of raising.
+
+        Returns:
+            The plaintexts, in order (with ``return_exceptions``, errors in place of the
+            messages that failed).
+
+        Raises:
+            BatchDecryptionError: some messages failed; ``failures`` maps each index to its
+                error (what :meth:`decrypt` raises for that message alone), and the message
+                lists them. Messages that decrypted are not affected by the others' failures.
+            KeyProviderError: a key provider failed operationally (an outage, access denied):
+                raised at once, as :meth:`decrypt` raises it.
+        """
+        items = list(messages)
+        ctxs = _batch_contexts(contexts, len(items), DecryptionError)
+        memo: _UnwrapMemo = {}
+        results: list[bytes | DecryptionError] = []
+        failures: dict[int, DecryptionError] = {}
+        try:
+            for i, message in enumerate(items):
+                try:
+                    if isinstance(message, bytes) and message[:3] == MAGIC:
+                        data: bytes = message
+                        header = parse_header(data)
+                    else:
+                        ed = EncryptedData.parse(message)
+                        data, header = ed.to_bytes(), ed.header
+                    self._check_context(header, ctxs[i])
+                    results.append(self._open(data, header, memo))
+                except DecryptionError as exc:
+                    self._count("decrypt_failures")
+                    failures[i] = exc
+                    results.append(exc)
+        finally:
+            memo.clear()  # unwrapped data keys: not kept past the call, nor in a traceback
+        if failures and not return_exceptions:
+            results.clear()  # verified plaintext must not ride along in the traceback's locals
+            raise BatchDecryptionError(_batch_failure_message(failures, len(items)), failures)
+        return results
 
     def decrypt_to_string(
         self, message: MessageInput, context: Mapping[str, str] | None = None
