@@ -90,22 +90,22 @@ def test_go_cdk_style_triple_slash_is_accepted() -> None:
 def test_keyword_options_equal_to_the_uri_are_fine_and_conflicts_are_errors() -> None:
     o = parse_options("aws-kms://alias/x?region=us-east-1", region="us-east-1", max_attempts=2)
     assert o.max_attempts == 2
-    with pytest.raises(ConfigError, match="both in the URI and as a keyword"):
+    with pytest.raises(ConfigError, match="both in the URI and in code"):
         parse_options("aws-kms://alias/x?region=us-east-1", region="eu-west-1")
 
 
 @pytest.mark.parametrize(
     ("uri", "match"),
     [
-        ("vault://transit/x", "not an aws-kms"),
+        ("vault://transit/x", "expected a URI starting aws-kms://"),
         ("aws-kms://", "names no KMS key"),
-        ("aws-kms://alias/x?colour=red", "unknown aws-kms option"),
+        ("aws-kms://alias/x?colour=red", "unknown option 'colour'"),
         ("aws-kms://alias/x?region=moon", "not an AWS region"),
         (f"aws-kms://{ARN}?region=eu-west-1", "ARN is in us-east-1"),
-        ("aws-kms://alias/x?connect_timeout=0", "between 0 and 300"),
-        ("aws-kms://alias/x?read_timeout=abc", "must be a number"),
-        ("aws-kms://alias/x?max_attempts=0", "between 1 and 20"),
-        ("aws-kms://alias/x?max_attempts=2.5", "must be a number"),
+        ("aws-kms://alias/x?connect_timeout=0", "greater than 0"),
+        ("aws-kms://alias/x?read_timeout=abc", "must be a duration"),
+        ("aws-kms://alias/x?max_attempts=0", "at least 1"),
+        ("aws-kms://alias/x?max_attempts=2.5", "must be a whole number"),
         ("aws-kms://alias/x?retry_mode=legacy", "standard' or 'adaptive"),
         ("aws-kms://alias/x?endpoint_url=ftp://x", "http"),
         ("aws-kms://alias/x?discovery=maybe", "discovery must be"),
@@ -114,8 +114,10 @@ def test_keyword_options_equal_to_the_uri_are_fine_and_conflicts_are_errors() ->
         ("aws-kms://alias/x?discovery=1&allowed_accounts=12", "12-digit"),
         ("aws-kms://alias/x?discovery=1&allowed_keys=alias/y", "key ARNs"),
         ("aws-kms://alias/x?region=us-east-1&region=us-east-1", "given twice"),
-        ("aws-kms://alias/x#frag", "fragments"),
+        ("aws-kms://alias/x#frag", "no fragment"),
         ("aws-kms://alias/x?=&", "malformed"),
+        ("aws-kms://alias/x?connect_timeout=301", "at most 300"),
+        ("aws-kms://alias/x?max_atempts=2", "Did you mean 'max_attempts'"),
     ],
 )
 def test_bad_options_say_what_to_fix(uri: str, match: str) -> None:

@@ -272,7 +272,7 @@ def parse_uri(
     scheme, colon, rest = uri.partition(":")
     if not colon or not _SCHEME.match(scheme) or scheme.lower() not in accepted:
         want = " or ".join(f"{s}:" if form == "rfc7512" else f"{s}://" for s in accepted)
-        raise _fail(plugin, f"expected a {want} URI, got {redact_uri(uri)[:80]!r}{hint}")
+        raise _fail(plugin, f"expected a URI starting {want}, got {redact_uri(uri)[:80]!r}{hint}")
     if "#" in rest:
         raise _fail(
             plugin, f"a {scheme.lower()}: URI has no fragment ('#'); percent-encode it as %23"

@@ -11,9 +11,10 @@ URI grammar::
             | <key-id>          (1234abcd-12ab-34cd-56ef-1234567890ab or mrk-<32 hex>)
             | alias/<name>
 
-Options (in the query or as keyword arguments of the factory; giving one in both places with
-different values is an error): ``region``, ``endpoint_url``, ``profile``, ``connect_timeout``,
-``read_timeout``, ``retry_mode`` (``standard`` | ``adaptive``), ``max_attempts`` (total
+Options (in the query or as keyword arguments of the factory, parsed by
+:mod:`tigerseal.spi.options`; giving one in both places with different values is an error):
+``region``, ``endpoint_url``, ``profile``, ``connect_timeout``, ``read_timeout`` (durations:
+``2``, ``2.5s``, ``500ms``), ``retry_mode`` (``standard`` | ``adaptive``), ``max_attempts`` (total
 attempts, first one included), ``deadline`` (seconds for one whole provider operation: alias
 resolution, calls, retries and backoff), ``discovery`` (``1``/``0``), ``allowed_accounts`` and
 ``allowed_keys`` (comma-separated), plus the keyword-only ``client`` (an already-built boto3
@@ -23,14 +24,15 @@ KMS client) which no URI can carry.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
-from tigerseal.errors import ConfigError
+from tigerseal._text import escape_control
+from tigerseal.errors import ConfigError, OptionError
+from tigerseal.spi.options import Duration, build_options, given_options, option, parse_uri
 
-__all__ = ["SCHEME", "AwsKmsOptions", "KeyRef", "parse_arn", "parse_options"]
+__all__ = ["SCHEME", "AwsKmsGivenOptions", "AwsKmsOptions", "KeyRef", "parse_arn", "parse_options"]
 
 SCHEME = "aws-kms"
 
@@ -180,19 +182,34 @@ class AwsKmsOptions:
         return tuple(given)
 
 
-_OPTION_NAMES = (
-    "region",
-    "endpoint_url",
-    "profile",
-    "connect_timeout",
-    "read_timeout",
-    "retry_mode",
-    "max_attempts",
-    "deadline",
-    "discovery",
-    "allowed_accounts",
-    "allowed_keys",
-)
+def _retry_mode(name: str, value: object) -> str:
+    if value not in ("standard", "adaptive"):
+        raise ConfigError(
+            f"{name} must be 'standard' or 'adaptive', got {escape_control(str(value), limit=20)!r}"
+            " (botocore's legacy mode is not supported: it retries without a quota)"
+        )
+    return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class AwsKmsGivenOptions:
+    """The ``aws-kms`` options as given (query or keywords), typed by :mod:`tigerseal.spi.options`.
+
+    :func:`parse_options` checks them together and fills the defaults into
+    :class:`AwsKmsOptions`.
+    """
+
+    region: str | None = option(None, help="AWS region (default: from the ARN or the session)")
+    endpoint_url: str | None = option(None, help="a non-default KMS endpoint (http/https)")
+    profile: str | None = option(None, help="AWS shared-config profile")
+    connect_timeout: Duration | None = option(None, gt=0, le=300, help="seconds per connect")
+    read_timeout: Duration | None = option(None, gt=0, le=300, help="seconds per response")
+    retry_mode: str | None = option(None, parse=_retry_mode, help="standard or adaptive")
+    max_attempts: int | None = option(None, ge=1, le=20, help="attempts per call, first included")
+    deadline: Duration | None = option(None, gt=0, le=3600, help="seconds per whole operation")
+    discovery: bool = option(False, help="1: unwrap may use other (allow-listed) keys")
+    allowed_accounts: frozenset[str] = option(frozenset(), help="accounts discovery may use")
+    allowed_keys: frozenset[str] = option(frozenset(), help="key ARNs discovery may use")
 
 
 def parse_options(
@@ -218,119 +235,32 @@ def parse_options(
         ConfigError: unknown option, bad value, conflict between URI and keywords, or a key
             identifier that is not one of the four KMS forms.
     """
-    if not isinstance(uri, str):
-        raise ConfigError(f"an aws-kms key URI must be a str, not {type(uri).__name__}")
-    scheme, sep, rest = uri.partition("://")
-    if not sep or scheme.lower() != SCHEME:
-        raise ConfigError(f"{uri!r} is not an aws-kms:// URI; examples: {_EXAMPLES}")
-    key_part, _, query = rest.partition("?")
+    parsed = parse_uri(uri, plugin=SCHEME, schemes=(SCHEME,), example=_EXAMPLES)
     # Go CDK writes awskms:///alias/name (empty host); accept the extra slash.
-    key_part = key_part.lstrip("/")
+    key_part = ((parsed.authority or "") + parsed.path).lstrip("/")
     if not key_part:
-        raise ConfigError(f"{uri!r} names no KMS key; examples: {_EXAMPLES}")
-    if "#" in rest:
-        raise ConfigError(f"{uri!r}: fragments are not allowed in an aws-kms URI")
-
-    raw: dict[str, Any] = {}
-    try:
-        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
-    except ValueError as exc:
-        raise ConfigError(f"{uri!r}: malformed query string ({exc})") from exc
-    for name, value in pairs:
-        if name in raw:
-            raise ConfigError(f"option {name!r} is given twice in {uri!r}")
-        raw[name] = value
-    for name, value in kwargs.items():
-        if name in raw and not _same(name, raw[name], value, _extra_names):
-            raise ConfigError(
-                f"option {name!r} is given both in the URI and as a keyword argument with "
-                "different values; give it once"
+        raise ConfigError(f"{parsed.redacted()!r} names no KMS key; examples: {_EXAMPLES}")
+    uri_extras = {n: v for n, v in parsed.query if n in _extra_names}
+    code_extras = {n: kwargs.pop(n) for n in _extra_names if n in kwargs}
+    for name in uri_extras.keys() & code_extras.keys():
+        if uri_extras[name] != code_extras[name]:
+            raise OptionError(
+                f"{SCHEME}: option {name!r} is given both in the URI and in code with different "
+                "values; give it in one place",
+                plugin=SCHEME,
+                option=name,
             )
-        raw[name] = value
-    extras = {name: raw.pop(name) for name in _extra_names if name in raw}
-    unknown = sorted(set(raw) - set(_OPTION_NAMES))
-    if unknown:
-        raise ConfigError(
-            f"unknown aws-kms option(s) {', '.join(map(repr, unknown))}; "
-            f"known: {', '.join((*_OPTION_NAMES, *_extra_names))}, and the keyword-only client="
-        )
-    values = {name: _normalise(name, value) for name, value in raw.items()}
+    given = build_options(
+        AwsKmsGivenOptions,
+        plugin=SCHEME,
+        uri=[(n, v) for n, v in parsed.query if n not in _extra_names],
+        code=kwargs,
+    )
     key = parse_key(key_part)
-    options = _validate(key, values)
+    options = _validate(key, given_options(given))
     if _extras_out is not None:
-        _extras_out.update(extras)
+        _extras_out.update({**uri_extras, **code_extras})
     return options
-
-
-def _same(name: str, a: Any, b: Any, extra_names: tuple[str, ...]) -> bool:
-    if name in extra_names:
-        return bool(a == b)
-    return bool(_normalise(name, a) == _normalise(name, b))
-
-
-def _normalise(name: str, value: Any) -> Any:
-    """Turn a URI string or a keyword value into the option's type."""
-    if value is None:
-        return None
-    if name in ("connect_timeout", "read_timeout"):
-        number = _number(name, value, float)
-        if not 0 < number <= 300:
-            raise ConfigError(f"{name} must be between 0 and 300 seconds, got {number}")
-        return number
-    if name == "deadline":
-        number = _number(name, value, float)
-        if not 0 < number <= 3600:
-            raise ConfigError(f"deadline must be between 0 and 3600 seconds, got {number}")
-        return number
-    if name == "max_attempts":
-        attempts = int(_number(name, value, int))
-        if not 1 <= attempts <= 20:
-            raise ConfigError(f"max_attempts must be between 1 and 20, got {attempts}")
-        return attempts
-    if name == "discovery":
-        return _boolean(value)
-    if name in ("allowed_accounts", "allowed_keys"):
-        items = value.split(",") if isinstance(value, str) else list(_iterable(name, value))
-        return frozenset(str(item).strip() for item in items if str(item).strip())
-    if name == "retry_mode":
-        if value not in ("standard", "adaptive"):
-            raise ConfigError(
-                f"retry_mode must be 'standard' or 'adaptive', got {value!r} "
-                "(botocore's legacy mode is not supported: it retries without a quota)"
-            )
-        return value
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"option {name} must be a non-empty string")
-    return value
-
-
-def _number(name: str, value: Any, kind: type[float] | type[int]) -> float:
-    if isinstance(value, bool):
-        raise ConfigError(f"{name} must be a number, got {value!r}")
-    try:
-        number = kind(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{name} must be a number, got {value!r}") from exc
-    if kind is int and isinstance(value, float) and not value.is_integer():
-        raise ConfigError(f"{name} must be a whole number, got {value!r}")
-    return float(number) if kind is float else number
-
-
-def _boolean(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ConfigError(f"discovery must be 1/0 or true/false, got {value!r}")
-
-
-def _iterable(name: str, value: Any) -> Iterable[Any]:
-    if isinstance(value, Iterable) and not isinstance(value, (bytes, Mapping)):
-        return value
-    raise ConfigError(f"{name} must be a comma-separated string or a list of strings")
 
 
 def _validate(key: KeyRef, values: dict[str, Any]) -> AwsKmsOptions:
