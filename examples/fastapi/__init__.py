@@ -1,0 +1,1 @@
+"""The FastAPI example service (see app.py)."""
