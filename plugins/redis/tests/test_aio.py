@@ -177,3 +177,27 @@ def test_client_built_storage_has_no_async_twin(
     view = aio.async_storage(s)
     assert isinstance(view, aio.SyncStorageAdapter)
     assert view.offload
+
+
+async def test_cancelled_decision_leaves_no_stray_reply(
+    redis_url: str, redis_server: RedisServer, closing: Callable[[Any], Any]
+) -> None:
+    """A decision cancelled while its reply is in flight must not hand that reply to the next."""
+    sync = closing(storage.from_uri(redis_url))
+    twin = aio.async_storage(sync)
+    policy = RateLimitPolicy(100, 60, "sliding_window_log")
+    await twin.acquire("c", policy)
+    redis_server.pause()
+    try:
+        task = asyncio.create_task(twin.acquire("c", policy))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        redis_server.resume()
+    fresh = await twin.peek("fresh-key", policy)
+    assert fresh.remaining == 100  # the stray reply for "c" would say 98
+    assert (await twin.acquire("c", policy)).remaining in (97, 98)
+    await twin.aclose()

@@ -21,7 +21,7 @@ from tigerseal.spi import RateLimitDecision, RateLimitPolicy
 from tigerseal.spi.services import RATE_LIMIT_ALGORITHMS
 
 from tigerseal_redis._scripts import Script
-from tigerseal_redis.storage import _response_error, hash_tag
+from tigerseal_redis.storage import _payload, _response_error, hash_tag
 
 if TYPE_CHECKING:
     from tigerseal_redis.revocation import RedisRevocationStore, _Op
@@ -40,8 +40,14 @@ class AsyncRedisRateLimitStorage(AsyncRateLimitStorage):
     """
 
     def __init__(self, sync: RedisRateLimitStorage, client: Any) -> None:
+        import redis.asyncio as aredis
+        import redis.exceptions as rx
+
         self.sync = sync
         self._client = client
+        # As in the sync storage: a plain client with a shared pool takes the pre-packed path.
+        plain = type(client) is aredis.Redis and getattr(client, "connection", None) is None
+        self._fast = _HeldConnections(client.connection_pool, rx.ResponseError) if plain else None
 
     async def acquire(
         self, key: str, policy: RateLimitPolicy, cost: int = 1, *, now: float | None = None
@@ -84,20 +90,30 @@ class AsyncRedisRateLimitStorage(AsyncRateLimitStorage):
         self, key: str, policy: RateLimitPolicy, cost: int, now: float | None, peek: bool
     ) -> RateLimitDecision:
         sync = self.sync
-        wire, state, _now_arg, _extra, args = sync._request(key, policy, cost, now, peek)
+        wire, state, now_arg, extra, args = sync._request(key, policy, cost, now, peek)
+        fast = self._fast
 
         async def remote() -> RateLimitDecision:
-            return sync._decision(policy, await self._eval(wire.script, state, args))
+            if fast is not None:
+                payload = _payload(wire, state, cost, now_arg, peek, extra)
+                reply = await self._eval(wire.script, state, args, payload)
+            else:
+                reply = await self._eval(wire.script, state, args, None)
+            return sync._decision(policy, reply)
 
         def fallback() -> RateLimitDecision:
             return sync._fallback_decision(key, policy, cost, now, peek)
 
         return await sync._guard.acall(remote, fallback)
 
-    async def _eval(self, script: Script, key: str, args: tuple[Any, ...]) -> Any:
+    async def _eval(
+        self, script: Script, key: str, args: tuple[Any, ...], payload: bytes | None
+    ) -> Any:
         import redis.exceptions as rx
 
         try:
+            if payload is not None and self._fast is not None:
+                return await self._fast.call(payload)
             return await self._client.execute_command("EVALSHA", script.sha, 1, key, *args)
         except rx.NoScriptError:
             # Server restarted or SCRIPT FLUSH: EVAL sends the source and caches it again.
@@ -111,6 +127,8 @@ class AsyncRedisRateLimitStorage(AsyncRateLimitStorage):
 
     async def aclose(self) -> None:
         """Close the async client's connections (the sync storage stays open)."""
+        if self._fast is not None:
+            await self._fast.aclose()
         await self._client.aclose()
 
     def __repr__(self) -> str:
@@ -164,3 +182,45 @@ class AsyncRedisRevocationStore(AsyncRevocationStore):
 
     def __repr__(self) -> str:
         return f"AsyncRedisRevocationStore(server={self.sync._guard.server!r})"
+
+
+class _HeldConnections:
+    """Pool connections held by the twin between decisions: send pre-packed bytes, read one reply.
+
+    redis-py's generic async path (pool lock, connection health check, retry wrapper,
+    observability hooks, per-argument encoding) costs about as much client time as the round
+    trip; a decision here takes an idle held connection (or one more from the pool), writes the
+    ``EVALSHA`` packed mostly in advance and reads its reply. Connection set-up, AUTH and TLS
+    stay redis-py's; the pool's ``max_connections`` still bounds how many are held.
+    """
+
+    def __init__(self, pool: Any, response_error: type[BaseException]) -> None:
+        self._pool = pool
+        self._idle: list[Any] = []
+        self._held: list[Any] = []
+        self._response_error = response_error
+
+    async def call(self, payload: bytes) -> Any:
+        idle = self._idle
+        if idle:
+            conn = idle.pop()
+        else:
+            conn = await self._pool.get_connection()
+            self._held.append(conn)
+        try:
+            await conn.send_packed_command([payload], check_health=False)
+            reply = await conn.read_response()
+        except BaseException as exc:
+            if not isinstance(exc, self._response_error):
+                # A reply may still be in flight (timeout, cancellation): the next call on this
+                # connection starts on a fresh socket (redis-py reconnects on send).
+                await conn.disconnect()
+            idle.append(conn)
+            raise
+        idle.append(conn)
+        return reply
+
+    async def aclose(self) -> None:
+        held, self._held, self._idle = self._held, [], []
+        for conn in held:
+            await self._pool.release(conn)

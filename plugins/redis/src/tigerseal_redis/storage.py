@@ -271,17 +271,7 @@ class RedisRateLimitStorage(RateLimitStorage):
 
         def remote() -> RateLimitDecision:
             if self._fast is not None:
-                payload = b"".join(
-                    (
-                        wire.head,
-                        bulk(state.encode()),
-                        wire.mid,
-                        bulk(b"%d" % cost),
-                        bulk(now_arg.encode()),
-                        _PEEK if peek else _COUNT,
-                        bulk(str(extra).encode()),
-                    )
-                )
+                payload = _payload(wire, state, cost, now_arg, peek, extra)
                 reply = self._eval(wire.script, state, args, payload)
             else:
                 reply = self._eval(wire.script, state, args, None)
@@ -328,6 +318,23 @@ class RedisRateLimitStorage(RateLimitStorage):
 
 _PEEK = bulk(b"1")
 _COUNT = bulk(b"0")
+
+
+def _payload(
+    wire: _PolicyWire, state: str, cost: int, now_arg: str, peek: bool, extra: int | str
+) -> bytes:
+    """The whole ``EVALSHA`` of a decision as RESP bytes (constant parts packed per policy)."""
+    return b"".join(
+        (
+            wire.head,
+            bulk(state.encode()),
+            wire.mid,
+            bulk(b"%d" % cost),
+            bulk(now_arg.encode()),
+            _PEEK if peek else _COUNT,
+            bulk(str(extra).encode()),
+        )
+    )
 
 
 class _PolicyWire(NamedTuple):
