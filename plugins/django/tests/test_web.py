@@ -129,7 +129,7 @@ def test_rate_limit_and_jwt_middleware() -> None:
         client = Client()
         me = client.get("/me/", HTTP_AUTHORIZATION=f"Bearer {_token(sub='eve')}")
         assert me.status_code == 200
-        assert me["RateLimit-Policy"] == '"site";q=2;w=30'
+        assert me["RateLimit-Policy"] == '"app";q=2;w=30'
         bad = client.get("/public/", HTTP_AUTHORIZATION="Bearer not.a.jwt")
         assert bad.status_code == 401  # an invalid token is refused even where none is needed
         assert client.get("/public/").status_code == 200  # exempt: not counted

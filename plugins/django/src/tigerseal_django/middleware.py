@@ -62,7 +62,7 @@ class RateLimitMiddleware:
             return None
         try:
             limit, window = setting
-            return RateLimitRule(int(limit), float(window), "site")
+            return RateLimitRule(int(limit), float(window), "app")
         except (TypeError, ValueError, ConfigError) as exc:
             raise ImproperlyConfigured(
                 "settings.TIGERSEAL['RATE_LIMIT'] must be (requests, window_seconds), e.g. "

@@ -1,0 +1,1 @@
+"""The example app: notes with encrypted text."""
