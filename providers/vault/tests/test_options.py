@@ -45,13 +45,13 @@ def test_uri_forms(uri: str, mount: str, key: str) -> None:
     [
         ("vault://", "needs a key name"),
         ("vault:transit/x", "not a vault URI"),
-        ("aws-kms://alias/x", "not a vault URI"),
+        ("aws-kms://alias/x", "expected a URI starting vault://"),
         ("vault://s.token@transit/x", "credentials"),
         ("vault://transit/x#frag", "fragment"),
         ("vault://transit/../x", "not a valid"),
         ("vault://transit/a%2Fb", "not a valid"),
         ("vault://transit/x y", "not a valid"),
-        ("vault://transit/x?nope=1", "unknown vault URI option 'nope'"),
+        ("vault://transit/x?nope=1", "unknown option 'nope' in the URI"),
         ("vault://transit/x?adr=http://h", "Did you mean 'addr'"),
         ("vault://transit/x?aad=1&aad=0", "given twice"),
         ("vault://transit/x?token=s.abc", "must not be given in a vault URI"),
@@ -102,8 +102,11 @@ def test_settings_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
     assert provider_kwargs_from_uri("vault://x", {})["addr"] == "http://ts:8200"
     uri_kw = provider_kwargs_from_uri("vault://x?addr=http://uri:8200&namespace=ns", {})
     assert (uri_kw["addr"], uri_kw["namespace"]) == ("http://uri:8200", "ns")
-    code_kw = provider_kwargs_from_uri("vault://x?addr=http://uri:8200", {"addr": "http://c:1"})
-    assert code_kw["addr"] == "http://c:1"
+    # The one precedence rule: URI and code must agree (no silent "code wins").
+    same = provider_kwargs_from_uri("vault://x?addr=http://uri:8200", {"addr": "http://uri:8200"})
+    assert same["addr"] == "http://uri:8200"
+    with pytest.raises(ConfigError, match="'addr' is given both in the URI and in code"):
+        provider_kwargs_from_uri("vault://x?addr=http://uri:8200", {"addr": "http://c:1"})
 
 
 def test_dotenv_is_read(tmp_path: Path) -> None:
@@ -141,7 +144,7 @@ def test_token_var_and_approle_vars(monkeypatch: pytest.MonkeyPatch) -> None:
         ("vault://x?timeout=never", {"token": "t"}, "timeout"),
         ("vault://x?batch_size=lots", {"token": "t"}, "batch_size"),
         ("vault://x?client_cert=/c.pem", {"token": "t"}, "both client_cert and client_key"),
-        ("vault://x", {"token": "t", "colour": "red"}, "unknown vault provider option"),
+        ("vault://x", {"token": "t", "colour": "red"}, "unknown keyword option 'colour'"),
     ],
 )
 def test_missing_or_bad_options(

@@ -620,7 +620,8 @@ def build_options(
         uri: the URI's options (``ParsedURI.query``), as given (strings).
         code: keyword options given in code (native values or strings).
         extra: values the plugin computed itself (the key named by the URI's path, an
-            environment fallback); they fill fields neither the URI nor code gave.
+            environment fallback), parsed like the others; they fill only fields neither the
+            URI nor code gave (``None``: nothing to fill).
         passthrough: when given, unknown URI options are appended to it instead of refused
             (a driver's own query parameters: redis-py, SQLAlchemy).
         refused_in_uri: names refused in a URI with the reason (a secret: ``token``).
@@ -672,9 +673,10 @@ def build_options(
                 f.uri_name,
             )
         values[name] = value
+    by_name = {f.name: f for f in fields}
     for name, value in (extra or {}).items():
         if name not in values and value is not None:
-            values[name] = value
+            values[name] = _convert(by_name[name], value, plugin)
     return model(**values)
 
 

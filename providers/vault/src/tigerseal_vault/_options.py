@@ -1,27 +1,32 @@
 """``vault://[mount/]key-name?option=value`` URIs and the settings they fall back on.
 
-Precedence, highest first: keyword options given in code, URI query options, ``TIGERSEAL_VAULT_*``
-variables, ``VAULT_*`` variables, ``BAO_*`` variables (environment first, then ``.env``).
+Precedence (the one rule of :mod:`tigerseal.spi.options`): an option given both in the URI query
+and in code must have the same value there; when neither gives it, ``TIGERSEAL_VAULT_*``
+variables, then ``VAULT_*``, then ``BAO_*`` (environment first, then ``.env``), then the default.
 Secrets (token, secret_id) are refused in a URI: URIs end up in logs, envelope headers and
 ``tigerseal doctor`` output. Name the variable that holds them instead (``token_var=...``).
 """
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from typing import Any, Literal
+from urllib.parse import unquote
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from tigerseal._text import escape_control
 from tigerseal.errors import ConfigError
+from tigerseal.spi.options import Duration, build_options, option, parse_uri
+from tigerseal.spi.options import parse_bool as _parse_bool
+from tigerseal.spi.options import parse_duration as _parse_duration
 
 __all__ = [
     "DEFAULT_MOUNT",
     "QUERY_OPTIONS",
+    "VaultOptions",
     "VaultSettings",
     "VaultURI",
     "parse_bool",
@@ -54,7 +59,15 @@ QUERY_OPTIONS: dict[str, str] = {
     "key_info_ttl": "seconds to cache the key's versions and settings (default 300)",
 }
 
+PLUGIN = "vault"
+_EXAMPLE = "vault://[mount/]key-name?addr=https://vault.internal:8200"
 _SECRET_OPTIONS = {"token", "secret_id", "role_id", "password", "client_token"}
+_REFUSED = dict.fromkeys(
+    _SECRET_OPTIONS,
+    "secrets must not be given in a vault URI (URIs are logged and stored in envelope "
+    "headers): set VAULT_TOKEN / VAULT_SECRET_ID, or name the variable that holds it with "
+    "token_var= / secret_id_var=",
+)
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
@@ -127,6 +140,38 @@ class VaultSettings(BaseSettings):
     )
 
 
+def _h(name: str) -> str:
+    return QUERY_OPTIONS[name]
+
+
+@dataclass(frozen=True, slots=True)
+class VaultOptions:
+    """The options of a ``vault://`` provider (query or keywords; :mod:`tigerseal.spi.options`).
+
+    ``token``, ``role_id``, ``secret_id`` and ``client`` are keyword-only and handled by
+    :func:`provider_kwargs_from_uri` (a URI never carries a secret).
+    """
+
+    addr: str | None = option(None, help=_h("addr"))
+    namespace: str | None = option(None, help=_h("namespace"))
+    auth: Literal["token", "approle"] = option("token", help=_h("auth"))
+    token_var: str | None = option(None, help=_h("token_var"))
+    role_id_var: str | None = option(None, help=_h("role_id_var"))
+    secret_id_var: str | None = option(None, help=_h("secret_id_var"))
+    approle_mount: str = option("approle", help=_h("approle_mount"))
+    derived: bool = option(False, help=_h("derived"))
+    context_fields: tuple[str, ...] | None = option(None, help=_h("context_fields"))
+    aad: bool = option(True, help=_h("aad"))
+    timeout: Duration = option(10.0, gt=0, help=_h("timeout"))
+    cacert: str | None = option(None, help=_h("cacert"))
+    capath: str | None = option(None, help=_h("capath"))
+    client_cert: str | None = option(None, help=_h("client_cert"))
+    client_key: str | None = option(None, help=_h("client_key"))
+    insecure_skip_verify: bool = option(False, help=_h("insecure_skip_verify"))
+    batch_size: int | None = option(None, help=_h("batch_size"))
+    key_info_ttl: Duration = option(300.0, gt=0, help=_h("key_info_ttl"))
+
+
 @dataclass(frozen=True, slots=True)
 class VaultURI:
     """A parsed ``vault://`` URI: where the key lives and the query options."""
@@ -149,17 +194,15 @@ def parse_vault_uri(uri: str) -> VaultURI:
     Raises:
         ConfigError: the URI is malformed, names an unknown option, or carries a secret.
     """
-    parts = urlsplit(uri)
-    if parts.scheme.lower() != "vault" or not uri[len(parts.scheme) :].startswith("://"):
-        raise ConfigError(f"{uri!r} is not a vault URI: expected vault://[mount/]key-name")
-    if "@" in parts.netloc:
+    parsed = parse_uri(uri, plugin=PLUGIN, schemes=("vault",), example=_EXAMPLE)
+    if parsed.authority is None:
+        raise ConfigError(f"{parsed.redacted()!r} is not a vault URI: expected {_EXAMPLE}")
+    if "@" in parsed.authority:
         raise ConfigError(
             "a vault URI must not carry credentials (user@ or token@): set VAULT_TOKEN, or use "
             "auth=approle with VAULT_ROLE_ID / VAULT_SECRET_ID"
         )
-    if parts.fragment:
-        raise ConfigError(f"a vault URI has no #fragment; remove {'#' + parts.fragment!r}")
-    segments = [unquote(s) for s in (parts.netloc + parts.path).split("/") if s]
+    segments = [unquote(s) for s in (parsed.authority + parsed.path).split("/") if s]
     if not segments:
         raise ConfigError("a vault URI needs a key name: vault://[mount/]key-name")
     if len(segments) >= 3 and segments[-2] == "keys":
@@ -167,74 +210,31 @@ def parse_vault_uri(uri: str) -> VaultURI:
     for s in segments:
         if not _NAME.match(s) or s in (".", ".."):
             raise ConfigError(
-                f"{s!r} in {_redact_query(uri)!r} is not a valid Vault mount or key name "
-                "(letters, digits, '_', '-', '.')"
+                f"{escape_control(s, limit=60)!r} in {_redact_query(uri)!r} is not a valid Vault "
+                "mount or key name (letters, digits, '_', '-', '.')"
             )
     key_name = segments[-1]
     mount = "/".join(segments[:-1]) or DEFAULT_MOUNT
-    query = _parse_query(parts.query, uri)
-    return VaultURI(mount=mount, key_name=key_name, query=query)
-
-
-def _parse_query(raw: str, uri: str) -> dict[str, str]:
-    if not raw:
-        return {}
-    try:
-        pairs = parse_qsl(raw, keep_blank_values=True, strict_parsing=True)
-    except ValueError as exc:
-        raise ConfigError(f"the query of {_redact_query(uri)!r} is malformed: {exc}") from None
-    query: dict[str, str] = {}
-    for name, value in pairs:
-        if name.lower() in _SECRET_OPTIONS:
-            raise ConfigError(
-                f"{name!r} must not be given in a vault URI (URIs are logged and stored in "
-                "envelope headers): set VAULT_TOKEN / VAULT_SECRET_ID, or name the variable "
-                "that holds it with token_var= / secret_id_var="
-            )
-        if name not in QUERY_OPTIONS:
-            close = difflib.get_close_matches(name, QUERY_OPTIONS, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(
-                f"unknown vault URI option {name!r}.{hint} Known options: "
-                + ", ".join(sorted(QUERY_OPTIONS))
-            )
-        if name in query:
-            raise ConfigError(f"the vault URI option {name!r} is given twice")
-        query[name] = value
-    return query
+    # Validate the query now (unknown names, secrets, bad values), so the CLI fails early too.
+    build_options(VaultOptions, plugin=PLUGIN, uri=parsed.query, refused_in_uri=_REFUSED)
+    return VaultURI(mount=mount, key_name=key_name, query=dict(parsed.query))
 
 
 def _redact_query(uri: str) -> str:
-    return uri.split("?", 1)[0]
+    return escape_control(uri.split("?", 1)[0], limit=120)
 
 
 def parse_bool(name: str, value: object) -> bool:
-    """``1/true/yes/on`` or ``0/false/no/off`` (any case); ``ConfigError`` otherwise."""
-    if isinstance(value, bool):
-        return value
-    if value is None:
-        return False
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ConfigError(f"{name} must be 1 or 0 (true/false), got {value!r}")
+    """``1/true/yes/on`` or ``0/false/no/off`` (any case); ``ConfigError`` otherwise.
 
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+    The one boolean rule of :func:`tigerseal.spi.options.parse_bool`; ``None`` is false.
+    """
+    return False if value is None else _parse_bool(name, value, plugin=PLUGIN)
 
 
 def parse_duration(name: str, value: object) -> float:
-    """Seconds from ``10``, ``2.5``, ``500ms``, ``30s``, ``5m`` or ``1h``."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if match is None:
-            raise ConfigError(f"{name} must be a duration such as 10, 2.5s or 1m; got {value!r}")
-        unit = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[match.group(2) or "s"]
-        seconds = float(match.group(1)) * unit
+    """Seconds from ``10``, ``2.5``, ``500ms``, ``30s``, ``5m`` or ``1h`` (positive)."""
+    seconds = _parse_duration(name, value, plugin=PLUGIN)
     if seconds <= 0:
         raise ConfigError(f"{name} must be positive, got {value!r}")
     return seconds
@@ -268,34 +268,46 @@ def provider_kwargs_from_uri(uri: str, options: dict[str, Any]) -> dict[str, Any
         ConfigError: bad URI or options, or no server address / credentials found.
     """
     parsed = parse_vault_uri(uri)
-    q = dict(parsed.query)
     settings = VaultSettings()
-    opts = dict(options)
-
-    def pick(name: str, fallback: Any = None) -> Any:
-        from_uri = q.pop(name, None)
-        if name in opts:
-            return opts.pop(name)
-        return fallback if from_uri is None else from_uri
-
-    kwargs: dict[str, Any] = {"mount": parsed.mount}
-    kwargs["addr"] = pick("addr", settings.addr or None)
-    kwargs["namespace"] = pick("namespace", settings.namespace or None)
-    auth = str(pick("auth", "token")).lower()
+    code = dict(options)
+    secrets_given = {
+        n: code.pop(n) for n in ("token", "role_id", "secret_id", "client") if n in code
+    }
+    opts = build_options(
+        VaultOptions,
+        plugin=PLUGIN,
+        uri=parsed.query,
+        code=code,
+        refused_in_uri=_REFUSED,
+        # Environment fallbacks: only where neither the URI nor code gives the option.
+        extra={
+            "addr": settings.addr or None,
+            "namespace": settings.namespace or None,
+            "timeout": settings.timeout or None,
+            "insecure_skip_verify": settings.skip_verify or None,
+            "cacert": settings.cacert or None,
+            "capath": settings.capath or None,
+            "client_cert": settings.client_cert or None,
+            "client_key": settings.client_key or None,
+        },
+    )
+    kwargs: dict[str, Any] = {"mount": parsed.mount, "addr": opts.addr}
+    kwargs["namespace"] = opts.namespace
+    auth = opts.auth
     kwargs["auth"] = auth
 
-    token_var = pick("token_var")
-    token = opts.pop("token", None)
+    token_var = opts.token_var
+    token = secrets_given.get("token")
     if token is None:
         token = _env(token_var) if token_var else _secret(settings.token)
-    role_id_var, secret_id_var = pick("role_id_var"), pick("secret_id_var")
-    role_id = opts.pop("role_id", None)
+    role_id_var, secret_id_var = opts.role_id_var, opts.secret_id_var
+    role_id = secrets_given.get("role_id")
     if role_id is None:
         role_id = _env(role_id_var) if role_id_var else _secret(settings.role_id)
-    secret_id = opts.pop("secret_id", None)
+    secret_id = secrets_given.get("secret_id")
     if secret_id is None:
         secret_id = _env(secret_id_var) if secret_id_var else _secret(settings.secret_id)
-    client = opts.pop("client", None)
+    client = secrets_given.get("client")
     if auth == "token":
         kwargs["token"] = token
         if client is None and not token:
@@ -304,7 +316,7 @@ def provider_kwargs_from_uri(uri: str, options: dict[str, Any]) -> dict[str, Any
                 f"no Vault token for {parsed.key_id}: set {where}, or use AppRole "
                 "(vault://...?auth=approle with VAULT_ROLE_ID and VAULT_SECRET_ID)"
             )
-    elif auth == "approle":
+    else:
         if not role_id or not secret_id:
             missing = [
                 n
@@ -319,40 +331,21 @@ def provider_kwargs_from_uri(uri: str, options: dict[str, Any]) -> dict[str, Any
                 + " and ".join(missing)
             )
         kwargs["role_id"], kwargs["secret_id"] = role_id, secret_id
-        kwargs["approle_mount"] = pick("approle_mount", "approle")
-    else:
-        raise ConfigError(f"auth must be 'token' or 'approle', got {auth!r}")
+        kwargs["approle_mount"] = opts.approle_mount
     if client is not None:
         kwargs["client"] = client
 
-    kwargs["derived"] = parse_bool("derived", pick("derived", False))
-    fields = pick("context_fields")
-    if isinstance(fields, str):
-        fields = tuple(f.strip() for f in fields.split(",") if f.strip())
-    kwargs["context_fields"] = tuple(fields) if fields is not None else None
-    kwargs["aad"] = parse_bool("aad", pick("aad", True))
-    kwargs["timeout"] = parse_duration("timeout", pick("timeout", settings.timeout or 10.0))
-    batch_size = pick("batch_size")
-    if batch_size is not None:
-        try:
-            kwargs["batch_size"] = int(batch_size)
-        except ValueError:
-            raise ConfigError(f"batch_size must be an integer, got {batch_size!r}") from None
-    kwargs["key_info_ttl"] = parse_duration("key_info_ttl", pick("key_info_ttl", 300.0))
-
-    skip = parse_bool("insecure_skip_verify", pick("insecure_skip_verify", settings.skip_verify))
-    cacert = pick("cacert", settings.cacert or None)
-    capath = pick("capath", settings.capath or None)
-    kwargs["verify"] = False if skip else (cacert or capath or True)
-    cert, key = pick("client_cert", settings.client_cert), pick("client_key", settings.client_key)
+    kwargs["derived"] = opts.derived
+    kwargs["context_fields"] = opts.context_fields
+    kwargs["aad"] = opts.aad
+    kwargs["timeout"] = opts.timeout
+    if opts.batch_size is not None:
+        kwargs["batch_size"] = opts.batch_size
+    kwargs["key_info_ttl"] = opts.key_info_ttl
+    cacert, capath = opts.cacert, opts.capath
+    kwargs["verify"] = False if opts.insecure_skip_verify else (cacert or capath or True)
+    cert, key = opts.client_cert, opts.client_key
     if bool(cert) != bool(key):
         raise ConfigError("TLS client auth needs both client_cert and client_key")
     kwargs["cert"] = (cert, key) if cert else None
-
-    leftover = sorted(set(opts) | set(q))
-    if leftover:
-        known = sorted({*QUERY_OPTIONS, "token", "role_id", "secret_id", "client"})
-        raise ConfigError(
-            f"unknown vault provider option(s) {', '.join(leftover)}; known: {', '.join(known)}"
-        )
     return {"key_name": parsed.key_name, **kwargs}
