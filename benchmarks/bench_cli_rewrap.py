@@ -3,8 +3,8 @@
 Seals N small files (1,000; 200 with ``--quick``) with a ``vault://transit`` key, rotates it and
 runs the CLI's ``rewrap`` command in process (click's runner) on the directory, two rounds.
 Reports files per second and the Vault HTTP requests counted by the provider. Optionally the
-same for an older ``tigerseal/cli/crypto.py`` (``--baseline FILE``, e.g. from ``git show
-<commit>:core/src/tigerseal/cli/crypto.py``) in interleaved rounds, for a before/after ratio.
+same for an older ``tigerseal/cli/_crypto.py`` (``--baseline FILE``, e.g. from ``git show
+<commit>:core/src/tigerseal/cli/_crypto.py``) in interleaved rounds, for a before/after ratio.
 
     .venv/bin/python benchmarks/bench_cli_rewrap.py [--quick] [--baseline OLD_CRYPTO_PY]
 
@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--baseline", help="an older cli/crypto.py to compare with")
     args = parser.parse_args()
     n = 200 if args.quick else 1000
-    import tigerseal.cli.crypto as current
+    import tigerseal.cli._crypto as current
 
     contenders: list[tuple[str, Any]] = [("current", current)]
     if args.baseline:

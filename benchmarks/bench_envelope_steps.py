@@ -33,7 +33,7 @@ def main() -> None:
 
     os.environ["TIGERSEAL_BENCH_KEY"] = secrets.token_hex(32)
     from tigerseal.envelope import CachePolicy, EncryptedData, EncryptionService
-    from tigerseal.envelope.format import derive, encode_key_section, parse_header
+    from tigerseal.envelope._format import derive, encode_key_section, parse_header
     from tigerseal.plugins import key_provider_from_uri
 
     provider = key_provider_from_uri("env://TIGERSEAL_BENCH_KEY")

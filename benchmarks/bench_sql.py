@@ -366,7 +366,7 @@ def audit_rows(url: str, n: int) -> list[dict[str, Any]]:
     """SQL audit sink: events per second into one shared chain."""
     import threading
 
-    from tigerseal.audit.chain import AuditKeys
+    from tigerseal.audit._chain import AuditKeys
     from tigerseal_sql.audit import from_uri
 
     keys = AuditKeys(static_key=secrets.token_bytes(32))

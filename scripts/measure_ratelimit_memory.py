@@ -12,7 +12,7 @@ import gc
 import sys
 import tracemalloc
 
-from tigerseal.ratelimit.memory import MemoryRateLimitStorage
+from tigerseal.ratelimit._memory import MemoryRateLimitStorage
 from tigerseal.spi.services import RateLimitPolicy
 
 

@@ -26,7 +26,7 @@ os.environ.setdefault("TIGERSEAL_AUDIT_SINKS", "")
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESGCMSIV
 from tigerseal.envelope import EncryptedData, EncryptionService
-from tigerseal.envelope.format import (
+from tigerseal.envelope._format import (
     CONTENT_SINGLE,
     build_aad,
     derive,

@@ -415,7 +415,7 @@ def read_message_file(f: BinaryIO) -> tuple[MessageForm | None, bytes]:
     first 64 KiB); other JSON files are scanned in chunks, never held whole.
     """
     # Imported here: providers and config import this module while the envelope loads.
-    from tigerseal.envelope.format import MAX_HEADER_SIZE
+    from tigerseal.envelope._format import MAX_HEADER_SIZE
 
     head = _read(f, MAX_HEADER_SIZE)
     form = message_form(head)

@@ -130,7 +130,7 @@ class HostServices:
     @property
     def passwords(self) -> PasswordContext:
         """Password hashing (scheme, cost, pepper)."""
-        from tigerseal.passwords.context import _build_from_settings, get_password_context
+        from tigerseal.passwords._context import _build_from_settings, get_password_context
 
         if self.settings is None:
             return get_password_context()
@@ -140,7 +140,7 @@ class HostServices:
     @property
     def tokens(self) -> TokenManager:
         """JWT issuing and verification."""
-        from tigerseal.tokens.default import _build, get_token_manager
+        from tigerseal.tokens._default import _build, get_token_manager
 
         if self.settings is None:
             return get_token_manager()

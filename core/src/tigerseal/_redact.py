@@ -14,7 +14,7 @@ whole string is a secret):
   bodies, JSON in a message) and long high-entropy tokens, wherever they appear in a string.
 
 :func:`scrub` finds them and asks a renderer what to put instead: the audit trail puts keyed
-hashes (:class:`tigerseal.audit.redact.Redactor`), logs put ``[REDACTED]`` markers
+hashes (:class:`tigerseal.audit._redact.Redactor`), logs put ``[REDACTED]`` markers
 (:func:`tigerseal.config.redact_text`).
 """
 

@@ -108,7 +108,7 @@ _PREDICTABLE_SHARE = 0.5
 def _common_words() -> frozenset[str]:
     # The password-policy list (lowercase, curated); words of 4+ letters, where a match in a
     # longer secret is not a coincidence.
-    from tigerseal.passwords.policy import _common
+    from tigerseal.passwords._policy import _common
 
     return frozenset(w for w in _common() if len(w) >= _GRAM)
 

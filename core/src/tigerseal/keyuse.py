@@ -264,7 +264,7 @@ def file_key_uses(paths: Iterable[str]) -> list[KeyUse]:
             temporary file among them (it becomes a message, on an unknown version, later).
     """
     from tigerseal import _files
-    from tigerseal.envelope.format import parse_header
+    from tigerseal.envelope._format import parse_header
 
     found: list[KeyUse] = []
     writing: list[Path] = []

@@ -88,10 +88,10 @@ log = logging.getLogger(__name__)
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "tigerseal.providers.env",
     "tigerseal.providers.file",
-    "tigerseal.passwords.plugin",
-    "tigerseal.tokens.plugin",
-    "tigerseal.ratelimit.plugin",
-    "tigerseal.audit.plugin",
+    "tigerseal.passwords._plugin",
+    "tigerseal.tokens._plugin",
+    "tigerseal.ratelimit._plugin",
+    "tigerseal.audit._plugin",
     "tigerseal.keyuse",
 )
 

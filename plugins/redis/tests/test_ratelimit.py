@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from tigerseal.errors import ConfigError
-from tigerseal.ratelimit.memory import MemoryRateLimitStorage
+from tigerseal.ratelimit._memory import MemoryRateLimitStorage
 from tigerseal.spi.services import RATE_LIMIT_ALGORITHMS, RateLimitPolicy
 from tigerseal_redis.storage import RedisRateLimitStorage, from_uri
 
@@ -186,7 +186,7 @@ def test_foreign_data_under_our_key_is_a_config_error(
 
 
 def test_rate_limiter_facade_over_redis(make: Make) -> None:
-    from tigerseal.ratelimit.limiter import RateLimiter
+    from tigerseal.ratelimit._limiter import RateLimiter
 
     limiter = RateLimiter(make(), algorithm="gcra", default_limit=3, audit_rejections=False)
     assert [limiter.hit("api_key_12345") for _ in range(4)] == [True, True, True, False]

@@ -130,7 +130,7 @@ def test_token_manager_workers_share_revocations_and_reuse_detection(make: Make)
 
     from tigerseal.errors import TokenReuseError, TokenRevokedError
     from tigerseal.tokens import KeySet
-    from tigerseal.tokens.manager import TokenManager
+    from tigerseal.tokens._manager import TokenManager
 
     keys = KeySet.from_secret(_secrets.token_urlsafe(48))
     worker_a = TokenManager(keys, revocation=make())

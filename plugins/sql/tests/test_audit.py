@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 from tigerseal.audit import Auditor
-from tigerseal.audit.chain import AuditKeys
+from tigerseal.audit._chain import AuditKeys
 from tigerseal.errors import AuditError, ConfigError
 from tigerseal.plugins import PluginRegistry, audit_sink_from_uri, set_registry
 from tigerseal_sql.audit import SQLAuditSink, from_uri

@@ -84,7 +84,7 @@ def test_default_kid_is_the_rfc7638_thumbprint_and_can_be_overridden(mock_kms: C
 
 def test_token_manager_issues_and_verifies_with_a_kms_key(mock_kms: Client) -> None:
     from tigerseal.tokens import JWTKey, KeySet
-    from tigerseal.tokens.manager import TokenManager
+    from tigerseal.tokens._manager import TokenManager
 
     signer = token_signer_from_uri(f"aws-kms://{asymmetric(mock_kms(REGION), 'ECC_NIST_P256')}")
     manager = TokenManager(KeySet([JWTKey.from_signer(signer)]))

@@ -155,7 +155,7 @@ def test_inspect_reports_the_key_section_and_escapes_header_text(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
     from tigerseal.envelope import EncryptedData
-    from tigerseal.envelope.format import encode_key_section
+    from tigerseal.envelope._format import encode_key_section
     from tigerseal.spi import WrappedKey
 
     run("encrypt", "-", "-o", "m.tsl", input=b"abc", cwd=tmp_path, env=env)

@@ -157,7 +157,7 @@ def in_process(
 
     KeyManager.create_keyring(tmp_path / "keyring.json")
     svc = _svc(tmp_path)
-    monkeypatch.setattr("tigerseal.cli.crypto._service", lambda: svc)
+    monkeypatch.setattr("tigerseal.cli._crypto._service", lambda: svc)
     yield svc
     svc.close()
 
@@ -171,7 +171,7 @@ def _write(svc: EncryptionService, path: Path, data: bytes) -> None:
 def test_rewrap_never_replaces_a_file_rewritten_during_the_provider_call(
     tmp_path: Path, in_process: EncryptionService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tigerseal.cli.crypto import rewrap
+    from tigerseal.cli._crypto import rewrap
 
     svc = in_process
     target = tmp_path / "row.tsl"
@@ -195,7 +195,7 @@ def test_rewrap_never_replaces_a_file_rewritten_during_the_provider_call(
 def test_rewrap_checks_again_just_before_replacing(
     tmp_path: Path, in_process: EncryptionService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tigerseal.cli import crypto
+    from tigerseal.cli import _crypto as crypto
 
     svc = in_process
     target = tmp_path / "row.tsl"
@@ -265,7 +265,7 @@ def test_keygen_force_writes_a_private_backup_first(tmp_path: Path) -> None:
 
 
 def test_env_template_force_writes_a_private_backup_first(tmp_path: Path) -> None:
-    from tigerseal.cli.demo import env_template
+    from tigerseal.cli._demo import env_template
 
     path = str(tmp_path / ".env")
     assert CliRunner().invoke(env_template, [path]).exit_code == 0

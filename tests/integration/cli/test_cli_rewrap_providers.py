@@ -35,7 +35,7 @@ def _files(svc: EncryptionService, d: Path, n: int) -> list[Path]:
 def use_service(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[EncryptionService]]:
     """The CLI's rewrap runs in this process on the service the test puts in the list."""
     holder: list[EncryptionService] = []
-    monkeypatch.setattr("tigerseal.cli.crypto._service", lambda: holder[0])
+    monkeypatch.setattr("tigerseal.cli._crypto._service", lambda: holder[0])
     yield holder
     for svc in holder:
         svc.close()
@@ -45,7 +45,7 @@ def use_service(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[EncryptionServ
 def test_vault_rewrap_batches_files_into_few_requests(
     vault_server: VaultServer, tmp_path: Path, use_service: list[EncryptionService]
 ) -> None:
-    from tigerseal.cli.crypto import rewrap
+    from tigerseal.cli._crypto import rewrap
 
     provider: Any = key_provider_from_uri(
         f"vault://transit/{vault_server.create_key()}",
@@ -103,7 +103,7 @@ def test_kms_rewrap_force_reencrypts_and_shows_provider_errors(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from tigerseal.cli import main
-    from tigerseal.cli.crypto import rewrap
+    from tigerseal.cli._crypto import rewrap
 
     arn = moto.client("us-east-1").create_key()["KeyMetadata"]["Arn"]
     provider = _kms(moto, arn)
@@ -148,8 +148,8 @@ def test_rewrap_refuses_only_the_file_whose_header_would_outgrow_the_limit(
     # Vault's blob grows by a byte from "vault:v9:" to "vault:v10:". A message whose header is
     # exactly at the 65,536-byte limit cannot be rewrapped: that one file is refused and left
     # as it is, and the other files of the same batch are rewrapped.
-    from tigerseal.cli.crypto import rewrap
-    from tigerseal.envelope.format import MAX_HEADER_SIZE
+    from tigerseal.cli._crypto import rewrap
+    from tigerseal.envelope._format import MAX_HEADER_SIZE
 
     provider: Any = key_provider_from_uri(
         f"vault://transit/{vault_server.create_key()}",

@@ -17,7 +17,7 @@ from tigerseal.apikeys import (
     mask_api_key,
     parse_api_key,
 )
-from tigerseal.apikeys.format import ALPHABET, RANDOM_LENGTH
+from tigerseal.apikeys._format import ALPHABET, RANDOM_LENGTH
 from tigerseal.errors import (
     InsufficientScopeError,
     TokenError,

@@ -69,7 +69,7 @@ def rechain(lines: list[bytes], start: int = 0) -> list[bytes]:
 
 def write_legacy_trail(path: Path, keys: AuditKeys, n: int = 10, every: int = 5) -> None:
     """A trail as the previous version (format tigerseal-audit/1) wrote it."""
-    from tigerseal.audit.chain import LEGACY_HEAD_FORMAT, checkpoint_mac, head_mac
+    from tigerseal.audit._chain import LEGACY_HEAD_FORMAT, checkpoint_mac, head_mac
 
     chain_id = secrets.token_hex(8)
     mac = keys.new_key(chain_id)

@@ -439,7 +439,7 @@ def test_a_planted_giant_line_neither_exhausts_verify_nor_passes(
 def test_tail_and_stats_read_past_a_planted_giant_line(tmp_path: Path, keys: AuditKeys) -> None:
     import tracemalloc
 
-    from tigerseal.audit.trail import stats, tail
+    from tigerseal.audit._trail import stats, tail
 
     path = tmp_path / "audit.jsonl"
     _trail(path, keys, 3)
@@ -487,7 +487,7 @@ def test_a_planted_torn_line_does_not_show_as_a_record_in_tail_or_stats(
     tmp_path: Path, keys: AuditKeys
 ) -> None:
     """The next writer terminates a 'torn' tail; verify warns, tail/stats showed it as real."""
-    from tigerseal.audit.trail import stats, tail
+    from tigerseal.audit._trail import stats, tail
 
     path = tmp_path / "audit.jsonl"
     _trail(path, keys, 2)

@@ -216,7 +216,7 @@ def test_sinks_from_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
 
 def test_one_call_cannot_write_a_huge_record(tmp_path: Path) -> None:
     """Issue 12 item 5: nested collections of long strings made a 20 MB line."""
-    from tigerseal.audit.redact import MAX_RECORD
+    from tigerseal.audit._redact import MAX_RECORD
 
     chunk = "x" * 2000 + " y"  # long, not secret-shaped
     wide = {f"k{i}": {f"j{j}": chunk for j in range(100)} for i in range(100)}
@@ -249,7 +249,7 @@ def test_escaped_characters_cannot_inflate_a_record_past_the_bound(
     tmp_path: Path, char: str
 ) -> None:
     """JSON escapes a character into up to 12 bytes: the bound is on the encoded record."""
-    from tigerseal.audit.redact import MAX_RECORD
+    from tigerseal.audit._redact import MAX_RECORD
 
     audit_security_event("sensitive_read", details={f"f{i}": char * 2000 for i in range(15)})
     reset_auditor()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from tigerseal.audit import AuditKeys, FileAuditSink, verify_audit_file
-from tigerseal.audit.filesink import DURABILITY_MODES, from_uri
+from tigerseal.audit._filesink import DURABILITY_MODES, from_uri
 from tigerseal.errors import AuditError, AuditIntegrityError, ConfigError
 from tigerseal.plugins import audit_sink_from_uri
 

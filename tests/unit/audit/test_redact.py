@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from tigerseal.audit import Redactor
-from tigerseal.audit.redact import MAX_STRING, REDACTED
+from tigerseal.audit._redact import MAX_STRING, REDACTED
 
 JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwia"

@@ -20,8 +20,8 @@ def setting_names() -> list[str]:
 
 def reset_all() -> None:
     from tigerseal.config import reset_settings
-    from tigerseal.passwords.context import set_password_context
-    from tigerseal.tokens.default import set_token_manager
+    from tigerseal.passwords._context import set_password_context
+    from tigerseal.tokens._default import set_token_manager
 
     reset_settings()
     set_password_context(None)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import pytest
 from tigerseal.envelope import EncryptionService
-from tigerseal.envelope.format import MAX_FRAME_SIZE
+from tigerseal.envelope._format import MAX_FRAME_SIZE
 from tigerseal.errors import DecryptionError
 from tigerseal.testing.fake import FakeKeyProvider
 

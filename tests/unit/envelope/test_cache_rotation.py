@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tigerseal.config import reset_settings
 from tigerseal.envelope import CachePolicy, EncryptionService
-from tigerseal.envelope.cache import DataKeyCache
+from tigerseal.envelope._cache import DataKeyCache
 from tigerseal.errors import KeyVersionRetired
 from tigerseal.providers.env import EnvKeyProvider
 from tigerseal.providers.file import FileKeyProvider, create_keyring

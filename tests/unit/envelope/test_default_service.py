@@ -99,8 +99,8 @@ def test_unknown_scheme_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_service_doctor_and_rotate_agree(
     monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
 ) -> None:
+    from tigerseal.cli._admin import configured_key_provider_uris
     from tigerseal.cli._keygen import _configured_primary
-    from tigerseal.cli.admin import configured_key_provider_uris
     from tigerseal.config import get_settings, select_key_providers
 
     for k, v in env.items():
@@ -114,7 +114,7 @@ def test_service_doctor_and_rotate_agree(
 def test_dev_keyring_warns_once_naming_the_path(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from tigerseal.envelope import default
+    from tigerseal.envelope import _default as default
 
     monkeypatch.setattr(default, "_dev_keyring_warned", False)
     with caplog.at_level("WARNING", logger="tigerseal.envelope"):

@@ -7,7 +7,7 @@ from types import TracebackType
 
 import pytest
 from tigerseal.envelope import EncryptedData, EncryptionService
-from tigerseal.envelope.format import derive, encode_key_section
+from tigerseal.envelope._format import derive, encode_key_section
 from tigerseal.errors import DecryptionError, NoMatchingKeyError
 from tigerseal.providers._local import LocalKeyring
 from tigerseal.spi import WrappedKey

@@ -8,7 +8,7 @@ import struct
 
 import pytest
 from tigerseal.envelope import EncryptedData, EncryptionService
-from tigerseal.envelope.format import MAX_HEADER_SIZE
+from tigerseal.envelope._format import MAX_HEADER_SIZE
 from tigerseal.errors import (
     DecryptionError,
     EncryptionError,

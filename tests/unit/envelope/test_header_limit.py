@@ -6,7 +6,7 @@ import io
 
 import pytest
 from tigerseal.envelope import EncryptedData, EncryptionService
-from tigerseal.envelope.format import MAX_HEADER_SIZE
+from tigerseal.envelope._format import MAX_HEADER_SIZE
 from tigerseal.errors import EncryptionError
 from tigerseal.spi import Context, WrappedKey
 from tigerseal.testing.fake import FakeKeyProvider

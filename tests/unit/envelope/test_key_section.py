@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from tigerseal.envelope import EncryptedData, EncryptionService
-from tigerseal.envelope.format import (
+from tigerseal.envelope._format import (
     CONTENT_SINGLE,
     build_aad,
     derive,

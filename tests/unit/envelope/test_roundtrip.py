@@ -194,7 +194,7 @@ def test_cache_limits_bytes_and_context(provider: FakeKeyProvider) -> None:
 
 
 def test_cache_limits_age(provider: FakeKeyProvider, monkeypatch: pytest.MonkeyPatch) -> None:
-    import tigerseal.envelope.cache as cache_mod
+    import tigerseal.envelope._cache as cache_mod
 
     now = [1000.0]
     monkeypatch.setattr(cache_mod.time, "monotonic", lambda: now[0])

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.keywrap import (
     aes_key_unwrap_with_padding,
     aes_key_wrap_with_padding,
 )
-from tigerseal.envelope.format import derive
+from tigerseal.envelope._format import derive
 
 
 def _load(name: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:

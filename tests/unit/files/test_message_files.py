@@ -22,7 +22,7 @@ def svc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[EncryptionS
     create_keyring(tmp_path / "keyring.json")
     service = EncryptionService(FileKeyProvider(tmp_path / "keyring.json"))
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("tigerseal.cli.crypto._service", lambda: service)
+    monkeypatch.setattr("tigerseal.cli._crypto._service", lambda: service)
     yield service
     service.close()
 
@@ -62,7 +62,7 @@ def _scanned(d: Path) -> set[Path]:
 def test_rewrap_and_the_retire_scan_see_the_same_message_files(
     tmp_path: Path, svc: EncryptionService
 ) -> None:
-    from tigerseal.cli.crypto import rewrap
+    from tigerseal.cli._crypto import rewrap
 
     d = tmp_path / "data"
     _tree(svc, d)
@@ -99,7 +99,7 @@ def test_rewrap_and_the_retire_scan_see_the_same_message_files(
 def test_decrypt_and_inspect_read_text_files_written_on_windows(
     tmp_path: Path, svc: EncryptionService
 ) -> None:
-    from tigerseal.cli.crypto import decrypt, inspect
+    from tigerseal.cli._crypto import decrypt, inspect
 
     f = tmp_path / "secret.txt"
     f.write_bytes(BOM + str(svc.encrypt(b"from notepad")).encode() + b"\r\n")
@@ -117,7 +117,7 @@ def test_decrypt_and_inspect_read_text_files_written_on_windows(
 def test_json_messages_whose_format_member_comes_late_are_found(
     tmp_path: Path, svc: EncryptionService
 ) -> None:
-    from tigerseal.cli.crypto import rewrap
+    from tigerseal.cli._crypto import rewrap
 
     # EncryptedData.json() sorts keys: "context" comes first, and non-ASCII values are escaped
     # six bytes a character, so "format" and "message" start beyond the first 64 KiB.
@@ -136,7 +136,7 @@ def test_json_messages_whose_format_member_comes_late_are_found(
 
 
 def test_json_files_reformatted_by_jq_keep_working(tmp_path: Path, svc: EncryptionService) -> None:
-    from tigerseal.cli.crypto import decrypt, rewrap
+    from tigerseal.cli._crypto import decrypt, rewrap
 
     # jq and editors write UTF-8 where EncryptedData.json() escaped (\u00e9).
     d = tmp_path / "data"
@@ -158,7 +158,7 @@ def test_json_files_reformatted_by_jq_keep_working(tmp_path: Path, svc: Encrypti
 
 
 def test_a_file_named_twice_is_handled_once(tmp_path: Path, svc: EncryptionService) -> None:
-    from tigerseal.cli.crypto import rewrap
+    from tigerseal.cli._crypto import rewrap
 
     d = tmp_path / "data"
     d.mkdir()
@@ -174,7 +174,7 @@ def test_a_file_named_twice_is_handled_once(tmp_path: Path, svc: EncryptionServi
 def test_a_file_named_on_the_command_line_is_never_skipped_as_temporary(
     tmp_path: Path, svc: EncryptionService
 ) -> None:
-    from tigerseal.cli.crypto import rewrap
+    from tigerseal.cli._crypto import rewrap
 
     f = tmp_path / ".old-export.part"  # named deliberately: data, whatever it looks like
     f.write_bytes(bytes(svc.encrypt(b"named")))

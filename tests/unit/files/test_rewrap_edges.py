@@ -19,13 +19,13 @@ def svc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[EncryptionS
     create_keyring(tmp_path / "keyring.json")
     service = EncryptionService(FileKeyProvider(tmp_path / "keyring.json"))
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("tigerseal.cli.crypto._service", lambda: service)
+    monkeypatch.setattr("tigerseal.cli._crypto._service", lambda: service)
     yield service
     service.close()
 
 
 def test_a_hard_linked_file_is_not_split_silently(tmp_path: Path, svc: EncryptionService) -> None:
-    from tigerseal.cli.crypto import rewrap
+    from tigerseal.cli._crypto import rewrap
 
     d, elsewhere = tmp_path / "data", tmp_path / "backups"
     d.mkdir()
@@ -53,7 +53,8 @@ def test_a_hard_linked_file_is_not_split_silently(tmp_path: Path, svc: Encryptio
 
 _KILLED_BETWEEN_COPY_AND_RENAME = """
 import os, signal, sys
-from tigerseal.cli import crypto, main
+from tigerseal.cli import _crypto as crypto
+from tigerseal.cli import main
 def killed(path):
     os.kill(os.getpid(), signal.SIG{sig})
 crypto._before_replace = killed
@@ -126,7 +127,7 @@ def test_env_template_force_through_a_symlink_keeps_the_link(tmp_path: Path) -> 
 def test_files_of_providers_not_configured_are_not_called_current(
     tmp_path: Path, svc: EncryptionService
 ) -> None:
-    from tigerseal.cli.crypto import rewrap
+    from tigerseal.cli._crypto import rewrap
 
     other = create_keyring(tmp_path / "other.json")
     d = tmp_path / "data"
@@ -148,7 +149,7 @@ def test_files_of_providers_not_configured_are_not_called_current(
 def test_an_output_that_cannot_be_written_is_a_clear_error(
     tmp_path: Path, svc: EncryptionService, command: str
 ) -> None:
-    from tigerseal.cli import crypto
+    from tigerseal.cli import _crypto as crypto
     from tigerseal.errors import ConfigError
 
     src = tmp_path / "in"
@@ -163,7 +164,7 @@ def test_an_output_that_cannot_be_written_is_a_clear_error(
 def test_files_with_names_near_the_length_limit_are_rewrapped(
     tmp_path: Path, svc: EncryptionService
 ) -> None:
-    from tigerseal.cli.crypto import decrypt, rewrap
+    from tigerseal.cli._crypto import decrypt, rewrap
 
     name = "n" * 240 + ".tsl"  # NAME_MAX is 255 bytes: the temp name must not outgrow it
     (tmp_path / name).write_bytes(bytes(svc.encrypt(b"long")))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tigerseal.cli.crypto import _Entry, _new_content
+from tigerseal.cli._crypto import _Entry, _new_content
 from tigerseal.envelope import EncryptedData, EncryptionService
 from tigerseal.providers.file import FileKeyProvider, create_keyring
 

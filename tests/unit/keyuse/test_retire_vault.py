@@ -10,7 +10,7 @@ from tigerseal.envelope import EncryptionService
 from tigerseal.errors import KeyVersionRetired
 from tigerseal.keyuse import KeyUseScan, KeyVersionInUse, retire
 from tigerseal.passwords import add_pepper, load_pepper_file
-from tigerseal.passwords.pepper import rewrap_pepper_file
+from tigerseal.passwords._pepper import rewrap_pepper_file
 from tigerseal_sql import BlindIndex
 from tigerseal_sql.blind_index import rewrap_blind_index_keys
 from tigerseal_vault.provider import from_uri

@@ -14,10 +14,10 @@ from tigerseal.passwords import (
     PasswordContext,
     Pbkdf2Sha256Hasher,
     ScryptHasher,
-    bcrypt_hasher,
-    pbkdf2_hasher,
-    scrypt_hasher,
 )
+from tigerseal.passwords import _bcrypt_hasher as bcrypt_hasher
+from tigerseal.passwords import _pbkdf2_hasher as pbkdf2_hasher
+from tigerseal.passwords import _scrypt_hasher as scrypt_hasher
 
 from tests.unit.passwords.conftest import make_context
 

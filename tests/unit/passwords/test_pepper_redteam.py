@@ -13,7 +13,7 @@ from tigerseal.cli import cli
 from tigerseal.errors import ConfigError
 from tigerseal.keyuse import KeyUseScan, key_uses, retire
 from tigerseal.passwords import add_pepper, load_pepper_file
-from tigerseal.passwords.pepper import rewrap_pepper_file
+from tigerseal.passwords._pepper import rewrap_pepper_file
 from tigerseal.providers.file import FileKeyProvider, create_keyring
 
 
@@ -38,7 +38,7 @@ def test_a_named_pepper_file_that_does_not_exist_refuses_the_retire(
 _KILL_DURING_REWRAP = """
 import os, signal, sys
 from tigerseal.providers.file import FileKeyProvider
-from tigerseal.passwords.pepper import rewrap_pepper_file
+from tigerseal.passwords._pepper import rewrap_pepper_file
 def die(*a, **k):
     os.kill(os.getpid(), signal.SIGKILL)
 os.replace = die
@@ -49,7 +49,7 @@ rewrap_pepper_file(sys.argv[1], [FileKeyProvider(sys.argv[2])])
 _REWRAP = """
 import sys
 from tigerseal.providers.file import FileKeyProvider
-from tigerseal.passwords.pepper import rewrap_pepper_file
+from tigerseal.passwords._pepper import rewrap_pepper_file
 assert rewrap_pepper_file(sys.argv[1], [FileKeyProvider(sys.argv[2])]).rewrapped == 1
 """
 
@@ -121,7 +121,7 @@ def test_env_provider_retire_explains_and_check_works(
 _WRITER = """
 import sys
 from tigerseal.providers.file import FileKeyProvider
-from tigerseal.passwords.pepper import add_pepper, rewrap_pepper_file
+from tigerseal.passwords._pepper import add_pepper, rewrap_pepper_file
 role, path, keyring = sys.argv[1], sys.argv[2], sys.argv[3]
 for i in range(5):
     provider = FileKeyProvider(keyring)  # a fresh process view each time, as the CLI has

@@ -13,7 +13,7 @@ from tigerseal.cli import cli
 from tigerseal.errors import ConfigError, KeyVersionRetired
 from tigerseal.keyuse import KeyUseScan, KeyVersionInUse, key_uses, retire
 from tigerseal.passwords import add_pepper, load_pepper_file
-from tigerseal.passwords.pepper import pepper_key_uses, rewrap_pepper_file
+from tigerseal.passwords._pepper import pepper_key_uses, rewrap_pepper_file
 from tigerseal.providers.file import FileKeyProvider, create_keyring
 
 from tests.unit.passwords.conftest import make_context

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from tigerseal import check_password_policy, generate_secure_password
 from tigerseal.errors import PasswordError, PasswordPolicyError
 from tigerseal.passwords import PasswordPolicy, is_common_password
-from tigerseal.passwords.policy import _common
+from tigerseal.passwords._policy import _common
 
 
 def test_the_shipped_list_is_small_and_lowercase() -> None:

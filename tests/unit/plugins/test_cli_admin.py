@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from tigerseal import KeyManager
 from tigerseal.cli import cli
-from tigerseal.cli.admin import redact_uri
+from tigerseal.cli._admin import redact_uri
 from tigerseal.config import reset_settings
 from tigerseal.plugins import PluginRegistry, set_registry
 

@@ -4,7 +4,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tigerseal.audit import metrics, reset_auditor
+from tigerseal.audit import _metrics as metrics
+from tigerseal.audit import reset_auditor
 from tigerseal.config import reset_settings
 from tigerseal.ratelimit import MemoryRateLimitStorage, reset_rate_limiter
 

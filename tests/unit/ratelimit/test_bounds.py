@@ -134,7 +134,7 @@ def test_a_recently_used_key_survives_a_flood_of_new_keys(clock: Clock, algorith
 def test_the_first_eviction_is_logged(clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
     storage = MemoryRateLimitStorage(clock=clock, max_keys=2)
     policy = RateLimitPolicy(1, 60)
-    with caplog.at_level(logging.WARNING, logger="tigerseal.ratelimit.memory"):
+    with caplog.at_level(logging.WARNING, logger="tigerseal.ratelimit._memory"):
         for i in range(5):
             storage.acquire(f"k{i}", policy)
     warnings = [r for r in caplog.records if "max_keys=2" in r.getMessage()]

@@ -9,7 +9,7 @@ from tigerseal.config import reset_settings
 from tigerseal.errors import ConfigError
 from tigerseal.plugins import rate_limit_storage_from_uri, revocation_store_from_uri
 from tigerseal.ratelimit import MemoryRateLimitStorage, RateLimiter, verify_rate_limit
-from tigerseal.tokens.revocation import MemoryRevocationStore
+from tigerseal.tokens._revocation import MemoryRevocationStore
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def test_the_memory_revocation_store_is_refused(production: None) -> None:
     assert "TIGERSEAL_REVOCATION_STORE=redis://" in message
     assert "TIGERSEAL_SINGLE_PROCESS=true" in message
     assert "refresh token" in message
-    from tigerseal.tokens.default import get_token_manager, set_token_manager
+    from tigerseal.tokens._default import get_token_manager, set_token_manager
 
     set_token_manager(None)
     try:

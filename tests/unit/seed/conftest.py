@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tigerseal.audit import metrics, reset_auditor
+from tigerseal.audit import _metrics as metrics
+from tigerseal.audit import reset_auditor
 from tigerseal.config import reset_settings
 from tigerseal.envelope import reset_encryption_service
 from tigerseal.ratelimit import reset_rate_limiter

@@ -38,7 +38,7 @@ def test_a_refresh_loop_cannot_grow_the_store_past_its_bound(
         pair = m.refresh(pair.refresh_token)
     assert len(store) == 50
     with (
-        caplog.at_level(logging.WARNING, "tigerseal.tokens.revocation"),
+        caplog.at_level(logging.WARNING, "tigerseal.tokens._revocation"),
         pytest.raises(ProviderUnavailable, match="revocation store is full") as info,
     ):
         m.refresh(pair.refresh_token)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from tigerseal.errors import InvalidCredentialsError, LoginLockedError, PasswordError
 from tigerseal.passwords import Argon2Hasher, Pbkdf2Sha256Hasher
-from tigerseal.passwords.context import PasswordContext
+from tigerseal.passwords._context import PasswordContext
 from tigerseal.ratelimit import MemoryRateLimitStorage
 from tigerseal.web import LoginGuard, LoginResult
 

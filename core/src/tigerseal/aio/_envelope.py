@@ -9,7 +9,7 @@ from tigerseal.aio._pools import run_io
 
 if TYPE_CHECKING:
     from tigerseal.envelope import EncryptedData, EncryptionService
-    from tigerseal.envelope.service import MessageInput
+    from tigerseal.envelope._service import MessageInput
     from tigerseal.spi import KeyProvider
 
 __all__ = ["DEFAULT_INLINE_LIMIT", "INLINE_SCHEMES", "AsyncEncryptionService"]

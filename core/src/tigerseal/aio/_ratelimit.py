@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from tigerseal.aio._pools import run_io
 from tigerseal.errors import RateLimitExceeded
-from tigerseal.ratelimit.limiter import DEFAULT_WINDOW, _short
+from tigerseal.ratelimit._limiter import DEFAULT_WINDOW, _short
 from tigerseal.ratelimit.storage_keys import strikes_key, user_key
 from tigerseal.spi import RateLimitDecision, RateLimitPolicy
 

@@ -18,7 +18,7 @@ from tigerseal.apikeys._api_keys import (
     hash_api_key,
     verify_api_key,
 )
-from tigerseal.apikeys.format import (
+from tigerseal.apikeys._format import (
     API_KEY_PATTERN,
     ParsedAPIKey,
     is_api_key,

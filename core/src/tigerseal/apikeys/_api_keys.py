@@ -20,7 +20,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from tigerseal.apikeys.format import (
+from tigerseal.apikeys._format import (
     _PREFIX,
     check_prefix,
     make_api_key,
@@ -35,7 +35,7 @@ from tigerseal.errors import (
 )
 
 if TYPE_CHECKING:
-    from tigerseal.passwords.pepper import PepperKeyring
+    from tigerseal.passwords._pepper import PepperKeyring
 
 __all__ = [
     "APIKeyRecord",

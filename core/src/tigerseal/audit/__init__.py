@@ -26,14 +26,14 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from tigerseal.audit import metrics
-from tigerseal.audit.auditor import Auditor
-from tigerseal.audit.chain import AuditKeys
-from tigerseal.audit.events import OWASP_EVENTS, SEED_ALIASES, RiskLevel
-from tigerseal.audit.filesink import FileAuditSink
-from tigerseal.audit.logsink import LoggingAuditSink
-from tigerseal.audit.redact import Redactor
-from tigerseal.audit.verify import Issue, VerifyReport, verify_audit_file
+from tigerseal.audit import _metrics as metrics
+from tigerseal.audit._auditor import Auditor
+from tigerseal.audit._chain import AuditKeys
+from tigerseal.audit._events import OWASP_EVENTS, SEED_ALIASES, RiskLevel
+from tigerseal.audit._filesink import FileAuditSink
+from tigerseal.audit._logsink import LoggingAuditSink
+from tigerseal.audit._redact import Redactor
+from tigerseal.audit._verify import Issue, VerifyReport, verify_audit_file
 
 __all__ = [
     "OWASP_EVENTS",
@@ -195,7 +195,7 @@ def get_security_metrics() -> dict[str, Any]:
         )
     # Report the default encryption service only if something already built it: metrics must
     # not create keys or call a KMS.
-    envelope = sys.modules.get("tigerseal.envelope.default")
+    envelope = sys.modules.get("tigerseal.envelope._default")
     service = getattr(envelope, "_service", None) if envelope is not None else None
     if service is not None:
         result["encryption"] = service.metrics

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from tigerseal.audit.chain import KEYS_FORMAT, LEGACY_FORMAT, RESUME, START
+from tigerseal.audit._chain import KEYS_FORMAT, LEGACY_FORMAT, RESUME, START
 from tigerseal.errors import AuditError
 
 if TYPE_CHECKING:
@@ -125,7 +125,7 @@ def file_key_entries(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 def entry_key_uses(entries: Iterable[dict[str, Any]], where: str, remedy: str) -> list[KeyUse]:
     """One :class:`~tigerseal.keyuse.KeyUse` per wrapped key of every entry."""
-    from tigerseal.envelope.message import EncryptedData
+    from tigerseal.envelope._message import EncryptedData
     from tigerseal.keyuse import KeyUse
 
     uses = []
@@ -159,7 +159,7 @@ def rewrap_entries(
     entries: list[dict[str, Any]], encryption: EncryptionService
 ) -> tuple[list[dict[str, Any]], RewrapCount]:
     """The entries with every stale wrapped key rewrapped to its provider's newest version."""
-    from tigerseal.envelope.message import EncryptedData
+    from tigerseal.envelope._message import EncryptedData
     from tigerseal.keyuse import RewrapCount
 
     rewrapped = current = other = 0
@@ -189,7 +189,7 @@ def rewrap_file_keys(
     Raises:
         AuditError: the file or its key store cannot be read or written.
     """
-    from tigerseal.audit.filesink import _lock_file, open_no_follow
+    from tigerseal.audit._filesink import _lock_file, open_no_follow
 
     if encryption is None:
         from tigerseal.envelope import get_encryption_service

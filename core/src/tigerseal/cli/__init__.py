@@ -21,26 +21,26 @@ __all__ = ["BUILTIN_COMMANDS", "cli", "main"]
 
 #: name -> ("module:attribute", one-line help). Help is duplicated here so --help imports nothing.
 BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("tigerseal.cli.demo:demo", "Walk through the quick start on the embedded default."),
+    "demo": ("tigerseal.cli._demo:demo", "Walk through the quick start on the embedded default."),
     "keygen": ("tigerseal.cli._keygen:keygen", "Create a keyring file or print a new master key."),
     "rotate": ("tigerseal.cli._keygen:rotate", "Add a new key version and make it current."),
-    "encrypt": ("tigerseal.cli.crypto:encrypt", "Encrypt a file or stdin."),
-    "decrypt": ("tigerseal.cli.crypto:decrypt", "Decrypt a file or stdin."),
-    "inspect": ("tigerseal.cli.crypto:inspect", "Show a message's header without decrypting."),
-    "rewrap": ("tigerseal.cli.crypto:rewrap", "Re-wrap files' data keys under the newest keys."),
+    "encrypt": ("tigerseal.cli._crypto:encrypt", "Encrypt a file or stdin."),
+    "decrypt": ("tigerseal.cli._crypto:decrypt", "Decrypt a file or stdin."),
+    "inspect": ("tigerseal.cli._crypto:inspect", "Show a message's header without decrypting."),
+    "rewrap": ("tigerseal.cli._crypto:rewrap", "Re-wrap files' data keys under the newest keys."),
     "retire": (
-        "tigerseal.cli.rotation:retire",
+        "tigerseal.cli._rotation:retire",
         "Retire old key versions once nothing stored still uses them.",
     ),
-    "pepper": ("tigerseal.cli.rotation:pepper", "Add, list and rewrap password peppers."),
-    "plugins": ("tigerseal.cli.admin:plugins", "List installed plugins (imports none)."),
-    "doctor": ("tigerseal.cli.admin:doctor", "Check configuration and provider health."),
-    "hash-password": ("tigerseal.cli.security:hash_password", "Hash a password."),
-    "verify-password": ("tigerseal.cli.security:verify_password", "Verify a password."),
-    "token": ("tigerseal.cli.security:token", "Issue and verify JWTs."),
-    "apikey": ("tigerseal.cli.security:apikey", "Create and verify API keys."),
-    "audit": ("tigerseal.cli.audit:audit", "Verify, tail and summarise audit trails."),
-    "env-template": ("tigerseal.cli.demo:env_template", "Write a .env template."),
+    "pepper": ("tigerseal.cli._rotation:pepper", "Add, list and rewrap password peppers."),
+    "plugins": ("tigerseal.cli._admin:plugins", "List installed plugins (imports none)."),
+    "doctor": ("tigerseal.cli._admin:doctor", "Check configuration and provider health."),
+    "hash-password": ("tigerseal.cli._security:hash_password", "Hash a password."),
+    "verify-password": ("tigerseal.cli._security:verify_password", "Verify a password."),
+    "token": ("tigerseal.cli._security:token", "Issue and verify JWTs."),
+    "apikey": ("tigerseal.cli._security:apikey", "Create and verify API keys."),
+    "audit": ("tigerseal.cli._audit:audit", "Verify, tail and summarise audit trails."),
+    "env-template": ("tigerseal.cli._demo:env_template", "Write a .env template."),
 }
 
 

@@ -117,7 +117,7 @@ def rotate(keyring: Path | None, uri: str | None, as_json: bool) -> None:
     `tigerseal audit rewrap-keys`), then retire old versions with `tigerseal retire --below N`,
     which checks first.
     """
-    from tigerseal.audit.emit import audit_key_rotated
+    from tigerseal.audit._emit import audit_key_rotated
     from tigerseal.plugins import key_provider_from_uri
 
     if keyring is not None and uri is not None:

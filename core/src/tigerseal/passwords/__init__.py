@@ -22,9 +22,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tigerseal.passwords.argon2_hasher import Argon2Hasher
-    from tigerseal.passwords.bcrypt_hasher import BcryptHasher
-    from tigerseal.passwords.context import (
+    from tigerseal.passwords._argon2_hasher import Argon2Hasher
+    from tigerseal.passwords._bcrypt_hasher import BcryptHasher
+    from tigerseal.passwords._context import (
         PasswordContext,
         get_password_context,
         hash_password,
@@ -34,38 +34,38 @@ if TYPE_CHECKING:
         verify_and_update,
         verify_password,
     )
-    from tigerseal.passwords.pbkdf2_hasher import Pbkdf2Sha256Hasher
-    from tigerseal.passwords.pepper import PepperKeyring, add_pepper, load_pepper_file
-    from tigerseal.passwords.policy import (
+    from tigerseal.passwords._pbkdf2_hasher import Pbkdf2Sha256Hasher
+    from tigerseal.passwords._pepper import PepperKeyring, add_pepper, load_pepper_file
+    from tigerseal.passwords._policy import (
         PasswordPolicy,
         PolicyResult,
         check_password_policy,
         generate_secure_password,
         is_common_password,
     )
-    from tigerseal.passwords.scrypt_hasher import ScryptHasher
+    from tigerseal.passwords._scrypt_hasher import ScryptHasher
 
 _LAZY = {
-    "Argon2Hasher": "argon2_hasher",
-    "BcryptHasher": "bcrypt_hasher",
-    "ScryptHasher": "scrypt_hasher",
-    "Pbkdf2Sha256Hasher": "pbkdf2_hasher",
-    "PasswordContext": "context",
-    "get_password_context": "context",
-    "hash_password": "context",
-    "identify_hash": "context",
-    "needs_update": "context",
-    "set_password_context": "context",
-    "verify_and_update": "context",
-    "verify_password": "context",
-    "PepperKeyring": "pepper",
-    "add_pepper": "pepper",
-    "load_pepper_file": "pepper",
-    "PasswordPolicy": "policy",
-    "PolicyResult": "policy",
-    "check_password_policy": "policy",
-    "generate_secure_password": "policy",
-    "is_common_password": "policy",
+    "Argon2Hasher": "_argon2_hasher",
+    "BcryptHasher": "_bcrypt_hasher",
+    "ScryptHasher": "_scrypt_hasher",
+    "Pbkdf2Sha256Hasher": "_pbkdf2_hasher",
+    "PasswordContext": "_context",
+    "get_password_context": "_context",
+    "hash_password": "_context",
+    "identify_hash": "_context",
+    "needs_update": "_context",
+    "set_password_context": "_context",
+    "verify_and_update": "_context",
+    "verify_password": "_context",
+    "PepperKeyring": "_pepper",
+    "add_pepper": "_pepper",
+    "load_pepper_file": "_pepper",
+    "PasswordPolicy": "_policy",
+    "PolicyResult": "_policy",
+    "check_password_policy": "_policy",
+    "generate_secure_password": "_policy",
+    "is_common_password": "_policy",
 }
 
 __all__ = [

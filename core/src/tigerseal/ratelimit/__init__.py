@@ -18,9 +18,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from tigerseal.ratelimit.headers import ratelimit_headers
-from tigerseal.ratelimit.limiter import DEFAULT_WINDOW, ProgressivePenalty, RateLimiter
-from tigerseal.ratelimit.memory import MemoryRateLimitStorage
+from tigerseal.ratelimit._headers import ratelimit_headers
+from tigerseal.ratelimit._limiter import DEFAULT_WINDOW, ProgressivePenalty, RateLimiter
+from tigerseal.ratelimit._memory import MemoryRateLimitStorage
 from tigerseal.spi.services import RateLimitDecision, RateLimitPolicy
 
 __all__ = [

@@ -62,7 +62,7 @@ class KeyManager:
     @staticmethod
     def rotate_keyring(path: str | os.PathLike[str]) -> int:
         """Add a new version to a ``file://`` keyring and make it current; return it."""
-        from tigerseal.audit.emit import audit_key_rotated
+        from tigerseal.audit._emit import audit_key_rotated
         from tigerseal.providers.file import FileKeyProvider
 
         provider = FileKeyProvider(path)

@@ -20,8 +20,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tigerseal.tokens._signing_keys import JWTKey, KeySet, jwk_thumbprint
-    from tigerseal.tokens.default import (
+    from tigerseal.tokens._default import (
         create_jwt_token,
         create_token_pair,
         get_jwks,
@@ -31,32 +30,33 @@ if TYPE_CHECKING:
         set_token_manager,
         verify_jwt_token,
     )
-    from tigerseal.tokens.manager import (
+    from tigerseal.tokens._manager import (
         TokenManager,
         validate_account_access,
         validate_token_scopes,
     )
-    from tigerseal.tokens.payload import TokenPair, TokenPayload
-    from tigerseal.tokens.revocation import MemoryRevocationStore
+    from tigerseal.tokens._payload import TokenPair, TokenPayload
+    from tigerseal.tokens._revocation import MemoryRevocationStore
+    from tigerseal.tokens._signing_keys import JWTKey, KeySet, jwk_thumbprint
 
 _LAZY = {
-    "create_jwt_token": "default",
-    "create_token_pair": "default",
-    "get_jwks": "default",
-    "get_token_manager": "default",
-    "refresh_tokens": "default",
-    "revoke_token": "default",
-    "set_token_manager": "default",
-    "verify_jwt_token": "default",
+    "create_jwt_token": "_default",
+    "create_token_pair": "_default",
+    "get_jwks": "_default",
+    "get_token_manager": "_default",
+    "refresh_tokens": "_default",
+    "revoke_token": "_default",
+    "set_token_manager": "_default",
+    "verify_jwt_token": "_default",
     "JWTKey": "_signing_keys",
     "KeySet": "_signing_keys",
     "jwk_thumbprint": "_signing_keys",
-    "TokenManager": "manager",
-    "validate_account_access": "manager",
-    "validate_token_scopes": "manager",
-    "TokenPair": "payload",
-    "TokenPayload": "payload",
-    "MemoryRevocationStore": "revocation",
+    "TokenManager": "_manager",
+    "validate_account_access": "_manager",
+    "validate_token_scopes": "_manager",
+    "TokenPair": "_payload",
+    "TokenPayload": "_payload",
+    "MemoryRevocationStore": "_revocation",
 }
 
 __all__ = [

@@ -34,7 +34,7 @@ from tigerseal.ratelimit.storage_keys import login_failures_key
 from tigerseal.spi.services import RateLimitDecision, RateLimitPolicy
 
 if TYPE_CHECKING:
-    from tigerseal.passwords.context import PasswordContext
+    from tigerseal.passwords._context import PasswordContext
     from tigerseal.spi.services import RateLimitStorage
 
 __all__ = ["AuditHook", "LoginGuard", "LoginResult"]
@@ -138,7 +138,7 @@ class LoginGuard:
         """The password context verifying and re-hashing."""
         if self._passwords is not None:
             return self._passwords
-        from tigerseal.passwords.context import get_password_context
+        from tigerseal.passwords._context import get_password_context
 
         return get_password_context()
 

@@ -13,11 +13,11 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from tigerseal.ratelimit.headers import ratelimit_headers, sf_string
+from tigerseal.ratelimit._headers import ratelimit_headers, sf_string
 from tigerseal.spi.services import RateLimitAlgorithm, RateLimitDecision, RateLimitPolicy
 
 if TYPE_CHECKING:
-    from tigerseal.ratelimit.limiter import RateLimiter
+    from tigerseal.ratelimit._limiter import RateLimiter
 
 __all__ = ["RateLimitResult", "RateLimitRule", "check_rate_limit"]
 

@@ -89,7 +89,7 @@ class RedisRevocationStore(RevocationStore):
         if on_outage == "local":
             # Directly, not by URI: on_outage=local chose a per-process store during an outage,
             # so production's memory:// check must not refuse it.
-            from tigerseal.tokens.revocation import MemoryRevocationStore
+            from tigerseal.tokens import MemoryRevocationStore
 
             self._local = MemoryRevocationStore()
         self._pending: deque[tuple[_Op, str, float, str]] = deque()

@@ -131,7 +131,7 @@ class RedisRateLimitStorage(RateLimitStorage):
             # Built now, not during the outage. Directly, not by URI: on_outage=local chose
             # per-process limits during an outage, so production's memory:// check must not
             # refuse it.
-            from tigerseal.ratelimit.memory import MemoryRateLimitStorage
+            from tigerseal.ratelimit import MemoryRateLimitStorage
 
             self._fallback_storage = MemoryRateLimitStorage()
         # Unique per process and instance: members of the sliding-window log must not collide

@@ -1,6 +1,6 @@
 """SQL audit sink (``postgresql://``, ``sqlite://``): one hash chain shared by every process.
 
-Records use the chain format of :mod:`tigerseal.audit.chain` (``tigerseal-audit/2``): each row
+Records use the chain format of :mod:`tigerseal.audit._chain` (``tigerseal-audit/2``): each row
 holds one chained JSON line, whose ``prev`` is the SHA-256 of the previous row's line and which
 ends with an HMAC under its writer's key (a keyed chain). Each process's key is named and
 committed to in the chain and stored, encrypted by the envelope, in the keys table (outside the
@@ -55,7 +55,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
-from tigerseal.audit.chain import (
+from tigerseal.audit._chain import (
     CHECKPOINT,
     FORMAT,
     GENESIS_PREV,
@@ -70,13 +70,13 @@ from tigerseal.audit.chain import (
     head_snapshot,
     key_commitment,
 )
-from tigerseal.audit.clock import timestamp
+from tigerseal.audit._clock import timestamp
 from tigerseal.errors import AuditError, ConfigError, TigerSealError
 from tigerseal.spi.services import AuditSink
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection, Engine
-    from tigerseal.audit.verify import VerifyReport
+    from tigerseal.audit import VerifyReport
     from tigerseal.envelope import EncryptionService
     from tigerseal.keyuse import KeyUse, RewrapCount
 
@@ -352,7 +352,7 @@ class SQLAuditSink(AuditSink):
             }
             if seq >= 0:
                 # The head this writer moves on, for the verifier to check (see
-                # tigerseal.audit.chain.head_snapshot); a deleted or rewound head is caught.
+                # tigerseal.audit._chain.head_snapshot); a deleted or rewound head is caught.
                 start["head"] = head_snapshot(row["head"])
                 if cut is not None:
                     start["cut"] = cut
@@ -444,7 +444,7 @@ class SQLAuditSink(AuditSink):
         The rows are read in ``seq`` order; "line N" in findings means the N-th row.
         """
         from sqlalchemy import inspect
-        from tigerseal.audit.verify import verify_audit_file
+        from tigerseal.audit import verify_audit_file
 
         if not inspect(self.engine).has_table(self._log.name):
             raise AuditError(
@@ -484,7 +484,7 @@ class SQLAuditSink(AuditSink):
                 anchor=anchor,
             )
         report.path = _display(self.engine)
-        from tigerseal.audit.verify import Issue
+        from tigerseal.audit import Issue
 
         for n, seq, columns in mismatched[:20]:
             # The columns are copies for queries and dashboards; only the line is MACed, so a

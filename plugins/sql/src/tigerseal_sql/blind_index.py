@@ -55,7 +55,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import mapped_column
 from tigerseal._text import escape_control
-from tigerseal.envelope.message import EncryptedData
+from tigerseal.envelope import EncryptedData
 from tigerseal.errors import ConfigError, TigerSealError
 
 if TYPE_CHECKING:

@@ -13,9 +13,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tigerseal._text import escape_control
-from tigerseal.envelope import stream as _stream
-from tigerseal.envelope.cache import CachePolicy, DataKeyCache
-from tigerseal.envelope.format import (
+from tigerseal.envelope import _stream
+from tigerseal.envelope._cache import CachePolicy, DataKeyCache
+from tigerseal.envelope._format import (
     CONTENT_FRAMED,
     CONTENT_SINGLE,
     DEFAULT_FRAME_SIZE,
@@ -43,7 +43,7 @@ from tigerseal.envelope.format import (
     okm,
     parse_header,
 )
-from tigerseal.envelope.message import EncryptedData
+from tigerseal.envelope._message import EncryptedData
 from tigerseal.errors import (
     AccessDenied,
     BatchDecryptionError,
@@ -791,7 +791,7 @@ class EncryptionService:
             for (i, j), nw in zip(jobs[pid], result, strict=True):
                 new_keys[i][j] = nw
         if provs:
-            from tigerseal.audit.emit import audit_rewrap  # lazy: the audit package needs us
+            from tigerseal.audit._emit import audit_rewrap  # lazy: the audit package needs us
 
             audit_rewrap(
                 sum(map(len, jobs.values())), ((p.uri, p.key_version) for p in provs.values())

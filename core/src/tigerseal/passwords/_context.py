@@ -15,7 +15,7 @@ from typing import Any
 
 from tigerseal.errors import PasswordError
 from tigerseal.passwords._base import acceptable, check_password
-from tigerseal.passwords.pepper import PepperKeyring
+from tigerseal.passwords._pepper import PepperKeyring
 from tigerseal.spi.services import PasswordHasher
 
 __all__ = [
@@ -216,8 +216,8 @@ _lock = threading.Lock()
 def _build_from_settings(settings: Any) -> PasswordContext:
     pepper = None
     if settings.password_pepper_file:
-        from tigerseal.envelope.default import configured_provider_uris
-        from tigerseal.passwords.pepper import load_pepper_file
+        from tigerseal.envelope._default import configured_provider_uris
+        from tigerseal.passwords._pepper import load_pepper_file
         from tigerseal.plugins import key_provider_from_uri
 
         providers = [key_provider_from_uri(u) for u in configured_provider_uris()]

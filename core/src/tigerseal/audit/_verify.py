@@ -1,6 +1,6 @@
 """Verification of hash-chained audit files (``tigerseal audit verify FILE``).
 
-What is detected, and how (the format is in :mod:`tigerseal.audit.chain`):
+What is detected, and how (the format is in :mod:`tigerseal.audit._chain`):
 
 * **edit** of a record: the next record's ``prev`` no longer matches; if the attacker also
   recomputed every later hash, the line MACs fail (``tigerseal-audit/2``: every line is MACed);
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 from tigerseal._text import escape_control
-from tigerseal.audit.chain import (
+from tigerseal.audit._chain import (
     CHECKPOINT,
     FORMAT,
     GENESIS_PREV,

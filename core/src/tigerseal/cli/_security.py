@@ -169,7 +169,7 @@ def token() -> None:
 def _parse_claims(pairs: tuple[str, ...]) -> dict[str, Any]:
     import inspect
 
-    from tigerseal.tokens.manager import REGISTERED_CLAIMS, TokenManager
+    from tigerseal.tokens._manager import REGISTERED_CLAIMS, TokenManager
 
     # The claims go to create(**claims): a name that is one of create()'s own arguments
     # (token_type, audience, now...) would set that argument instead of adding a claim.

@@ -9,8 +9,8 @@ in use and the sweep costs O(1) per new key, amortised.
 Memory is bounded whatever clients send:
 
 * a key longer than :data:`~tigerseal.ratelimit.storage_keys.MAX_KEY_LENGTH` characters is held
-  as its SHA-256 digest (``bytes``, so it can never equal a ``str`` key; non-``str`` keys are refused,
-  so a ``bytes`` key cannot spell a digest either);
+  as its SHA-256 digest (``bytes``, so it can never equal a ``str`` key; non-``str`` keys are
+  refused, so a ``bytes`` key cannot spell a digest either);
 * each algorithm's table holds at most ``max_keys`` keys. A new key that finds its table full
   first sweeps expired state (when a sweep is due: at most once per ``max_keys // 8`` new keys,
   so the cost stays O(1) amortised), then evicts the least recently used keys. Only a counting

@@ -11,7 +11,7 @@ from typing import BinaryIO, Protocol
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from tigerseal.envelope.format import MAX_FRAMES, TAG_SIZE, Header, nonce
+from tigerseal.envelope._format import MAX_FRAMES, TAG_SIZE, Header, nonce
 from tigerseal.errors import DecryptionError, EncryptionError, TrailingDataError
 
 __all__ = [

@@ -32,7 +32,7 @@ _PINNED = (
 
 @contextlib.contextmanager
 def _environment(values: dict[str, str]) -> Iterator[None]:
-    from tigerseal.audit import metrics
+    from tigerseal.audit import _metrics as metrics
 
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
@@ -126,8 +126,8 @@ def demo(state_dir: Path | None) -> None:
 
 
 def _run(state: Path) -> None:
-    from tigerseal.seed import KeyManager
     from tigerseal.providers.file import create_keyring
+    from tigerseal.seed import KeyManager
 
     p = _Printer()
     p.section("Keys (KeyManager, as the quick start's step 1)")

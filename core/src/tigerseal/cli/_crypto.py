@@ -29,7 +29,7 @@ from tigerseal.errors import (
 
 if TYPE_CHECKING:
     from tigerseal.envelope import EncryptionService
-    from tigerseal.envelope.format import Header
+    from tigerseal.envelope._format import Header
 
 __all__ = ["decrypt", "encrypt", "inspect", "rewrap"]
 
@@ -191,8 +191,8 @@ def decrypt(src: str, output: str, context: tuple[str, ...]) -> None:
       and written only after the whole message authenticated.
     Nothing is spooled to a temporary file for stdout.
     """  # noqa: D301 - click's \b keeps the layout
-    from tigerseal.envelope.format import CONTENT_FRAMED, MAX_HEADER_SIZE, parse_header
-    from tigerseal.envelope.stream import Prefixed, read_up_to
+    from tigerseal.envelope._format import CONTENT_FRAMED, MAX_HEADER_SIZE, parse_header
+    from tigerseal.envelope._stream import Prefixed, read_up_to
 
     ctx = _parse_context(context)
     svc = _service()
@@ -236,7 +236,7 @@ def decrypt(src: str, output: str, context: tuple[str, ...]) -> None:
 
 
 def _read_header_bytes(f: IO[bytes]) -> bytes:
-    from tigerseal.envelope.format import MAX_HEADER_SIZE
+    from tigerseal.envelope._format import MAX_HEADER_SIZE
 
     head = f.read(MAX_HEADER_SIZE)
     if head[:3] != b"TSL":
@@ -252,8 +252,8 @@ def _read_header_bytes(f: IO[bytes]) -> bytes:
 def inspect(src: str, as_json: bool) -> None:
     """Show a message's header (providers, key versions, context, sizes) without decrypting."""
     from tigerseal._text import escape_control
-    from tigerseal.envelope.format import parse_header
-    from tigerseal.envelope.service import key_section_report
+    from tigerseal.envelope._format import parse_header
+    from tigerseal.envelope._service import key_section_report
 
     with _open_in(src) as fin:
         head = _read_header_bytes(fin)
@@ -336,7 +336,7 @@ def _ident(st: os.stat_result) -> _Ident:
 
 def _read_entry(path: Path) -> _Entry | None:
     """Read what rewrap needs from ``path``; ``None`` when it is not tigerseal output."""
-    from tigerseal.envelope.format import parse_header
+    from tigerseal.envelope._format import parse_header
 
     with open(os.open(path, _READ_FLAGS), "rb") as f:
         st = os.fstat(f.fileno())
@@ -413,7 +413,7 @@ def _copy(e: _Entry, new_head: bytes) -> _Copy:
     Raises:
         _Changed: the file is not the one read (inode, size, times or header).
     """
-    from tigerseal.envelope.stream import read_up_to
+    from tigerseal.envelope._stream import read_up_to
 
     with open(os.open(e.path, _READ_FLAGS), "rb") as f:
         st = os.fstat(f.fileno())

@@ -12,7 +12,7 @@ def register_rate_limit_storage() -> list[RateLimitStorageSpec]:
     return [
         RateLimitStorageSpec(
             name="memory",
-            factory="tigerseal.ratelimit.memory:from_uri",
+            factory="tigerseal.ratelimit._memory:from_uri",
             description="in-process rate-limit state (one process; thread-safe)",
         )
     ]

@@ -22,23 +22,23 @@ def register_password_hashers() -> list[HasherSpec]:
     return [
         HasherSpec(
             name="argon2",
-            factory=f"{_PKG}.argon2_hasher:Argon2Hasher",
+            factory=f"{_PKG}._argon2_hasher:Argon2Hasher",
             description="argon2id (RFC 9106), PHC strings; the default",
             aliases=("argon2id",),
         ),
         HasherSpec(
             name="bcrypt",
-            factory=f"{_PKG}.bcrypt_hasher:BcryptHasher",
+            factory=f"{_PKG}._bcrypt_hasher:BcryptHasher",
             description="bcrypt $2b$, and passlib's bcrypt-sha256 past 72 bytes",
         ),
         HasherSpec(
             name="scrypt",
-            factory=f"{_PKG}.scrypt_hasher:ScryptHasher",
+            factory=f"{_PKG}._scrypt_hasher:ScryptHasher",
             description="scrypt (RFC 7914), passlib's $scrypt$ format",
         ),
         HasherSpec(
             name="pbkdf2-sha256",
-            factory=f"{_PKG}.pbkdf2_hasher:Pbkdf2Sha256Hasher",
+            factory=f"{_PKG}._pbkdf2_hasher:Pbkdf2Sha256Hasher",
             description="PBKDF2-HMAC-SHA256, passlib's $pbkdf2-sha256$ format",
             aliases=("pbkdf2", "pbkdf2_sha256"),
         ),
@@ -50,6 +50,6 @@ def report_key_uses(scan: KeyUseScan) -> list[KeyUse]:
     """The key versions the peppers of ``scan.pepper_files`` are wrapped under."""
     if not scan.pepper_files:
         return []
-    from tigerseal.passwords.pepper import pepper_key_uses
+    from tigerseal.passwords._pepper import pepper_key_uses
 
     return [use for path in scan.pepper_files for use in pepper_key_uses(path)]

@@ -13,10 +13,10 @@ import weakref
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from tigerseal.audit import metrics as _metrics
-from tigerseal.audit.clock import timestamp
-from tigerseal.audit.events import SEED_ALIASES, check_event_type, check_risk_level
-from tigerseal.audit.redact import BUDGET, MAX_RECORD, Redactor
+from tigerseal.audit import _metrics
+from tigerseal.audit._clock import timestamp
+from tigerseal.audit._events import SEED_ALIASES, check_event_type, check_risk_level
+from tigerseal.audit._redact import BUDGET, MAX_RECORD, Redactor
 from tigerseal.errors import AuditError
 from tigerseal.plugins import get_registry
 

@@ -34,8 +34,8 @@ from tigerseal.errors import (
     TokenRevokedError,
 )
 from tigerseal.spi.services import RevocationStore
+from tigerseal.tokens._payload import TokenPair, TokenPayload, scopes_of
 from tigerseal.tokens._signing_keys import JWTKey, KeySet
-from tigerseal.tokens.payload import TokenPair, TokenPayload, scopes_of
 
 __all__ = [
     "MAX_LIFETIME",

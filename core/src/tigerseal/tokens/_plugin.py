@@ -12,7 +12,7 @@ def register_revocation_stores() -> list[RevocationStoreSpec]:
     return [
         RevocationStoreSpec(
             name="memory",
-            factory="tigerseal.tokens.revocation:from_uri",
+            factory="tigerseal.tokens._revocation:from_uri",
             description="in-process revocation store (one process only)",
         )
     ]

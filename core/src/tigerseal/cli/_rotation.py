@@ -36,7 +36,7 @@ def _pepper_path(path: Path | None) -> Path:
 
 
 def _providers() -> list[KeyProvider]:
-    from tigerseal.envelope.default import configured_provider_uris
+    from tigerseal.envelope._default import configured_provider_uris
     from tigerseal.plugins import key_provider_from_uri
 
     return [_call(partial(key_provider_from_uri, uri)) for uri in configured_provider_uris()]
@@ -61,7 +61,7 @@ def pepper() -> None:
 @click.option("--keep-current", is_flag=True, help="Add it without making it current.")
 def pepper_add(path: Path | None, pepper_id: str | None, keep_current: bool) -> None:
     """Add a new pepper wrapped by the first configured key provider (file created if needed)."""
-    from tigerseal.passwords.pepper import add_pepper
+    from tigerseal.passwords._pepper import add_pepper
 
     target = _pepper_path(path)
     providers = _providers()
@@ -79,7 +79,7 @@ def pepper_add(path: Path | None, pepper_id: str | None, keep_current: bool) -> 
 @_FILE
 def pepper_list(path: Path | None) -> None:
     """List the peppers and the key versions they are wrapped under (nothing is unwrapped)."""
-    from tigerseal.passwords.pepper import pepper_key_uses
+    from tigerseal.passwords._pepper import pepper_key_uses
 
     target = _pepper_path(path)
     if not target.exists():
@@ -96,7 +96,7 @@ def pepper_rewrap(path: Path | None) -> None:
     The peppers do not change, so stored hashes keep verifying. The file is replaced
     atomically with mode 0600. Idempotent: run it again to resume.
     """
-    from tigerseal.passwords.pepper import rewrap_pepper_file
+    from tigerseal.passwords._pepper import rewrap_pepper_file
 
     target = _pepper_path(path)
     providers = _providers()

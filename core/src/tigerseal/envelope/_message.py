@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from tigerseal._text import escape_control
-from tigerseal.envelope.format import MAGIC, Header, parse_header
+from tigerseal.envelope._format import MAGIC, Header, parse_header
 from tigerseal.errors import DecryptionError
 from tigerseal.spi._provider import WrappedKey
 

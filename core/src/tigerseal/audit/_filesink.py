@@ -1,6 +1,6 @@
 """The default audit sink: a keyed hash chain in a JSONL file (``file://``).
 
-See :mod:`tigerseal.audit.chain` for the format. Durability, chosen per sink:
+See :mod:`tigerseal.audit._chain` for the format. Durability, chosen per sink:
 
 ============ ================================================================================
 ``buffered`` records collect in memory and reach the file every 64 KiB, at checkpoints and at
@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote
 
-from tigerseal.audit.chain import (
+from tigerseal.audit._chain import (
     CHECKPOINT,
     FORMAT,
     GENESIS_PREV,
@@ -53,7 +53,7 @@ from tigerseal.audit.chain import (
     key_commitment,
     keys_entry,
 )
-from tigerseal.audit.clock import timestamp
+from tigerseal.audit._clock import timestamp
 from tigerseal.errors import AuditError, AuditIntegrityError, ConfigError
 from tigerseal.spi.options import build_options, given_options, option, parse_uri
 from tigerseal.spi.services import AuditSink

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import BinaryIO
 
-from tigerseal.envelope.cache import CachePolicy
-from tigerseal.envelope.service import EncryptionService
+from tigerseal.envelope._cache import CachePolicy
+from tigerseal.envelope._service import EncryptionService
 
 __all__ = [
     "configured_provider_uris",

@@ -17,12 +17,12 @@ def register_audit_sinks() -> list[AuditSinkSpec]:
     return [
         AuditSinkSpec(
             name="file",
-            factory="tigerseal.audit.filesink:from_uri",
+            factory="tigerseal.audit._filesink:from_uri",
             description="keyed hash chain in a JSONL file (tamper-evident)",
         ),
         AuditSinkSpec(
             name="logging",
-            factory="tigerseal.audit.logsink:from_uri",
+            factory="tigerseal.audit._logsink:from_uri",
             description="stdlib logging, one JSON message per event",
         ),
     ]

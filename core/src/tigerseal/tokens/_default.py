@@ -8,9 +8,9 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
+from tigerseal.tokens._manager import TokenManager
+from tigerseal.tokens._payload import TokenPair, TokenPayload
 from tigerseal.tokens._signing_keys import JWTKey, KeySet
-from tigerseal.tokens.manager import TokenManager
-from tigerseal.tokens.payload import TokenPair, TokenPayload
 
 __all__ = [
     "create_jwt_token",

@@ -287,7 +287,7 @@ def _format(record: dict[str, Any]) -> str:
 @click.option("--all", "internal", is_flag=True, help="Include chain starts and checkpoints.")
 def tail(file: str | None, count: int, as_json: bool, internal: bool) -> None:
     """Print the last records of FILE."""
-    from tigerseal.audit.trail import tail as read_tail
+    from tigerseal.audit._trail import tail as read_tail
 
     for record in read_tail(file or _default_file(), count, internal=internal):
         if as_json:
@@ -302,7 +302,7 @@ def tail(file: str | None, count: int, as_json: bool, internal: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def stats(file: str | None, as_json: bool) -> None:
     """Count FILE's events by type and risk level."""
-    from tigerseal.audit.trail import stats as read_stats
+    from tigerseal.audit._trail import stats as read_stats
 
     summary = read_stats(file or _default_file())
     if as_json:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tigerseal.audit.chain import CHECKPOINT, RESUME, START
+from tigerseal.audit._chain import CHECKPOINT, RESUME, START
 from tigerseal.errors import AuditError
 
 __all__ = ["iter_records", "stats", "tail"]
@@ -18,7 +18,7 @@ _INTERNAL = frozenset({START, RESUME, CHECKPOINT})
 
 
 def _open(path: str | os.PathLike[str]) -> Any:
-    from tigerseal.audit.verify import _open_regular
+    from tigerseal.audit._verify import _open_regular
 
     try:
         return _open_regular(Path(path))
@@ -48,7 +48,7 @@ def iter_records(
         path: the JSONL file.
         internal: also yield the sink's own records (chain starts, checkpoints).
     """
-    from tigerseal.audit.verify import _MAX_LINE, _skip_line
+    from tigerseal.audit._verify import _MAX_LINE, _skip_line
 
     with _open(path) as handle:
         while raw := handle.readline(_MAX_LINE + 1):
@@ -67,7 +67,7 @@ def tail(
     path: str | os.PathLike[str], n: int = 10, *, internal: bool = False
 ) -> list[dict[str, Any]]:
     """The last ``n`` records, read from the end of the file (cheap on large files)."""
-    from tigerseal.audit.verify import _MAX_LINE
+    from tigerseal.audit._verify import _MAX_LINE
 
     if n <= 0:
         return []

@@ -36,12 +36,12 @@ class LoggingAuditSink(AuditSink):
     """Send audit records to a logger.
 
     Args:
-        logger: logger name (default ``tigerseal.audit.events``) or a ``logging.Logger``.
+        logger: logger name (default ``tigerseal.audit._events``) or a ``logging.Logger``.
         level: a fixed level for every record, instead of one derived from the risk level.
     """
 
     def __init__(
-        self, logger: str | logging.Logger = "tigerseal.audit.events", *, level: int | None = None
+        self, logger: str | logging.Logger = "tigerseal.audit._events", *, level: int | None = None
     ) -> None:
         self.logger = logging.getLogger(logger) if isinstance(logger, str) else logger
         self.level = level

@@ -9,9 +9,9 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tigerseal.audit import metrics as _metrics
+from tigerseal.audit import _metrics
 from tigerseal.errors import ConfigError, RateLimitExceeded
-from tigerseal.ratelimit.headers import ratelimit_headers
+from tigerseal.ratelimit._headers import ratelimit_headers
 from tigerseal.ratelimit.storage_keys import MAX_KEY_LENGTH, long_key_digest, strikes_key, user_key
 from tigerseal.spi.services import (
     RATE_LIMIT_ALGORITHMS,
