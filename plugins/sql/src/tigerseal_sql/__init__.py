@@ -5,6 +5,8 @@
 * :class:`BlindIndex`: keyed HMAC columns for equality search on encrypted values;
 * :func:`rewrap_table` / :func:`key_version_report`: move a table to the newest key versions
   after a rotation, resumably; ``tigerseal-sql rewrap`` on the command line;
+* :func:`install`: registers the ORM events that encrypt on flush and decrypt on load (the
+  ``Encrypted*`` types call it when constructed; importing registers nothing);
 * the ``postgresql://`` and ``sqlite://`` audit sinks (:class:`SQLAuditSink`): one hash chain
   shared by every process.
 
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 
     from tigerseal_sql.audit import SQLAuditSink
     from tigerseal_sql.blind_index import BlindIndex
+    from tigerseal_sql.orm import install
     from tigerseal_sql.rewrap import RewrapReport, VersionReport, key_version_report, rewrap_table
     from tigerseal_sql.types import (
         EncryptedBytes,
@@ -46,6 +49,7 @@ __all__ = [
     "Sealed",
     "VersionReport",
     "decrypt_value",
+    "install",
     "key_version_report",
     "register_audit_sinks",
     "register_commands",
@@ -57,6 +61,7 @@ __all__ = [
 _LAZY = {
     "SQLAuditSink": "tigerseal_sql.audit",
     "BlindIndex": "tigerseal_sql.blind_index",
+    "install": "tigerseal_sql.orm",
     "RewrapReport": "tigerseal_sql.rewrap",
     "VersionReport": "tigerseal_sql.rewrap",
     "key_version_report": "tigerseal_sql.rewrap",

@@ -67,6 +67,9 @@ if TYPE_CHECKING:
 __all__ = ["KEYS_TABLE", "BlindIndex", "blind_index_key_uses", "rewrap_blind_index_keys"]
 
 _KEY_SIZE = 32
+# Column.info key marking a blind-index column: (BlindIndex, source attribute); read by the ORM
+# events (tigerseal_sql.orm), which import it from here.
+INFO_KEY = "tigerseal_blind_index"
 _INFO = b"tigerseal blind index v1"
 
 #: Where :meth:`BlindIndex.load_or_create` keeps wrapped root keys.
@@ -186,16 +189,12 @@ class BlindIndex:
 
         Maintained automatically on insert and update by tigerseal-sql's ORM events.
         """
-        from tigerseal_sql.orm import INFO_KEY
-
         info = {**kw.pop("info", {}), INFO_KEY: (self, source)}
         return mapped_column(LargeBinary(self.bits // 8), index=index, info=info, **kw)
 
     def match(self, attribute: Any, value: Any) -> ColumnElement[bool]:
         """``WHERE`` clause finding rows whose encrypted ``attribute`` equals ``value``."""
         from sqlalchemy import inspect
-
-        from tigerseal_sql.orm import INFO_KEY
 
         mapper = inspect(attribute.class_)
         source_col = attribute.property.columns[0]

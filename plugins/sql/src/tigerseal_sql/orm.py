@@ -1,5 +1,8 @@
 """ORM events that bind encrypted columns to their row, installed on every mapper that has one.
 
+:func:`install` registers them (idempotent). Constructing an ``Encrypted*`` column type calls it,
+so declaring an encrypted column is enough; importing a module never registers anything.
+
 Insert, in :func:`_before_insert`:
 
 * the primary key is known (set by the application, or produced by a client-side column default
@@ -20,6 +23,7 @@ same events.
 
 from __future__ import annotations
 
+import threading
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -31,6 +35,7 @@ from sqlalchemy.orm.base import PASSIVE_NO_INITIALIZE
 from sqlalchemy.orm.exc import UnmappedColumnError
 from tigerseal.envelope import EncryptedData
 
+from tigerseal_sql.blind_index import INFO_KEY
 from tigerseal_sql.types import PENDING, EncryptedType, Sealed
 
 if TYPE_CHECKING:
@@ -39,9 +44,7 @@ if TYPE_CHECKING:
 
     from tigerseal_sql.blind_index import BlindIndex
 
-__all__ = ["EncryptedAttr", "encrypted_attributes", "install"]
-
-INFO_KEY = "tigerseal_blind_index"
+__all__ = ["INFO_KEY", "EncryptedAttr", "encrypted_attributes", "install"]
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,7 @@ def _plan(mapper: Mapper[Any]) -> _MapperPlan | None:
     return plan
 
 
-def install(mapper: Mapper[Any], class_: type[Any]) -> None:
+def _instrument(mapper: Mapper[Any], class_: type[Any]) -> None:
     """Install the events on ``mapper`` if it maps encrypted columns (idempotent)."""
     if mapper in _PLANS:
         return
@@ -129,9 +132,27 @@ def install(mapper: Mapper[Any], class_: type[Any]) -> None:
     event.listen(mapper, "refresh", _on_refresh)
 
 
-# Every mapper configured after this module is imported gets checked; the types module imports
-# this one, so using an Encrypted* column is enough.
-event.listen(Mapper, "mapper_configured", install)
+_installed = False
+_install_lock = threading.Lock()
+
+
+def install() -> None:
+    """Register tigerseal-sql's ORM events: every mapper configured afterwards is checked.
+
+    Mappers with ``Encrypted*`` columns get the events that encrypt on flush and decrypt on
+    load; the others are left alone. Idempotent and thread-safe. The ``Encrypted*`` types call
+    this when they are constructed, so a model that declares an encrypted column never needs
+    it; call it yourself only to be explicit (e.g. at application start-up).
+    """
+    global _installed
+    if _installed:  # the common case, once per column type constructed: no lock
+        return
+    with _install_lock:
+        if _installed:
+            return
+        event.listen(Mapper, "mapper_configured", _instrument)
+        event.listen(Session, "after_soft_rollback", _after_rollback)
+        _installed = True
 
 
 # -- flush ---------------------------------------------------------------------------------------
@@ -279,7 +300,6 @@ def _changed(target: Any, key: str) -> bool:
     return bool(hist.added or hist.deleted)
 
 
-@event.listens_for(Session, "after_soft_rollback")
 def _after_rollback(session: Session, previous_transaction: Any) -> None:
     """A failed flush leaves ciphertexts in attributes: put the plaintexts back."""
     for state, values in list(_RESTORE.items()):

@@ -136,6 +136,15 @@ def _unwrapped(exc: TigerSealError) -> TigerSealError:
     return new
 
 
+def _install_orm_events() -> None:
+    # Declaring an encrypted column is what asks for the ORM events (tigerseal_sql.install).
+    # Imported here, at call time, because orm imports this module: the module graph stays
+    # acyclic and importing the types registers nothing.
+    from tigerseal_sql.orm import install
+
+    install()
+
+
 class EncryptedType(TypeDecorator[Any]):
     """Base of the encrypted column types (not used directly).
 
@@ -166,6 +175,7 @@ class EncryptedType(TypeDecorator[Any]):
                 "primary key); choose other names"
             )
         super().__init__()
+        _install_orm_events()
         self.storage: Storage = storage
         self.service = service
         # A tuple, not a dict: SQLAlchemy's statement cache needs hashable type arguments.
@@ -375,7 +385,3 @@ def decrypt_value(target: Any, stored: Any, *, pk: Any) -> Any:
         return None
     column, col_type = _column(target)
     return col_type.decrypt(stored, col_type.cell_context(column.table.name, column.name, pk))
-
-
-# The ORM events that bind values to rows; importing the types is enough to get them.
-from tigerseal_sql import orm as _orm  # noqa: E402, F401
