@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from starlette.types import ASGIApp
 from tigerseal import aio
 from tigerseal.passwords import Argon2Hasher, Pbkdf2Sha256Hasher
-from tigerseal.passwords.context import PasswordContext
+from tigerseal.passwords._context import PasswordContext
 from tigerseal.ratelimit import MemoryRateLimitStorage
 from tigerseal_fastapi import Login, LoginGuard, install_exception_handlers
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tigerseal.envelope import CachePolicy, EncryptedData, EncryptionService
-from tigerseal.envelope import service as service_module
+from tigerseal.envelope import _service as service_module
 from tigerseal.errors import (
     BatchDecryptionError,
     ContextMismatchError,

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tigerseal.envelope import CachePolicy, EncryptedData, EncryptionService
-from tigerseal.envelope.format import (
+from tigerseal.envelope._format import (
     derive,
     encode_key_section,
     key_deriver,
@@ -141,6 +141,6 @@ contexts = st.dictionaries(
 @given(context=contexts)
 def test_context_fast_path_is_the_checked_encoding(context: dict[str, str]) -> None:
     """Sorting str keys sorts their UTF-8 bytes: the fast encoder writes the canonical form."""
-    from tigerseal.envelope.format import _encode_context_checked, encode_context
+    from tigerseal.envelope._format import _encode_context_checked, encode_context
 
     assert encode_context(context) == (_encode_context_checked(context) if context else b"\0\0")

@@ -32,7 +32,7 @@ from tigerseal.spi.specs import (
 if TYPE_CHECKING:
     import click
 
-    from tigerseal.spi.keys import KeyProvider
+    from tigerseal.spi._provider import KeyProvider
     from tigerseal.spi.services import (
         AuditSink,
         PasswordHasher,

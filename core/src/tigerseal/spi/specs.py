@@ -23,7 +23,7 @@ from tigerseal.errors import MissingDependencyError, PluginError
 if TYPE_CHECKING:
     import click
 
-    from tigerseal.spi.keys import KeyProvider  # noqa: F401
+    from tigerseal.spi._provider import KeyProvider  # noqa: F401
     from tigerseal.spi.services import (  # noqa: F401
         AuditSink,
         PasswordHasher,
