@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from tigerseal.errors import ConfigError
 from tigerseal.plugins import PluginRegistry, rate_limit_storage_from_uri, set_registry
 from tigerseal_redis._scripts import SCRIPTS
-from tigerseal_redis._uri import parse_uri, redact
+from tigerseal_redis._options import parse_uri, redact
 from tigerseal_redis.revocation import RedisRevocationStore
 from tigerseal_redis.storage import RedisRateLimitStorage, hash_tag
 
@@ -32,11 +32,12 @@ def test_tigerseal_options_are_removed_before_redis_py_sees_the_url() -> None:
     ("uri", "fragment"),
     [
         ("redis://h?on_outage=explode", "unknown outage policy"),
-        ("redis://h?retry_interval=soon", "not a number"),
-        ("redis://h?retry_interval=-1", "must be >= 0"),
-        ("redis://h?cluster=maybe", "cluster=1"),
+        ("redis://h?retry_interval=soon", "retry_interval must be a duration"),
+        ("redis://h?retry_interval=-1", "retry_interval must be a duration"),
+        ("redis://h?cluster=maybe", "cluster must be 1 or 0"),
+        ("redis://h?on_outage=local&on_outage=local", "given twice"),
         ("redis://h?key_prefix=a{b", "braces"),
-        ("memcached://h", "not a Redis URI"),
+        ("memcached://h", "expected a URI starting redis://"),
         ("redis+sentinel://h:26379/svc?cluster=1", "cannot be combined"),
     ],
 )
@@ -46,19 +47,24 @@ def test_bad_uris_are_config_errors_that_say_what_to_do(uri: str, fragment: str)
 
 
 def test_unknown_keyword_option_is_refused() -> None:
-    with pytest.raises(ConfigError, match="unknown Redis storage option"):
+    with pytest.raises(ConfigError, match=r"'on_outrage'\. Did you mean 'on_outage'"):
         parse_uri("redis://h", default_on_outage="local", on_outrage="local")
 
 
-def test_policy_precedence_uri_then_option_then_environment(
+def test_policy_precedence_uri_or_option_then_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("TIGERSEAL_REDIS_ON_OUTAGE", "fail-open")
     assert parse_uri("redis://h", default_on_outage="local").on_outage == "fail_open"
     assert parse_uri("redis://h", default_on_outage="local", on_outage="local").on_outage == "local"
+    # The one precedence rule: URI and keyword must agree (was: the URI won silently).
     assert (
-        parse_uri("redis://h?on_outage=fail_closed", default_on_outage="local", on_outage="local")
+        parse_uri(
+            "redis://h?on_outage=fail-closed", default_on_outage="local", on_outage="fail_closed"
+        )
     ).on_outage == "fail_closed"
+    with pytest.raises(ConfigError, match="'on_outage' is given both in the URI and in code"):
+        parse_uri("redis://h?on_outage=fail_closed", default_on_outage="local", on_outage="local")
     monkeypatch.setenv("TIGERSEAL_REDIS_ON_OUTAGE", "sometimes")
     with pytest.raises(ConfigError, match="TIGERSEAL_REDIS_ON_OUTAGE"):
         parse_uri("redis://h", default_on_outage="local")
@@ -121,7 +127,7 @@ def test_rate_limit_storage_defaults_to_local(registry: object) -> None:
 
 
 def test_sentinel_uri_needs_a_service_name() -> None:
-    from tigerseal_redis._uri import build_client
+    from tigerseal_redis._options import build_client
 
     with pytest.raises(ConfigError, match="names no service"):
         build_client(parse_uri("redis+sentinel://127.0.0.1:26379", default_on_outage="local"))

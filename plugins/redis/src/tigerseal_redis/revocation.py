@@ -30,7 +30,7 @@ from tigerseal.errors import ConfigError, ProviderUnavailable
 from tigerseal.spi.services import RevocationStore
 
 from tigerseal_redis._outage import OutageGuard, audit
-from tigerseal_redis._uri import (
+from tigerseal_redis._options import (
     OutagePolicy,
     RedisOptions,
     build_async_client,

@@ -35,7 +35,7 @@ from tigerseal.spi.services import (
 
 from tigerseal_redis._outage import OutageGuard
 from tigerseal_redis._scripts import SCRIPTS, Script
-from tigerseal_redis._uri import (
+from tigerseal_redis._options import (
     OutagePolicy,
     RedisOptions,
     build_async_client,

@@ -17,9 +17,21 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, cast
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, urlencode
 
+from tigerseal._text import escape_control
 from tigerseal.errors import ConfigError
+from tigerseal.spi.options import (
+    Duration,
+    ParsedURI,
+    build_options,
+    option,
+    parse_bool,
+    parse_duration,
+    parse_int,
+    redact_uri,
+)
+from tigerseal.spi.options import parse_uri as parse_uri_grammar
 
 if TYPE_CHECKING:
     import redis
@@ -68,18 +80,6 @@ class RedisOptions:
     client_kwargs: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
-def _float(name: str, raw: str | float, uri_display: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(
-            f"{name}={raw!r} in the Redis URI {uri_display} is not a number of seconds"
-        ) from None
-    if value < 0:
-        raise ConfigError(f"{name} in the Redis URI {uri_display} must be >= 0, got {raw!r}")
-    return value
-
-
 def _policy(raw: str, source: str) -> OutagePolicy:
     value = raw.strip().lower().replace("-", "_")
     if value not in _POLICIES:
@@ -90,78 +90,89 @@ def _policy(raw: str, source: str) -> OutagePolicy:
     return cast(OutagePolicy, value)
 
 
+def _policy_option(name: str, value: object) -> OutagePolicy:
+    return _policy(str(value), f"the {name} option")
+
+
+@dataclass(frozen=True, slots=True)
+class RedisGivenOptions:
+    """tigerseal's options of a Redis URI (query or keywords; :mod:`tigerseal.spi.options`).
+
+    Every other query parameter is redis-py's and passes through to it.
+    """
+
+    on_outage: OutagePolicy | None = option(None, parse=_policy_option, help=", ".join(_POLICIES))
+    retry_interval: Duration = option(1.0, ge=0, help="seconds between reconnection attempts")
+    key_prefix: str = option("tigerseal:", allow_empty=True, help="prefix of every key")
+    cluster: bool = option(False, help="1: use RedisCluster")
+    grace: Duration = option(120.0, ge=0, help="seconds a revocation outlives the token's exp")
+    client_kwargs: Any = option(None, uri=False, help="extra redis-py client keywords")
+
+
 def parse_uri(uri: str, *, default_on_outage: OutagePolicy, **options: Any) -> RedisOptions:
     """Split a Redis URI into redis-py's URL and tigerseal's options.
 
-    Precedence for each option: URI query, then keyword ``options``, then (``on_outage`` only)
-    the ``TIGERSEAL_REDIS_ON_OUTAGE`` environment variable, then ``default_on_outage``.
+    Precedence for each option (the one rule of :mod:`tigerseal.spi.options`): the URI query
+    and keyword ``options`` must agree when both give it; then (``on_outage`` only) the
+    ``TIGERSEAL_REDIS_ON_OUTAGE`` environment variable, then ``default_on_outage``.
 
     Raises:
-        ConfigError: unknown scheme, bad option value, unknown keyword option.
+        ConfigError: unknown scheme, bad option value, unknown keyword option, or an option
+            given in the URI and as a keyword with different values.
     """
-    parts = urlsplit(uri)
-    scheme = parts.scheme.lower()
-    if scheme not in _SCHEMES:
-        raise ConfigError(
-            f"{scheme or uri!r} is not a Redis URI scheme; use redis://host:6379/0, "
-            "rediss:// (TLS) or redis+sentinel://host:26379/<service>"
-        )
-    display = _display(parts)
-    own: dict[str, str] = {}
+    plugin = "redis"
+    parsed = _parse(uri)
+    scheme = parsed.scheme
+    display = _display(parsed)
     passthrough: list[tuple[str, str]] = []
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key in _OWN:
-            own[key] = value
-        else:
-            passthrough.append((key, value))
-    unknown = set(options) - _OWN - {"client_kwargs"}
-    if unknown:
-        raise ConfigError(
-            f"unknown Redis storage option(s) {', '.join(sorted(unknown))}; accepted: "
-            f"{', '.join(sorted(_OWN))} (in the URI query or as keyword arguments)"
-        )
-    merged: dict[str, Any] = {**options, **own}
-
-    if "on_outage" in merged:
-        src = "the URI" if "on_outage" in own else "the on_outage option"
-        policy = _policy(str(merged["on_outage"]), src)
+    opts = build_options(
+        RedisGivenOptions, plugin=plugin, uri=parsed.query, code=options, passthrough=passthrough
+    )
+    if opts.on_outage is not None:
+        policy = opts.on_outage
     elif os.environ.get(ENV_ON_OUTAGE):
         policy = _policy(os.environ[ENV_ON_OUTAGE], ENV_ON_OUTAGE)
     else:
         policy = default_on_outage
-
-    cluster_raw = str(merged.get("cluster", "0")).lower()
-    if cluster_raw not in ("0", "1", "true", "false", "yes", "no"):
-        raise ConfigError(f"cluster={cluster_raw!r} in {display}: use cluster=1 or cluster=0")
-    cluster = cluster_raw in ("1", "true", "yes")
-    if cluster and scheme == "redis+sentinel":
+    if opts.cluster and scheme == "redis+sentinel":
         raise ConfigError("cluster=1 cannot be combined with redis+sentinel://; pick one")
-    prefix = str(merged.get("key_prefix", "tigerseal:"))
+    prefix = opts.key_prefix
     if "{" in prefix or "}" in prefix:
         raise ConfigError(
-            f"key_prefix {prefix!r} must not contain braces: they would break the hash tags "
-            "that keep each limit on one cluster slot"
+            f"key_prefix {escape_control(prefix, limit=40)!r} must not contain braces: they "
+            "would break the hash tags that keep each limit on one cluster slot"
         )
+    query = urlencode(passthrough, encoding="utf-8", errors="surrogateescape")
+    authority = "" if parsed.authority is None else "//" + parsed.authority
+    url = f"{scheme}:{authority}{parsed.path}" + (f"?{query}" if query else "")
     return RedisOptions(
         scheme=scheme,
-        url=urlunsplit(parts._replace(query=urlencode(passthrough))),
+        url=url,
         display=display,
         on_outage=policy,
-        retry_interval=_float("retry_interval", merged.get("retry_interval", 1.0), display),
+        retry_interval=opts.retry_interval,
         key_prefix=prefix,
-        cluster=cluster,
-        grace=_float("grace", merged.get("grace", 120.0), display),
-        client_kwargs=dict(merged.get("client_kwargs") or {}),
+        cluster=opts.cluster,
+        grace=opts.grace,
+        client_kwargs=dict(opts.client_kwargs or {}),
     )
 
 
-def _display(parts: Any) -> str:
+def _parse(uri: str) -> ParsedURI:
+    return parse_uri_grammar(
+        uri,
+        plugin="redis",
+        schemes=_SCHEMES,
+        example="redis://host:6379/0, rediss:// (TLS) or redis+sentinel://host:26379/<service>",
+    )
+
+
+def _display(parsed: ParsedURI) -> str:
     """Where the server is, without credentials."""
-    netloc = parts.netloc.rpartition("@")[2]
-    if parts.scheme == "unix":
-        return f"unix:{parts.path}"
-    path = parts.path if parts.scheme == "redis+sentinel" else (parts.path or "/0")
-    return f"{parts.scheme}://{netloc}{path}"
+    if parsed.scheme == "unix":
+        return f"unix:{escape_control(parsed.path)}"
+    path = parsed.path if parsed.scheme == "redis+sentinel" else (parsed.path or "/0")
+    return escape_control(f"{parsed.scheme}://{parsed.host}{path}")
 
 
 def _no_retry_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -225,37 +236,36 @@ def build_async_client(opts: RedisOptions) -> Any:
 
 
 def _sentinel_client(opts: RedisOptions, kwargs: dict[str, Any], sentinel_cls: Any) -> Any:
-    parts = urlsplit(opts.url)
+    parsed = _parse(opts.url)
     hosts: list[tuple[str, int]] = []
-    for item in parts.netloc.rpartition("@")[2].split(","):
+    for item in parsed.host.split(","):
         host, _, port = item.rpartition(":") if ":" in item else (item, "", "26379")
         if not host:
-            raise ConfigError(f"bad sentinel address {item!r} in {opts.display}")
+            raise ConfigError(f"bad sentinel address {escape_control(item)!r} in {opts.display}")
         try:
             hosts.append((host.strip("[]"), int(port or 26379)))
         except ValueError:
-            raise ConfigError(f"bad sentinel port in {item!r} ({opts.display})") from None
-    segments = [unquote(s) for s in parts.path.split("/") if s]
+            raise ConfigError(
+                f"bad sentinel port in {escape_control(item)!r} ({opts.display})"
+            ) from None
+    segments = [unquote(s) for s in parsed.path.split("/") if s]
     if not segments:
         raise ConfigError(
             f"{opts.display} names no service: use redis+sentinel://host:26379/<service>[/<db>]"
         )
     service, db = segments[0], 0
     if len(segments) > 1:
-        try:
-            db = int(segments[1])
-        except ValueError:
-            raise ConfigError(f"bad database number {segments[1]!r} in {opts.display}") from None
-    password = unquote(parts.password) if parts.password else None
-    username = unquote(parts.username) if parts.username else None
-    query = dict(parse_qsl(parts.query))
+        db = parse_int("database number", segments[1], plugin="redis")
+    password, username = parsed.password, parsed.username
+    query = parsed.options
     for name in ("socket_timeout", "socket_connect_timeout"):
         if name in query:
-            kwargs[name] = float(query.pop(name))
+            kwargs[name] = parse_duration(name, query.pop(name), plugin="redis")
     sentinel_kwargs: dict[str, Any] = {
         k: kwargs[k] for k in ("socket_timeout", "socket_connect_timeout") if k in kwargs
     }
-    if password is not None and query.pop("sentinel_auth", "0") == "1":
+    sentinel_auth = parse_bool("sentinel_auth", query.pop("sentinel_auth", "0"), plugin="redis")
+    if password is not None and sentinel_auth:
         sentinel_kwargs["password"] = password
     sentinel = sentinel_cls(hosts, sentinel_kwargs=sentinel_kwargs, **kwargs)
     return sentinel.master_for(service, db=db, password=password, username=username)
@@ -263,9 +273,4 @@ def _sentinel_client(opts: RedisOptions, kwargs: dict[str, Any], sentinel_cls: A
 
 def redact(uri: str) -> str:
     """The URI with any password replaced by ``***`` (for reprs and messages)."""
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    user = quote(parts.username or "", safe="")
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    return redact_uri(uri)
