@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         set_token_manager,
         verify_jwt_token,
     )
+    from tigerseal.tokens._jwks import RemoteJWKSVerifier
     from tigerseal.tokens._manager import (
         TokenManager,
         validate_account_access,
@@ -57,12 +58,14 @@ _LAZY = {
     "TokenPair": "_payload",
     "TokenPayload": "_payload",
     "MemoryRevocationStore": "_revocation",
+    "RemoteJWKSVerifier": "_jwks",
 }
 
 __all__ = [
     "JWTKey",
     "KeySet",
     "MemoryRevocationStore",
+    "RemoteJWKSVerifier",
     "TokenManager",
     "TokenPair",
     "TokenPayload",
