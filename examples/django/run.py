@@ -5,7 +5,7 @@ and notes whose text is an EncryptedTextField.
 
 Run it from a clone (no server to install: SQLite and tigerseal's development keyring)::
 
-    uv run python examples/django/run.py           # http://127.0.0.1:8000
+    python3 -m uv run --locked python examples/django/run.py           # http://127.0.0.1:8000
 
 It creates the tables and a ``demo`` / ``demo-password`` user, then serves with Django's
 development server. Data goes to ``examples/django/var/`` (``--data DIR``); the keys to

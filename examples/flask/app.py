@@ -5,7 +5,7 @@ limits, and notes whose text is encrypted in the database (bound to its row by t
 
 Run it from a clone (no server to install: SQLite and tigerseal's development keyring)::
 
-    uv run python examples/flask/app.py            # http://127.0.0.1:5000
+    python3 -m uv run --locked python examples/flask/app.py            # http://127.0.0.1:5000
 
 then::
 
