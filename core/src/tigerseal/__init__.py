@@ -15,9 +15,9 @@ Quick start::
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from tigerseal._lazy import lazy_exports
 from tigerseal.errors import (
     AccessDenied,
     AccountAccessError,
@@ -51,7 +51,7 @@ from tigerseal.errors import (
 )
 
 if TYPE_CHECKING:
-    from tigerseal.hookspecs import hookimpl
+    from tigerseal._defaults import reset_defaults
     from tigerseal.apikeys import APIKeyRecord, generate_api_key, verify_api_key
     from tigerseal.audit import audit_security_event, get_security_metrics
     from tigerseal.config import (
@@ -73,6 +73,7 @@ if TYPE_CHECKING:
         encrypt_stream,
         get_encryption_service,
     )
+    from tigerseal.hookspecs import hookimpl
     from tigerseal.passwords import check_password_policy, generate_secure_password
     from tigerseal.plugins import key_provider_from_uri, list_plugins
     from tigerseal.ratelimit import verify_rate_limit
@@ -122,6 +123,7 @@ _LAZY: dict[str, str] = {
     "key_provider_from_uri": "tigerseal.plugins",
     "list_plugins": "tigerseal.plugins",
     "verify_rate_limit": "tigerseal.ratelimit",
+    "reset_defaults": "tigerseal._defaults",
     "SecurityService": "tigerseal.seed",
     "get_security_service": "tigerseal.seed",
     "decrypt_tiger_account_data": "tigerseal.seed",
@@ -171,14 +173,4 @@ __all__ = [
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'tigerseal' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -136,6 +136,8 @@ class KeyUseScan:
             from tigerseal.config import get_settings
 
             settings = get_settings()
+        # Retiring keys must see every store: an unusable database URL is an error, not "none".
+        settings.require("database_url")
         dbs = list(database_urls)
         if settings.database_url is not None:
             dbs.insert(0, settings.database_url.get_secret_value())

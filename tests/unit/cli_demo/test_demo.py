@@ -130,7 +130,7 @@ def test_env_template(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "wrote .env.template (mode 0600)" in result.output
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     first = target.read_text()
-    key = re.search(r"^ENCRYPTION_MASTER_KEY=([0-9a-f]{64})$", first, re.M)
+    key = re.search(r"^TIGERSEAL_ENCRYPTION_MASTER_KEY=([0-9a-f]{64})$", first, re.M)
     assert key is not None
     assert key.group(1) not in result.output  # the secret is in the file, not on screen
 
@@ -145,7 +145,9 @@ def test_env_template(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
     prod = runner.invoke(cli, ["env-template", "prod.env", "--environment", "production"])
     assert prod.exit_code == 0, prod.output
-    assert re.search(r"^ENVIRONMENT=production$", (tmp_path / "prod.env").read_text(), re.M)
+    assert re.search(
+        r"^TIGERSEAL_ENVIRONMENT=production$", (tmp_path / "prod.env").read_text(), re.M
+    )
 
 
 def test_help_lists_the_commands() -> None:

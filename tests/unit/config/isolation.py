@@ -13,19 +13,16 @@ import pytest
 
 
 def setting_names() -> list[str]:
-    from tigerseal.config import Settings
+    """Every variable a setting is read from: ``TIGERSEAL_<NAME>`` and the seed's fallbacks."""
+    from tigerseal.config import Settings, variable_names
 
-    return [str(f.validation_alias) for f in Settings.model_fields.values()]
+    return [name for field in Settings.model_fields for name in variable_names(field)]
 
 
 def reset_all() -> None:
-    from tigerseal.config import reset_settings
-    from tigerseal.passwords._context import set_password_context
-    from tigerseal.tokens._default import set_token_manager
+    from tigerseal import reset_defaults
 
-    reset_settings()
-    set_password_context(None)
-    set_token_manager(None)
+    reset_defaults()
 
 
 def isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:

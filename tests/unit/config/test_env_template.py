@@ -40,10 +40,10 @@ def test_template_lists_every_setting_with_a_comment(clean_env: Path) -> None:
 def test_secrets_are_fresh_and_strong(clean_env: Path) -> None:
     a = values(generate_env_template(clean_env / "a.env"))
     b = values(generate_env_template(clean_env / "b.env"))
-    assert a["ENCRYPTION_MASTER_KEY"] != b["ENCRYPTION_MASTER_KEY"]
-    assert a["JWT_SECRET"] != b["JWT_SECRET"]
-    assert master_key_weakness(a["ENCRYPTION_MASTER_KEY"]) is None
-    assert len(a["JWT_SECRET"]) >= 32
+    assert a["TIGERSEAL_ENCRYPTION_MASTER_KEY"] != b["TIGERSEAL_ENCRYPTION_MASTER_KEY"]
+    assert a["TIGERSEAL_JWT_SECRET"] != b["TIGERSEAL_JWT_SECRET"]
+    assert master_key_weakness(a["TIGERSEAL_ENCRYPTION_MASTER_KEY"]) is None
+    assert len(a["TIGERSEAL_JWT_SECRET"]) >= 32
 
 
 def test_template_loads_and_passes_production_checks(clean_env: Path) -> None:

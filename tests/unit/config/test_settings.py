@@ -1,4 +1,8 @@
-"""Settings: the seed's variables with their defaults, validation messages, .env loading."""
+"""Settings: the seed's variables with their defaults, validation messages, .env loading.
+
+Validation at build time applies to tigerseal's own ``TIGERSEAL_`` names; the seed's
+unprefixed names are lenient fallbacks (see test_host_namespace.py).
+"""
 
 from __future__ import annotations
 
@@ -37,10 +41,11 @@ def test_environment_variables_override(monkeypatch: pytest.MonkeyPatch) -> None
     )
 
 
-def test_dotenv_file_is_read(clean_env: Path) -> None:
+def test_dotenv_file_is_read_when_named(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (clean_env / ".env").write_text(
         f"ENCRYPTION_MASTER_KEY={GOOD_KEY}\nJWT_SECRET={'s' * 10}{secrets.token_urlsafe(30)}\n"
     )
+    monkeypatch.setenv("TIGERSEAL_ENV_FILE", str(clean_env / ".env"))
     s = get_settings()
     assert s.encryption_master_key is not None
     assert s.encryption_master_key.get_secret_value() == GOOD_KEY
@@ -90,27 +95,29 @@ def test_secrets_never_show_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_invalid_values_name_the_variable_and_the_fix(
     monkeypatch: pytest.MonkeyPatch, variable: str, value: str, fragments: list[str]
 ) -> None:
+    variable = variable if variable.startswith("TIGERSEAL_") else "TIGERSEAL_" + variable
     monkeypatch.setenv(variable, value)
     with pytest.raises(ConfigError) as info:
         Settings()
     message = str(info.value)
     for fragment in fragments:
         assert fragment in message
-    if variable in ("ENCRYPTION_MASTER_KEY", "JWT_SECRET", "DATABASE_URL"):
+    assert variable in message
+    if variable.endswith(("ENCRYPTION_MASTER_KEY", "JWT_SECRET", "DATABASE_URL")):
         assert value not in message  # secrets (and URLs with passwords) are never echoed
     assert info.value.__cause__ is None
     assert info.value.__suppress_context__
 
 
 def test_errors_are_config_errors_and_value_errors(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("JWT_SECRET", "x")
+    monkeypatch.setenv("TIGERSEAL_JWT_SECRET", "x")
     with pytest.raises(ValueError, match="JWT_SECRET"):
         get_settings()
 
 
 def test_several_errors_are_reported_together(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("JWT_SECRET", "x")
-    monkeypatch.setenv("ENCRYPTION_MASTER_KEY", "y")
+    monkeypatch.setenv("TIGERSEAL_JWT_SECRET", "x")
+    monkeypatch.setenv("TIGERSEAL_ENCRYPTION_MASTER_KEY", "y")
     with pytest.raises(ConfigError) as info:
         Settings()
     assert "JWT_SECRET" in str(info.value)

@@ -161,8 +161,19 @@ def test_doctor_refuses_fake_provider_in_production(
     assert "never use it in production" in details
 
 
+def test_doctor_reports_invalid_host_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PBKDF2_ITERATIONS", "many")  # a seed-named fallback: set aside
+    code, report = doctor_json()
+    assert code == 1
+    assert report["settings"] is not None
+    failed = [c for c in report["checks"] if not c["ok"]]  # type: ignore[union-attr]
+    assert failed[0]["name"] == "settings"
+    assert "PBKDF2_ITERATIONS" in failed[0]["detail"]
+    assert "TIGERSEAL_PBKDF2_ITERATIONS" in failed[0]["detail"]
+
+
 def test_doctor_reports_invalid_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PBKDF2_ITERATIONS", "many")
+    monkeypatch.setenv("TIGERSEAL_PBKDF2_ITERATIONS", "many")
     code, report = doctor_json()
     assert code == 1
     assert report["ok"] is False

@@ -166,6 +166,9 @@ def test_reads_dotenv_file_under_environment(
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("DOTENV_MK", raising=False)
     (tmp_path / ".env").write_text(f"DOTENV_MK={KEY}\nDOTENV_MK_VERSION=2\n")
+    with pytest.raises(ConfigError, match="DOTENV_MK is not set"):  # never read implicitly
+        key_provider_from_uri("env://DOTENV_MK")
+    monkeypatch.setenv("TIGERSEAL_ENV_FILE", str(tmp_path / ".env"))
     provider = key_provider_from_uri("env://DOTENV_MK")
     assert provider.key_version == 2
     monkeypatch.setenv("DOTENV_MK_VERSION", "5")

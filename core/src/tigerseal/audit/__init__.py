@@ -22,10 +22,10 @@ tigerseal-sql). Check a file with ``tigerseal audit verify FILE``. See ``docs/au
 from __future__ import annotations
 
 import atexit
-import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from tigerseal._defaults import ProcessDefault
 from tigerseal.audit import _metrics as metrics
 from tigerseal.audit._auditor import Auditor
 from tigerseal.audit._chain import AuditKeys
@@ -34,6 +34,9 @@ from tigerseal.audit._filesink import FileAuditSink
 from tigerseal.audit._logsink import LoggingAuditSink
 from tigerseal.audit._redact import Redactor
 from tigerseal.audit._verify import Issue, VerifyReport, verify_audit_file
+
+if TYPE_CHECKING:
+    from tigerseal.config import Settings
 
 __all__ = [
     "OWASP_EVENTS",
@@ -55,46 +58,51 @@ __all__ = [
     "verify_audit_file",
 ]
 
-_auditor: Auditor | None = None
-_lock = threading.Lock()
+
+def _close(auditor: Auditor) -> None:
+    auditor.close()
+
+
+def _build() -> Auditor:
+    global _atexit_registered
+    auditor = Auditor()
+    if not _atexit_registered:
+        # Final checkpoint and flush when the interpreter exits normally.
+        atexit.register(_close_at_exit)
+        _atexit_registered = True
+    return auditor
+
+
+_AUDITOR: ProcessDefault[Auditor] = ProcessDefault("auditor", _build, close=_close)
 _atexit_registered = False
 
 
 def _close_at_exit() -> None:
-    auditor = _auditor
+    auditor = _AUDITOR.peek()
     if auditor is not None:
         auditor.close()
 
 
-def get_auditor() -> Auditor:
-    """The process-wide auditor, built from ``TIGERSEAL_AUDIT_SINKS`` on first use."""
-    global _auditor, _atexit_registered
-    auditor = _auditor
-    if auditor is None:
-        with _lock:
-            if _auditor is None:
-                _auditor = Auditor()
-                if not _atexit_registered:
-                    # Final checkpoint and flush when the interpreter exits normally.
-                    atexit.register(_close_at_exit)
-                    _atexit_registered = True
-            auditor = _auditor
-    return auditor
+def get_auditor(settings: Settings | None = None) -> Auditor:
+    """The process-wide auditor, built from ``TIGERSEAL_AUDIT_SINKS`` on first use.
+
+    Args:
+        settings: build a new auditor from these settings instead (not shared, not cached:
+            ``close()`` it when done).
+    """
+    if settings is not None:
+        return Auditor(settings=settings)
+    return _AUDITOR.get()
 
 
 def set_auditor(auditor: Auditor | None) -> Auditor | None:
     """Install ``auditor`` as the process-wide one; returns the previous one (not closed)."""
-    global _auditor
-    with _lock:
-        previous, _auditor = _auditor, auditor
-    return previous
+    return _AUDITOR.set(auditor)
 
 
 def reset_auditor() -> None:
     """Close and forget the process-wide auditor (tests, or after changing settings)."""
-    previous = set_auditor(None)
-    if previous is not None:
-        previous.close()
+    _AUDITOR.reset()
 
 
 def audit_security_event(
@@ -138,7 +146,7 @@ def audit_security_event(
     Raises:
         AuditError: a bad event type or risk level, or a sink could not write the record.
     """
-    return (_auditor or get_auditor()).record(
+    return _AUDITOR.get().record(
         event_type,
         risk_level,
         details,
@@ -172,7 +180,7 @@ def get_security_metrics() -> dict[str, Any]:
     import sys
 
     summary = metrics.snapshot()
-    auditor = _auditor
+    auditor = _AUDITOR.peek()
     result: dict[str, Any] = {
         "security_summary": summary,
         "audit": {
@@ -184,7 +192,7 @@ def get_security_metrics() -> dict[str, Any]:
         "encryption": {},
     }
     ratelimit = sys.modules.get("tigerseal.ratelimit")
-    limiter = getattr(ratelimit, "_limiter", None) if ratelimit is not None else None
+    limiter = ratelimit._LIMITER.peek() if ratelimit is not None else None
     if limiter is not None:
         result["rate_limiting"].update(
             {
@@ -196,7 +204,7 @@ def get_security_metrics() -> dict[str, Any]:
     # Report the default encryption service only if something already built it: metrics must
     # not create keys or call a KMS.
     envelope = sys.modules.get("tigerseal.envelope._default")
-    service = getattr(envelope, "_service", None) if envelope is not None else None
+    service = envelope._SERVICE.peek() if envelope is not None else None
     if service is not None:
         result["encryption"] = service.metrics
     return result

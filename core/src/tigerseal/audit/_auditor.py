@@ -21,6 +21,7 @@ from tigerseal.errors import AuditError
 from tigerseal.plugins import get_registry
 
 if TYPE_CHECKING:
+    from tigerseal.config import Settings
     from tigerseal.spi.services import AuditSink
 
 __all__ = ["SUBJECT_FIELDS", "Auditor"]
@@ -77,6 +78,8 @@ class Auditor:
         redactor: the secret redactor (default: one with a per-process random HMAC key).
         notify: whether to call ``audit_event`` hook implementations (plugins observing events).
         app: an optional application name recorded in every record.
+        settings: where the default sinks come from (``TIGERSEAL_AUDIT_SINKS``); default the
+            process-wide settings.
 
     Thread-safe.
     """
@@ -88,12 +91,16 @@ class Auditor:
         redactor: Redactor | None = None,
         notify: bool = True,
         app: str | None = None,
+        settings: Settings | None = None,
     ) -> None:
         if sinks is None:
-            from tigerseal.config import get_settings
             from tigerseal.plugins import audit_sink_from_uri
 
-            sinks = [audit_sink_from_uri(uri) for uri in get_settings().audit_sinks.split()]
+            if settings is None:
+                from tigerseal.config import get_settings
+
+                settings = get_settings()
+            sinks = [audit_sink_from_uri(uri) for uri in settings.audit_sinks.split()]
         self.sinks: tuple[AuditSink, ...] = tuple(sinks)
         self.redactor = redactor or Redactor()
         self.notify = notify

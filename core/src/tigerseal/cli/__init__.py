@@ -105,12 +105,55 @@ def _plugin_commands() -> dict[str, CommandSpec]:
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tigerseal")
-def cli() -> None:
+@click.option(
+    "--env-file",
+    metavar="PATH",
+    default=None,
+    help="Read settings from this dotenv file (under the environment). Default: "
+    "TIGERSEAL_ENV_FILE if set, else ./.env if it exists.",
+)
+@click.option("--no-env-file", is_flag=True, help="Read no dotenv file, not even ./.env.")
+@click.pass_context
+def cli(ctx: click.Context, env_file: str | None, no_env_file: bool) -> None:
     """tigerseal: envelope encryption with pluggable key stores, and security services.
 
     Keys are named by URIs (env://, file://, aws-kms://, vault://, pkcs11:) set in
-    TIGERSEAL_KEY_PROVIDERS; see `tigerseal doctor` for what is configured.
+    TIGERSEAL_KEY_PROVIDERS; see `tigerseal doctor` for what is configured. Unlike the
+    library, which reads a dotenv file only when told, the command reads ./.env by default.
     """
+    _choose_env_file(ctx, env_file, no_env_file)
+
+
+def _choose_env_file(ctx: click.Context, env_file: str | None, no_env_file: bool) -> None:
+    """Name the dotenv file for this command through TIGERSEAL_ENV_FILE (restored after)."""
+    import os
+    from pathlib import Path
+
+    variable = "TIGERSEAL_ENV_FILE"
+    before = os.environ.get(variable)
+    if no_env_file:
+        chosen: str | None = ""
+    elif env_file is not None:
+        chosen = str(Path(env_file).absolute())
+    elif before is None and Path(".env").is_file():
+        chosen = str(Path(".env").absolute())
+    else:
+        chosen = None
+    if chosen is None or chosen == before:
+        return
+    from tigerseal.config import reset_settings
+
+    os.environ[variable] = chosen
+    reset_settings()
+
+    def restore() -> None:  # the process (a test's CliRunner) keeps its own environment
+        if before is None:
+            os.environ.pop(variable, None)
+        else:
+            os.environ[variable] = before
+        reset_settings()
+
+    ctx.call_on_close(restore)
 
 
 def main(argv: Any = None) -> None:

@@ -290,6 +290,17 @@ def doctor(as_json: bool, load_all_plugins: bool) -> None:
         _report(as_json, None, [Check("settings", False, f"settings are invalid: {exc}")])
         raise SystemExit(1) from None
     checks = [
+        # Fallback (seed-named) variables set aside as invalid: only the calls that need them
+        # fail, so this is where they are seen before one does.
+        *(
+            Check(
+                "settings",
+                False,
+                f"{message}; set {settings.variable_for(name)!s} or "
+                f"TIGERSEAL_{name.upper()} to tigerseal's own value",
+            )
+            for name, message in settings.problems.items()
+        ),
         *_production_checks(settings),
         *_provider_checks(settings),
         *_plugin_checks(settings, load_all_plugins),

@@ -25,8 +25,9 @@ _PINNED = (
     "TIGERSEAL_RATE_LIMIT_ALGORITHM",
     "TIGERSEAL_REVOCATION_STORE",
     "TIGERSEAL_CACHE_ENABLED",
-    "ENVIRONMENT",
-    "JWT_SECRET",
+    "TIGERSEAL_ENVIRONMENT",
+    "TIGERSEAL_JWT_SECRET",
+    "TIGERSEAL_ENV_FILE",
 )
 
 
@@ -150,8 +151,9 @@ def _run(state: Path) -> None:
         "TIGERSEAL_RATE_LIMIT_ALGORITHM": "sliding_window_log",
         "TIGERSEAL_REVOCATION_STORE": "memory://",
         "TIGERSEAL_CACHE_ENABLED": "false",
-        "ENVIRONMENT": "development",
-        "JWT_SECRET": jwt_secret,
+        "TIGERSEAL_ENVIRONMENT": "development",
+        "TIGERSEAL_JWT_SECRET": jwt_secret,
+        "TIGERSEAL_ENV_FILE": "",  # no dotenv file: the demo's settings are exactly these
     }
     assert set(env) == set(_PINNED)
     with _environment(env):

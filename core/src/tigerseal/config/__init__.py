@@ -1,14 +1,32 @@
-"""Settings from the environment and ``.env`` (pydantic-settings), and the views built on them.
+"""tigerseal's settings, read from its own ``TIGERSEAL_`` variables, and the views built on them.
 
-The seed's variable names are kept (``ENCRYPTION_MASTER_KEY``, ``JWT_SECRET``,
-``PBKDF2_ITERATIONS``, ...); tigerseal's own settings are prefixed ``TIGERSEAL_``.
+**Names.** Every setting is ``TIGERSEAL_<NAME>`` (``TIGERSEAL_KEY_PROVIDERS``,
+``TIGERSEAL_ENCRYPTION_MASTER_KEY``, ``TIGERSEAL_JWT_SECRET``, ``TIGERSEAL_ENVIRONMENT`` ...).
+The seed's names (``ENCRYPTION_MASTER_KEY``, ``JWT_SECRET``, ``ENVIRONMENT``, ``DATABASE_URL``,
+``PBKDF2_ITERATIONS`` ...) keep working as fallbacks, read only when the ``TIGERSEAL_`` one is
+unset: the ``TIGERSEAL_`` name always wins.
 
-Every value is validated when :class:`Settings` is built, and a mistake is a
-:class:`~tigerseal.errors.ConfigError` whose message names the variable and the fix (never its
-value: variables here hold keys and passwords). With ``ENVIRONMENT=production`` tigerseal also
-refuses keys that are missing (it never generates keys in production), copied from examples
-(the values printed in the seed README and in these docs), marked as development keys, or
-visibly not random (all zero, short repeated patterns).
+**A host application's variables never stop a call that does not need them.** A bad value in a
+``TIGERSEAL_`` variable is an error when the settings are built. A bad value in a seed-named
+fallback (a host's ``DATABASE_URL`` or ``JWT_SECRET`` that means something else) is set aside:
+only the calls that need that setting raise (``get_database_config()``, the token manager),
+naming the variable and saying to set the ``TIGERSEAL_`` one. ``TIGERSEAL_ENVIRONMENT`` is
+strict; an ``ENVIRONMENT`` value tigerseal does not know (``uat``, ``qa``) means an unknown
+deployment, so ``staging`` rules apply (``production`` for a near miss such as ``prodution``).
+
+**Files.** No dotenv file is read implicitly (not even ``./.env``): name one with
+``TIGERSEAL_ENV_FILE`` or ``Settings(_env_file=...)``. The ``tigerseal`` command reads
+``./.env`` by default (``--env-file``, ``--no-env-file``).
+
+**Explicit settings.** Every function that reads the process-wide settings also takes
+``settings=`` (``get_encryption_service(settings=...)``, ``get_token_manager``,
+``get_password_context``, ``get_rate_limiter``, ``get_auditor``, ``get_security_service`` ...):
+it then builds a new object from those settings, outside the process-wide defaults.
+
+Every value is validated, and a mistake is a :class:`~tigerseal.errors.ConfigError` whose
+message names the variable and the fix (never its value). In production tigerseal also refuses
+keys that are missing (it never generates keys there), copied from examples, marked as
+development keys, or visibly not random.
 
 Views for the seed's API: :func:`get_security_config` (a :class:`SecurityConfig`),
 :func:`get_database_config` (a :class:`DatabaseConfig` whose password never shows in repr, str
@@ -18,6 +36,7 @@ or logs), :func:`configure_logging` (text or structured JSON logs, with redactio
 
 # The modules of this package, by concern: _settings (the Settings model and the process-wide
 # instance), _constants (shared constants and pure checks), _providers (key-provider selection),
+# _env (where each setting is read from: the one resolution rule, no pydantic),
 # _security (the seed's SecurityConfig view), _database (DATABASE_URL), _logging (redacting
 # formatters), _template (the .env template). Names are imported on first access so that the
 # envelope path (select_key_providers) does not import pydantic.
@@ -42,6 +61,12 @@ if TYPE_CHECKING:
         get_database_config,
         redact_url,
     )
+    from tigerseal.config._env import (
+        ENV_FILE_VARIABLE,
+        SEED_NAMES,
+        KeySettings,
+        variable_names,
+    )
     from tigerseal.config._logging import (
         JsonFormatter,
         RedactingFormatter,
@@ -56,6 +81,7 @@ if TYPE_CHECKING:
         SOURCE_MASTER_KEY,
         KeyProviderSelection,
         current_environment,
+        key_settings,
         looks_like_deployment,
         select_key_providers,
     )
@@ -89,6 +115,11 @@ _EXPORTS: dict[str, str] = {
     "SOURCE_MASTER_KEY": "tigerseal.config._providers",
     "KeyProviderSelection": "tigerseal.config._providers",
     "current_environment": "tigerseal.config._providers",
+    "key_settings": "tigerseal.config._providers",
+    "ENV_FILE_VARIABLE": "tigerseal.config._env",
+    "SEED_NAMES": "tigerseal.config._env",
+    "KeySettings": "tigerseal.config._env",
+    "variable_names": "tigerseal.config._env",
     "looks_like_deployment": "tigerseal.config._providers",
     "select_key_providers": "tigerseal.config._providers",
     "SecurityConfig": "tigerseal.config._security",
@@ -108,9 +139,11 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "DEFAULT_PBKDF2_ITERATIONS",
+    "ENV_FILE_VARIABLE",
     "FAKE_PROVIDER_REFUSED",
     "JWT_ALGORITHMS",
     "MIN_PBKDF2_ITERATIONS",
+    "SEED_NAMES",
     "SOURCE_DEV_KEYRING",
     "SOURCE_EXPLICIT",
     "SOURCE_MASTER_KEY",
@@ -119,6 +152,7 @@ __all__ = [
     "DatabaseConfig",
     "JsonFormatter",
     "KeyProviderSelection",
+    "KeySettings",
     "RedactingFormatter",
     "SecurityConfig",
     "Settings",
@@ -130,6 +164,7 @@ __all__ = [
     "get_security_config",
     "get_settings",
     "jwt_secret_weakness",
+    "key_settings",
     "looks_like_deployment",
     "master_key_weakness",
     "redact_text",
@@ -137,6 +172,7 @@ __all__ = [
     "redact_value",
     "reset_settings",
     "select_key_providers",
+    "variable_names",
 ]
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -81,3 +81,35 @@ def _known_hashers() -> dict[str, str]:
             (k, spec.name) for k, spec in registry.specs("register_password_hashers").items()
         )
     return names
+
+
+def master_key_problem(text: str) -> str | None:
+    """What is wrong with a master key's text (64 hex characters), without quoting it."""
+    if re.fullmatch(r"[0-9a-fA-F]{64}", text):
+        return None
+    return (
+        f"must be exactly 64 hex characters (a 256-bit key), got {len(text)} characters"
+        + ("" if re.fullmatch(r"[0-9a-fA-F]*", text) else " including non-hex ones")
+        + "; generate one with: python -c 'import secrets; print(secrets.token_hex(32))'"
+        " (or `tigerseal keygen --print`)"
+    )
+
+
+_TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})
+_FALSE = frozenset({"0", "false", "f", "no", "n", "off"})
+
+
+def parse_bool(value: object) -> bool:
+    """A boolean setting: ``true/false``, ``1/0``, ``yes/no``, ``on/off`` (any case).
+
+    Raises:
+        ValueError: anything else (a typo must not pick a side silently).
+    """
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError("must be true or false (also 1/0, yes/no, on/off)")

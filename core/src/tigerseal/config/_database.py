@@ -7,12 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from pydantic import SecretStr
 
 from tigerseal.config._constants import SSL_MODES, url_problem
 from tigerseal.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tigerseal.config._settings import Settings
 
 __all__ = ["ConnectionString", "DatabaseConfig", "get_database_config", "redact_url"]
 
@@ -161,19 +165,28 @@ class DatabaseConfig:
     __str__ = __repr__
 
 
-def get_database_config() -> DatabaseConfig:
-    """The database configuration from ``DATABASE_URL``, ``DATABASE_SSL_MODE`` and friends.
+def get_database_config(settings: Settings | None = None) -> DatabaseConfig:
+    """The database configuration from ``TIGERSEAL_DATABASE_URL`` and friends.
+
+    Each falls back to the seed's name (``DATABASE_URL``, ``DATABASE_SSL_MODE``,
+    ``DATABASE_POOL_SIZE``) when the ``TIGERSEAL_`` one is unset.
+
+    Args:
+        settings: the settings to read; default the process-wide ones.
 
     Raises:
-        ConfigError: ``DATABASE_URL`` is not set or malformed.
+        ConfigError: no database URL is set, or it is malformed.
     """
-    from tigerseal.config._settings import get_settings
+    if settings is None:
+        from tigerseal.config._settings import get_settings
 
-    settings = get_settings()
+        settings = get_settings()
+    settings.require("database_url", "database_ssl_mode", "database_pool_size")
     if settings.database_url is None:
         raise ConfigError(
-            "DATABASE_URL is not set; set it in the environment or .env, e.g. "
-            "DATABASE_URL=postgresql://USER:PASSWORD@localhost:5432/tiger_mcp"
+            "DATABASE_URL is not set; set TIGERSEAL_DATABASE_URL (or the seed's DATABASE_URL) in "
+            "the environment, e.g. "
+            "TIGERSEAL_DATABASE_URL=postgresql://USER:PASSWORD@localhost:5432/tiger_mcp"
         )
     return DatabaseConfig.from_url(
         settings.database_url.get_secret_value(),

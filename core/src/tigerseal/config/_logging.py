@@ -7,9 +7,12 @@ import logging
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from tigerseal.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tigerseal.config._settings import Settings
 
 __all__ = [
     "JsonFormatter",
@@ -113,32 +116,40 @@ def configure_logging(
     json_format: bool | None = None,
     stream: IO[str] | None = None,
     logger: str | None = None,
+    root: bool = False,
+    settings: Settings | None = None,
 ) -> logging.Handler:
-    """Configure logging: text or structured JSON lines, with secrets redacted.
+    """Configure tigerseal's logging: text or structured JSON lines, with secrets redacted.
 
-    Calling it again replaces the handler it installed before (never stacks handlers).
+    By default the handler goes on the ``tigerseal`` logger only: the host application's root
+    logger, its handlers and its level are left alone (tigerseal's records still propagate to
+    them as usual). ``root=True`` installs the handler on the root logger instead, for a
+    script or service that wants every record formatted and redacted this way. Calling it
+    again replaces the handler it installed before on that logger (never stacks handlers).
 
     Args:
         level: level name or number; default ``TIGERSEAL_LOG_LEVEL`` (INFO).
         json_format: one JSON object per line; default ``TIGERSEAL_LOG_FORMAT == "json"``.
         stream: where to write; default ``sys.stderr``.
-        logger: logger to configure; default the root logger.
+        logger: the logger to configure (a name); default ``"tigerseal"``.
+        root: configure the root logger (takes precedence over ``logger``).
+        settings: the settings to read the defaults from; default the process-wide ones.
 
     Returns:
         The installed handler.
     """
-    from tigerseal.config._settings import Settings, get_settings
+    if settings is None:
+        from tigerseal.config._settings import get_settings
 
-    settings: Settings | None
-    try:
-        settings = get_settings()
-    except ConfigError:
-        settings = None  # logging must come up even when the rest of the config is broken
+        try:
+            settings = get_settings()
+        except ConfigError:
+            settings = None  # logging must come up even when the rest of the config is broken
     if level is None:
         level = settings.log_level if settings else "INFO"
     if json_format is None:
         json_format = bool(settings and settings.log_format == "json")
-    target = logging.getLogger(logger)
+    target = logging.getLogger() if root else logging.getLogger(logger or "tigerseal")
     for old in [h for h in target.handlers if getattr(h, _HANDLER_MARK, False)]:
         target.removeHandler(old)
     handler = logging.StreamHandler(stream or sys.stderr)

@@ -6,12 +6,11 @@ in-memory ``fake://`` provider there.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tigerseal.config._constants import _ENVIRONMENTS
+from tigerseal.config._env import KEY_SETTINGS, SETTINGS, KeySettings
 from tigerseal.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -24,6 +23,7 @@ __all__ = [
     "SOURCE_MASTER_KEY",
     "KeyProviderSelection",
     "current_environment",
+    "key_settings",
     "looks_like_deployment",
     "select_key_providers",
 ]
@@ -53,20 +53,37 @@ class KeyProviderSelection:
 
 
 def current_environment() -> str:
-    """The normalised ``ENVIRONMENT`` (``development``, ``test``, ``staging``, ``production``).
+    """The normalised environment (``development``, ``test``, ``staging``, ``production``).
 
-    From the settings; when they fail to validate, from the raw variable, and a value that is
-    set but not recognised counts as ``production`` (a typo must not relax a check).
+    ``TIGERSEAL_ENVIRONMENT``, else the seed's ``ENVIRONMENT`` (the rule of
+    :func:`tigerseal.config._env.environment_from`: an unknown value there means ``staging``),
+    else ``development``. Read without building the settings; an invalid
+    ``TIGERSEAL_ENVIRONMENT`` counts as ``production`` here (a typo must not relax a check;
+    building the settings reports it).
     """
-    from tigerseal.config._settings import get_settings
-
+    built = SETTINGS.peek()
+    if built is not None:
+        return built.environment
     try:
-        return get_settings().environment
+        return KEY_SETTINGS.get().environment
     except ConfigError:
-        raw = os.environ.get("ENVIRONMENT", "").strip().lower()
-        if not raw:
-            return "development"
-        return _ENVIRONMENTS.get(raw, "production")
+        return "production"
+
+
+def key_settings() -> Settings | KeySettings:
+    """The settings the default key-provider selection reads.
+
+    The process-wide :class:`~tigerseal.config.Settings` when built (or needed: production,
+    a data-key cache setting), else the lighter :class:`~tigerseal.config._env.KeySettings`
+    read by the same rule, so that a process that only encrypts does not import pydantic.
+    """
+    built = SETTINGS.peek()
+    if built is not None:
+        return built
+    light = KEY_SETTINGS.get()
+    if light.sufficient:
+        return light
+    return SETTINGS.get()
 
 
 #: The normalised environments that look like a deployment: no development keyring, no fake://.
@@ -93,25 +110,27 @@ FAKE_PROVIDER_REFUSED = (
 )
 
 
-def select_key_providers(settings: Settings | None = None) -> KeyProviderSelection:
+def select_key_providers(settings: Settings | KeySettings | None = None) -> KeyProviderSelection:
     """Decide which key providers are configured: the one rule every caller uses.
 
-    ``TIGERSEAL_KEY_PROVIDERS`` if set; else ``env://ENCRYPTION_MASTER_KEY`` if that variable
-    is set; else the development keyring file (``TIGERSEAL_KEYRING_PATH``), but only where the
-    environment does not look like a deployment. The default service, ``tigerseal doctor``,
-    ``tigerseal rotate`` and the production settings check all call this function. It writes
-    nothing (the default service creates the development keyring on first use).
+    ``TIGERSEAL_KEY_PROVIDERS`` if set; else ``env://VARIABLE`` for the variable holding the
+    master key (``TIGERSEAL_ENCRYPTION_MASTER_KEY``, else the seed's ``ENCRYPTION_MASTER_KEY``)
+    if one is set; else the development keyring file (``TIGERSEAL_KEYRING_PATH``), but only
+    where the environment does not look like a deployment. The default service,
+    ``tigerseal doctor``, ``tigerseal rotate`` and the production settings check all call this
+    function. It writes nothing (the default service creates the development keyring on first
+    use).
+
+    Args:
+        settings: the settings to read; default the process-wide ones (:func:`key_settings`).
 
     Raises:
         ConfigError: nothing is configured and the development keyring is refused
-            (:func:`looks_like_deployment`, or ``TIGERSEAL_ALLOW_DEV_KEYRING=false``); or the
-            in-memory ``fake://`` test provider is configured where it looks like a deployment.
+            (:func:`looks_like_deployment`, or ``TIGERSEAL_ALLOW_DEV_KEYRING=false``); the
+            in-memory ``fake://`` test provider is configured where it looks like a deployment;
+            or the master key variable is malformed.
     """
-    if settings is None:
-        from tigerseal.config._settings import get_settings
-
-        settings = get_settings()
-    s = settings
+    s = key_settings() if settings is None else settings
     explicit = tuple(s.key_providers.split())
     if explicit:
         if looks_like_deployment(s.environment):
@@ -122,12 +141,15 @@ def select_key_providers(settings: Settings | None = None) -> KeyProviderSelecti
                     + FAKE_PROVIDER_REFUSED
                 )
         return KeyProviderSelection(explicit, SOURCE_EXPLICIT)
+    s.require("encryption_master_key")  # a malformed key is an error, never "no key"
     if s.encryption_master_key is not None:
-        return KeyProviderSelection((f"env://{SOURCE_MASTER_KEY}",), SOURCE_MASTER_KEY)
+        name = s.variable_for("encryption_master_key")
+        return KeyProviderSelection((f"env://{name}",), name)
     how = (
-        "set ENCRYPTION_MASTER_KEY to 64 fresh hex characters (`tigerseal keygen --print`), or "
-        "TIGERSEAL_KEY_PROVIDERS to a KMS, Vault or HSM key (e.g. aws-kms://alias/app) or a "
-        "keyring file (file:///etc/tigerseal/keyring.json)"
+        "set TIGERSEAL_ENCRYPTION_MASTER_KEY (or the seed's ENCRYPTION_MASTER_KEY) to 64 fresh "
+        "hex characters (`tigerseal keygen --print`), or TIGERSEAL_KEY_PROVIDERS to a KMS, "
+        "Vault or HSM key (e.g. aws-kms://alias/app) or a keyring file "
+        "(file:///etc/tigerseal/keyring.json)"
     )
     if looks_like_deployment(s.environment):
         raise ConfigError(

@@ -58,6 +58,7 @@ class SecurityConfig(BaseModel):
         Raises:
             ConfigError: production without ``JWT_SECRET`` (normally caught by Settings).
         """
+        settings.require(*_FIELDS)  # an invalid host JWT_SECRET etc. fails here, not earlier
         secret = settings.jwt_secret
         generated = secret is None
         if secret is None:
@@ -93,17 +94,43 @@ class SecurityConfig(BaseModel):
         )
 
 
+#: The settings SecurityConfig copies (checked with Settings.require when it is built).
+_FIELDS = (
+    "jwt_secret",
+    "jwt_algorithm",
+    "jwt_access_token_expire",
+    "jwt_refresh_token_expire",
+    "jwt_issuer",
+    "jwt_audience",
+    "jwt_leeway",
+    "password_hash_algorithm",
+    "pbkdf2_iterations",
+    "default_rate_limit_hour",
+)
+
 _SECURITY: ProcessDefault[SecurityConfig] = ProcessDefault(
     "security config", lambda: SecurityConfig.from_settings(get_settings()), source=get_settings
 )
 
 
-def get_security_config() -> SecurityConfig:
-    """The process-wide :class:`SecurityConfig` (rebuilt when the settings are reset)."""
+def get_security_config(settings: Settings | None = None) -> SecurityConfig:
+    """The process-wide :class:`SecurityConfig` (rebuilt when the settings are reset).
+
+    Args:
+        settings: build the view from these settings instead (a new object, not cached).
+
+    Raises:
+        ConfigError: a setting it holds came from an invalid fallback variable
+            (:meth:`Settings.require`).
+    """
+    if settings is not None:
+        return SecurityConfig.from_settings(settings)
     return _SECURITY.get()
 
 
-def check_per_process_store(variable: str, consequence: str, shared: str) -> None:
+def check_per_process_store(
+    variable: str, consequence: str, shared: str, settings: Settings | None = None
+) -> None:
     """Refuse a per-process (``memory://``) store in production unless single-process is chosen.
 
     With several workers, state kept in one worker's memory is invisible to the others, so
@@ -114,11 +141,13 @@ def check_per_process_store(variable: str, consequence: str, shared: str) -> Non
         variable: the setting that chose the store (``TIGERSEAL_RATE_LIMIT_STORAGE``).
         consequence: what goes wrong with several workers, for the message.
         shared: the store to use instead (``redis://HOST:6379/0``).
+        settings: the settings to check; default the process-wide ones.
 
     Raises:
         ConfigError: production without the single-process opt-in.
     """
-    settings = get_settings()
+    if settings is None:
+        settings = get_settings()
     if settings.is_production and not settings.single_process:
         raise ConfigError(
             f"{variable} is memory:// (this process only) with ENVIRONMENT=production: "

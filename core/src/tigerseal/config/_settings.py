@@ -1,17 +1,28 @@
 """The :class:`Settings` model: every tigerseal setting, validated when built.
 
-Names, prefixes and fallbacks are described in the package docstring (:mod:`tigerseal.config`).
+Where each value is read from is :mod:`tigerseal.config._env` (the one resolution rule); the
+package docstring (:mod:`tigerseal.config`) describes names, fallbacks and the ``.env`` file.
 """
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from tigerseal._defaults import ProcessDefault
 from tigerseal._weakness import jwt_secret_weakness, master_key_weakness
 from tigerseal.config._constants import (
     _ENVIRONMENTS,
@@ -20,7 +31,19 @@ from tigerseal.config._constants import (
     MIN_PBKDF2_ITERATIONS,
     SSL_MODES,
     _known_hashers,
+    master_key_problem,
+    parse_bool,
     url_problem,
+)
+from tigerseal.config._env import (
+    KEY_SETTINGS,
+    PREFIX,
+    SEED_NAMES,
+    SETTINGS,
+    environment_from,
+    lookup,
+    settings_environ,
+    variable,
 )
 from tigerseal.errors import ConfigError
 
@@ -28,88 +51,103 @@ __all__ = ["Settings", "get_settings", "reset_settings"]
 
 
 # -- settings -------------------------------------------------------------------------------
-class Settings(BaseSettings):
-    """All tigerseal settings, from the environment and ``.env``.
+class Settings(BaseModel):
+    """All tigerseal settings, from the environment (and a dotenv file only when named).
 
-    Secrets are ``SecretStr``: they never show in repr or logs. Building an instance validates
-    everything and raises :class:`~tigerseal.errors.ConfigError` (never a pydantic error
-    carrying the offending value).
+    Each setting is read from ``TIGERSEAL_<NAME>``; the seed's settings fall back to the seed's
+    name (``ENCRYPTION_MASTER_KEY``, ``JWT_SECRET``, ``ENVIRONMENT``, ``DATABASE_URL`` ...).
+    Keyword arguments (field names, or ``TIGERSEAL_`` names) win over the environment.
+
+    A ``TIGERSEAL_`` variable or a keyword with a bad value is refused when the instance is
+    built. A bad value in an unprefixed fallback (most likely the host application's own
+    ``JWT_SECRET`` or ``DATABASE_URL``, meaning something else) is set aside instead: the
+    setting keeps its default, and only the calls that need it raise (:meth:`require`), with
+    the same message. Secrets are ``SecretStr``: they never show in repr or logs. Errors are
+    :class:`~tigerseal.errors.ConfigError` (never a pydantic error carrying the value).
+
+    Args:
+        _env_file: a dotenv file to read (under the environment); default the file named by
+            ``TIGERSEAL_ENV_FILE``, else none. The working directory's ``.env`` is never read
+            implicitly.
+        _environ: the variables to read instead of ``os.environ`` (tests, embedding).
+        **values: settings by field name (``environment="test"``) or ``TIGERSEAL_`` name.
     """
 
-    model_config = SettingsConfigDict(
-        env_file=".env",
-        env_file_encoding="utf-8",
+    model_config = ConfigDict(
         extra="ignore",
-        case_sensitive=False,
         hide_input_in_errors=True,
+        populate_by_name=True,
     )
+
+    _sources: Mapping[str, str] = PrivateAttr(default_factory=dict)
+    _problems: Mapping[str, str] = PrivateAttr(default_factory=dict)
 
     # -- the seed's variables ----------------------------------------------------------------
     environment: str = Field(
         default="development",
-        validation_alias="ENVIRONMENT",
+        validation_alias="TIGERSEAL_ENVIRONMENT",
         description="development, test, staging or production (production refuses weak keys)",
     )
     encryption_master_key: SecretStr | None = Field(
         default=None,
-        validation_alias="ENCRYPTION_MASTER_KEY",
+        validation_alias="TIGERSEAL_ENCRYPTION_MASTER_KEY",
         description="256-bit master key as 64 hex characters (key for env://ENCRYPTION_MASTER_KEY)",
     )
     jwt_secret: SecretStr | None = Field(
         default=None,
-        validation_alias="JWT_SECRET",
+        validation_alias="TIGERSEAL_JWT_SECRET",
         description="HMAC secret for HS256 JWTs, at least 32 characters",
     )
     database_url: SecretStr | None = Field(
         default=None,
-        validation_alias="DATABASE_URL",
+        validation_alias="TIGERSEAL_DATABASE_URL",
         description="database URL, e.g. postgresql://user:password@localhost:5432/tiger_mcp",
     )
     pbkdf2_iterations: int = Field(
         default=DEFAULT_PBKDF2_ITERATIONS,
-        validation_alias="PBKDF2_ITERATIONS",
+        validation_alias="TIGERSEAL_PBKDF2_ITERATIONS",
         description="PBKDF2-HMAC-SHA256 iterations (OWASP 2023: 600000)",
     )
     password_hash_algorithm: str = Field(
         default="argon2",
-        validation_alias="PASSWORD_HASH_ALGORITHM",
+        validation_alias="TIGERSEAL_PASSWORD_HASH_ALGORITHM",
         description="scheme for new password hashes: argon2, bcrypt, scrypt or pbkdf2-sha256",
     )
     jwt_access_token_expire: int = Field(
         default=3600,
-        validation_alias="JWT_ACCESS_TOKEN_EXPIRE",
+        validation_alias="TIGERSEAL_JWT_ACCESS_TOKEN_EXPIRE",
         description="access-token lifetime in seconds",
     )
     default_rate_limit_hour: int = Field(
         default=1000,
-        validation_alias="DEFAULT_RATE_LIMIT_HOUR",
+        validation_alias="TIGERSEAL_DEFAULT_RATE_LIMIT_HOUR",
         description="requests per hour when no limit is given",
     )
 
     # -- tokens ------------------------------------------------------------------------------
     jwt_algorithm: str = Field(
         default="HS256",
-        validation_alias="JWT_ALGORITHM",
+        validation_alias="TIGERSEAL_JWT_ALGORITHM",
         description="JWS alg of new tokens: HS256 (JWT_SECRET) or EdDSA/ES256/RS256 (key file)",
     )
     jwt_refresh_token_expire: int = Field(
         default=14 * 24 * 3600,
-        validation_alias="JWT_REFRESH_TOKEN_EXPIRE",
+        validation_alias="TIGERSEAL_JWT_REFRESH_TOKEN_EXPIRE",
         description="refresh-token lifetime in seconds",
     )
     jwt_issuer: str | None = Field(
         default="tigerseal",
-        validation_alias="JWT_ISSUER",
+        validation_alias="TIGERSEAL_JWT_ISSUER",
         description="iss claim written and required (empty: none)",
     )
     jwt_audience: str | None = Field(
         default=None,
-        validation_alias="JWT_AUDIENCE",
+        validation_alias="TIGERSEAL_JWT_AUDIENCE",
         description="aud claim written and required (empty: none)",
     )
     jwt_leeway: float = Field(
         default=30.0,
-        validation_alias="JWT_LEEWAY",
+        validation_alias="TIGERSEAL_JWT_LEEWAY",
         description="clock skew tolerated on exp/nbf/iat, in seconds",
     )
     jwt_keys_file: str = Field(
@@ -136,11 +174,13 @@ class Settings(BaseSettings):
     # -- database ----------------------------------------------------------------------------
     database_ssl_mode: str | None = Field(
         default=None,
-        validation_alias="DATABASE_SSL_MODE",
+        validation_alias="TIGERSEAL_DATABASE_SSL_MODE",
         description="libpq sslmode if DATABASE_URL has none (prefer; production: require)",
     )
     database_pool_size: int = Field(
-        default=5, validation_alias="DATABASE_POOL_SIZE", description="connection pool size"
+        default=5,
+        validation_alias="TIGERSEAL_DATABASE_POOL_SIZE",
+        description="connection pool size",
     )
 
     # -- logging -----------------------------------------------------------------------------
@@ -220,12 +260,68 @@ class Settings(BaseSettings):
         description="space-separated audit sink URIs",
     )
 
-    def __init__(self, **values: Any) -> None:
-        try:
-            super().__init__(**values)
-        except ValidationError as exc:
-            # ``from None``: the pydantic error would print the offending (secret) value.
-            raise ConfigError(_describe(exc)) from None
+    def __init__(
+        self,
+        _env_file: str | os.PathLike[str] | None = None,
+        _environ: Mapping[str, str] | None = None,
+        **values: Any,
+    ) -> None:
+        fields = type(self).model_fields
+        explicit = {_field_of(k): v for k, v in values.items() if _field_of(k) in fields}
+        env = settings_environ(_environ, _env_file)
+        data: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        for name in fields:
+            if name in explicit:
+                continue
+            found = lookup(name, env)
+            if found is not None:
+                sources[name], data[name] = found
+        if "environment" not in explicit:
+            environment, source = environment_from(env)  # its own rule (see _env)
+            if source is not None:
+                data["environment"], sources["environment"] = environment, source
+        problems: dict[str, str] = {}
+        while True:
+            try:
+                super().__init__(**data, **explicit)
+                break
+            except ValidationError as exc:
+                deferred = _fallback_errors(exc, sources)
+                if not deferred:
+                    # ``from None``: the pydantic error would print the offending (secret) value.
+                    raise ConfigError(_describe(exc, sources)) from None
+                for name, message in deferred.items():
+                    problems[name] = message
+                    del data[name]
+        self._sources = MappingProxyType(sources)
+        self._problems = MappingProxyType(problems)
+
+    @property
+    def problems(self) -> Mapping[str, str]:
+        """Fallback variables set aside as invalid: setting name -> message (no value)."""
+        return self._problems
+
+    def variable_for(self, field: str) -> str:
+        """The variable a setting was read from (its ``TIGERSEAL_`` name when not set)."""
+        return self._sources.get(field, variable(field))
+
+    def require(self, *fields: str) -> None:
+        """Raise if a setting a call needs came from an invalid fallback variable.
+
+        Raises:
+            ConfigError: naming each variable, what is wrong with it, and how to give
+                tigerseal its own value (``TIGERSEAL_<NAME>``).
+        """
+        found = [(f, self._problems[f]) for f in fields if f in self._problems]
+        if found:
+            raise ConfigError(
+                "invalid configuration: "
+                + "; ".join(message for _, message in found)
+                + ". If that variable belongs to another part of the application, set "
+                + ", ".join(variable(f) for f, _ in found)
+                + " for tigerseal instead (the TIGERSEAL_ name wins)"
+            )
 
     # -- field checks ------------------------------------------------------------------------
     @field_validator("environment", mode="before")
@@ -236,7 +332,7 @@ class Settings(BaseSettings):
             # A typo ("prodution") must not silently relax the production checks.
             raise ValueError(
                 "must be one of development, test, staging, production; "
-                "fix the spelling of ENVIRONMENT"
+                "fix the spelling of TIGERSEAL_ENVIRONMENT"
             )
         return name
 
@@ -247,14 +343,15 @@ class Settings(BaseSettings):
         if text is None:
             return None
         text = text.strip()
-        if not re.fullmatch(r"[0-9a-fA-F]{64}", text):
-            raise ValueError(
-                f"must be exactly 64 hex characters (a 256-bit key), got {len(text)} characters"
-                + ("" if re.fullmatch(r"[0-9a-fA-F]*", text) else " including non-hex ones")
-                + "; generate one with: python -c 'import secrets; print(secrets.token_hex(32))'"
-                " (or `tigerseal keygen --print`)"
-            )
+        problem = master_key_problem(text)
+        if problem:
+            raise ValueError(problem)
         return text.lower()
+
+    @field_validator("allow_dev_keyring", "cache_enabled", "single_process", mode="before")
+    @classmethod
+    def _bool(cls, value: Any) -> bool:
+        return parse_bool(value)  # the rule the key-settings fast path uses too
 
     @field_validator("jwt_secret", mode="before")
     @classmethod
@@ -446,19 +543,51 @@ def _secret_text(value: Any) -> str | None:
     return text if text.strip() else None
 
 
-def _describe(exc: ValidationError) -> str:
+def _field_of(name: str) -> str:
+    """The field a keyword or an error location names (``TIGERSEAL_JWT_SECRET``: ``jwt_secret``)."""
+    upper = name.upper()
+    if upper.startswith(PREFIX):
+        return upper[len(PREFIX) :].lower()
+    return _SEED_FIELDS.get(upper, name)
+
+
+_SEED_FIELDS = {seed: field for field, seed in SEED_NAMES.items()}
+
+
+def _message(err: Any) -> str:
+    msg = str(err["msg"])
+    return msg[len("Value error, ") :] if msg.startswith("Value error, ") else msg
+
+
+def _fallback_errors(exc: ValidationError, sources: Mapping[str, str]) -> dict[str, str]:
+    """Field -> message for the errors caused by fallback (unprefixed) variables only.
+
+    Empty when any error is not one (a ``TIGERSEAL_`` variable, a keyword, a production rule):
+    those are refused outright.
+    """
+    out: dict[str, str] = {}
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = err["loc"]
+        field = _field_of(str(loc[0])) if loc else ""
+        source = sources.get(field)
+        if source is None or source.startswith(PREFIX):
+            return {}
+        out[field] = f"{source}: {_message(err)}"
+    return out
+
+
+def _describe(exc: ValidationError, sources: Mapping[str, str]) -> str:
     """A ConfigError message from a ValidationError: variable names and fixes, no values."""
     lines = []
     for err in exc.errors(include_input=False, include_url=False):
-        loc = ".".join(str(p) for p in err["loc"])
-        msg = err["msg"]
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, ") :]
-        lines.append(f"{loc.upper()}: {msg}" if loc else msg)
+        loc = err["loc"]
+        if loc:
+            field = _field_of(str(loc[0]))
+            name = sources.get(field, variable(field))
+            lines.append(f"{name}: {_message(err)}")
+        else:
+            lines.append(_message(err))
     return "invalid configuration: " + "; ".join(lines)
-
-
-_SETTINGS: ProcessDefault[Settings] = ProcessDefault("settings", lambda: Settings())
 
 
 def get_settings() -> Settings:
@@ -467,7 +596,7 @@ def get_settings() -> Settings:
     Raises:
         ConfigError: a variable is invalid, or a production rule is broken.
     """
-    return _SETTINGS.get()
+    return SETTINGS.get()
 
 
 def reset_settings() -> None:
@@ -476,4 +605,5 @@ def reset_settings() -> None:
     Everything built from them (security config, password context, token manager) is rebuilt
     on next use; :func:`tigerseal.reset_defaults` resets every process-wide default.
     """
-    _SETTINGS.reset()
+    SETTINGS.reset()
+    KEY_SETTINGS.reset()

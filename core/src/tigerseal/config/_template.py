@@ -76,27 +76,28 @@ def generate_env_template(
 _TEMPLATE_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "Required in production",
-        ("ENVIRONMENT", "ENCRYPTION_MASTER_KEY", "JWT_SECRET", "DATABASE_URL"),
+        ("TIGERSEAL_ENVIRONMENT", "TIGERSEAL_ENCRYPTION_MASTER_KEY", "TIGERSEAL_JWT_SECRET",
+         "TIGERSEAL_DATABASE_URL"),
     ),
     (
         "Passwords, tokens and API keys",
         (
-            "PASSWORD_HASH_ALGORITHM",
-            "PBKDF2_ITERATIONS",
+            "TIGERSEAL_PASSWORD_HASH_ALGORITHM",
+            "TIGERSEAL_PBKDF2_ITERATIONS",
             "TIGERSEAL_PASSWORD_PEPPER_FILE",
-            "JWT_ALGORITHM",
-            "JWT_ACCESS_TOKEN_EXPIRE",
-            "JWT_REFRESH_TOKEN_EXPIRE",
-            "JWT_ISSUER",
-            "JWT_AUDIENCE",
-            "JWT_LEEWAY",
+            "TIGERSEAL_JWT_ALGORITHM",
+            "TIGERSEAL_JWT_ACCESS_TOKEN_EXPIRE",
+            "TIGERSEAL_JWT_REFRESH_TOKEN_EXPIRE",
+            "TIGERSEAL_JWT_ISSUER",
+            "TIGERSEAL_JWT_AUDIENCE",
+            "TIGERSEAL_JWT_LEEWAY",
             "TIGERSEAL_JWT_KEYS_FILE",
             "TIGERSEAL_JWT_SIGNER",
             "TIGERSEAL_REVOCATION_STORE",
             "TIGERSEAL_API_KEY_PREFIX",
         ),
     ),
-    ("Rate limiting", ("DEFAULT_RATE_LIMIT_HOUR", "TIGERSEAL_RATE_LIMIT_STORAGE",
+    ("Rate limiting", ("TIGERSEAL_DEFAULT_RATE_LIMIT_HOUR", "TIGERSEAL_RATE_LIMIT_STORAGE",
                        "TIGERSEAL_RATE_LIMIT_ALGORITHM", "TIGERSEAL_SINGLE_PROCESS")),
 )  # fmt: skip
 
@@ -109,15 +110,17 @@ def _template_text(environment: str) -> str:
 
     fields = {str(f.validation_alias): (name, f) for name, f in Settings.model_fields.items()}
     fresh = {
-        "ENVIRONMENT": env,
-        "ENCRYPTION_MASTER_KEY": secrets.token_hex(32),
-        "JWT_SECRET": secrets.token_urlsafe(48),
+        "TIGERSEAL_ENVIRONMENT": env,
+        "TIGERSEAL_ENCRYPTION_MASTER_KEY": secrets.token_hex(32),
+        "TIGERSEAL_JWT_SECRET": secrets.token_urlsafe(48),
     }
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     out = [
         f"# tigerseal configuration template, generated {now}.",
         "# It holds freshly generated secrets: keep it out of version control, and copy it to",
-        "# .env (or your secrets manager). Commented lines show defaults.",
+        "# .env (or your secrets manager). Commented lines show defaults. tigerseal reads a",
+        "# dotenv file only when told: TIGERSEAL_ENV_FILE=.env, Settings(_env_file=...), or the",
+        "# CLI's --env-file (default ./.env).",
     ]
     listed: set[str] = set()
     sections = [*_TEMPLATE_SECTIONS, ("Everything else", tuple(fields))]
@@ -131,7 +134,7 @@ def _template_text(environment: str) -> str:
             block.append(f"# {info.description}")
             if alias in fresh:
                 block.append(f"{alias}={fresh[alias]}")
-            elif alias == "DATABASE_URL":
+            elif alias == "TIGERSEAL_DATABASE_URL":
                 block.append(f"# {alias}=postgresql://USER:PASSWORD@localhost:5432/tiger_mcp")
             else:
                 default = info.default

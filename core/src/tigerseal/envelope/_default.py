@@ -6,10 +6,15 @@ import logging
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
+from tigerseal._defaults import ProcessDefault
+from tigerseal.config._env import KeySettings
 from tigerseal.envelope._cache import CachePolicy
 from tigerseal.envelope._service import EncryptionService
+
+if TYPE_CHECKING:
+    from tigerseal.config import Settings
 
 __all__ = [
     "configured_provider_uris",
@@ -20,12 +25,10 @@ __all__ = [
 ]
 
 log = logging.getLogger("tigerseal.envelope")
-_service: EncryptionService | None = None
-_lock = threading.Lock()
 _lock_warned = threading.Lock()
 
 
-def configured_provider_uris() -> list[str]:
+def configured_provider_uris(settings: Settings | None = None) -> list[str]:
     """The key URIs the default service uses, in order (primary first).
 
     The choice is :func:`tigerseal.config.select_key_providers` (the one rule ``tigerseal
@@ -33,13 +36,16 @@ def configured_provider_uris() -> list[str]:
     the keyring is created if missing, and a warning naming its path is logged once per
     process: that keyring lives on local disk and a container loses it at the next deploy.
 
+    Args:
+        settings: the settings to read; default the process-wide ones.
+
     Raises:
         ConfigError: nothing is configured where the development keyring is refused
             (staging, production, ``TIGERSEAL_ALLOW_DEV_KEYRING=false``).
     """
-    from tigerseal.config import select_key_providers
+    from tigerseal.config._providers import select_key_providers
 
-    selection = select_key_providers()
+    selection = select_key_providers(settings)
     path = selection.dev_keyring
     if path is not None:
         created = False
@@ -75,45 +81,57 @@ def _warn_dev_keyring(path: Path, created: bool) -> None:
     )
 
 
-def _build() -> EncryptionService:
-    from tigerseal.config import get_settings
+def _build(settings: Settings | None = None) -> EncryptionService:
+    from tigerseal.config._providers import key_settings
     from tigerseal.plugins import key_provider_from_uri
 
-    s = get_settings()
-    providers = [key_provider_from_uri(uri) for uri in configured_provider_uris()]
-    cache = (
-        CachePolicy(
+    s = key_settings() if settings is None else settings
+    uris = configured_provider_uris(settings)
+    providers = [key_provider_from_uri(uri) for uri in uris]
+    key = s.encryption_master_key
+    if settings is not None and key is not None and not s.key_providers.split():
+        # Explicit settings may hold a master key the environment does not: the env://
+        # provider reads that value (and the environment's other versions of the variable).
+        from tigerseal.providers.env import EnvKeyProvider, read_environment
+
+        name = s.variable_for("encryption_master_key")
+        environ = {**read_environment(), name: key.get_secret_value()}
+        providers = [EnvKeyProvider(name, environ=environ)]
+    cache = None
+    if s.cache_enabled and not isinstance(s, KeySettings):  # KeySettings: never a cache
+        cache = CachePolicy(
             max_age=s.cache_max_age, max_messages=s.cache_max_messages, max_bytes=s.cache_max_bytes
         )
-        if s.cache_enabled
-        else None
-    )
     return EncryptionService(providers, cache=cache)
 
 
-def get_encryption_service() -> EncryptionService:
-    """The shared :class:`EncryptionService` configured from the environment and ``.env``.
+def _close(service: EncryptionService) -> None:
+    service.close()
 
-    Built once per process (thread-safe); call :func:`reset_encryption_service` after changing
-    configuration.
+
+_SERVICE: ProcessDefault[EncryptionService] = ProcessDefault(
+    "encryption service", _build, close=_close
+)
+
+
+def get_encryption_service(settings: Settings | None = None) -> EncryptionService:
+    """The shared :class:`EncryptionService` configured from the environment.
+
+    Built once per process (thread-safe); call :func:`reset_encryption_service` (or
+    :func:`tigerseal.reset_defaults`) after changing configuration.
+
+    Args:
+        settings: build a new service from these settings instead (not shared, not cached:
+            keep it, and ``close()`` it when done).
     """
-    global _service
-    svc = _service
-    if svc is None:
-        with _lock:
-            if _service is None:
-                _service = _build()
-            svc = _service
-    return svc
+    if settings is not None:
+        return _build(settings)
+    return _SERVICE.get()
 
 
 def reset_encryption_service() -> None:
     """Close and forget the shared service (tests, or after a configuration change)."""
-    global _service
-    with _lock:
-        svc, _service = _service, None
-    if svc is not None:
-        svc.close()
+    _SERVICE.reset()
 
 
 def encrypt_stream(src: BinaryIO, dst: BinaryIO, context: Mapping[str, str] | None = None) -> int:

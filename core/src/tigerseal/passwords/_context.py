@@ -11,12 +11,16 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from tigerseal._defaults import ProcessDefault
 from tigerseal.errors import PasswordError
 from tigerseal.passwords._base import acceptable, check_password
 from tigerseal.passwords._pepper import PepperKeyring
 from tigerseal.spi.services import PasswordHasher
+
+if TYPE_CHECKING:
+    from tigerseal.config import Settings
 
 __all__ = [
     "PasswordContext",
@@ -207,20 +211,15 @@ class PasswordContext:
 
 
 # -- the process-wide context -------------------------------------------------------------------
-_context: PasswordContext | None = None
-_context_source: object = None
-_explicit = False
-_lock = threading.Lock()
-
-
-def _build_from_settings(settings: Any) -> PasswordContext:
+def _build_from_settings(settings: Settings) -> PasswordContext:
+    settings.require("password_hash_algorithm", "pbkdf2_iterations")
     pepper = None
     if settings.password_pepper_file:
         from tigerseal.envelope._default import configured_provider_uris
         from tigerseal.passwords._pepper import load_pepper_file
         from tigerseal.plugins import key_provider_from_uri
 
-        providers = [key_provider_from_uri(u) for u in configured_provider_uris()]
+        providers = [key_provider_from_uri(u) for u in configured_provider_uris(settings)]
         pepper = load_pepper_file(settings.password_pepper_file, providers)
     return PasswordContext(
         settings.password_hash_algorithm,
@@ -229,32 +228,40 @@ def _build_from_settings(settings: Any) -> PasswordContext:
     )
 
 
-def get_password_context() -> PasswordContext:
+def _from_process_settings() -> PasswordContext:
+    from tigerseal.config import get_settings
+
+    return _build_from_settings(get_settings())
+
+
+def _settings_source() -> object:
+    from tigerseal.config import get_settings
+
+    return get_settings()
+
+
+_CONTEXT: ProcessDefault[PasswordContext] = ProcessDefault(
+    "password context", _from_process_settings, source=_settings_source
+)
+
+
+def get_password_context(settings: Settings | None = None) -> PasswordContext:
     """The process-wide context, built from settings (rebuilt after ``reset_settings()``).
 
     ``PASSWORD_HASH_ALGORITHM`` picks the default scheme, ``PBKDF2_ITERATIONS`` the PBKDF2
-    cost, ``TIGERSEAL_PASSWORD_PEPPER_FILE`` the peppers.
-    """
-    global _context, _context_source
-    ctx = _context
-    if ctx is not None and _explicit:
-        return ctx
-    from tigerseal.config import get_settings
+    cost, ``TIGERSEAL_PASSWORD_PEPPER_FILE`` the peppers (each ``TIGERSEAL_`` name first).
 
-    settings = get_settings()
-    if ctx is None or _context_source is not settings:
-        with _lock:
-            if _context is None or _context_source is not settings:
-                _context, _context_source = _build_from_settings(settings), settings
-            ctx = _context
-    return ctx
+    Args:
+        settings: build a new context from these settings instead (not shared, not cached).
+    """
+    if settings is not None:
+        return _build_from_settings(settings)
+    return _CONTEXT.get()
 
 
 def set_password_context(context: PasswordContext | None) -> None:
     """Install a context for the whole process (``None``: back to settings)."""
-    global _context, _context_source, _explicit
-    with _lock:
-        _context, _context_source, _explicit = context, None, context is not None
+    _CONTEXT.set(context)
 
 
 def hash_password(password: str) -> str:

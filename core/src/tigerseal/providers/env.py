@@ -75,21 +75,19 @@ _CACHE_SECRET = secrets.token_bytes(32)
 
 
 def read_environment(env_file: str | os.PathLike[str] | None = None) -> dict[str, str]:
-    """The process environment over the ``.env`` file's values (the environment wins).
+    """The process environment over a dotenv file's values (the environment wins).
 
     Args:
-        env_file: the dotenv file; default: the one tigerseal's settings read (``.env``).
+        env_file: the dotenv file; default the one tigerseal's settings read, i.e. the file
+            ``TIGERSEAL_ENV_FILE`` names (none when it is unset: the working directory's
+            ``.env`` is never read implicitly).
     """
-    if env_file is None:
-        from tigerseal.config import Settings
+    from tigerseal.config._env import configured_env_file, read_env_file
 
-        configured = Settings.model_config.get("env_file")
-        env_file = configured if isinstance(configured, str | os.PathLike) else None
+    path = configured_env_file() if env_file is None else Path(env_file)
     values: dict[str, str] = {}
-    if env_file is not None and Path(env_file).is_file():
-        from dotenv import dotenv_values  # python-dotenv: a dependency of pydantic-settings
-
-        values = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+    if path is not None and (env_file is None or path.is_file()):
+        values = read_env_file(path)
     values.update(os.environ)
     return values
 
@@ -199,7 +197,9 @@ class EnvKeyProvider(KeyProvider):
         if iterations is None:
             from tigerseal.config import get_settings
 
-            iterations = get_settings().pbkdf2_iterations
+            settings = get_settings()
+            settings.require("pbkdf2_iterations")
+            iterations = settings.pbkdf2_iterations
         if iterations < MIN_PBKDF2_ITERATIONS:
             raise ConfigError(
                 f"PBKDF2 iterations for {var} must be at least {MIN_PBKDF2_ITERATIONS:,} "

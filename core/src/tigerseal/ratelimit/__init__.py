@@ -15,13 +15,16 @@ See ``docs/ratelimit.md``.
 
 from __future__ import annotations
 
-import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from tigerseal._defaults import ProcessDefault
 from tigerseal.ratelimit._headers import ratelimit_headers
 from tigerseal.ratelimit._limiter import DEFAULT_WINDOW, ProgressivePenalty, RateLimiter
 from tigerseal.ratelimit._memory import MemoryRateLimitStorage
 from tigerseal.spi.services import RateLimitDecision, RateLimitPolicy
+
+if TYPE_CHECKING:
+    from tigerseal.config import Settings
 
 __all__ = [
     "DEFAULT_WINDOW",
@@ -38,35 +41,33 @@ __all__ = [
     "verify_rate_limit",
 ]
 
-_limiter: RateLimiter | None = None
-_lock = threading.Lock()
+
+def _close(limiter: RateLimiter) -> None:
+    limiter.storage.close()
 
 
-def get_rate_limiter() -> RateLimiter:
-    """The process-wide limiter, built from settings on first use."""
-    global _limiter
-    limiter = _limiter
-    if limiter is None:
-        with _lock:
-            if _limiter is None:
-                _limiter = RateLimiter()
-            limiter = _limiter
-    return limiter
+_LIMITER: ProcessDefault[RateLimiter] = ProcessDefault("rate limiter", RateLimiter, close=_close)
+
+
+def get_rate_limiter(settings: Settings | None = None) -> RateLimiter:
+    """The process-wide limiter, built from settings on first use.
+
+    Args:
+        settings: build a new limiter from these settings instead (not shared, not cached).
+    """
+    if settings is not None:
+        return RateLimiter(settings=settings)
+    return _LIMITER.get()
 
 
 def set_rate_limiter(limiter: RateLimiter | None) -> RateLimiter | None:
     """Install ``limiter`` as the process-wide one; returns the previous one."""
-    global _limiter
-    with _lock:
-        previous, _limiter = _limiter, limiter
-    return previous
+    return _LIMITER.set(limiter)
 
 
 def reset_rate_limiter() -> None:
     """Forget the process-wide limiter (closing its storage); rebuilt from settings on next use."""
-    previous = set_rate_limiter(None)
-    if previous is not None:
-        previous.storage.close()
+    _LIMITER.reset()
 
 
 def verify_rate_limit(
@@ -88,7 +89,7 @@ def verify_rate_limit(
     Returns:
         ``True`` if the request is admitted (and counted), ``False`` if it must be refused.
     """
-    limiter = _limiter or get_rate_limiter()
+    limiter = _LIMITER.get()
     return limiter.hit(key, max_requests, window_size, cost=cost)
 
 

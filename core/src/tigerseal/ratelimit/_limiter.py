@@ -21,6 +21,7 @@ from tigerseal.spi.services import (
 )
 
 if TYPE_CHECKING:
+    from tigerseal.config import Settings
     from tigerseal.spi.services import RateLimitStorage
 
 __all__ = ["DEFAULT_WINDOW", "ProgressivePenalty", "RateLimiter"]
@@ -83,6 +84,7 @@ class RateLimiter:
         audit_rejections: write an ``excess_rate_limit_exceeded`` audit event the first time a
             key is rejected in each window (every rejection is counted in the metrics).
         policy_name: the policy identifier in ``RateLimit`` headers.
+        settings: where unset arguments come from; default the process-wide settings.
     """
 
     def __init__(
@@ -94,11 +96,15 @@ class RateLimiter:
         penalty: ProgressivePenalty | None = None,
         audit_rejections: bool = True,
         policy_name: str = "default",
+        settings: Settings | None = None,
     ) -> None:
         if storage is None or algorithm is None or default_limit is None:
-            from tigerseal.config import get_settings
+            if settings is None:
+                from tigerseal.config import get_settings
 
-            settings = get_settings()
+                settings = get_settings()
+            if default_limit is None:
+                settings.require("default_rate_limit_hour")
             if storage is None:
                 from tigerseal.plugins import rate_limit_storage_from_uri
 

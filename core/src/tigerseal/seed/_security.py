@@ -20,16 +20,18 @@ scope or account (``authz_fail``). The token itself is never written.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from tigerseal._defaults import ProcessDefault
 from tigerseal.errors import PasswordError, TokenError, TokenReuseError
 
 if TYPE_CHECKING:
-    from tigerseal.passwords import PolicyResult
+    from tigerseal.audit import Auditor
+    from tigerseal.config import Settings
+    from tigerseal.passwords import PasswordContext, PolicyResult
     from tigerseal.ratelimit import RateLimiter
-    from tigerseal.tokens import TokenPair, TokenPayload
+    from tigerseal.tokens import TokenManager, TokenPair, TokenPayload
 
 __all__ = ["SecurityService", "get_security_service", "reset_security_service"]
 
@@ -42,29 +44,64 @@ class SecurityService:
     Args:
         rate_limiter: the limiter to use (default: the process-wide one from settings).
         audit_failures: audit token and authorization failures seen here (default ``True``).
+        settings: build this service's password context, token manager, rate limiter and
+            auditor from these settings (each on first use, kept by this instance) instead
+            of using the process-wide ones.
+        auditor: the auditor to write to (default: from ``settings``, else the process-wide).
 
     Thread-safe; share one instance (:func:`get_security_service`).
     """
 
     def __init__(
-        self, *, rate_limiter: RateLimiter | None = None, audit_failures: bool = True
+        self,
+        *,
+        rate_limiter: RateLimiter | None = None,
+        audit_failures: bool = True,
+        settings: Settings | None = None,
+        auditor: Auditor | None = None,
     ) -> None:
         self._rate_limiter = rate_limiter
         self.audit_failures = audit_failures
+        self._settings = settings
+        self._auditor = auditor
+        self._passwords: PasswordContext | None = None
+        self._tokens: TokenManager | None = None
+
+    def _password_context(self) -> PasswordContext:
+        from tigerseal.passwords import get_password_context
+
+        if self._settings is None:
+            return get_password_context()
+        if self._passwords is None:
+            self._passwords = get_password_context(self._settings)
+        return self._passwords
+
+    def _token_manager(self) -> TokenManager:
+        from tigerseal.tokens import get_token_manager
+
+        if self._settings is None:
+            return get_token_manager()
+        if self._tokens is None:
+            self._tokens = get_token_manager(self._settings)
+        return self._tokens
+
+    def _audit_to(self) -> Auditor | None:
+        """The auditor of this service, or ``None`` for the process-wide one."""
+        if self._auditor is None and self._settings is not None:
+            from tigerseal.audit import get_auditor
+
+            self._auditor = get_auditor(self._settings)
+        return self._auditor
 
     # -- passwords -------------------------------------------------------------------------
     def hash_password(self, password: str) -> str:
         """Hash a password with the configured scheme (argon2id by default)."""
-        from tigerseal.passwords import hash_password
-
-        return hash_password(password)
+        return self._password_context().hash(password)
 
     def verify_password(self, password: str, password_hash: str) -> bool:
         """Whether ``password`` matches ``password_hash`` (any supported scheme)."""
-        from tigerseal.passwords import verify_password
-
         try:
-            ok = verify_password(password, password_hash)
+            ok = self._password_context().verify(password, password_hash)
         except PasswordError:
             # A stored hash that cannot be checked (malformed, planted with a huge cost) is a
             # failed login too, and worth a look: audited, then the caller sees the error.
@@ -76,10 +113,8 @@ class SecurityService:
 
     def verify_and_update(self, password: str, password_hash: str) -> tuple[bool, str | None]:
         """Verify, and return a new hash when the stored one uses outdated parameters."""
-        from tigerseal.passwords import verify_and_update
-
         try:
-            ok, new_hash = verify_and_update(password, password_hash)
+            ok, new_hash = self._password_context().verify_and_update(password, password_hash)
         except PasswordError:
             self._audit("authn_login_fail", "medium", details={"reason": "stored_hash_unusable"})
             raise
@@ -124,9 +159,7 @@ class SecurityService:
         **claims: Any,
     ) -> str:
         """Create a signed access token (see :func:`tigerseal.create_jwt_token`)."""
-        from tigerseal.tokens import create_jwt_token
-
-        return create_jwt_token(subject, scopes, expires_in, **claims)
+        return self._token_manager().create(subject, scopes, expires_in, **claims)
 
     create_jwt_token = create_token
 
@@ -143,10 +176,10 @@ class SecurityService:
             TokenError: why it is not valid (expired, invalid, revoked, insufficient scope);
                 the failure is audited first.
         """
-        from tigerseal.tokens import verify_jwt_token
-
         try:
-            return verify_jwt_token(token, required_scopes=required_scopes, audience=audience)
+            return self._token_manager().verify(
+                token, required_scopes=required_scopes, audience=audience
+            )
         except TokenError as exc:
             self._audit_token_failure(exc)
             raise
@@ -155,25 +188,19 @@ class SecurityService:
         self, subject: str, scopes: Iterable[str] = (), **claims: Any
     ) -> TokenPair:
         """An access token and a single-use refresh token."""
-        from tigerseal.tokens import create_token_pair
-
-        return create_token_pair(subject, scopes, **claims)
+        return self._token_manager().create_pair(subject, scopes, **claims)
 
     def refresh_tokens(self, refresh_token: str) -> TokenPair:
         """Rotate a refresh token; a reused one revokes its family (and is audited)."""
-        from tigerseal.tokens import refresh_tokens
-
         try:
-            return refresh_tokens(refresh_token)
+            return self._token_manager().refresh(refresh_token)
         except TokenError as exc:
             self._audit_token_failure(exc)
             raise
 
     def revoke_token(self, token: str | TokenPayload, *, family: bool = False) -> None:
         """Revoke a token (and its refresh family)."""
-        from tigerseal.tokens import revoke_token
-
-        revoke_token(token, family=family)
+        self._token_manager().revoke(token, family=family)
 
     def validate_token_scopes(
         self, payload: TokenPayload | Mapping[str, Any], required_scopes: Iterable[str] | str
@@ -207,6 +234,9 @@ class SecurityService:
             return self._rate_limiter
         from tigerseal.ratelimit import get_rate_limiter
 
+        if self._settings is not None:
+            self._rate_limiter = get_rate_limiter(self._settings)
+            return self._rate_limiter
         return get_rate_limiter()
 
     def check_rate_limit(
@@ -224,6 +254,9 @@ class SecurityService:
     # -- audit -----------------------------------------------------------------------------
     def audit_event(self, event_type: str, **fields: Any) -> dict[str, Any]:
         """Record a security event (see :func:`tigerseal.audit_security_event`)."""
+        auditor = self._audit_to()
+        if auditor is not None:
+            return auditor.log(event_type, **fields)
         from tigerseal.audit import audit_security_event
 
         return audit_security_event(event_type, **fields)
@@ -239,9 +272,7 @@ class SecurityService:
         if not self.audit_failures:
             return
         try:
-            from tigerseal.audit import audit_security_event
-
-            audit_security_event(event_type, risk_level=risk_level, **fields)
+            self.audit_event(event_type, risk_level=risk_level, **fields)
         except Exception:
             # The caller must see the original error; a broken audit trail is only logged.
             log.warning("could not audit %s", event_type, exc_info=True)
@@ -271,24 +302,21 @@ class SecurityService:
         return "<SecurityService>"
 
 
-_service: SecurityService | None = None
-_lock = threading.Lock()
+_SERVICE: ProcessDefault[SecurityService] = ProcessDefault("security service", SecurityService)
 
 
-def get_security_service() -> SecurityService:
-    """The process-wide :class:`SecurityService`."""
-    global _service
-    service = _service
-    if service is None:
-        with _lock:
-            if _service is None:
-                _service = SecurityService()
-            service = _service
-    return service
+def get_security_service(settings: Settings | None = None) -> SecurityService:
+    """The process-wide :class:`SecurityService`.
+
+    Args:
+        settings: a new service whose components are built from these settings instead (not
+            shared, not cached).
+    """
+    if settings is not None:
+        return SecurityService(settings=settings)
+    return _SERVICE.get()
 
 
 def reset_security_service() -> None:
     """Forget the process-wide service (tests)."""
-    global _service
-    with _lock:
-        _service = None
+    _SERVICE.reset()

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from tigerseal._defaults import ProcessDefault
 from tigerseal.tokens._manager import TokenManager
 from tigerseal.tokens._payload import TokenPair, TokenPayload
 from tigerseal.tokens._signing_keys import JWTKey, KeySet
+
+if TYPE_CHECKING:
+    from tigerseal.config import Settings
 
 __all__ = [
     "create_jwt_token",
@@ -24,17 +27,13 @@ __all__ = [
 ]
 
 log = logging.getLogger("tigerseal.tokens")
-_manager: TokenManager | None = None
-_source: object = None
-_explicit = False
-_lock = threading.Lock()
 
 
-def _build(settings: Any) -> TokenManager:
+def _build(settings: Settings | None = None) -> TokenManager:
     from tigerseal.config import get_security_config
     from tigerseal.plugins import revocation_store_from_uri
 
-    config = get_security_config()
+    config = get_security_config(settings)
     alg = config.jwt_algorithm
     if config.jwt_signer:
         from tigerseal.plugins import token_signer_from_uri
@@ -73,34 +72,36 @@ def _build(settings: Any) -> TokenManager:
     )
 
 
-def get_token_manager() -> TokenManager:
+def _settings_source() -> object:
+    from tigerseal.config import get_settings
+
+    return get_settings()
+
+
+_MANAGER: ProcessDefault[TokenManager] = ProcessDefault(
+    "token manager", _build, source=_settings_source
+)
+
+
+def get_token_manager(settings: Settings | None = None) -> TokenManager:
     """The process-wide :class:`TokenManager`, from settings (rebuilt after ``reset_settings``).
 
     ``JWT_ALGORITHM`` with ``JWT_SECRET`` (HS*), ``TIGERSEAL_JWT_KEYS_FILE`` (asymmetric) or
     ``TIGERSEAL_JWT_SIGNER`` (a KMS/HSM key through a token-signer plugin),
     ``JWT_ISSUER``, ``JWT_AUDIENCE``, ``JWT_LEEWAY``, the two lifetimes and
-    ``TIGERSEAL_REVOCATION_STORE``.
-    """
-    global _manager, _source
-    manager = _manager
-    if manager is not None and _explicit:
-        return manager
-    from tigerseal.config import get_settings
+    ``TIGERSEAL_REVOCATION_STORE`` (each seed name read as ``TIGERSEAL_<NAME>`` first).
 
-    settings = get_settings()
-    if manager is None or _source is not settings:
-        with _lock:
-            if _manager is None or _source is not settings:
-                _manager, _source = _build(settings), settings
-            manager = _manager
-    return manager
+    Args:
+        settings: build a new manager from these settings instead (not shared, not cached).
+    """
+    if settings is not None:
+        return _build(settings)
+    return _MANAGER.get()
 
 
 def set_token_manager(manager: TokenManager | None) -> None:
     """Install a manager for the whole process (``None``: back to settings)."""
-    global _manager, _source, _explicit
-    with _lock:
-        _manager, _source, _explicit = manager, None, manager is not None
+    _MANAGER.set(manager)
 
 
 def create_jwt_token(
