@@ -173,3 +173,25 @@ def test_login_locks_out_after_failures_and_upgrades_hash(db: str) -> None:
             assert login("x", user="ghost").status_code == 401  # type: ignore[attr-defined]
         assert login("x", user="ghost").status_code == 429  # type: ignore[attr-defined]
     reset_rate_limiter()
+
+
+@pytest.mark.anyio
+async def test_async_view_decorators(client) -> None:  # type: ignore[no-untyped-def]
+    """jwt_required and rate_limit on an async view, through Django's AsyncClient."""
+    from django.test import AsyncClient
+    from tigerseal_django.conf import get_services
+
+    async_client = AsyncClient()
+    missing = await async_client.get("/async-orders/")
+    assert missing.status_code == 401
+    assert missing["WWW-Authenticate"] == 'Bearer realm="api"'
+    token = get_services().tokens.create("ada", scopes=["orders:read"])
+    auth = {"Authorization": f"Bearer {token}"}
+    first = await async_client.get("/async-orders/", headers=auth)
+    assert first.status_code == 200
+    assert first.json() == {"user": "ada"}
+    assert first["RateLimit-Policy"] == '"async_limited";q=2;w=60'
+    assert (await async_client.get("/async-orders/", headers=auth)).status_code == 200
+    third = await async_client.get("/async-orders/", headers=auth)
+    assert third.status_code == 429
+    assert int(third["Retry-After"]) >= 1

@@ -6,7 +6,7 @@
 
     @jwt_required(scopes=["orders:read"])
     @rate_limit(100, 60)
-    def orders(request):
+    def orders(request):            # or: async def orders(request)
         return JsonResponse({"user": request.tigerseal_token.sub})
 
 Failures answer with JSON ``{"error": code, "detail": message}`` and the status and headers
@@ -22,6 +22,7 @@ import functools
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from tigerseal.errors import RateLimitExceeded, TokenError
 from tigerseal.web import (
@@ -69,11 +70,40 @@ def error_response(
     return response
 
 
-def _decorator(factory: Callable[..., Callable[[View], View]], args: tuple[Any, ...]) -> Any:
-    # @jwt_required and @jwt_required(...) both work.
-    if len(args) == 1 and callable(args[0]):
-        return factory()(args[0])
-    return factory(*args)
+Check = Callable[[HttpRequest], tuple[HttpResponse | None, dict[str, str]]]
+
+
+def _guarded(view: View, check: Check) -> View:
+    """``view`` behind ``check``: its rejection is returned, its headers added to responses.
+
+    Sync and async views alike: for an async view the check runs in a worker thread (a rate
+    limit on Redis is a network round trip), so the event loop keeps turning.
+    """
+    if iscoroutinefunction(view):
+
+        @functools.wraps(view)
+        async def awrapped(request: HttpRequest, *a: Any, **kw: Any) -> HttpResponse:
+            rejected, headers = await sync_to_async(check, thread_sensitive=False)(request)
+            if rejected is not None:
+                return rejected
+            response: HttpResponse = await view(request, *a, **kw)
+            for name, value in headers.items():
+                response.headers.setdefault(name, value)
+            return response
+
+        return awrapped  # type: ignore[return-value]
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *a: Any, **kw: Any) -> HttpResponse:
+        rejected, headers = check(request)
+        if rejected is not None:
+            return rejected
+        response = view(request, *a, **kw)
+        for name, value in headers.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    return wrapped  # type: ignore[return-value]
 
 
 def jwt_required(*args: Any, scopes: Iterable[str] = (), realm: str | None = None) -> Any:
@@ -86,27 +116,25 @@ def jwt_required(*args: Any, scopes: Iterable[str] = (), realm: str | None = Non
     """
     required = [scopes] if isinstance(scopes, str) else list(scopes)
 
-    def factory() -> Callable[[View], View]:
-        def decorate(view: View) -> View:
-            @functools.wraps(view)
-            def wrapped(request: HttpRequest, *a: Any, **kw: Any) -> HttpResponse:
-                try:
-                    request.tigerseal_token = verify_bearer_request(  # type: ignore[attr-defined]
-                        request.headers.get("Authorization"),
-                        scopes=required,
-                        manager=get_services().tokens,
-                        source_ip=client_ip(request),
-                        resource=request.path,
-                    )
-                except TokenError as exc:
-                    return error_response(exc, realm=realm, scopes=required)
-                return view(request, *a, **kw)
+    def check(request: HttpRequest) -> tuple[HttpResponse | None, dict[str, str]]:
+        try:
+            request.tigerseal_token = verify_bearer_request(  # type: ignore[attr-defined]
+                request.headers.get("Authorization"),
+                scopes=required,
+                manager=get_services().tokens,
+                source_ip=client_ip(request),
+                resource=request.path,
+            )
+        except TokenError as exc:
+            return error_response(exc, realm=realm, scopes=required), {}
+        return None, {}
 
-            return wrapped  # type: ignore[return-value]
+    def decorate(view: View) -> View:
+        return _guarded(view, check)
 
-        return decorate
-
-    return _decorator(factory, args)
+    if len(args) == 1 and callable(args[0]):  # @jwt_required without arguments
+        return decorate(args[0])
+    return decorate
 
 
 def api_key_required(
@@ -128,22 +156,21 @@ def api_key_required(
     """
     required = [scopes] if isinstance(scopes, str) else list(scopes)
 
-    def decorate(view: View) -> View:
-        @functools.wraps(view)
-        def wrapped(request: HttpRequest, *a: Any, **kw: Any) -> HttpResponse:
-            try:
-                request.tigerseal_api_key = verify_api_key_request(  # type: ignore[attr-defined]
-                    request.headers.get(header),
-                    lookup,
-                    scopes=required,
-                    source_ip=client_ip(request),
-                    resource=request.path,
-                )
-            except TokenError as exc:
-                return error_response(exc, realm=realm, scopes=required, scheme="ApiKey")
-            return view(request, *a, **kw)
+    def check(request: HttpRequest) -> tuple[HttpResponse | None, dict[str, str]]:
+        try:
+            request.tigerseal_api_key = verify_api_key_request(  # type: ignore[attr-defined]
+                request.headers.get(header),
+                lookup,
+                scopes=required,
+                source_ip=client_ip(request),
+                resource=request.path,
+            )
+        except TokenError as exc:
+            return error_response(exc, realm=realm, scopes=required, scheme="ApiKey"), {}
+        return None, {}
 
-        return wrapped  # type: ignore[return-value]
+    def decorate(view: View) -> View:
+        return _guarded(view, check)
 
     return decorate
 
@@ -175,7 +202,7 @@ def rate_limit(
     """Limit a view to ``limit`` requests per ``window`` seconds per client.
 
     Every response carries ``RateLimit`` / ``RateLimit-Policy``; a rejected request gets 429
-    with ``Retry-After``.
+    with ``Retry-After``. Works on sync and async views.
 
     Args:
         limit: requests per window.
@@ -188,17 +215,6 @@ def rate_limit(
 
     def decorate(view: View) -> View:
         made = RateLimitRule(limit, window, name or view.__name__, **rule)
-
-        @functools.wraps(view)
-        def wrapped(request: HttpRequest, *a: Any, **kw: Any) -> HttpResponse:
-            rejected, headers = apply_rate_limit(request, made, key)
-            if rejected is not None:
-                return rejected
-            response = view(request, *a, **kw)
-            for header, value in headers.items():
-                response.headers.setdefault(header, value)
-            return response
-
-        return wrapped  # type: ignore[return-value]
+        return _guarded(view, lambda request: apply_rate_limit(request, made, key))
 
     return decorate

@@ -14,4 +14,5 @@ urlpatterns = [
     path("reports/", views.reports),
     path("boom/", views.boom),
     path("login/", views.login),
+    path("async-orders/", views.async_orders),
 ]

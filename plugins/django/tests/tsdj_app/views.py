@@ -50,3 +50,9 @@ def login(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"error": "invalid_credentials"}, status=401)
     token = get_services().tokens.create(user.get_username(), scopes=["orders:read"])
     return JsonResponse({"access_token": token})
+
+
+@jwt_required(scopes=["orders:read"])
+@rate_limit(2, 60, name="async_limited")
+async def async_orders(request: HttpRequest) -> HttpResponse:
+    return JsonResponse({"user": request.tigerseal_token.sub})  # type: ignore[attr-defined]
