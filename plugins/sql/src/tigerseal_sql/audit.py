@@ -72,7 +72,10 @@ from tigerseal.audit._chain import (
 )
 from tigerseal.audit._clock import timestamp
 from tigerseal.errors import AuditError, ConfigError, TigerSealError
+from tigerseal.spi.options import given_options
 from tigerseal.spi.services import AuditSink
+
+from tigerseal_sql._options import split_audit_url
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection, Engine
@@ -85,7 +88,6 @@ __all__ = ["SQLAuditSink", "audit_key_uses", "audit_tables", "from_uri"]
 Durability = Literal["commit", "batch"]
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=str, check_circular=False)
 _encode = _ENCODER.encode
-_OWN = {"table", "durability", "batch_size", "checkpoint_every", "checkpoint_interval"}
 
 
 def audit_tables(
@@ -688,53 +690,19 @@ def from_uri(uri: str, **options: Any) -> SQLAuditSink:
     Raises:
         ConfigError: unknown scheme or bad option.
     """
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        url = make_url(uri)
-    except ArgumentError as exc:
-        raise ConfigError(f"not a database URL: {exc}") from None
+    url, opts = split_audit_url(uri, options)
     base = url.get_backend_name()
-    if base not in ("postgresql", "sqlite"):
-        raise ConfigError(
-            f"the SQL audit sink takes postgresql://... or sqlite:///path URIs, got {base!r}"
-        )
-    own: dict[str, Any] = {k: v for k, v in url.query.items() if k in _OWN}
-    url = url.difference_update_query(list(own))
-    own.update(options)
-    unknown = set(own) - _OWN - {"keys", "engine_options"}
-    if unknown:
-        raise ConfigError(
-            f"unknown SQL audit sink option(s) {sorted(unknown)}; known: {sorted(_OWN)}"
-        )
     if (
         base == "postgresql"
         and url.get_driver_name() == "psycopg2"
         and "+" not in uri.split(":", 1)[0]
     ):
         url = url.set(drivername="postgresql+psycopg")  # psycopg 3 by default, not psycopg2
-    engine_options = dict(own.pop("engine_options", {}) or {})
+    engine_options = dict(opts.engine_options or {})
     engine = (
         sqlite_engine(url, **engine_options)
         if base == "sqlite"
         else create_engine(url, **engine_options)
     )
-    kwargs: dict[str, Any] = {}
-    for name, conv in (
-        ("table", str),
-        ("durability", str),
-        ("batch_size", int),
-        ("checkpoint_every", int),
-        ("checkpoint_interval", float),
-    ):
-        if name in own:
-            try:
-                kwargs[name] = conv(own[name])
-            except ValueError:
-                raise ConfigError(
-                    f"bad value for {name} in the audit sink URI: {own[name]!r}"
-                ) from None
-    if "keys" in own:
-        kwargs["keys"] = own["keys"]
+    kwargs = {k: v for k, v in given_options(opts).items() if k != "engine_options"}
     return SQLAuditSink(engine, **kwargs)
