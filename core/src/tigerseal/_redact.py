@@ -13,6 +13,9 @@ whole string is a secret):
   key ids, ``name=value`` / ``"name": "value"`` pairs whose name is secret (query strings, form
   bodies, JSON in a message) and long high-entropy tokens, wherever they appear in a string.
 
+:func:`redact_uri` hides the password and the secret-named query values of a URI (provider,
+storage, sink and database URIs shown in messages, reprs and ``tigerseal doctor``).
+
 :func:`scrub` finds them and asks a renderer what to put instead: the audit trail puts keyed
 hashes (:class:`tigerseal.audit._redact.Redactor`), logs put ``[REDACTED]`` markers
 (:func:`tigerseal.config.redact_text`).
@@ -25,8 +28,11 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from typing import Literal
+from urllib.parse import unquote_plus
 
-__all__ = ["DROP", "HASH", "KEEP", "Kind", "looks_random", "name_rule", "scrub"]
+from tigerseal._text import escape_control
+
+__all__ = ["DROP", "HASH", "KEEP", "Kind", "looks_random", "name_rule", "redact_uri", "scrub"]
 
 KEEP, HASH, DROP = 0, 1, 2
 
@@ -288,3 +294,31 @@ def _pair(m: re.Match[str], render: Render) -> str:
     end = m.end("val") - m.start()
     whole = m.group()
     return whole[:start] + render(kind, m.group("val")) + whole[end:]
+
+
+def redact_uri(uri: str) -> str:
+    """``uri`` with the password of ``user:password@`` and secret-named query values hidden.
+
+    A query value is secret when its name says so by :func:`name_rule` (``password``,
+    ``token``, ``secret``...). The fragment is dropped and control characters are escaped.
+    The one URI redaction: ``tigerseal.spi.ParsedURI``, ``tigerseal doctor``, database URLs
+    and the plugins' messages use it.
+    """
+    text = uri.partition("#")[0]
+    head, sep, query = text.partition("?")
+    scheme, colon, rest = head.partition(":")
+    if colon and rest.startswith("//"):
+        authority, slash, path = rest[2:].partition("/")
+        if "@" in authority:
+            userinfo, _, host = authority.rpartition("@")
+            user, has_pw, _ = userinfo.partition(":")
+            authority = f"{user}{':***' if has_pw else ''}@{host}"
+        head = f"{scheme}://{authority}{slash}{path}"
+    if sep:
+        items = []
+        for item in query.split("&"):
+            name, eq, _value = item.partition("=")
+            decoded = unquote_plus(name)
+            items.append(f"{name}=***" if eq and name_rule(decoded) != KEEP else item)
+        head += "?" + "&".join(items)
+    return escape_control(head)

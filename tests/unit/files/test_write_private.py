@@ -58,3 +58,29 @@ def test_env_template_is_written_durably(tmp_path: Path, monkeypatch: pytest.Mon
     assert target.exists()
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert len(synced) >= 2
+
+
+def test_jwt_key_set_save_is_written_durably_through_write_private(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A JWT key file holds private keys: it is replaced atomically, 0600, file and directory
+    # fsynced (it had its own copy of the atomic write, without any fsync).
+    from tigerseal.tokens import JWTKey, KeySet
+
+    calls: list[Path] = []
+    real = _files.write_private
+
+    def spy(path: Path, data: bytes) -> None:
+        calls.append(path)
+        real(path, data)
+
+    monkeypatch.setattr(_files, "write_private", spy)
+    target = tmp_path / "jwt-keys.json"
+    target.write_text("{}")
+    os.chmod(target, 0o644)
+    keys = KeySet([JWTKey.generate("EdDSA")])
+    assert keys.save(target) == target
+    assert calls == [target]
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert KeySet.load(target).current.kid == keys.current.kid
+    assert [p.name for p in tmp_path.iterdir()] == ["jwt-keys.json"]

@@ -6,36 +6,15 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import click
+
+from tigerseal._redact import redact_uri
 
 if TYPE_CHECKING:
     from tigerseal.config import Settings
 
 __all__ = ["configured_key_provider_uris", "doctor", "plugins", "redact_uri"]
-
-_SENSITIVE = ("secret", "key", "password", "passwd", "token", "credential", "pin", "salt")
-
-
-def redact_uri(uri: str) -> str:
-    """Hide the password in ``user:password@`` and values of sensitive query options."""
-    try:
-        parts = urlsplit(uri)
-    except ValueError:
-        return "<unparseable URI>"
-    netloc, query = parts.netloc, parts.query
-    if "@" in netloc:
-        userinfo, _, host = netloc.rpartition("@")
-        user, sep, _ = userinfo.partition(":")
-        netloc = f"{user}{':***' if sep else ''}@{host}"
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        redacted = [(k, "***" if any(s in k.lower() for s in _SENSITIVE) else v) for k, v in pairs]
-        query = urlencode(redacted, safe="*/:")
-    if netloc == parts.netloc and query == parts.query:
-        return uri  # unchanged: keep its exact spelling (urlunsplit drops an empty "//")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 # -- plugins ------------------------------------------------------------------------------------

@@ -52,14 +52,14 @@ class ConnectionString(str):
 
 
 def redact_url(url: str) -> str:
-    """Replace the password of a URL (if any) with ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.netloc.rpartition("@")[0].partition(":")[0]
-    host = parts.netloc.rpartition("@")[2]
-    start = len(parts.scheme) + 3  # "scheme://"
-    return url[:start] + f"{user}:***@{host}" + url[start + len(parts.netloc) :]
+    """The URL with its password and secret-named query values replaced by ``***``.
+
+    The one URI redaction of :func:`tigerseal._redact.redact_uri` (``?sslpassword=`` is hidden
+    too).
+    """
+    from tigerseal._redact import redact_uri
+
+    return redact_uri(url)
 
 
 @dataclass(frozen=True, repr=False)

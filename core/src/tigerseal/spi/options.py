@@ -65,6 +65,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 from urllib.parse import unquote, unquote_plus
 
+from tigerseal._redact import redact_uri
 from tigerseal._text import escape_control
 from tigerseal.errors import OptionError
 
@@ -174,34 +175,6 @@ class ParsedURI:
 
     def __repr__(self) -> str:
         return f"ParsedURI({self.redacted()!r})"
-
-
-def redact_uri(uri: str) -> str:
-    """``uri`` with the password of ``user:password@`` and secret-named query values hidden.
-
-    A query value is secret when its name says so by the one rule of :mod:`tigerseal._redact`
-    (``password``, ``token``, ``secret``...). Control characters are escaped.
-    """
-    from tigerseal._redact import KEEP, name_rule
-
-    text = uri.partition("#")[0]
-    head, sep, query = text.partition("?")
-    scheme, colon, rest = head.partition(":")
-    if colon and rest.startswith("//"):
-        authority, slash, path = rest[2:].partition("/")
-        if "@" in authority:
-            userinfo, _, host = authority.rpartition("@")
-            user, has_pw, _ = userinfo.partition(":")
-            authority = f"{user}{':***' if has_pw else ''}@{host}"
-        head = f"{scheme}://{authority}{slash}{path}"
-    if sep:
-        items = []
-        for item in query.split("&"):
-            name, eq, _value = item.partition("=")
-            decoded = unquote_plus(name)
-            items.append(f"{name}=***" if eq and name_rule(decoded) != KEEP else item)
-        head += "?" + "&".join(items)
-    return escape_control(head)
 
 
 def _fail(plugin: str, message: str, option_name: str | None = None) -> OptionError:

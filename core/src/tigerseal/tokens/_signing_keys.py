@@ -535,7 +535,7 @@ class KeySet:
         return cls.from_jwks(data)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write every key with its private part (mode 0600, atomic replace)."""
+        """Write every key with its private part (mode 0600, atomic and durable replace)."""
         target = Path(path)
         data = {
             "current": self._current,
@@ -544,11 +544,10 @@ class KeySet:
                 for k in self._keys.values()
             ],
         }
-        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2)
-        os.replace(tmp, target)
+        from tigerseal import _files
+
+        # The one private write: atomic, 0600, file and directory fsynced (private keys).
+        _files.write_private(target, json.dumps(data, indent=2).encode("utf-8"))
         return target
 
     # -- rotation ----------------------------------------------------------------------------

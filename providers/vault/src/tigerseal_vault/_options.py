@@ -19,7 +19,7 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from tigerseal._text import escape_control
 from tigerseal.errors import ConfigError
-from tigerseal.spi.options import Duration, build_options, option, parse_uri
+from tigerseal.spi.options import Duration, build_options, option, parse_uri, redact_uri
 from tigerseal.spi.options import parse_bool as _parse_bool
 from tigerseal.spi.options import parse_duration as _parse_duration
 
@@ -210,7 +210,7 @@ def parse_vault_uri(uri: str) -> VaultURI:
     for s in segments:
         if not _NAME.match(s) or s in (".", ".."):
             raise ConfigError(
-                f"{escape_control(s, limit=60)!r} in {_redact_query(uri)!r} is not a valid Vault "
+                f"{escape_control(s, limit=60)!r} in {redact_uri(uri)!r} is not a valid Vault "
                 "mount or key name (letters, digits, '_', '-', '.')"
             )
     key_name = segments[-1]
