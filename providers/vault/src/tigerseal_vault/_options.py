@@ -220,10 +220,6 @@ def parse_vault_uri(uri: str) -> VaultURI:
     return VaultURI(mount=mount, key_name=key_name, query=dict(parsed.query))
 
 
-def _redact_query(uri: str) -> str:
-    return escape_control(uri.split("?", 1)[0], limit=120)
-
-
 def parse_bool(name: str, value: object) -> bool:
     """``1/true/yes/on`` or ``0/false/no/off`` (any case); ``ConfigError`` otherwise.
 
