@@ -9,6 +9,7 @@ import weakref
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
+from tigerseal import observe as _observe
 from tigerseal.aio._pools import run_io
 from tigerseal.errors import RateLimitExceeded
 from tigerseal.ratelimit._limiter import DEFAULT_WINDOW, _short
@@ -196,6 +197,8 @@ class AsyncRateLimiter:
             lim._remember(key, policy)
         effective = await self._effective(key, policy)
         decision = await self.storage.acquire(user_key(key), effective, cost)
+        if _observe.on:
+            _observe.rate_limit_decision(effective.algorithm, decision.allowed)
         if not decision.allowed:
             if lim._count_rejection(key, effective):
                 # The audit trail may fsync: not on the event loop.

@@ -13,6 +13,7 @@ import weakref
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from tigerseal import observe as _observe
 from tigerseal.audit import _metrics
 from tigerseal.audit._clock import timestamp
 from tigerseal.audit._events import SEED_ALIASES, check_event_type, check_risk_level
@@ -202,6 +203,8 @@ class Auditor:
         if self.notify:
             get_registry().notify_audit_event(types.MappingProxyType(record))
         self._write(record)
+        if _observe.on:
+            _observe.audit_event(event_type, level)
         return record
 
     def _write(self, record: Mapping[str, Any]) -> None:

@@ -12,6 +12,7 @@ from typing import Any, BinaryIO, Literal, overload
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from tigerseal import observe as _observe
 from tigerseal._text import escape_control
 from tigerseal.envelope import _stream
 from tigerseal.envelope._cache import CachePolicy, DataKeyCache
@@ -215,6 +216,8 @@ class EncryptionService:
     def _count(self, what: str, n: int = 1) -> None:
         with self._calls_lock:
             self._calls[what] += n
+        if _observe.on and what == "decrypt_failures":
+            _observe.decrypt_failure()
 
     @property
     def metrics(self) -> dict[str, int]:
@@ -246,16 +249,27 @@ class EncryptionService:
         cache = self.cache if use_cache else None
         if cache is not None:
             hit = cache.take_prepared(ctx_bytes, nbytes, self.providers)
+            if _observe.on:
+                _observe.cache_lookup("encrypt", hit is not None)
             if hit is not None:
                 state: _KeyState = hit
                 return state
         primary = self.providers[0]
         try:
-            dk = primary.generate_data_key(context)
+            # With an observer registered, provider calls are timed (observe.timed).
+            dk = (
+                _observe.timed(primary, "generate", primary.generate_data_key, context)
+                if _observe.on
+                else primary.generate_data_key(context)
+            )
             self._count("generate")
             wrapped = [dk.wrapped]
             for p in self.providers[1:]:
-                wrapped.append(p.wrap(dk.plaintext, context))
+                wrapped.append(
+                    _observe.timed(p, "wrap", p.wrap, dk.plaintext, context)
+                    if _observe.on
+                    else p.wrap(dk.plaintext, context)
+                )
                 self._count("wrap")
         except TigerSealError:
             raise
@@ -306,10 +320,16 @@ class EncryptionService:
                 tried = True
                 if cache is not None:
                     hit = cache.lookup(w, ctx_bytes, p)
+                    if _observe.on:
+                        _observe.cache_lookup("decrypt", hit is not None)
                     if hit is not None:
                         return hit[0], hit[1]
                 try:
-                    dek = p.unwrap(w, context)
+                    dek = (
+                        _observe.timed(p, "unwrap", p.unwrap, w, context)
+                        if _observe.on
+                        else p.unwrap(w, context)
+                    )
                     self._count("unwrap")
                 except (DecryptionError, KeyProviderError) as exc:
                     self._count("unwrap")

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tigerseal import observe as _observe
 from tigerseal.audit import _metrics
 from tigerseal.errors import ConfigError, RateLimitExceeded
 from tigerseal.ratelimit._headers import ratelimit_headers
@@ -204,6 +205,8 @@ class RateLimiter:
         decision = self.storage.acquire(
             "\x1fu" + key if key.startswith("\x1f") else key, policy, cost
         )
+        if _observe.on:
+            _observe.rate_limit_decision(policy.algorithm, decision.allowed)
         if decision.allowed:
             return True
         self._rejected(key, policy, decision)
@@ -221,6 +224,8 @@ class RateLimiter:
             self._remember(key, policy)
         effective = self._effective(key, policy)
         decision = self.storage.acquire(user_key(key), effective, cost)
+        if _observe.on:
+            _observe.rate_limit_decision(effective.algorithm, decision.allowed)
         if not decision.allowed:
             self._rejected(key, effective, decision)
             if self.penalty is not None:
