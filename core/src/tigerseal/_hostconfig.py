@@ -11,6 +11,7 @@ an error naming it, so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import difflib
+import threading
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -120,63 +121,65 @@ class HostServices:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings
         self._built: dict[str, Any] = {}
+        self._lock = threading.Lock()
 
     def _get(self, name: str, build: Any) -> Any:
         found = self._built.get(name)
         if found is None:
-            found = self._built[name] = build()
+            # Built once even under concurrent first requests: two limiters on memory://
+            # would split one quota in two.
+            with self._lock:
+                found = self._built.get(name)
+                if found is None:
+                    found = self._built[name] = build()
         return found
 
     @property
     def passwords(self) -> PasswordContext:
         """Password hashing (scheme, cost, pepper)."""
-        from tigerseal.passwords._context import _build_from_settings, get_password_context
+        from tigerseal.passwords import get_password_context
 
-        if self.settings is None:
-            return get_password_context()
         settings = self.settings
-        return self._get("passwords", lambda: _build_from_settings(settings))  # type: ignore[no-any-return]
+        if settings is None:
+            return get_password_context()
+        return self._get("passwords", lambda: get_password_context(settings))  # type: ignore[no-any-return]
 
     @property
     def tokens(self) -> TokenManager:
         """JWT issuing and verification."""
-        from tigerseal.tokens._default import _build, get_token_manager
+        from tigerseal.tokens import get_token_manager
 
-        if self.settings is None:
-            return get_token_manager()
         settings = self.settings
-        return self._get("tokens", lambda: _build(settings))  # type: ignore[no-any-return]
+        if settings is None:
+            return get_token_manager()
+        return self._get("tokens", lambda: get_token_manager(settings))  # type: ignore[no-any-return]
 
     @property
     def limiter(self) -> RateLimiter:
         """The rate limiter."""
-        from tigerseal.ratelimit import RateLimiter, get_rate_limiter
+        from tigerseal.ratelimit import get_rate_limiter
 
-        if self.settings is None:
-            return get_rate_limiter()
         settings = self.settings
-
-        def build() -> RateLimiter:
-            from tigerseal.plugins import rate_limit_storage_from_uri
-
-            return RateLimiter(
-                rate_limit_storage_from_uri(settings.rate_limit_storage),
-                algorithm=settings.rate_limit_algorithm,
-                default_limit=settings.default_rate_limit_hour,
-            )
-
-        return self._get("limiter", build)  # type: ignore[no-any-return]
+        if settings is None:
+            return get_rate_limiter()
+        return self._get("limiter", lambda: get_rate_limiter(settings))  # type: ignore[no-any-return]
 
     @property
     def encryption(self) -> EncryptionService:
-        """Envelope encryption (the encrypted model fields)."""
+        """Envelope encryption (key providers from the settings)."""
         from tigerseal.envelope import get_encryption_service
 
-        return get_encryption_service()
+        settings = self.settings
+        if settings is None:
+            return get_encryption_service()
+        return self._get("encryption", lambda: get_encryption_service(settings))  # type: ignore[no-any-return]
 
     def close(self) -> None:
-        """Release what was built here (rate-limit storage connections)."""
+        """Release what was built here (rate-limit storage, key-provider connections)."""
         limiter = self._built.pop("limiter", None)
         if limiter is not None:
             limiter.storage.close()
+        encryption = self._built.pop("encryption", None)
+        if encryption is not None:
+            encryption.close()
         self._built.clear()

@@ -51,3 +51,35 @@ def test_invalid_value_names_the_setting_not_the_value() -> None:
     ):
         get_services()
     assert "short-secret-value" not in str(info.value)
+
+
+def test_keys_and_jwt_secret_come_from_settings_tigerseal(db: str) -> None:
+    """TIGERSEAL's master key and JWT secret win over the environment's."""
+    import secrets
+
+    from django.test import override_settings
+    from tigerseal.envelope import get_encryption_service
+    from tigerseal.errors import DecryptionError, TokenInvalidError
+    from tsdj_app.models import Note
+
+    from tigerseal_django.conf import get_services
+
+    key, jwt_secret = secrets.token_hex(32), secrets.token_urlsafe(48)
+    config = {"ENCRYPTION_MASTER_KEY": key, "JWT_SECRET": jwt_secret}
+    with override_settings(TIGERSEAL=config):
+        note = Note.objects.create(body="under the settings key")
+        token = get_services().tokens.create("ada")
+        stored = Note.objects.values_list("body", flat=True).get(pk=note.pk).text
+        context = {"model": "tsdj_app.note", "column": "body", "pk": str(note.pk)}
+        assert get_services().encryption.decrypt_to_string(stored, context) == (
+            "under the settings key"
+        )
+        assert Note.objects.get(pk=note.pk).body == "under the settings key"
+    # The process-wide service (the environment's key) cannot read it; nor verify the token.
+    with pytest.raises(DecryptionError):
+        get_encryption_service().decrypt(stored, context)
+    with pytest.raises(TokenInvalidError):
+        get_services().tokens.verify(token)
+    with override_settings(TIGERSEAL=dict(config)):  # rebuilt from equal settings: same keys
+        assert get_services().tokens.verify(token).sub == "ada"
+        assert Note.objects.get(pk=note.pk).body == "under the settings key"

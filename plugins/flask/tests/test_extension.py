@@ -144,3 +144,26 @@ def test_config_maps_onto_settings_and_refuses_typos() -> None:
     with pytest.raises(ConfigError, match="JWT_SECRET") as info:
         make_app(TIGERSEAL_JWT_SECRET="too-short-secret")
     assert "too-short-secret" not in str(info.value)
+
+
+def test_keys_and_jwt_secret_come_from_app_config() -> None:
+    import secrets
+
+    from tigerseal.errors import DecryptionError, TokenInvalidError
+
+    from tigerseal_flask import TigerSeal
+
+    config = {
+        "TIGERSEAL_ENCRYPTION_MASTER_KEY": secrets.token_hex(32),
+        "TIGERSEAL_JWT_SECRET": secrets.token_urlsafe(48),
+    }
+    one, same = TigerSeal.services(make_app(**config)), TigerSeal.services(make_app(**config))
+    other = TigerSeal.services(make_app())  # the environment's key and secret
+    token = one.tokens.create("ada")
+    sealed = one.encryption.encrypt("secret note", {"n": "1"})
+    assert same.tokens.verify(token).sub == "ada"
+    assert same.encryption.decrypt_to_string(sealed, {"n": "1"}) == "secret note"
+    with pytest.raises(TokenInvalidError):
+        other.tokens.verify(token)
+    with pytest.raises(DecryptionError):
+        other.encryption.decrypt(sealed, {"n": "1"})

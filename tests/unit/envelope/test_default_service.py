@@ -187,3 +187,15 @@ def test_fake_provider_follows_the_dev_keyring_deployment_rule(
     else:
         assert select_key_providers().uris == ("env://X", "fake://deployed")
     assert dev_keyring_refused == (environment in ("staging", "production", "prod"))
+
+
+def test_explicit_settings_master_key_not_in_the_environment() -> None:
+    """get_encryption_service(settings) with a master key only in the settings (a framework's
+    config: Django's settings.TIGERSEAL, Flask's app.config): the environment has none."""
+    from tigerseal.config import Settings
+
+    key = secrets.token_hex(32)
+    service = get_encryption_service(Settings(encryption_master_key=key))
+    message = service.encrypt("from explicit settings", {"a": "b"})
+    again = get_encryption_service(Settings(encryption_master_key=key))
+    assert again.decrypt_to_string(message, {"a": "b"}) == "from explicit settings"

@@ -15,6 +15,7 @@ from tigerseal.envelope._service import EncryptionService
 
 if TYPE_CHECKING:
     from tigerseal.config import Settings
+    from tigerseal.spi import KeyProvider
 
 __all__ = [
     "configured_provider_uris",
@@ -86,17 +87,18 @@ def _build(settings: Settings | None = None) -> EncryptionService:
     from tigerseal.plugins import key_provider_from_uri
 
     s = key_settings() if settings is None else settings
-    uris = configured_provider_uris(settings)
-    providers = [key_provider_from_uri(uri) for uri in uris]
     key = s.encryption_master_key
     if settings is not None and key is not None and not s.key_providers.split():
         # Explicit settings may hold a master key the environment does not: the env://
         # provider reads that value (and the environment's other versions of the variable).
+        # The URI-built provider is never made here: it would read the environment and fail.
         from tigerseal.providers.env import EnvKeyProvider, read_environment
 
         name = s.variable_for("encryption_master_key")
         environ = {**read_environment(), name: key.get_secret_value()}
-        providers = [EnvKeyProvider(name, environ=environ)]
+        providers: list[KeyProvider] = [EnvKeyProvider(name, environ=environ)]
+    else:
+        providers = [key_provider_from_uri(uri) for uri in configured_provider_uris(settings)]
     cache = None
     if s.cache_enabled and not isinstance(s, KeySettings):  # KeySettings: never a cache
         cache = CachePolicy(
