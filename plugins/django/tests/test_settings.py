@@ -60,9 +60,8 @@ def test_keys_and_jwt_secret_come_from_settings_tigerseal(db: str) -> None:
     from django.test import override_settings
     from tigerseal.envelope import get_encryption_service
     from tigerseal.errors import DecryptionError, TokenInvalidError
-    from tsdj_app.models import Note
-
     from tigerseal_django.conf import get_services
+    from tsdj_app.models import Note
 
     key, jwt_secret = secrets.token_hex(32), secrets.token_urlsafe(48)
     config = {"ENCRYPTION_MASTER_KEY": key, "JWT_SECRET": jwt_secret}

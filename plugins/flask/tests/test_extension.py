@@ -150,7 +150,6 @@ def test_keys_and_jwt_secret_come_from_app_config() -> None:
     import secrets
 
     from tigerseal.errors import DecryptionError, TokenInvalidError
-
     from tigerseal_flask import TigerSeal
 
     config = {

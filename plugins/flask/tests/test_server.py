@@ -67,3 +67,25 @@ def test_concurrent_logins_and_token_use(server: str, http: httpx.Client) -> Non
     assert me.status_code == 200
     assert me.json() == {"user": "ada"}
     assert http.get(server + "/orders").headers["WWW-Authenticate"] == ('Bearer realm="api"')
+
+
+@pytest.mark.integration
+@pytest.mark.redis
+def test_two_servers_share_a_quota_on_redis(redis_url: str, http: httpx.Client) -> None:
+    """TIGERSEAL_RATE_LIMIT_STORAGE=redis://...: two app instances (two servers) share one quota."""
+    from werkzeug.serving import make_server
+
+    servers = []
+    try:
+        for _ in range(2):
+            app = make_app(TIGERSEAL_RATE_LIMIT_STORAGE=redis_url)
+            srv = make_server("127.0.0.1", 0, app, threaded=True)
+            threading.Thread(target=srv.serve_forever, daemon=True).start()
+            servers.append(srv)
+        urls = [f"http://127.0.0.1:{s.server_port}/limited" for s in servers]
+        with ThreadPoolExecutor(8) as pool:
+            responses = list(pool.map(lambda i: http.get(urls[i % 2]), range(12)))
+        assert Counter(r.status_code for r in responses) == {200: 3, 429: 9}
+    finally:
+        for srv in servers:
+            srv.shutdown()
