@@ -163,3 +163,21 @@ def test_pool_size_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             aio.pool_sizes()
     finally:
         aio._pools._sizes.update(saved)
+
+
+async def test_batches_and_streams() -> None:
+    import io
+
+    svc = aio.AsyncEncryptionService(EncryptionService(SlowProvider("aio-batch", 0.001)))
+    messages = await svc.encrypt_many([b"a", "b", b"c"], CTX)
+    assert await svc.decrypt_many(messages, CTX) == [b"a", b"b", b"c"]
+    broken = [*messages[:2], b"junk"]
+    out = await svc.decrypt_many(broken, CTX, return_exceptions=True)
+    assert out[:2] == [b"a", b"b"]
+    assert isinstance(out[2], DecryptionError)
+    src, dst = io.BytesIO(b"x" * 100_000), io.BytesIO()
+    await svc.encrypt_stream(src, dst, CTX)
+    back = io.BytesIO()
+    dst.seek(0)
+    await svc.decrypt_stream(dst, back, CTX)
+    assert back.getvalue() == b"x" * 100_000

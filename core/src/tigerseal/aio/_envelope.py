@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from tigerseal.aio._pools import run_io
 
 if TYPE_CHECKING:
     from tigerseal.envelope import EncryptedData, EncryptionService
     from tigerseal.envelope._service import MessageInput
+    from tigerseal.errors import DecryptionError
     from tigerseal.spi import KeyProvider
 
 __all__ = ["DEFAULT_INLINE_LIMIT", "INLINE_SCHEMES", "AsyncEncryptionService"]
@@ -91,6 +92,41 @@ class AsyncEncryptionService:
         if self._inline(_size(message)):
             return self.service.decrypt_to_string(message, context)
         return await run_io(self.service.decrypt_to_string, message, context)
+
+    async def encrypt_many(
+        self,
+        values: Iterable[str | bytes | bytearray | memoryview],
+        contexts: Mapping[str, str] | Sequence[Mapping[str, str] | None] | None = None,
+    ) -> list[EncryptedData]:
+        """Encrypt a batch (see :meth:`EncryptionService.encrypt_many`) in the I/O pool."""
+        return await run_io(self.service.encrypt_many, list(values), contexts)
+
+    async def decrypt_many(
+        self,
+        messages: Iterable[MessageInput],
+        contexts: Mapping[str, str] | Sequence[Mapping[str, str] | None] | None = None,
+        *,
+        return_exceptions: bool = False,
+    ) -> list[bytes] | list[bytes | DecryptionError]:
+        """Decrypt a batch (see :meth:`EncryptionService.decrypt_many`) in the I/O pool."""
+        msgs = list(messages)
+        if return_exceptions:
+            return await run_io(
+                lambda: self.service.decrypt_many(msgs, contexts, return_exceptions=True)
+            )
+        return await run_io(self.service.decrypt_many, msgs, contexts)
+
+    async def encrypt_stream(
+        self, src: BinaryIO, dst: BinaryIO, context: Mapping[str, str] | None = None
+    ) -> int:
+        """Encrypt a (blocking) file object to another, in the I/O pool (plaintext bytes)."""
+        return await run_io(self.service.encrypt_stream, src, dst, context)
+
+    async def decrypt_stream(
+        self, src: BinaryIO, dst: BinaryIO, context: Mapping[str, str] | None = None
+    ) -> int:
+        """Decrypt a (blocking) file object to another, in the I/O pool."""
+        return await run_io(self.service.decrypt_stream, src, dst, context)
 
     async def rewrap(self, message: MessageInput) -> EncryptedData:
         """Re-wrap a message's data key under the newest key versions (always in the pool)."""
