@@ -79,17 +79,19 @@ def test_pin_value_is_refused(where: str) -> None:
     ("text", "match"),
     [
         ("pkcs11://token=t;object=k", "no '//'"),
-        ("vault://x", "not a pkcs11"),
+        ("vault://x", "expected a URI starting pkcs11:"),
         (f"pkcs11:token=t?module-path={MODULE}", "object="),
         (f"pkcs11:token=t;object=kek.v2?module-path={MODULE}", "version suffix"),
         (f"pkcs11:token=t;objekt=k?module-path={MODULE}", "unknown pkcs11: path attribute"),
-        (f"pkcs11:token=t;object=k?module-path={MODULE}&colour=red", "unknown pkcs11: query"),
+        (f"pkcs11:token=t;object=k?module-path={MODULE}&colour=red", "unknown option 'colour'"),
+        (f"{BASE}&max_sessions=2", "Did you mean 'max-sessions'"),
+        (f"{BASE}&mechanism=aes-gcm&mechanism=aes-gcm", "twice"),
         (f"pkcs11:token=t;object=k;module-path={MODULE}", "query part"),
         (f"pkcs11:object=k?module-path={MODULE}&token=t", "path part"),
         (f"pkcs11:token=t;token=u;object=k?module-path={MODULE}", "twice"),
         (f"pkcs11:token=t;object=k;type=private?module-path={MODULE}", "secret-key"),
         (f"pkcs11:token=t;object=k;slot-description=x?module-path={MODULE}", "not supported"),
-        (f"pkcs11:token=t;object=k;slot-id=x?module-path={MODULE}", "integer"),
+        (f"pkcs11:token=t;object=k;slot-id=x?module-path={MODULE}", "whole number"),
         (f"pkcs11:token=t;object=k;id=?module-path={MODULE}", "empty"),
         (f"pkcs11:token=t;object=k;junk?module-path={MODULE}", "name=value"),
         ("pkcs11:token=t;object=k?module-path=relative/lib.so", "absolute"),
@@ -121,11 +123,14 @@ def test_module_name_lookup_failure() -> None:
         parse_uri("pkcs11:object=k?module-name=no-such-module")
 
 
-def test_options_override_query() -> None:
-    uri = parse_uri(f"{BASE}&mechanism=aes-gcm", mechanism="aes-key-wrap-pad", max_sessions=2)
-    assert uri.mechanism == "aes-key-wrap-pad"
+def test_keyword_options_and_the_query_must_agree() -> None:
+    uri = parse_uri(f"{BASE}&mechanism=aes-gcm", mechanism="aes-gcm", max_sessions=2)
+    assert uri.mechanism == "aes-gcm"
     assert uri.max_sessions == 2
-    with pytest.raises(ConfigError, match="unknown pkcs11 provider option"):
+    # The one precedence rule of tigerseal.spi.options (was: the keyword won silently).
+    with pytest.raises(ConfigError, match="'mechanism' is given both in the URI and in code"):
+        parse_uri(f"{BASE}&mechanism=aes-gcm", mechanism="aes-key-wrap-pad")
+    with pytest.raises(ConfigError, match="unknown keyword option 'colour'"):
         parse_uri(BASE, colour="red")
 
 

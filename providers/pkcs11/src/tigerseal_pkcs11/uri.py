@@ -28,15 +28,20 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote, unquote, unquote_to_bytes
+from typing import Literal
+from urllib.parse import quote
 
-from tigerseal.errors import ConfigError
+from tigerseal._text import escape_control
+from tigerseal.errors import ConfigError, OptionError
+from tigerseal.spi.options import build_options, did_you_mean, option, option_names, parse_int
+from tigerseal.spi.options import parse_uri as parse_uri_grammar
 
 __all__ = [
     "DEFAULT_PIN_ENV",
     "MECHANISMS",
     "MODULE_DIRS",
     "PinSource",
+    "Pkcs11Options",
     "Pkcs11Uri",
     "parse_uri",
 ]
@@ -75,16 +80,11 @@ _UNSUPPORTED_PATH = frozenset(
         "slot-manufacturer",
     }
 )
-_QUERY_ATTRS = frozenset(
-    {
-        "module-path",
-        "module-name",
-        "pin-source",
-        "mechanism",
-        "locking",
-        "max-sessions",
-        "min-decryption-version",
-    }
+PLUGIN = "pkcs11"
+_PIN_VALUE_REFUSED = (
+    "pin-value is refused: a PIN in clear text inside a URI leaks into config files, logs and "
+    f"process listings. Use pin-source=env:VAR (default env:{DEFAULT_PIN_ENV}) or "
+    "pin-source=file:/path instead"
 )
 _VERSION_SUFFIX = re.compile(r"\.v\d+$")
 _EXAMPLE = (
@@ -220,26 +220,6 @@ def _q(value: str, safe: str = "") -> str:
     return quote(value, safe=safe)
 
 
-def _split(component: str, sep: str, where: str) -> dict[str, str]:
-    found: dict[str, str] = {}
-    if not component:
-        return found
-    for item in component.split(sep):
-        if not item:
-            continue
-        name, eq, value = item.partition("=")
-        name = name.strip().lower()
-        if not eq or not name:
-            raise ConfigError(
-                f"malformed {where} attribute {unquote(name) or item!r} in pkcs11: URI: expected "
-                f"name=value; example: {_EXAMPLE}"
-            )
-        if name in found:
-            raise ConfigError(f"the pkcs11: URI gives {name!r} twice; keep one")
-        found[name] = value
-    return found
-
-
 def _resolve_module(name: str) -> str:
     candidates = [name] if name.endswith(".so") else [f"{name}.so", name]
     for directory in MODULE_DIRS:
@@ -286,50 +266,63 @@ def _parse_pin_source(value: str) -> PinSource:
     )
 
 
-def _int(name: str, value: str, minimum: int) -> int:
+def _pin_source_option(name: str, value: object) -> PinSource:
+    if isinstance(value, PinSource):
+        return value
+    if not isinstance(value, str):
+        raise ConfigError(f"{name} must be env:VAR, file:/path or a PinSource")
+    return _parse_pin_source(_utf8("pin-source", value))
+
+
+def _utf8(name: str, value: str) -> str:
     try:
-        number = int(value)
-    except ValueError:
-        raise ConfigError(f"{name}={value!r} in the pkcs11: URI must be an integer") from None
-    if number < minimum:
-        raise ConfigError(f"{name} in the pkcs11: URI must be at least {minimum}")
-    return number
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"{name} in the pkcs11: URI is not valid UTF-8") from None
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Pkcs11Options:
+    """The query attributes of a ``pkcs11:`` URI, or the same as keywords (``module_path``...).
+
+    Parsed by :mod:`tigerseal.spi.options`: an attribute given in the URI and as a keyword must
+    have the same value in both places.
+    """
+
+    module_path: str | None = option(None, uri_name="module-path", help="absolute module path")
+    module_name: str | None = option(None, uri_name="module-name", help="module looked up")
+    pin_source: PinSource | None = option(
+        None, uri_name="pin-source", parse=_pin_source_option, help="env:VAR or file:/path"
+    )
+    mechanism: Literal["auto", "aes-gcm", "aes-key-wrap-pad"] = option("auto", help="wrap")
+    locking: Literal["global", "os"] = option("global", help="global (safe default) or os")
+    max_sessions: int = option(4, uri_name="max-sessions", ge=1, help="sessions per token")
+    min_decryption_version: int = option(
+        0, uri_name="min-decryption-version", ge=0, help="refuse versions below this"
+    )
 
 
 def parse_uri(uri: str, **overrides: object) -> Pkcs11Uri:
-    """Parse and validate a ``pkcs11:`` key URI.
+    """Parse and validate a ``pkcs11:`` key URI (RFC 7512, read by :mod:`tigerseal.spi.options`).
 
     Args:
         uri: the URI.
-        **overrides: values that take precedence over the query (``mechanism``, ``locking``,
-            ``max_sessions``, ``min_decryption_version``, ``module_path``, ``pin_source``).
+        **overrides: the query attributes as keywords (``mechanism``, ``locking``,
+            ``max_sessions``, ``min_decryption_version``, ``module_path``, ``pin_source``);
+            one given in the URI too must have the same value there.
 
     Raises:
         ConfigError: the URI is malformed, names an unsupported attribute, carries a PIN in
             clear (``pin-value``), or lacks ``object`` or the module.
     """
-    if not isinstance(uri, str):
-        raise TypeError("a pkcs11: URI must be a str")
-    scheme, sep, rest = uri.partition(":")
-    if not sep or scheme.lower() != "pkcs11":
-        raise ConfigError(f"not a pkcs11: URI; example: {_EXAMPLE}")
-    if rest.startswith("//"):
-        raise ConfigError(
-            "pkcs11: URIs have no '//' (RFC 7512): write pkcs11:token=...;object=... "
-            f"example: {_EXAMPLE}"
-        )
-    if "#" in rest:
-        raise ConfigError("a pkcs11: URI has no fragment ('#'); percent-encode it as %23")
-    path_part, _, query_part = rest.partition("?")
-    path = _split(path_part, ";", "path")
-    query = _split(query_part, "&", "query")
-
-    if "pin-value" in query or "pin-value" in path:
-        raise ConfigError(
-            "pin-value is refused: a PIN in clear text inside a URI leaks into config files, "
-            "logs and process listings. Use pin-source=env:VAR (default "
-            f"env:{DEFAULT_PIN_ENV}) or pin-source=file:/path instead"
-        )
+    parsed = parse_uri_grammar(
+        uri, plugin=PLUGIN, schemes=("pkcs11",), form="rfc7512", example=_EXAMPLE
+    )
+    path = dict(parsed.path_attributes)
+    if "pin-value" in path or "pin-value" in parsed.options:
+        raise ConfigError(_PIN_VALUE_REFUSED)
+    query_names = option_names(Pkcs11Options)
     for name in path:
         if name in _UNSUPPORTED_PATH:
             raise ConfigError(
@@ -337,29 +330,23 @@ def parse_uri(uri: str, **overrides: object) -> Pkcs11Uri:
                 "token with token=, serial=, manufacturer=, model= or slot-id="
             )
         if name not in _PATH_ATTRS:
-            if name in _QUERY_ATTRS:
+            if name in query_names:
                 raise ConfigError(f"{name!r} belongs in the query part of the URI (after '?')")
-            raise ConfigError(
-                f"unknown pkcs11: path attribute {name!r}; known: {', '.join(sorted(_PATH_ATTRS))}"
+            raise OptionError(
+                f"unknown pkcs11: path attribute {escape_control(name, limit=40)!r}."
+                f"{did_you_mean(name, _PATH_ATTRS)} Known: {', '.join(sorted(_PATH_ATTRS))}",
+                plugin=PLUGIN,
+                option=name,
             )
-    for name in query:
-        if name not in _QUERY_ATTRS:
-            if name in _PATH_ATTRS:
-                raise ConfigError(f"{name!r} belongs in the path part of the URI (before '?')")
-            raise ConfigError(
-                f"unknown pkcs11: query attribute {name!r}; known: "
-                f"{', '.join(sorted(_QUERY_ATTRS))}"
-            )
+    for name, _ in parsed.query:
+        if name in _PATH_ATTRS:
+            raise ConfigError(f"{name!r} belongs in the path part of the URI (before '?')")
+    opts = build_options(Pkcs11Options, plugin=PLUGIN, uri=parsed.query, code=overrides)
 
-    def text(name: str, part: dict[str, str]) -> str | None:
-        if name not in part:
-            return None
-        try:
-            return unquote(part[name], errors="strict")
-        except UnicodeDecodeError:
-            raise ConfigError(f"{name} in the pkcs11: URI is not valid UTF-8") from None
+    def text(name: str) -> str | None:
+        return _utf8(name, path[name]) if name in path else None
 
-    obj = text("object", path)
+    obj = text("object")
     if not obj:
         raise ConfigError(f"the pkcs11: URI must name the key with object=<label>; e.g. {_EXAMPLE}")
     if _VERSION_SUFFIX.search(obj):
@@ -368,19 +355,21 @@ def parse_uri(uri: str, **overrides: object) -> Pkcs11Uri:
             f"object={obj!r} carries a version suffix; name the key without it (object={base}): "
             "tigerseal finds every version <object>.v<N> itself"
         )
-    key_type = text("type", path)
+    key_type = text("type")
     if key_type is not None and key_type != "secret-key":
         raise ConfigError(f"type={key_type!r}: a tigerseal KEK is a secret-key object")
-    slot_text = text("slot-id", path)
-    slot_id = None if slot_text is None else _int("slot-id", slot_text, 0)
-    key_id_bytes = unquote_to_bytes(path["id"]) if "id" in path else None
+    slot_text = text("slot-id")
+    slot_id = None if slot_text is None else parse_int("slot-id", slot_text, plugin=PLUGIN)
+    if slot_id is not None and slot_id < 0:
+        raise ConfigError("slot-id in the pkcs11: URI must be at least 0")
+    # id is raw bytes: the grammar kept undecodable bytes as surrogates (surrogateescape).
+    key_id_bytes = path["id"].encode("utf-8", "surrogateescape") if "id" in path else None
     if key_id_bytes is not None and not key_id_bytes:
         raise ConfigError("id= in the pkcs11: URI is empty; remove it or give the key's CKA_ID")
 
-    module_path = overrides.pop("module_path", None) or text("module-path", query)
-    module_name = text("module-name", query)
-    if module_path is None and module_name:
-        module_path = _resolve_module(module_name)
+    module_path = opts.module_path
+    if module_path is None and opts.module_name:
+        module_path = _resolve_module(opts.module_name)
     if not module_path:
         module_path = os.environ.get("TIGERSEAL_PKCS11_MODULE") or None
     if not module_path:
@@ -388,56 +377,20 @@ def parse_uri(uri: str, **overrides: object) -> Pkcs11Uri:
             "the pkcs11: URI needs the PKCS#11 module: add module-path=/path/to/module.so "
             "(SoftHSM2: /usr/lib/softhsm/libsofthsm2.so) or set TIGERSEAL_PKCS11_MODULE"
         )
-    module_path = str(module_path)
     if not os.path.isabs(module_path):
         raise ConfigError(f"module-path={module_path!r} must be an absolute path")
-
-    pin_override = overrides.pop("pin_source", None)
-    pin_text = text("pin-source", query)
-    if isinstance(pin_override, PinSource):
-        pin_source = pin_override
-    elif isinstance(pin_override, str):
-        pin_source = _parse_pin_source(pin_override)
-    elif pin_text is not None:
-        pin_source = _parse_pin_source(pin_text)
-    else:
-        pin_source = PinSource("env", DEFAULT_PIN_ENV)
-
-    mechanism = str(overrides.pop("mechanism", None) or text("mechanism", query) or "auto")
-    if mechanism not in MECHANISMS:
-        raise ConfigError(f"mechanism={mechanism!r}; choose one of {', '.join(MECHANISMS)}")
-    locking = str(overrides.pop("locking", None) or text("locking", query) or "global")
-    if locking not in _LOCKING:
-        raise ConfigError(f"locking={locking!r}; choose global (safe default) or os")
-    sessions_raw = overrides.pop("max_sessions", None)
-    sessions_text = text("max-sessions", query)
-    if sessions_raw is None:
-        max_sessions = 4 if sessions_text is None else _int("max-sessions", sessions_text, 1)
-    else:
-        max_sessions = _int("max-sessions", str(sessions_raw), 1)
-    mdv_raw = overrides.pop("min_decryption_version", None)
-    mdv_text = text("min-decryption-version", query)
-    if mdv_raw is None:
-        mdv = 0 if mdv_text is None else _int("min-decryption-version", mdv_text, 0)
-    else:
-        mdv = _int("min-decryption-version", str(mdv_raw), 0)
-    if overrides:
-        raise ConfigError(
-            f"unknown pkcs11 provider option(s): {', '.join(sorted(overrides))}; known: "
-            "mechanism, locking, max_sessions, min_decryption_version, module_path, pin_source"
-        )
     return Pkcs11Uri(
         object=obj,
         module_path=module_path,
-        pin_source=pin_source,
-        token=text("token", path),
-        serial=text("serial", path),
-        manufacturer=text("manufacturer", path),
-        model=text("model", path),
+        pin_source=opts.pin_source or PinSource("env", DEFAULT_PIN_ENV),
+        token=text("token"),
+        serial=text("serial"),
+        manufacturer=text("manufacturer"),
+        model=text("model"),
         slot_id=slot_id,
         id=key_id_bytes,
-        mechanism=mechanism,
-        locking=locking,
-        max_sessions=max_sessions,
-        min_decryption_version=mdv,
+        mechanism=opts.mechanism,
+        locking=opts.locking,
+        max_sessions=opts.max_sessions,
+        min_decryption_version=opts.min_decryption_version,
     )
