@@ -13,6 +13,7 @@ one the proxy does not write.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Sequence
 from typing import Literal
@@ -29,6 +30,9 @@ _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _MAX_HOPS = 64
 
 
+# Cached: the same peers and proxies come back on every request, and ipaddress parsing was
+# most of what client identification cost. Bounded, so header values cannot grow it.
+@functools.lru_cache(maxsize=4096)
 def parse_address(text: str) -> _Address | None:
     """An IP address from a peer or header value, or ``None`` if it is not one.
 

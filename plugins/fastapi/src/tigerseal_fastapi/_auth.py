@@ -24,9 +24,11 @@ pool, so the audit trail's fsync never runs on the event loop.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from fastapi.openapi.models import APIKey, APIKeyIn, HTTPBearer
@@ -36,8 +38,13 @@ from fastapi.security.base import SecurityBase
 # Imported at run time, not under TYPE_CHECKING: FastAPI evaluates the annotations of
 # ``__call__`` to build the dependency, and a name it cannot resolve becomes a query parameter.
 from tigerseal.apikeys import APIKeyRecord
-from tigerseal.errors import MissingCredentialsError, TokenError, TokenInvalidError
-from tigerseal.tokens import TokenManager, TokenPayload
+from tigerseal.errors import (
+    MissingCredentialsError,
+    TokenError,
+    TokenInvalidError,
+    TokenRevokedError,
+)
+from tigerseal.tokens import MemoryRevocationStore, TokenManager, TokenPayload
 from tigerseal.web import TrustedProxies, audit_auth_failure, bearer_challenge, bearer_token
 
 from tigerseal_fastapi._client import client_ip_from_scope
@@ -65,6 +72,68 @@ async def _audit(exc: TokenError, request: Request, proxies: TrustedProxies | No
     )
 
 
+class _VerifiedTokens:
+    """Tokens whose signature and claims verified, so a repeat skips the signature check.
+
+    A client sends the same access token on every request; checking its signature, decoding
+    and parsing it again each time was most of what the dependency cost. An entry is reused
+    only while, on every request: the manager is the same object, the key set still maps the
+    token's ``kid``/``alg`` to the very key that verified it (a key removed, replaced or
+    refreshed from JWKS is a miss), and ``exp`` has not passed (with the manager's leeway).
+    Revocation and scopes are checked on every request, hit or not. Only verified tokens are
+    stored (an attacker cannot fill it with garbage), at most ``size`` of them.
+    """
+
+    __slots__ = ("_entries", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: dict[str, tuple[TokenManager, object, float, TokenPayload]] = {}
+
+    def get(self, token: str, manager: TokenManager) -> TokenPayload | None:
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        owner, key, exp, payload = entry
+        if owner is not manager or exp <= time.time() - manager.leeway:
+            self._entries.pop(token, None)
+            return None
+        header = payload.header
+        try:
+            if manager.keys.select(header.get("kid"), header.get("alg")) is not key:
+                raise TokenInvalidError("the key changed")
+        except TokenError:
+            self._entries.pop(token, None)
+            return None
+        return payload
+
+    def put(self, token: str, manager: TokenManager, payload: TokenPayload) -> None:
+        exp = payload.get("exp")
+        if self.size <= 0 or not isinstance(exp, int | float) or isinstance(exp, bool):
+            return
+        header = payload.header
+        try:
+            key = manager.keys.select(header.get("kid"), header.get("alg"))
+        except TokenError:
+            return
+        entries = self._entries
+        if len(entries) >= self.size:
+            # Drop the oldest; another thread may have done so already.
+            with contextlib.suppress(KeyError, StopIteration, RuntimeError):
+                del entries[next(iter(entries))]
+        entries[token] = (manager, key, float(exp), payload)
+
+
+def _check_revocation(store: Any, payload: TokenPayload) -> None:
+    """The revocation checks of ``TokenManager.verify`` on an in-memory store."""
+    jti = payload.jti
+    if jti is not None and store.is_revoked(jti):
+        raise TokenRevokedError("the token has been revoked; sign in again")
+    family = payload.family
+    if family is not None and store.is_family_revoked(family):
+        raise TokenRevokedError("the token's sign-in has been revoked; sign in again")
+
+
 class BearerAuth(SecurityBase):
     """Dependency: verify ``Authorization: Bearer <jwt>`` and the required scopes.
 
@@ -83,6 +152,13 @@ class BearerAuth(SecurityBase):
         scheme_name: the name of the security scheme in the OpenAPI document.
         auto_error: ``False`` to get ``None`` instead of a 401 when no credentials are sent
             (a bad token or a missing scope still fails).
+        cache_size: verified tokens remembered so a repeat skips the signature check (see
+            below); ``0`` turns it off.
+
+    A token seen before is not re-verified while its ``exp`` holds and the manager's key set
+    still maps its ``kid`` to the key that verified it; revocation (in-memory store) and
+    scopes are checked on every request. With another revocation store (Redis), every request
+    is verified in full through :func:`tigerseal.aio.verify_jwt_token`.
     """
 
     def __init__(
@@ -95,6 +171,7 @@ class BearerAuth(SecurityBase):
         audit_failures: bool = True,
         scheme_name: str | None = None,
         auto_error: bool = True,
+        cache_size: int = 4096,
     ) -> None:
         if realm is not None:
             bearer_challenge(realm=realm)  # refuse a realm that cannot be sent, now
@@ -106,12 +183,11 @@ class BearerAuth(SecurityBase):
         self.proxies = proxies
         self.audit_failures = audit_failures
         self.auto_error = auto_error
+        self._verified = _VerifiedTokens(cache_size)
 
     async def __call__(
         self, request: Request, security_scopes: SecurityScopes
     ) -> TokenPayload | None:
-        from tigerseal.aio import verify_jwt_token
-
         scopes = security_scopes.scopes
         try:
             token = bearer_token(request.headers.get("authorization"))
@@ -119,13 +195,34 @@ class BearerAuth(SecurityBase):
                 if not self.auto_error:
                     return None
                 raise MissingCredentialsError("no bearer token was sent")
-            return await verify_jwt_token(
-                token, required_scopes=scopes, audience=self.audience, manager=self.manager
-            )
+            return await self._verify(token, scopes)
         except TokenError as exc:
             if self.audit_failures:
                 await _audit(exc, request, self.proxies)
             raise to_http_exception(exc, realm=self.realm, scopes=scopes) from None
+
+    async def _verify(self, token: str, scopes: list[str]) -> TokenPayload:
+        manager = self.manager
+        if manager is None:
+            from tigerseal.tokens import get_token_manager
+
+            manager = get_token_manager()
+        store = manager.revocation
+        local = store is None or type(store) is MemoryRevocationStore
+        payload = self._verified.get(token, manager) if local else None
+        if payload is None:
+            from tigerseal.aio import verify_jwt_token
+
+            payload = await verify_jwt_token(token, audience=self.audience, manager=manager)
+            if local:
+                self._verified.put(token, manager, payload)
+        elif store is not None:
+            _check_revocation(store, payload)
+        if scopes:
+            from tigerseal.tokens import validate_token_scopes
+
+            validate_token_scopes(payload, scopes)
+        return payload
 
 
 class APIKeyAuth(SecurityBase):

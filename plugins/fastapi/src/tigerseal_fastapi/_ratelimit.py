@@ -20,7 +20,6 @@ from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING
 
 from fastapi import Request, Response
-from starlette.datastructures import MutableHeaders
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tigerseal.errors import RateLimitExceeded
@@ -183,13 +182,11 @@ class RateLimitMiddleware(_Checker):
             )
             await response(scope, receive, send)
             return
-        fields = result.headers
+        fields = [(k.lower().encode(), v.encode("latin-1")) for k, v in result.headers.items()]
 
         async def send_with_fields(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in fields.items():
-                    headers.append(name, value)
+                message["headers"] = [*message.get("headers", ()), *fields]
             await send(message)
 
         await self.app(scope, receive, send_with_fields)

@@ -1,0 +1,97 @@
+"""The applications bench_web.py serves: one endpoint, bare and behind tigerseal.
+
+Each variant is its own FastAPI application with that one route, behind a dispatcher that
+picks the application by exact path (a dict lookup), so no variant pays for routing past the
+others:
+
+* ``/bare``: a plain ``async def`` returning a small JSON object.
+* ``/jwt``: the same, behind ``BearerAuth`` with a required scope (HS256, memory revocation
+  store consulted, as with the default settings).
+* ``/jwt_rl``: ``/jwt`` plus the ``RateLimit`` dependency on ``memory://`` (a quota it never
+  exhausts, so every request takes the full path and gets the RateLimit fields).
+* ``/jwt_mw``: ``/jwt`` wrapped by ``RateLimitMiddleware`` on ``memory://``.
+* ``/rl_mw``: ``/bare`` wrapped by ``RateLimitMiddleware`` (rate limiting with no dependency).
+* ``/floor``: ``/bare`` behind FastAPI's own ``HTTPBearer`` security dependency, which checks
+  nothing: what any bearer dependency costs in FastAPI's dependency injection before it does
+  any work (the framework's floor under ``/jwt``).
+"""
+
+import os
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import ASGIApp, Receive, Scope, Send
+from tigerseal.ratelimit import MemoryRateLimitStorage, RateLimiter
+from tigerseal.tokens import KeySet, MemoryRevocationStore, TokenManager, TokenPayload
+from tigerseal_fastapi import BearerAuth, RateLimit, RateLimitMiddleware, RateLimitRule
+
+manager = TokenManager(
+    KeySet.from_secret(os.environ["BENCH_JWT_SECRET"]), revocation=MemoryRevocationStore()
+)
+limiter = RateLimiter(MemoryRateLimitStorage(), algorithm="sliding_window_log", default_limit=1000)
+# Never exhausted in a run: every request is admitted and counted.
+rule = RateLimitRule(10**9, 3600, name="api", algorithm="gcra")
+bearer = BearerAuth(manager=manager, realm="bench", audit_failures=False)
+per_client = RateLimit(rule, limiter=limiter)
+
+bare_app = FastAPI()
+jwt_app = FastAPI()
+jwt_rl_app = FastAPI()
+jwt_mw_app = FastAPI()
+jwt_mw_app.add_middleware(RateLimitMiddleware, rule=rule, limiter=limiter)
+rl_mw_app = FastAPI()
+rl_mw_app.add_middleware(RateLimitMiddleware, rule=rule, limiter=limiter)
+floor_app = FastAPI()
+fastapi_bearer = HTTPBearer()
+
+
+@bare_app.get("/bare")
+async def bare() -> dict[str, bool]:
+    return {"ok": True}
+
+
+@jwt_app.get("/jwt")
+async def jwt(token: Annotated[TokenPayload, Security(bearer, scopes=["read"])]) -> dict[str, bool]:
+    return {"ok": True}
+
+
+@jwt_rl_app.get("/jwt_rl", dependencies=[Depends(per_client)])
+async def jwt_rl(
+    token: Annotated[TokenPayload, Security(bearer, scopes=["read"])],
+) -> dict[str, bool]:
+    return {"ok": True}
+
+
+@jwt_mw_app.get("/jwt_mw")
+async def jwt_mw(
+    token: Annotated[TokenPayload, Security(bearer, scopes=["read"])],
+) -> dict[str, bool]:
+    return {"ok": True}
+
+
+@rl_mw_app.get("/rl_mw")
+async def rl_mw() -> dict[str, bool]:
+    return {"ok": True}
+
+
+@floor_app.get("/floor")
+async def floor(
+    credentials: Annotated[HTTPAuthorizationCredentials, Security(fastapi_bearer, scopes=["read"])],
+) -> dict[str, bool]:
+    return {"ok": True}
+
+
+APPS: dict[str, ASGIApp] = {
+    "/rl_mw": rl_mw_app,
+    "/floor": floor_app,
+    "/bare": bare_app,
+    "/jwt": jwt_app,
+    "/jwt_rl": jwt_rl_app,
+    "/jwt_mw": jwt_mw_app,
+}
+
+
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    """Dispatch by exact path (lifespan and unknown paths go to the bare application)."""
+    await APPS.get(scope.get("path", ""), bare_app)(scope, receive, send)
