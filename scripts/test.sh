@@ -4,7 +4,8 @@
 # Works on a fresh Debian/Ubuntu machine with python3 + pip: installs SoftHSM2, Redis and
 # PostgreSQL from apt when missing (as root, or through sudo), uv from PyPI, the locked
 # workspace, and runs pytest. The tests start their own servers (moto_server, OpenBao, Redis,
-# PostgreSQL) on 127.0.0.1 and stop them by PID. Extra arguments go to pytest.
+# PostgreSQL) on 127.0.0.1 and stop them by PID. Before pytest it runs scripts/check.sh (ruff,
+# mypy --strict, mkdocs --strict). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,4 +30,9 @@ fi
 
 python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install -q --disable-pip-version-check uv
 python3 -m uv sync --locked --all-packages --compile-bytecode --quiet
+# ruff, mypy --strict and the API reference build first: fast, and any finding fails the run.
+# TIGERSEAL_SKIP_CHECKS=1 skips them (e.g. re-running one test file).
+if [ "${TIGERSEAL_SKIP_CHECKS:-0}" != "1" ]; then
+    bash scripts/check.sh
+fi
 exec python3 -m uv run --locked --all-packages --no-sync pytest "$@"

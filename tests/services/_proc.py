@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -45,7 +46,7 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
         try:
             if check():
                 return
-        except Exception as exc:  # noqa: BLE001 - not ready yet
+        except Exception as exc:
             last = exc
         time.sleep(0.05)
     raise RuntimeError(f"{what} not ready after {timeout}s (last error: {last!r})")
@@ -125,10 +126,8 @@ class ServiceProcess:
     def kill(self) -> None:
         """Stop abruptly (SIGKILL), as a crash would."""
         if self.pid is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             if self._proc is not None:
                 self._proc.wait(5)
             self.pid = None

@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tigerseal.errors import ConfigError
 from tigerseal.plugins import PluginRegistry, rate_limit_storage_from_uri, set_registry
-from tigerseal_redis._scripts import SCRIPTS
 from tigerseal_redis._options import parse_uri, redact
+from tigerseal_redis._scripts import SCRIPTS
 from tigerseal_redis.revocation import RedisRevocationStore
 from tigerseal_redis.storage import RedisRateLimitStorage, hash_tag
 

@@ -63,8 +63,8 @@ def test_cli_rotate_is_audited(sink: ListSink, tmp_path: Path) -> None:
 
 
 def test_keymanager_rotation_is_audited(sink: ListSink, tmp_path: Path) -> None:
-    from tigerseal.seed import KeyManager
     from tigerseal.providers.file import create_keyring
+    from tigerseal.seed import KeyManager
 
     keyring = tmp_path / "keyring.json"
     create_keyring(keyring)

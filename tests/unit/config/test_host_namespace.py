@@ -165,12 +165,14 @@ def test_env_file_by_setting_and_by_argument(
     path = clean_env / "app.env"
     path.write_text(f"TIGERSEAL_ENCRYPTION_MASTER_KEY={GOOD_KEY}\n")
     key = Settings(_env_file=path).encryption_master_key
-    assert key is not None and key.get_secret_value() == GOOD_KEY
+    assert key is not None
+    assert key.get_secret_value() == GOOD_KEY
     monkeypatch.setenv("TIGERSEAL_ENV_FILE", str(path))
     assert Settings().encryption_master_key is not None
     monkeypatch.setenv("TIGERSEAL_ENCRYPTION_MASTER_KEY", OTHER_KEY)  # the environment wins
     key = Settings().encryption_master_key
-    assert key is not None and key.get_secret_value() == OTHER_KEY
+    assert key is not None
+    assert key.get_secret_value() == OTHER_KEY
 
 
 def test_named_env_file_that_is_missing_is_an_error(

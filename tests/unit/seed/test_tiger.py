@@ -19,8 +19,8 @@ from tigerseal import (
 )
 from tigerseal.audit import reset_auditor
 from tigerseal.envelope import EncryptionService
-from tigerseal.testing.fake import FakeKeyProvider, reset_fake_keys
 from tigerseal.seed import credential_context
+from tigerseal.testing.fake import FakeKeyProvider, reset_fake_keys
 
 PEM = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n"
 

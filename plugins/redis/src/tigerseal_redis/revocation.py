@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from tigerseal.errors import ConfigError, ProviderUnavailable
 from tigerseal.spi.services import RevocationStore
 
-from tigerseal_redis._outage import OutageGuard, audit
 from tigerseal_redis._options import (
     OutagePolicy,
     RedisOptions,
@@ -37,6 +36,7 @@ from tigerseal_redis._options import (
     build_client,
     parse_uri,
 )
+from tigerseal_redis._outage import OutageGuard, audit
 
 if TYPE_CHECKING:
     import redis

@@ -33,8 +33,6 @@ from tigerseal.spi.services import (
     RateLimitStorage,
 )
 
-from tigerseal_redis._outage import OutageGuard
-from tigerseal_redis._scripts import SCRIPTS, Script
 from tigerseal_redis._options import (
     OutagePolicy,
     RedisOptions,
@@ -42,6 +40,8 @@ from tigerseal_redis._options import (
     build_client,
     parse_uri,
 )
+from tigerseal_redis._outage import OutageGuard
+from tigerseal_redis._scripts import SCRIPTS, Script
 from tigerseal_redis._wire import PinnedConnections, bulk
 
 if TYPE_CHECKING:
