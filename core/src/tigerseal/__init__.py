@@ -51,47 +51,124 @@ from tigerseal.errors import (
 )
 
 if TYPE_CHECKING:
-    from tigerseal._defaults import reset_defaults
-    from tigerseal.apikeys import APIKeyRecord, generate_api_key, verify_api_key
-    from tigerseal.audit import audit_security_event, get_security_metrics
+    # "X as X": explicit re-exports, so `from tigerseal import get_encryption_service` type-checks
+    # under mypy --strict (no implicit re-export; __all__ below is built from _LAZY).
+    from tigerseal._defaults import (
+        reset_defaults as reset_defaults,
+    )
+    from tigerseal.apikeys import (
+        APIKeyRecord as APIKeyRecord,
+    )
+    from tigerseal.apikeys import (
+        generate_api_key as generate_api_key,
+    )
+    from tigerseal.apikeys import (
+        verify_api_key as verify_api_key,
+    )
+    from tigerseal.audit import (
+        audit_security_event as audit_security_event,
+    )
+    from tigerseal.audit import (
+        get_security_metrics as get_security_metrics,
+    )
     from tigerseal.config import (
-        DatabaseConfig,
-        SecurityConfig,
-        Settings,
-        configure_logging,
-        generate_env_template,
-        get_database_config,
-        get_security_config,
-        get_settings,
+        DatabaseConfig as DatabaseConfig,
+    )
+    from tigerseal.config import (
+        SecurityConfig as SecurityConfig,
+    )
+    from tigerseal.config import (
+        Settings as Settings,
+    )
+    from tigerseal.config import (
+        configure_logging as configure_logging,
+    )
+    from tigerseal.config import (
+        generate_env_template as generate_env_template,
+    )
+    from tigerseal.config import (
+        get_database_config as get_database_config,
+    )
+    from tigerseal.config import (
+        get_security_config as get_security_config,
+    )
+    from tigerseal.config import (
+        get_settings as get_settings,
     )
     from tigerseal.envelope import (
-        CachePolicy,
-        DataKeyCache,
-        EncryptedData,
-        EncryptionService,
-        decrypt_stream,
-        encrypt_stream,
-        get_encryption_service,
+        CachePolicy as CachePolicy,
     )
-    from tigerseal.hookspecs import hookimpl
-    from tigerseal.passwords import check_password_policy, generate_secure_password
-    from tigerseal.plugins import key_provider_from_uri, list_plugins
-    from tigerseal.ratelimit import verify_rate_limit
+    from tigerseal.envelope import (
+        DataKeyCache as DataKeyCache,
+    )
+    from tigerseal.envelope import (
+        EncryptedData as EncryptedData,
+    )
+    from tigerseal.envelope import (
+        EncryptionService as EncryptionService,
+    )
+    from tigerseal.envelope import (
+        decrypt_stream as decrypt_stream,
+    )
+    from tigerseal.envelope import (
+        encrypt_stream as encrypt_stream,
+    )
+    from tigerseal.envelope import (
+        get_encryption_service as get_encryption_service,
+    )
+    from tigerseal.hookspecs import (
+        hookimpl as hookimpl,
+    )
+    from tigerseal.passwords import (
+        check_password_policy as check_password_policy,
+    )
+    from tigerseal.passwords import (
+        generate_secure_password as generate_secure_password,
+    )
+    from tigerseal.plugins import (
+        key_provider_from_uri as key_provider_from_uri,
+    )
+    from tigerseal.plugins import (
+        list_plugins as list_plugins,
+    )
+    from tigerseal.ratelimit import (
+        verify_rate_limit as verify_rate_limit,
+    )
     from tigerseal.seed import (
-        KeyManager,
-        SecurityService,
-        decrypt_tiger_account_data,
-        decrypt_tiger_credentials,
-        encrypt_tiger_account_data,
-        encrypt_tiger_credentials,
-        get_security_service,
+        KeyManager as KeyManager,
+    )
+    from tigerseal.seed import (
+        SecurityService as SecurityService,
+    )
+    from tigerseal.seed import (
+        decrypt_tiger_account_data as decrypt_tiger_account_data,
+    )
+    from tigerseal.seed import (
+        decrypt_tiger_credentials as decrypt_tiger_credentials,
+    )
+    from tigerseal.seed import (
+        encrypt_tiger_account_data as encrypt_tiger_account_data,
+    )
+    from tigerseal.seed import (
+        encrypt_tiger_credentials as encrypt_tiger_credentials,
+    )
+    from tigerseal.seed import (
+        get_security_service as get_security_service,
     )
     from tigerseal.tokens import (
-        TokenPayload,
-        create_jwt_token,
-        validate_account_access,
-        validate_token_scopes,
-        verify_jwt_token,
+        TokenPayload as TokenPayload,
+    )
+    from tigerseal.tokens import (
+        create_jwt_token as create_jwt_token,
+    )
+    from tigerseal.tokens import (
+        validate_account_access as validate_account_access,
+    )
+    from tigerseal.tokens import (
+        validate_token_scopes as validate_token_scopes,
+    )
+    from tigerseal.tokens import (
+        verify_jwt_token as verify_jwt_token,
     )
 
 #: public name -> module that defines it (imported on first access).
