@@ -19,6 +19,10 @@ PUBLIC_MODULES = {
     "tigerseal.hookspecs",
     "tigerseal.plugins",
     "tigerseal.keyuse",
+    # Imported by path on purpose: ``import tigerseal`` must not load an exporter's library.
+    "tigerseal.observe",
+    "tigerseal.metrics.otel",
+    "tigerseal.metrics.prometheus",
     "tigerseal.audit.keystore",
     "tigerseal.providers.env",
     "tigerseal.providers.file",
