@@ -182,3 +182,13 @@ def test_makemigrations_serialises_the_fields(db: str) -> None:
     assert "tigerseal_django.fields.BlindIndexField(" in text
     assert "source='email'" in text
     assert "index='customers'" in text
+
+
+def test_multi_table_inheritance(db: str) -> None:
+    from tsdj_app.models import Note, SignedNote
+
+    signed = SignedNote.objects.create(body="parent field", signature="child field")
+    loaded = SignedNote.objects.get(pk=signed.pk)
+    assert (loaded.body, loaded.signature) == ("parent field", "child field")
+    assert Note.objects.get(pk=signed.pk).body == "parent field"
+    assert _raw("tsdj_app_note", "body", signed.pk).startswith("ts1.")

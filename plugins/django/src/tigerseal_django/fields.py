@@ -176,14 +176,6 @@ class EncryptedTextField(models.Field):
         return result
 
     # -- model wiring ------------------------------------------------------------------------
-    def contribute_to_class(self, cls: type[models.Model], name: str, **kwargs: Any) -> None:
-        super().contribute_to_class(cls, name, **kwargs)
-        if not cls._meta.abstract:
-            uid = f"tigerseal_django:{cls._meta.label_lower}"
-            post_init.connect(_bind_loaded, sender=cls, dispatch_uid=uid)
-            pre_save.connect(_mark_saving, sender=cls, dispatch_uid=uid)
-            post_save.connect(_encrypt_pending, sender=cls, dispatch_uid=uid)
-
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
         if value is None:
             return None
@@ -270,22 +262,40 @@ class EncryptedTextField(models.Field):
         return None
 
 
+_FIELDS: dict[type[models.Model], tuple[EncryptedTextField, ...]] = {}
+
+
+def _encrypted_fields(cls: type[models.Model]) -> tuple[EncryptedTextField, ...]:
+    """The encrypted fields of a model, its parents' included (cached per class)."""
+    found = _FIELDS.get(cls)
+    if found is None:
+        found = _FIELDS[cls] = tuple(
+            f for f in cls._meta.concrete_fields if isinstance(f, EncryptedTextField)
+        )
+    return found
+
+
+# Receivers for every model, not per sender: a subclass (multi-table inheritance, proxies)
+# sends signals under its own class, with its parent's encrypted fields.
 def _bind_loaded(sender: type[models.Model], instance: models.Model, **_: Any) -> None:
     """Remember the row context of every loaded ciphertext (the pk may change before access)."""
+    fields = _encrypted_fields(sender)
+    if not fields:
+        return
     state = instance.__dict__
-    for field in sender._meta.concrete_fields:
-        if isinstance(field, EncryptedTextField):
-            value = state.get(field.attname)
-            if (
-                isinstance(value, StoredCiphertext)
-                and value.context is None
-                and instance.pk is not None
-            ):
-                value.context = field.context_for(instance)
+    for field in fields:
+        value = state.get(field.attname)
+        if (
+            isinstance(value, StoredCiphertext)
+            and value.context is None
+            and instance.pk is not None
+        ):
+            value.context = field.context_for(instance)
 
 
 def _mark_saving(sender: type[models.Model], instance: models.Model, **_: Any) -> None:
-    instance.__dict__[_IN_SAVE] = True
+    if _encrypted_fields(sender):
+        instance.__dict__[_IN_SAVE] = True
 
 
 def _encrypt_pending(
@@ -298,11 +308,17 @@ def _encrypt_pending(
     if not pending:
         return
     values: dict[str, Any] = {}
-    for attname in pending:
-        field = next(f for f in sender._meta.concrete_fields if f.attname == attname)
-        assert isinstance(field, EncryptedTextField)
-        values[attname] = field.encrypt(getattr(instance, attname), field.context_for(instance))
+    for field in _encrypted_fields(sender):
+        if field.attname in pending:
+            values[field.attname] = field.encrypt(
+                getattr(instance, field.attname), field.context_for(instance)
+            )
     sender._base_manager.using(using).filter(pk=instance.pk).update(**values)
+
+
+post_init.connect(_bind_loaded, dispatch_uid="tigerseal_django.fields.post_init")
+pre_save.connect(_mark_saving, dispatch_uid="tigerseal_django.fields.pre_save")
+post_save.connect(_encrypt_pending, dispatch_uid="tigerseal_django.fields.post_save")
 
 
 # -- blind index --------------------------------------------------------------------------------

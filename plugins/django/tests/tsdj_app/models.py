@@ -28,3 +28,12 @@ class Customer(models.Model):
 
     class Meta:
         app_label = "tsdj_app"
+
+
+class SignedNote(Note):
+    """Multi-table inheritance: the parent's encrypted fields, saved through the child."""
+
+    signature = EncryptedTextField()
+
+    class Meta:
+        app_label = "tsdj_app"
