@@ -201,3 +201,37 @@ async def test_cancelled_decision_leaves_no_stray_reply(
     assert fresh.remaining == 100  # the stray reply for "c" would say 98
     assert (await twin.acquire("c", policy)).remaining in (97, 98)
     await twin.aclose()
+
+
+async def test_async_twin_through_sentinel(
+    redis_sentinel: str, closing: Callable[[Any], Any]
+) -> None:
+    sync = closing(storage.from_uri(f"{redis_sentinel}?on_outage=fail_closed"))
+    twin = aio.async_storage(sync)
+    assert isinstance(twin, AsyncRedisRateLimitStorage)
+    policy = RateLimitPolicy(3, 60, "gcra")
+    allowed = [(await twin.acquire("s", policy)).allowed for _ in range(4)]
+    assert allowed == [True, True, True, False]
+    assert sync.metrics["state"] == "connected"
+    store = closing(revocation.from_uri(redis_sentinel))
+    view = aio.async_revocation_store(store)
+    store.revoke("j1", 2_000_000_000)
+    assert await view.is_revoked("j1") is True
+    await view.aclose()
+    await twin.aclose()
+
+
+async def test_async_twin_on_a_cluster(redis_cluster: Any, closing: Callable[[Any], Any]) -> None:
+    sync = closing(storage.from_uri(f"{redis_cluster.url}&on_outage=fail_closed"))
+    twin = aio.async_storage(sync)
+    assert isinstance(twin, AsyncRedisRateLimitStorage)
+    assert twin._fast is None  # cluster clients route by slot: redis-py's path
+    policy = RateLimitPolicy(2, 60, "sliding_window_log")
+    for key in ("a", "b{x}", "c}{"):
+        results = await asyncio.gather(*(twin.acquire(key, policy) for _ in range(3)))
+        assert sum(d.allowed for d in results) == 2
+        assert not sync.acquire(key, policy).allowed
+        await twin.reset(key)
+        assert (await twin.acquire(key, policy)).allowed
+    assert sync.metrics["state"] == "connected"
+    await twin.aclose()

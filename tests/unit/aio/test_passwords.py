@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 from tigerseal import aio
@@ -83,17 +84,37 @@ async def test_default_context_is_the_process_one() -> None:
 
 async def test_hash_pool_is_separate_from_the_default_executor() -> None:
     """A burst of hashes occupies the hash pool, not asyncio.to_thread's executor."""
+
+    class GatedContext:
+        """Hashes block until the gate opens: the hash pool is surely busy meanwhile."""
+
+        def __init__(self) -> None:
+            self.gate = threading.Event()
+            self.started = 0
+
+        def hash(self, password: str) -> str:
+            self.started += 1
+            assert self.gate.wait(30)
+            return "hashed:" + password
+
+    ctx = GatedContext()
     aio.configure(hash_threads=1)
     try:
         hashes = [
-            asyncio.create_task(aio.hash_password(f"pw-{i}-long-enough", context=CTX))
+            asyncio.create_task(aio.hash_password(f"pw-{i}", context=ctx))  # type: ignore[arg-type]
             for i in range(3)
         ]
-        # to_thread work finishes while all three hashes are queued behind one hash thread.
+        for _ in range(1000):
+            if ctx.started:
+                break
+            await asyncio.sleep(0.001)
+        # One hash holds the only hash thread, two wait behind it; to_thread is not held up.
         assert await asyncio.to_thread(lambda: "free") == "free"
-        done = [t for t in hashes if t.done()]
-        assert len(done) < 3
-        await asyncio.gather(*hashes)
+        assert ctx.started == 1
+        assert not any(t.done() for t in hashes)
+        ctx.gate.set()
+        assert await asyncio.gather(*hashes) == ["hashed:pw-0", "hashed:pw-1", "hashed:pw-2"]
         assert aio.pool_sizes()["hash"] == 1
     finally:
+        ctx.gate.set()
         aio.configure(hash_threads=aio._pools._cores())

@@ -129,7 +129,7 @@ class AsyncRedisRateLimitStorage(AsyncRateLimitStorage):
         """Close the async client's connections (the sync storage stays open)."""
         if self._fast is not None:
             await self._fast.aclose()
-        await self._client.aclose()
+        await _close(self._client)
 
     def __repr__(self) -> str:
         return f"AsyncRedisRateLimitStorage(server={self.sync._guard.server!r})"
@@ -178,10 +178,18 @@ class AsyncRedisRevocationStore(AsyncRevocationStore):
 
     async def aclose(self) -> None:
         """Close the async client's connections (the sync store stays open)."""
-        await self._client.aclose()
+        await _close(self._client)
 
     def __repr__(self) -> str:
         return f"AsyncRedisRevocationStore(server={self.sync._guard.server!r})"
+
+
+async def _close(client: Any) -> None:
+    """Close a client and, behind Sentinel, the connections to the sentinels it asked."""
+    await client.aclose()
+    manager = getattr(getattr(client, "connection_pool", None), "sentinel_manager", None)
+    for sentinel in getattr(manager, "sentinels", ()):
+        await sentinel.aclose()
 
 
 class _HeldConnections:
