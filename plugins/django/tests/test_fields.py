@@ -185,7 +185,11 @@ def test_makemigrations_serialises_the_fields(db: str) -> None:
 
 
 def test_multi_table_inheritance(db: str) -> None:
-    from tsdj_app.models import Note, SignedNote
+    from tsdj_app.models import ArchivedNote, Note, SignedNote
+
+    archived = ArchivedNote.objects.create(body="only the parent's field", archived_by="ops")
+    assert ArchivedNote.objects.get(pk=archived.pk).body == "only the parent's field"
+    assert Note.objects.get(pk=archived.pk).body == "only the parent's field"
 
     signed = SignedNote.objects.create(body="parent field", signature="child field")
     loaded = SignedNote.objects.get(pk=signed.pk)

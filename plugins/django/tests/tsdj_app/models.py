@@ -37,3 +37,12 @@ class SignedNote(Note):
 
     class Meta:
         app_label = "tsdj_app"
+
+
+class ArchivedNote(Note):
+    """A child with no encrypted field of its own: only the parent's."""
+
+    archived_by = models.CharField(max_length=100, default="")
+
+    class Meta:
+        app_label = "tsdj_app"
