@@ -157,22 +157,53 @@ def _choose_env_file(ctx: click.Context, env_file: str | None, no_env_file: bool
 
 
 def main(argv: Any = None) -> None:
-    """Entry point of the ``tigerseal`` script; turns tigerseal errors into clean messages."""
+    """Entry point of the ``tigerseal`` script: one ``error:`` line and a documented exit status.
+
+    The statuses are ``tigerseal.cli._exit.ExitCode`` (docs/cli.md, "Exit codes").
+    """
+    import os
+
     from tigerseal._files import install_signal_cleanup
+    from tigerseal.cli._exit import ExitCode, classify
     from tigerseal.errors import TigerSealError
 
     # SIGTERM/SIGINT/SIGHUP remove temporary files (plaintext .part, keyring .tmp) first.
     install_signal_cleanup()
+    # https://no-color.org: any non-empty NO_COLOR turns colour off, even on a terminal.
+    color = False if os.environ.get("NO_COLOR") else None
     try:
-        cli.main(args=argv, standalone_mode=False)
+        status = cli.main(args=argv, standalone_mode=False, color=color)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
-        raise SystemExit(1) from None
+        raise SystemExit(ExitCode.INTERRUPTED) from None
     except click.ClickException as exc:
         exc.show()
-        raise SystemExit(exc.exit_code) from None
-    except TigerSealError as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(2) from None
-    except SystemExit:
-        raise
+        raise SystemExit(classify(exc)) from None
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+    except (TigerSealError, OSError) as exc:
+        message = str(exc) if isinstance(exc, TigerSealError) else _os_error(exc)
+        click.echo(f"error: {message}", err=True)
+        raise SystemExit(classify(exc)) from None
+    if isinstance(status, int) and status:
+        raise SystemExit(status)
+
+
+def _os_error(exc: OSError) -> str:
+    from tigerseal._text import escape_control
+
+    what = exc.strerror or type(exc).__name__
+    if exc.filename is not None:
+        return f"{escape_control(str(exc.filename), limit=300)}: {what}"
+    return what
+
+
+def _quiet_broken_pipe() -> None:
+    """The reader went away (``tigerseal decrypt x | head``): exit as a killed writer would."""
+    import os
+    import sys
+
+    # Python would print "Exception ignored ... BrokenPipeError" flushing stdout at exit.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    raise SystemExit(128 + 13)  # 128 + SIGPIPE, what a shell reports for `yes | head`

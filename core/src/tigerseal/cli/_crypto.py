@@ -19,8 +19,8 @@ import click
 
 from tigerseal import _files
 from tigerseal._text import escape_control
+from tigerseal.cli._exit import IOFailure, UsageFailure, io_failure
 from tigerseal.errors import (
-    ConfigError,
     DecryptionError,
     EncryptionError,
     TigerSealError,
@@ -68,14 +68,61 @@ def _open_in(path: str) -> Iterator[BinaryIO]:
     try:
         f = open(path, "rb")  # noqa: SIM115 - closed below
     except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+        raise io_failure("read", path, exc) from None
     with f:
-        yield f
+        yield _progress(f, path) if _wants_progress(f) else f
+
+
+#: Inputs smaller than this finish before a progress bar would be worth drawing.
+_PROGRESS_MIN = 4 << 20
+
+
+def _wants_progress(f: BinaryIO) -> bool:
+    """A bar only for big regular files, and only when stderr is a terminal (never in logs)."""
+    try:
+        st = os.fstat(f.fileno())
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size >= _PROGRESS_MIN and sys.stderr.isatty()
+
+
+def _progress(f: BinaryIO, path: str) -> BinaryIO:
+    size = os.fstat(f.fileno()).st_size
+    bar = click.progressbar(length=size, label=escape_control(Path(path).name), file=sys.stderr)
+    return cast("BinaryIO", _ProgressReader(f, bar))
+
+
+class _ProgressReader:
+    """Counts bytes read into a click progress bar; closes the bar with the file."""
+
+    def __init__(self, f: BinaryIO, bar: Any) -> None:
+        self._f = f
+        self._bar = bar
+        bar.__enter__()
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._f.read(n)
+        self._bar.update(len(data))
+        if not data:
+            self._bar.render_finish()
+        return data
+
+    def readinto(self, buf: Any) -> int:
+        got: int = getattr(self._f, "readinto")(buf)  # noqa: B009 - BinaryIO lacks it in typeshed
+        self._bar.update(got or 0)
+        return got
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._f, name)
 
 
 @contextlib.contextmanager
-def _atomic_out(path: str) -> Iterator[BinaryIO]:
+def _atomic_out(path: str, *, force: bool = False) -> Iterator[BinaryIO]:
     """Write to ``path`` through a temporary file renamed over it only on success.
+
+    An existing ``path`` is replaced only with ``force``; without it the file is linked into
+    place (``link`` fails if the name exists), so a file created meanwhile is not clobbered
+    either.
 
     The temporary file is ``.<name>.ts<pid>-<hex>.part`` (mode 0600): removed on errors and on
     SIGTERM/SIGINT/SIGHUP, and swept by the next run in that directory after ``kill -9``.
@@ -86,6 +133,8 @@ def _atomic_out(path: str) -> Iterator[BinaryIO]:
         sys.stdout.buffer.flush()
         return
     target = Path(path)
+    if not force and os.path.lexists(target):
+        raise _exists(path)
     try:
         fd, tmp = _files.create_temp(target, "part")
     except OSError as exc:
@@ -99,7 +148,13 @@ def _atomic_out(path: str) -> Iterator[BinaryIO]:
             except OSError as exc:
                 raise _cannot_write(path, exc) from None
         try:
-            os.replace(tmp, target)
+            if force:
+                os.replace(tmp, target)
+            else:
+                os.link(tmp, target)
+                os.unlink(tmp)
+        except FileExistsError:
+            raise _exists(path) from None
         except OSError as exc:
             raise _cannot_write(path, exc) from None
         _files.kept(tmp)
@@ -122,25 +177,59 @@ class _OutFile:
             raise _cannot_write(self._path, exc) from None
 
 
-def _cannot_write(path: str, exc: OSError) -> ConfigError:
-    return ConfigError(
-        f"cannot write {escape_control(path, limit=300)}: {exc.strerror or type(exc).__name__}"
-        " (nothing was written there)"
+def _cannot_write(path: str, exc: OSError) -> IOFailure:
+    return io_failure("write", path, exc, note=" (nothing was written there)")
+
+
+def _exists(path: str) -> UsageFailure:
+    return UsageFailure(
+        f"{escape_control(path, limit=300)} already exists; pass --force to replace it"
     )
 
 
+force_option = click.option(
+    "-f", "--force", is_flag=True, help="Replace the output file if it exists."
+)
+
+
 class _StdoutFrames:
-    """Stdout for verified frames: flushed at each write, so a reader sees a frame at once."""
+    """Stdout for verified frames: flushed at each write, so a reader sees a frame at once.
+
+    On a terminal, plaintext holding control characters other than tab/newline is refused
+    before it is written: escape sequences in decrypted data could rewrite the screen or the
+    window title, and binary data garbles the terminal.
+    """
 
     def __init__(self) -> None:
         self.written = 0
+        self._tty = sys.stdout.isatty()
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
+        if self._tty and _unprintable(bytes(data)):
+            raise UsageFailure(
+                "refusing to write decrypted binary data or control characters to a "
+                "terminal: use -o FILE or redirect stdout"
+                + (f" ({self.written} bytes were already written)" if self.written else "")
+            )
         out = sys.stdout.buffer
         out.write(data)
         out.flush()
         self.written += len(data)
         return len(data)
+
+
+_CONTROL = bytes(c for c in range(32) if c not in (9, 10, 13)) + b"\x7f"
+
+
+def _unprintable(data: bytes) -> bool:
+    if any(c in data for c in _CONTROL):
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A multi-byte character split at a frame boundary is still text.
+        return exc.start < len(data) - 3 or exc.reason != "unexpected end of data"
+    return False
 
 
 def _service() -> EncryptionService:
@@ -149,20 +238,41 @@ def _service() -> EncryptionService:
     return get_encryption_service()
 
 
+input_argument = click.argument(
+    "src",
+    default="-",
+    metavar="[INPUT]",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=str),
+)
+output_option = click.option(
+    "-o",
+    "--output",
+    default="-",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=str),
+    help="Output file (default: stdout). An existing file needs --force.",
+)
+
+
 @click.command()
-@click.argument("src", default="-", metavar="[INPUT]")
-@click.option("-o", "--output", default="-", help="Output file (default: stdout).")
+@input_argument
+@output_option
 @context_option
 @click.option(
     "--text",
     is_flag=True,
     help="Write the compact 'ts1.' text form (single-shot; reads the input into memory).",
 )
-def encrypt(src: str, output: str, context: tuple[str, ...], text: bool) -> None:
+@force_option
+def encrypt(src: str, output: str, context: tuple[str, ...], text: bool, force: bool) -> None:
     """Encrypt INPUT (a file, or - for stdin) with the configured key providers."""
     ctx = _parse_context(context)
+    if output == "-" and not text and sys.stdout.isatty():
+        raise UsageFailure(
+            "refusing to write a binary message to a terminal: use -o FILE, --text, or "
+            "redirect stdout"
+        )
     svc = _service()
-    with _open_in(src) as fin, _atomic_out(output) as fout:
+    with _open_in(src) as fin, _atomic_out(output, force=force) as fout:
         if text:
             fout.write(str(svc.encrypt(fin.read(), ctx)).encode() + b"\n")
         else:
@@ -170,10 +280,11 @@ def encrypt(src: str, output: str, context: tuple[str, ...], text: bool) -> None
 
 
 @click.command()
-@click.argument("src", default="-", metavar="[INPUT]")
-@click.option("-o", "--output", default="-", help="Output file (default: stdout).")
+@input_argument
+@output_option
 @context_option
-def decrypt(src: str, output: str, context: tuple[str, ...]) -> None:
+@force_option
+def decrypt(src: str, output: str, context: tuple[str, ...], force: bool) -> None:
     """Decrypt INPUT (binary, 'ts1.' text or JSON form; a file or - for stdin).
 
     \b
@@ -189,7 +300,8 @@ def decrypt(src: str, output: str, context: tuple[str, ...]) -> None:
       or use -o FILE for all-or-nothing.
     * stdout, single-shot messages ('ts1.' text, JSON, `encrypt --text`): held in memory
       and written only after the whole message authenticated.
-    Nothing is spooled to a temporary file for stdout.
+    Nothing is spooled to a temporary file for stdout. On a terminal, plaintext with
+    control characters (escape sequences, binary data) is refused: use -o FILE or a pipe.
     """  # noqa: D301 - click's \b keeps the layout
     from tigerseal.envelope._format import CONTENT_FRAMED, MAX_HEADER_SIZE, parse_header
     from tigerseal.envelope._stream import Prefixed, read_up_to
@@ -201,11 +313,14 @@ def decrypt(src: str, output: str, context: tuple[str, ...]) -> None:
         if first[:3] != b"TSL":
             # Text and JSON forms are single-shot: decrypted whole, in memory.
             plain = svc.decrypt(_files.parse_message_file(first + fin.read()), ctx)
-            with _atomic_out(output) as fout:
-                fout.write(plain)
+            if output == "-":
+                _StdoutFrames().write(plain)
+            else:
+                with _atomic_out(output, force=force) as fout:
+                    fout.write(plain)
             return
         if output != "-":
-            with _atomic_out(output) as fout:
+            with _atomic_out(output, force=force) as fout:
                 svc.decrypt_stream(Prefixed(first, fin), fout, ctx)  # type: ignore[arg-type]
             return
         head = first + read_up_to(fin, MAX_HEADER_SIZE - len(first))
@@ -213,8 +328,7 @@ def decrypt(src: str, output: str, context: tuple[str, ...]) -> None:
         if parse_header(head).content_type != CONTENT_FRAMED:
             buf = io.BytesIO()
             svc.decrypt_stream(reader, buf, ctx)  # type: ignore[arg-type]
-            sys.stdout.buffer.write(buf.getbuffer())
-            sys.stdout.buffer.flush()
+            _StdoutFrames().write(buf.getbuffer())
             return
         frames = _StdoutFrames()
         try:
