@@ -12,6 +12,7 @@ import pty
 import re
 import select
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -216,7 +217,7 @@ def test_no_color_is_honoured(tmp_path: Path, env: dict[str, str]) -> None:
         ["plugins", "--json"],
         ["inspect", "--json", "{msg}"],
         ["rewrap", "--json", "--dry-run", "{msg}"],
-        ["pepper", "list", "--json"],
+        ["pepper", "list", "--json", "--file", "{tmp}/peppers.json"],
         ["audit", "verify", "--json", "{tmp}/audit.jsonl"],
     ],
 )
@@ -227,7 +228,7 @@ def test_reporting_commands_speak_json(
     run("encrypt", str(plain), "-o", str(msg), cwd=tmp_path, env=env)
     trail = {**env, "TIGERSEAL_AUDIT_SINKS": f"file://{tmp_path}/audit.jsonl"}
     subprocess.run(
-        [EXE.replace("tigerseal", "python"), "-c", "import tigerseal as t; "
+        [sys.executable, "-c", "import tigerseal as t; "
          "t.audit_security_event('login_failed', user_id='u1', risk_level='medium')"],
         cwd=tmp_path, env=trail, check=True, timeout=120,
     )  # fmt: skip

@@ -268,10 +268,10 @@ def test_env_template_force_writes_a_private_backup_first(tmp_path: Path) -> Non
     from tigerseal.cli._demo import env_template
 
     path = str(tmp_path / ".env")
-    assert CliRunner().invoke(env_template, [path]).exit_code == 0
+    assert CliRunner().invoke(env_template, ["--generate", path]).exit_code == 0
     old = (tmp_path / ".env").read_bytes()
-    assert CliRunner().invoke(env_template, [path]).exit_code != 0
-    result = CliRunner().invoke(env_template, [path, "--force"])
+    assert CliRunner().invoke(env_template, ["--generate", path]).exit_code != 0
+    result = CliRunner().invoke(env_template, ["--generate", path, "--force"])
     assert result.exit_code == 0, result.output
     (backup,) = _backups(tmp_path, ".env")
     assert backup.read_bytes() == old

@@ -142,17 +142,25 @@ def _provider_checks(settings: Settings) -> list[Check]:
     except TigerSealError as exc:
         return [Check("key providers", False, f"{type(exc).__name__}: {exc}")]
     checks = []
+    uris = list(selection.uris)
     if selection.dev_keyring is not None:
+        keyring = selection.dev_keyring
+        if keyring.exists():
+            state = f"using the development keyring {keyring}"
+        else:
+            # A fresh checkout: the first encrypt creates it. Not a failure, and the doctor
+            # only looks, so it does not create it either.
+            state = f"the development keyring {keyring} will be created on first use"
+            uris = []  # the dev keyring is the whole selection: nothing else to probe
         checks.append(
             Check(
                 "development keyring",
                 True,
-                f"no key configured: using the development keyring {selection.dev_keyring} "
-                "(local development only; set ENCRYPTION_MASTER_KEY or TIGERSEAL_KEY_PROVIDERS "
-                "for deployments)",
+                f"no key configured: {state} (local development only; set "
+                "ENCRYPTION_MASTER_KEY or TIGERSEAL_KEY_PROVIDERS for deployments)",
             )
         )
-    for uri in selection.uris:
+    for uri in uris:
         name = f"key provider {redact_uri(uri)}"
         start = time.perf_counter()
         try:

@@ -631,6 +631,23 @@ class _Report:
     old: list[Path] = field(default_factory=list)
 
 
+def _report_json(report: _Report, *, dry_run: bool) -> dict[str, Any]:
+    # Paths are data in JSON (escaped by the encoder), not terminal text: no escape_control.
+    return {
+        "dry_run": dry_run,
+        "rewrapped": report.rewrapped,
+        "current": report.current,
+        "stale": report.stale,
+        "not_tigerseal": report.skipped,
+        "temporary_skipped": report.temporary,
+        "unversioned": report.unversioned,
+        "old": [str(p) for p in report.old],
+        "foreign": [str(p) for p in report.foreign],
+        "failed": [{"path": str(p), "reason": why} for p, why in report.failed],
+        "ok": not (report.old or report.failed or report.foreign),
+    }
+
+
 def _foreign(svc: EncryptionService, header: Header) -> bool:
     """Whether no configured provider owns any of the wrapped keys (nothing can be moved)."""
     return not any(p.owns(w) for w in header.wrapped_keys for p in svc.providers)
@@ -758,7 +775,8 @@ def _rewrap_files(
     help="Re-wrap under each provider's current key even when the recorded version looks "
     "current (needed for AWS KMS, which hides key versions).",
 )
-def rewrap(paths: tuple[str, ...], dry_run: bool, force: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def rewrap(paths: tuple[str, ...], dry_run: bool, force: bool, as_json: bool) -> None:
     """Move files' data keys to the newest key versions, without re-encrypting payloads.
 
     \b
@@ -780,6 +798,11 @@ def rewrap(paths: tuple[str, ...], dry_run: bool, force: bool) -> None:
     with click.progressbar(length=len(files), label="rewrapping", file=sys.stderr) as bar:
         report = _rewrap_files(svc, files, dry_run=dry_run, force=force, progress=bar)
     report.temporary = temporary
+    if as_json:
+        click.echo(json.dumps(_report_json(report, dry_run=dry_run), indent=2))
+        if report.old or report.failed or report.foreign:
+            raise SystemExit(1)
+        return
     click.echo(
         f"{report.rewrapped} rewrapped, {report.current} already current, "
         f"{report.stale} stale, {report.skipped} not tigerseal files, "

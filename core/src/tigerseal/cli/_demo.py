@@ -312,7 +312,13 @@ def _audit(p: _Printer, path: Path) -> None:
 
 
 @click.command("env-template")
-@click.argument("path", default=".env.template", type=click.Path(dir_okay=False))
+@click.argument("path", default=".env.template", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option(
+    "--generate",
+    is_flag=True,
+    help="Fill in fresh secrets (ENCRYPTION_MASTER_KEY, JWT_SECRET) instead of placeholders; "
+    "the file is then a secret (mode 0600), e.g. `env-template --generate .env`.",
+)
 @click.option(
     "--force",
     is_flag=True,
@@ -325,27 +331,51 @@ def _audit(p: _Printer, path: Path) -> None:
     show_default=True,
     help="ENVIRONMENT value to write (production templates get no development defaults).",
 )
-def env_template(path: str, force: bool, environment: str) -> None:
-    """Write a commented .env template with fresh secrets to PATH (mode 0600)."""
+def env_template(path: str, generate: bool, force: bool, environment: str) -> None:
+    """Write a commented .env template to PATH (default .env.template; - for stdout).
+
+    Without --generate the secrets are placeholders, so the template can be committed and
+    filled in per deployment. Every file is written with mode 0600.
+    """
     from pathlib import Path
 
     from tigerseal._files import backup_name
     from tigerseal.config import generate_env_template
+    from tigerseal.config._template import env_template_text
     from tigerseal.errors import ConfigError
 
+    if path == "-":
+        try:
+            text = env_template_text(environment, placeholders=not generate)
+        except ConfigError as exc:
+            raise click.BadParameter(str(exc), param_hint="--environment") from exc
+        click.echo(text, nl=False)
+        return
     backup = backup_name(Path(path)) if force else None
     try:
         written = generate_env_template(
-            path, overwrite=force, environment=environment, backup_to=backup
+            path,
+            overwrite=force,
+            environment=environment,
+            backup_to=backup,
+            placeholders=not generate,
         )
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+        if Path(path).exists() and not force:
+            raise click.UsageError(str(exc)) from exc
+        raise
     if backup is not None and backup.exists():
         click.echo(
             f"backed up the previous {path} to {backup} (mode 0600): its ENCRYPTION_MASTER_KEY "
             "may still be needed to decrypt data; delete it only when nothing uses that key"
         )
-    click.echo(
-        f"wrote {written} (mode 0600) with a fresh ENCRYPTION_MASTER_KEY and JWT_SECRET; "
-        "it holds secrets: keep it out of version control"
-    )
+    if generate:
+        click.echo(
+            f"wrote {written} (mode 0600) with a fresh ENCRYPTION_MASTER_KEY and JWT_SECRET; "
+            "it holds secrets: keep it out of version control"
+        )
+    else:
+        click.echo(
+            f"wrote {written} with placeholders for the secrets; fill them in, or run "
+            "`tigerseal env-template --generate .env` for fresh ones"
+        )

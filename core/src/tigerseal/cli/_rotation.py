@@ -7,9 +7,10 @@ listing them and the command that rewraps each, while any does.
 
 from __future__ import annotations
 
+import json
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -75,22 +76,40 @@ def pepper_add(path: Path | None, pepper_id: str | None, keep_current: bool) -> 
     click.echo("back it up: losing it makes every peppered password unverifiable")
 
 
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+
+
+def _uses_json(uses: Any) -> list[dict[str, Any]]:
+    from dataclasses import asdict
+
+    return [asdict(use) for use in uses]
+
+
 @pepper.command("list")
 @_FILE
-def pepper_list(path: Path | None) -> None:
+@_JSON
+def pepper_list(path: Path | None, as_json: bool) -> None:
     """List the peppers and the key versions they are wrapped under (nothing is unwrapped)."""
     from tigerseal.passwords._pepper import pepper_key_uses
 
     target = _pepper_path(path)
     if not target.exists():
+        if as_json:
+            click.echo(json.dumps({"file": str(target), "exists": False, "peppers": []}))
+            return
         raise click.ClickException(f"pepper file {target} does not exist")
-    for use in _call(lambda: pepper_key_uses(target)):
+    uses = _call(lambda: pepper_key_uses(target))
+    if as_json:
+        click.echo(json.dumps({"file": str(target), "exists": True, "peppers": _uses_json(uses)}))
+        return
+    for use in uses:
         click.echo(use.describe())
 
 
 @pepper.command("rewrap")
 @_FILE
-def pepper_rewrap(path: Path | None) -> None:
+@_JSON
+def pepper_rewrap(path: Path | None, as_json: bool) -> None:
     """Move every pepper to its provider's newest key version (run after a key rotation).
 
     The peppers do not change, so stored hashes keep verifying. The file is replaced
@@ -105,6 +124,20 @@ def pepper_rewrap(path: Path | None) -> None:
     finally:
         for p in providers:
             p.close()
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "file": str(target),
+                    "rewrapped": count.rewrapped,
+                    "current": count.current,
+                    "other_providers": count.other,
+                }
+            )
+        )
+        if count.other:
+            raise SystemExit(1)
+        return
     click.echo(
         f"{target}: {count.rewrapped} rewrapped, {count.current} already current, "
         f"{count.other} wrapped by providers not configured here (left as they are)"
@@ -143,6 +176,7 @@ def pepper_rewrap(path: Path | None) -> None:
     help="Encrypted column TABLE.COLUMN to check in the databases (repeatable; tigerseal-sql).",
 )
 @click.option("--check", is_flag=True, help="Only list what still depends on old versions.")
+@_JSON
 def retire(
     paths: tuple[str, ...],
     below: int,
@@ -153,6 +187,7 @@ def retire(
     pepper_files: tuple[str, ...],
     sql_columns: tuple[str, ...],
     check: bool,
+    as_json: bool,
 ) -> None:
     """Retire key versions below --below, refusing while stored secrets still use them.
 
@@ -184,6 +219,19 @@ def retire(
         if check:
             uses = _call(lambda: key_uses(scan))
             old = dependents(provider, below, uses)
+            if as_json:
+                click.echo(
+                    json.dumps(
+                        {
+                            "provider": provider.uri,
+                            "below": below,
+                            "checked": len(uses),
+                            "still_in_use": _uses_json(old),
+                        },
+                        indent=2,
+                    )
+                )
+                raise SystemExit(1 if old else 0)
             for use in old:
                 click.echo(use.describe())
             click.echo(
@@ -194,12 +242,18 @@ def retire(
         try:
             guarded_retire(provider, below, scan)
         except KeyVersionInUse as exc:
-            click.echo(f"error: {exc}", err=True)
+            if as_json:
+                click.echo(json.dumps({"retired": False, "error": str(exc)}))
+            else:
+                click.echo(f"error: {exc}", err=True)
             raise SystemExit(1) from None
         except TigerSealError as exc:
             raise click.ClickException(str(exc)) from exc
     finally:
         provider.close()
+    if as_json:
+        click.echo(json.dumps({"retired": True, "provider": provider.uri, "below": below}))
+        return
     click.echo(
         f"retired versions below {below} of {provider.uri} (checked "
         f"{len(scan.pepper_files)} pepper file(s), {len(scan.database_urls)} database(s), "

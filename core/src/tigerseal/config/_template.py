@@ -10,7 +10,13 @@ from pathlib import Path
 from tigerseal.config._constants import _ENVIRONMENTS
 from tigerseal.errors import ConfigError
 
-__all__ = ["generate_env_template"]
+__all__ = ["env_template_text", "generate_env_template"]
+
+#: What a placeholder template shows instead of a secret (a file safe to commit).
+_PLACEHOLDERS = {
+    "TIGERSEAL_ENCRYPTION_MASTER_KEY": "<64 hex chars: tigerseal keygen --print>",
+    "TIGERSEAL_JWT_SECRET": "<at least 32 random characters>",
+}
 
 
 def generate_env_template(
@@ -19,6 +25,7 @@ def generate_env_template(
     overwrite: bool = False,
     environment: str = "development",
     backup_to: str | os.PathLike[str] | None = None,
+    placeholders: bool = False,
 ) -> Path:
     """Write a commented ``.env`` template with freshly generated secrets.
 
@@ -32,6 +39,8 @@ def generate_env_template(
         environment: the ``ENVIRONMENT`` value to write.
         backup_to: with ``overwrite``, first copy an existing file here (mode 0600, never over
             an existing file): its master key may still wrap data (``env-template --force``).
+        placeholders: write placeholders instead of fresh secrets (a template to commit and
+            fill in; the CLI's default).
 
     Returns:
         The path written.
@@ -40,7 +49,7 @@ def generate_env_template(
         ConfigError: the file exists and ``overwrite`` is false.
     """
     target = Path(path)
-    text = _template_text(environment)
+    text = env_template_text(environment, placeholders=placeholders)
     if not overwrite:
         try:
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -102,7 +111,12 @@ _TEMPLATE_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )  # fmt: skip
 
 
-def _template_text(environment: str) -> str:
+def env_template_text(environment: str = "development", *, placeholders: bool = True) -> str:
+    """The commented ``.env`` template, with placeholders or (``placeholders=False``) fresh secrets.
+
+    Raises:
+        ConfigError: ``environment`` is not development, test, staging or production.
+    """
     env = _ENVIRONMENTS.get(environment.strip().lower())
     if env is None:
         raise ConfigError("environment must be one of development, test, staging, production")
@@ -115,12 +129,21 @@ def _template_text(environment: str) -> str:
         "TIGERSEAL_JWT_SECRET": secrets.token_urlsafe(48),
     }
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    out = [
-        f"# tigerseal configuration template, generated {now}.",
-        "# It holds freshly generated secrets: keep it out of version control, and copy it to",
-        "# .env (or your secrets manager). Commented lines show defaults. tigerseal reads a",
-        "# dotenv file only when told: TIGERSEAL_ENV_FILE=.env, Settings(_env_file=...), or the",
-        "# CLI's --env-file (default ./.env).",
+    out = [f"# tigerseal configuration template, generated {now}."]
+    if placeholders:
+        fresh.update(_PLACEHOLDERS)
+        out += [
+            "# Replace the <...> placeholders with secrets (or run `tigerseal env-template",
+            "# --generate .env` for fresh ones). Commented lines show defaults.",
+        ]
+    else:
+        out += [
+            "# It holds freshly generated secrets: keep it out of version control, and copy it",
+            "# to .env (or your secrets manager). Commented lines show defaults.",
+        ]
+    out += [
+        "# tigerseal reads a dotenv file only when told: TIGERSEAL_ENV_FILE=.env,",
+        "# Settings(_env_file=...), or the CLI's --env-file (default ./.env).",
     ]
     listed: set[str] = set()
     sections = [*_TEMPLATE_SECTIONS, ("Everything else", tuple(fields))]
