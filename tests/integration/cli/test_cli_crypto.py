@@ -41,13 +41,13 @@ def test_failed_decryption_writes_nothing(tmp_path: Path, env: dict[str, str]) -
     (tmp_path / "bad.tsl").write_bytes(bytes(blob))
     for args in (("bad.tsl", "-c", "k=v"), ("in.tsl", "-c", "k=other"), ("in.tsl",)):
         proc = run("decrypt", *args, "-o", "out.bin", cwd=tmp_path, env=env, check=False)
-        assert proc.returncode == 2, proc.stderr
+        assert proc.returncode == 3, proc.stderr
         # The last line is the error (a development-keyring notice may come first).
         assert proc.stderr.splitlines()[-1].startswith(b"error: ")
         assert not (tmp_path / "out.bin").exists()
         assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
     proc = run("decrypt", "bad.tsl", "-c", "k=v", cwd=tmp_path, env=env, check=False)
-    assert proc.returncode == 2
+    assert proc.returncode == 3
     assert proc.stdout == b""
 
 

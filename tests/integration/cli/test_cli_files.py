@@ -312,7 +312,7 @@ def test_a_signalled_decrypt_leaves_no_plaintext_part_file(
         proc.stdin.close()
     # SIGTERM/SIGHUP: died of the signal, as without the cleanup; SIGINT: KeyboardInterrupt,
     # "Aborted." and exit 1, as before.
-    assert proc.returncode == (1 if sig == signal.SIGINT else -sig)
+    assert proc.returncode == (130 if sig == signal.SIGINT else -sig)
     assert not _parts(out_dir), _parts(out_dir)
     assert not (out_dir / "plain.bin").exists()
 
@@ -398,7 +398,7 @@ def test_decrypt_to_stdout_streams_verified_frames_without_a_spool_file(
         proc.stdin.close()  # truncated: no final frame
         rest = proc.stdout.read()
         err = proc.stderr.read()
-        assert proc.wait(timeout=60) == 2
+        assert proc.wait(timeout=60) == 3
     assert (got + rest) == plain[: len(got + rest)]
     assert b"truncated" in err
     assert b"incomplete" in err
@@ -421,7 +421,7 @@ def test_decrypt_to_stdout_says_what_is_wrong_with_what_it_wrote(
     # Without the final frame (length, 7 bytes, tag), or with a second message appended.
     damaged = blob[: -(4 + 7 + 16)] if damage == "truncated" else blob + blob
     proc = run("decrypt", "-", cwd=tmp_path, env=env, input=damaged, check=False)
-    assert proc.returncode == 2
+    assert proc.returncode == 3
     err = proc.stderr.decode()
     if damage == "truncated":
         assert proc.stdout == plain[: fs * 3]

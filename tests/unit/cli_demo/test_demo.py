@@ -124,7 +124,7 @@ def test_demo_in_process_restores_the_environment(
 def test_env_template(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
-    result = runner.invoke(cli, ["env-template"])
+    result = runner.invoke(cli, ["env-template", "--generate"])
     assert result.exit_code == 0, result.output
     target = tmp_path / ".env.template"
     assert "wrote .env.template (mode 0600)" in result.output
@@ -134,12 +134,12 @@ def test_env_template(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert key is not None
     assert key.group(1) not in result.output  # the secret is in the file, not on screen
 
-    refused = runner.invoke(cli, ["env-template"])
-    assert refused.exit_code == 1
+    refused = runner.invoke(cli, ["env-template", "--generate"])
+    assert refused.exit_code == 2
     assert "already exists" in refused.output
     assert target.read_text() == first
 
-    forced = runner.invoke(cli, ["env-template", "--force"])
+    forced = runner.invoke(cli, ["env-template", "--generate", "--force"])
     assert forced.exit_code == 0
     assert target.read_text() != first
 

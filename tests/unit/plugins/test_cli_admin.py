@@ -106,14 +106,30 @@ def test_doctor_healthy_file_keyring(tmp_path: Path) -> None:
     assert code == (0 if all(c["ok"] for c in checks) else 1)
 
 
-def test_doctor_reports_missing_keyring_with_remedy_and_exit_1() -> None:
+def test_doctor_reports_the_development_keyring_it_will_create() -> None:
+    code, output = invoke("doctor")
+    assert code == 0, output
+    # The development keyring is named by its absolute path (select_key_providers resolves it).
+    keyring = Path(".tigerseal/keyring.json").resolve()
+    assert f"ok   development keyring: no key configured: the development keyring {keyring} " in (
+        output
+    )
+    assert "will be created on first use" in output
+    assert "healthy" in output
+    assert not Path(".tigerseal/keyring.json").exists(), "doctor must not write anything"
+
+
+def test_doctor_reports_a_missing_configured_keyring_with_remedy_and_exit_1(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    missing = Path("elsewhere/keyring.json").resolve()
+    monkeypatch.setenv("TIGERSEAL_KEY_PROVIDERS", f"file://{missing}")
     code, output = invoke("doctor")
     assert code == 1
-    # The development keyring is named by its absolute path (select_key_providers resolves it).
-    assert f"FAIL key provider file://{Path('.tigerseal/keyring.json').resolve()}" in output
+    assert f"FAIL key provider file://{missing}" in output
     assert "tigerseal keygen" in output
     assert "UNHEALTHY" in output
-    assert not Path(".tigerseal/keyring.json").exists(), "doctor must not write anything"
+    assert not missing.exists(), "doctor must not write anything"
 
 
 def test_doctor_never_prints_secrets(monkeypatch: pytest.MonkeyPatch) -> None:

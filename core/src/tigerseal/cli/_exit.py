@@ -17,6 +17,7 @@ from tigerseal.errors import (
     ConfigError,
     DecryptionError,
     KeyProviderError,
+    PasswordError,
     ProviderUnavailable,
     RateLimitExceeded,
     TokenError,
@@ -33,7 +34,7 @@ class ExitCode(IntEnum):
     #: `--dry-run` found work to do, a retire was refused.
     CHECK_FAILED = 1
     #: Bad arguments or options, an output file that exists without --force, binary data
-    #: for a terminal.
+    #: for a terminal, a malformed stored hash or a password the policy refuses.
     USAGE = 2
     #: Authentication or integrity: a tampered or truncated message, wrong key or context,
     #: an invalid/expired/revoked token, a broken audit chain.
@@ -57,6 +58,7 @@ _TABLE: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (DecryptionError, ExitCode.AUTH),
     (TokenError, ExitCode.AUTH),
     (AuditIntegrityError, ExitCode.AUTH),
+    (PasswordError, ExitCode.USAGE),
     (RateLimitExceeded, ExitCode.RATE_LIMITED),
     (ConfigError, ExitCode.CONFIG),
     (KeyProviderError, ExitCode.CONFIG),
