@@ -153,7 +153,8 @@ def test_binary_output_to_a_terminal_is_refused(
     )
     assert code == USAGE
     assert b"terminal" in err
-    assert b"TSE1" not in out and b"\x00" not in out
+    assert b"TSE1" not in out
+    assert b"\x00" not in out
     # --text output is printable: allowed on a terminal.
     code, out, _ = _on_pty(
         ["encrypt", "--text", str(plain)], cwd=tmp_path, env=env, stdout_tty=True, stderr_tty=False
@@ -278,3 +279,27 @@ def test_doctor_in_a_fresh_directory_reports_the_keyring_it_will_create(
     assert "FAIL" not in out
     assert "will be created" in out
     assert not (tmp_path / ".tigerseal" / "keyring.json").exists()  # doctor only looks
+
+
+def test_a_reader_that_goes_away_is_not_an_error_message(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"line\n" * 2_000_000)
+    msg = tmp_path / "big.ts"
+    run("encrypt", str(big), "-o", str(msg), cwd=tmp_path, env=env)
+    # `tigerseal decrypt big.ts | head -c 10`: head exits after 10 bytes.
+    proc = subprocess.Popen(
+        [EXE, "decrypt", str(msg)], cwd=tmp_path, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    assert proc.stdout.read(10) == b"line\nline\n"[:10]
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.stderr.close()
+    # click's rule for a closed stdout: status 1, nothing on stderr.
+    assert proc.wait(60) == CHECK_FAILED
+    assert b"Traceback" not in err
+    assert b"BrokenPipe" not in err

@@ -179,8 +179,6 @@ def main(argv: Any = None) -> None:
     except click.ClickException as exc:
         exc.show()
         raise SystemExit(classify(exc)) from None
-    except BrokenPipeError:
-        _quiet_broken_pipe()
     except (TigerSealError, OSError) as exc:
         message = str(exc) if isinstance(exc, TigerSealError) else _os_error(exc)
         click.echo(f"error: {message}", err=True)
@@ -196,14 +194,3 @@ def _os_error(exc: OSError) -> str:
     if exc.filename is not None:
         return f"{escape_control(str(exc.filename), limit=300)}: {what}"
     return what
-
-
-def _quiet_broken_pipe() -> None:
-    """The reader went away (``tigerseal decrypt x | head``): exit as a killed writer would."""
-    import os
-    import sys
-
-    # Python would print "Exception ignored ... BrokenPipeError" flushing stdout at exit.
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    raise SystemExit(128 + 13)  # 128 + SIGPIPE, what a shell reports for `yes | head`
