@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from tigerseal._defaults import (
         reset_defaults as reset_defaults,
     )
+    from tigerseal._version import __version__ as __version__
     from tigerseal.apikeys import (
         APIKeyRecord as APIKeyRecord,
     )
@@ -247,7 +248,5 @@ __all__ = [
     *sorted(_LAZY),
 ]
 
-__version__ = "0.1.0"
-
-
-__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
+# __version__ too, outside __all__: importlib.metadata loads only when it is asked for.
+__getattr__, __dir__ = lazy_exports(__name__, {**_LAZY, "__version__": "tigerseal._version"})
