@@ -2,7 +2,8 @@
 
 Applications use :mod:`tigerseal`; plugin authors subclass the ABCs here and return specs from
 the hooks in :mod:`tigerseal.hookspecs`. Every plugin parses its URI and options with
-:mod:`tigerseal.spi.options` (one grammar, one precedence rule, typed options).
+:mod:`tigerseal.spi.options` (one grammar, one precedence rule, typed options) and translates
+its SDK's exceptions with one signature (:mod:`tigerseal.spi.errors`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from tigerseal.spi._provider import (
     KeyProvider,
     WrappedKey,
 )
+from tigerseal.spi.errors import ErrorTranslator, translated
 from tigerseal.spi.options import Duration, ParsedURI, build_options, option, parse_uri
 from tigerseal.spi.services import (
     AuditSink,
@@ -45,6 +47,7 @@ __all__ = [
     "Context",
     "DataKey",
     "Duration",
+    "ErrorTranslator",
     "HasherSpec",
     "HealthStatus",
     "KeyProvider",
@@ -65,4 +68,5 @@ __all__ = [
     "build_options",
     "option",
     "parse_uri",
+    "translated",
 ]

@@ -1,4 +1,4 @@
-"""Map botocore exceptions onto tigerseal's error tree, each with a remedy.
+"""Map botocore exceptions onto tigerseal's error tree, each with a remedy (:func:`translate`).
 
 Rules:
 
@@ -40,7 +40,7 @@ from tigerseal.errors import (
     UnsupportedOperation,
 )
 
-__all__ = ["DECRYPT_OPERATIONS", "map_error"]
+__all__ = ["DECRYPT_OPERATIONS", "translate"]
 
 #: Calls that authenticate a ciphertext: their input-shaped failures are integrity failures.
 DECRYPT_OPERATIONS = frozenset({"Decrypt", "ReEncrypt"})
@@ -108,13 +108,15 @@ _OPAQUE = (
 )
 
 
-def map_error(exc: Exception, *, operation: str, key: str, timeout_hint: str = "") -> Exception:
-    """Translate an SDK exception raised by ``operation`` on ``key``.
+def translate(exc: Exception, *, operation: str, key_id: str, timeout_hint: str = "") -> Exception:
+    """Translate an SDK exception raised by ``operation`` on ``key_id``.
+
+    The :class:`tigerseal.spi.errors.ErrorTranslator` of this provider.
 
     Args:
         exc: what botocore raised.
         operation: the KMS API name (``"Decrypt"``).
-        key: the key identifier the call used (ARN or alias; never secret).
+        key_id: the key identifier the call used (ARN or alias; never secret).
         timeout_hint: how the timeouts are configured, for ProviderUnavailable messages.
 
     Returns:
@@ -122,7 +124,7 @@ def map_error(exc: Exception, *, operation: str, key: str, timeout_hint: str = "
     """
     if isinstance(exc, TigerSealError):
         return exc
-    where = f"AWS KMS {operation} with {key}"
+    where = f"AWS KMS {operation} with {key_id}"
     if isinstance(exc, ClientError):
         return _from_client_error(exc, operation, where)
     if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError)):

@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, ClassVar
 
 from tigerseal.errors import (
@@ -43,10 +44,11 @@ from tigerseal.errors import (
     TigerSealError,
 )
 from tigerseal.spi import DEK_SIZE, Context, DataKey, HealthStatus, KeyProvider, WrappedKey
+from tigerseal.spi.errors import translated
 
 from tigerseal_aws_kms import _deadline
 from tigerseal_aws_kms._client import ClientFactory, client_region, method_name
-from tigerseal_aws_kms._errors import map_error
+from tigerseal_aws_kms._errors import translate
 from tigerseal_aws_kms._options import SCHEME, AwsKmsOptions, KeyRef, parse_arn, parse_options
 
 __all__ = ["AwsKmsProvider", "RotationStatus", "from_uri"]
@@ -415,8 +417,10 @@ class AwsKmsProvider(KeyProvider):
             method = getattr(client, method_name(operation))
             with self._lock:
                 self._calls[operation] += 1
+            translate_here = partial(translate, timeout_hint=self._timeouts())
             try:
-                response: dict[str, Any] = method(**params)
+                with translated(translate_here, operation=operation, key_id=key):
+                    response: dict[str, Any] = method(**params)
             except _deadline.DeadlineStop as stop:
                 exc = stop.caught if isinstance(stop.caught, Exception) else None
                 if exc is None:
@@ -424,16 +428,8 @@ class AwsKmsProvider(KeyProvider):
 
                     parsed = stop.response[1] if stop.response else {}
                     exc = ClientError(parsed, operation)
-                raise self._mapped(exc, operation, key) from exc
-            except Exception as exc:
-                mapped = self._mapped(exc, operation, key)
-                if mapped is exc:
-                    raise
-                raise mapped from exc
+                raise translate_here(exc, operation=operation, key_id=key) from exc
             return response
-
-    def _mapped(self, exc: Exception, operation: str, key: str) -> Exception:
-        return map_error(exc, operation=operation, key=key, timeout_hint=self._timeouts())
 
     def _timeouts(self) -> str:
         if self._factory is None:

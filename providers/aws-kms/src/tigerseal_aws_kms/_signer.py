@@ -42,10 +42,11 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 from tigerseal.errors import ConfigError, KeyProviderError
+from tigerseal.spi.errors import translated
 from tigerseal.spi.services import TokenSigner
 
 from tigerseal_aws_kms._client import ClientFactory, client_region, method_name
-from tigerseal_aws_kms._errors import map_error
+from tigerseal_aws_kms._errors import translate
 from tigerseal_aws_kms._options import AwsKmsOptions, KeyRef, parse_arn, parse_options
 
 __all__ = ["KmsTokenSigner", "signer_from_uri"]
@@ -200,13 +201,8 @@ class KmsTokenSigner(TokenSigner):
     # -- internals ---------------------------------------------------------------------------
     def _call(self, operation: str, key: str, **params: Any) -> dict[str, Any]:
         method = getattr(self._client, method_name(operation))
-        try:
+        with translated(translate, operation=operation, key_id=key):
             response: dict[str, Any] = method(**params)
-        except Exception as exc:
-            mapped = map_error(exc, operation=operation, key=key)
-            if mapped is exc:
-                raise
-            raise mapped from exc
         return response
 
     def _load(self) -> _Key:

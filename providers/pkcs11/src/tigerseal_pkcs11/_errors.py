@@ -20,7 +20,7 @@ from tigerseal.errors import (
     UnsupportedOperation,
 )
 
-__all__ = ["INTEGRITY_ERRORS", "SESSION_LOST", "raise_mapped"]
+__all__ = ["INTEGRITY_ERRORS", "SESSION_LOST", "raise_mapped", "translate"]
 
 #: What SoftHSM and real HSMs answer to a tampered or foreign wrapped key. SoftHSM answers a
 #: bare CKR_GENERAL_ERROR to a failed AES-GCM tag or RFC 5649 integrity check.
@@ -43,39 +43,45 @@ SESSION_LOST: tuple[type[BaseException], ...] = (
 )
 
 
-def raise_mapped(exc: BaseException, *, what: str, token: str) -> NoReturn:
-    """Raise the tigerseal error for ``exc`` (chained), saying what failed on which token.
+def translate(exc: Exception, *, operation: str, key_id: str) -> Exception:
+    """The tigerseal error for a python-pkcs11 exception, naming what failed on which token.
+
+    The :class:`tigerseal.spi.errors.ErrorTranslator` of this provider.
 
     Args:
         exc: the python-pkcs11 exception.
-        what: the operation, e.g. ``"wrap with tiger-kek.v2"``.
-        token: a secret-free description of the token.
+        operation: what failed, e.g. ``"wrap with tiger-kek.v2"``.
+        key_id: a secret-free description of the token (the PKCS#11 "where").
+
+    Returns:
+        The error to raise ``from exc``; ``exc`` itself if it is not python-pkcs11's.
     """
-    if isinstance(exc, TigerSealError):
-        raise exc
+    if isinstance(exc, TigerSealError) or not isinstance(exc, p11.PKCS11Error):
+        return exc
+    what, token = operation, key_id
     name = type(exc).__name__
     if isinstance(exc, p11.PinIncorrect | p11.PinInvalid | p11.PinLenRange):
-        raise AccessDenied(
+        return AccessDenied(
             f"the token {token} rejected the user PIN ({name}); check the PIN source "
             "(pin-source= in the pkcs11: URI, default env:TIGERSEAL_PKCS11_PIN)"
-        ) from exc
+        )
     if isinstance(exc, p11.PinLocked | p11.PinExpired):
-        raise AccessDenied(
+        return AccessDenied(
             f"the user PIN of token {token} is locked or expired ({name}); the security "
             "officer must reset it (softhsm2-util / your HSM's admin tool), then retry"
-        ) from exc
+        )
     if isinstance(exc, p11.UserPinNotInitialized):
-        raise AccessDenied(
+        return AccessDenied(
             f"token {token} has no user PIN yet; initialise it (softhsm2-util --init-token ... "
             "--pin ...) or with your HSM's admin tool"
-        ) from exc
+        )
     if isinstance(exc, p11.NoSuchKey):
-        raise KeyNotFound(f"{what}: no such key on token {token}") from exc
+        return KeyNotFound(f"{what}: no such key on token {token}")
     if isinstance(exc, p11.MultipleObjectsReturned):
-        raise ConfigError(
+        return ConfigError(
             f"{what}: several objects on token {token} match; labels of key versions must be "
             "unique: delete or relabel the duplicates"
-        ) from exc
+        )
     if isinstance(
         exc,
         p11.MechanismInvalid
@@ -87,11 +93,11 @@ def raise_mapped(exc: BaseException, *, what: str, token: str) -> NoReturn:
         | p11.WrappingKeySizeRange
         | p11.KeyNotWrappable,
     ):
-        raise UnsupportedOperation(
+        return UnsupportedOperation(
             f"{what}: token {token} does not support this mechanism or key use ({name}); "
             "choose another with mechanism=aes-gcm or mechanism=aes-key-wrap-pad, or create "
             "the key with `tigerseal pkcs11 init-key`"
-        ) from exc
+        )
     if isinstance(
         exc,
         p11.TokenNotPresent
@@ -101,18 +107,26 @@ def raise_mapped(exc: BaseException, *, what: str, token: str) -> NoReturn:
         | p11.DeviceMemory
         | p11.SlotIDInvalid,
     ):
-        raise ProviderUnavailable(
+        return ProviderUnavailable(
             f"{what}: token {token} is not available ({name}); check that the HSM is "
             "connected and its token present, then retry"
-        ) from exc
+        )
     if isinstance(exc, p11.TokenWriteProtected | p11.SessionReadOnly):
-        raise AccessDenied(
+        return AccessDenied(
             f"{what}: token {token} is write-protected ({name}); creating keys needs a "
             "writable token"
-        ) from exc
+        )
     if isinstance(exc, p11.SessionCount):
-        raise ProviderUnavailable(
+        return ProviderUnavailable(
             f"{what}: token {token} has no free session ({name}); lower max-sessions= or close "
             "other applications using the token"
-        ) from exc
-    raise KeyProviderError(f"{what} failed on token {token}: {name} {exc}".rstrip()) from exc
+        )
+    return KeyProviderError(f"{what} failed on token {token}: {name} {exc}".rstrip())
+
+
+def raise_mapped(exc: BaseException, *, what: str, token: str) -> NoReturn:
+    """Raise :func:`translate`'s error for ``exc`` (chained); ``exc`` itself if untranslated."""
+    mapped = translate(exc, operation=what, key_id=token) if isinstance(exc, Exception) else exc
+    if mapped is exc:
+        raise exc
+    raise mapped from exc

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from tigerseal.errors import ProviderUnavailable
 
+from tigerseal_vault._errors import translate
+
 if TYPE_CHECKING:
     import hvac  # type: ignore[import-untyped]
 
@@ -194,25 +196,13 @@ class Transport:
         while True:
             try:
                 raw = self._send(method, path, token=token, body=body)
-            except requests.exceptions.Timeout as exc:
-                raise ProviderUnavailable(
-                    f"Vault at {self.addr} did not answer within {self.timeout:g}s "
-                    f"({type(exc).__name__}): check the server is up and not overloaded, or "
-                    "raise the timeout (vault://...?timeout=30)"
-                ) from None
-            except requests.exceptions.SSLError:
-                raise ProviderUnavailable(
-                    f"TLS with Vault at {self.addr} failed: check VAULT_CACERT / cacert= "
-                    "(the CA that signed the server certificate) and the client certificate"
-                ) from None
-            except requests.exceptions.ConnectionError:
+            except (requests.exceptions.Timeout, requests.exceptions.SSLError) as exc:
+                raise self._translate(exc, method, path) from None
+            except requests.exceptions.ConnectionError as exc:
                 if reconnects:
                     reconnects -= 1
                     continue
-                raise ProviderUnavailable(
-                    f"cannot connect to Vault at {self.addr} (connection refused or reset): "
-                    "check VAULT_ADDR / addr= and that the server is running"
-                ) from None
+                raise self._translate(exc, method, path) from None
             sent += 1
             if sent < MAX_ATTEMPTS and _worth_retrying(raw, idempotent, accept_errors):
                 pause = _backoff(sent, raw)
@@ -220,6 +210,15 @@ class Transport:
                     time.sleep(pause)
                     continue
             return self._judge(method, path, raw, accept_errors=accept_errors, sent=sent)
+
+    def _translate(self, exc: Exception, method: str, path: str) -> Exception:
+        return translate(
+            exc,
+            operation=f"{method.upper()} {path}",
+            key_id=path,
+            addr=self.addr,
+            timeout=self.timeout,
+        )
 
     def _send(self, method: str, path: str, *, token: str, body: dict[str, Any] | None) -> Any:
         with self._count_lock:
