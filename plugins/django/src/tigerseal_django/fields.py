@@ -29,6 +29,7 @@ other lookup (``__contains``, ``__startswith``, ``__gt``, transforms) is refused
 :class:`~django.core.exceptions.FieldError`. ``QuerySet.update(field=...)`` is refused too (it
 cannot bind values to rows): assign to instances and ``save()``. ``values()`` /
 ``values_list()`` return :class:`StoredCiphertext` objects: decrypt through model instances.
+``dumpdata`` writes the plaintext (what the model holds); ``loaddata`` encrypts each row.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ __all__ = [
 _LOADED = "_tigerseal_loaded"  # instance attribute: attname -> (StoredCiphertext, plaintext)
 _PENDING = "_tigerseal_pending"  # instance attribute: attnames to encrypt after the INSERT
 _IN_SAVE = "_tigerseal_in_save"
+_RAW_RESTORE = "_tigerseal_raw_restore"  # attname -> plaintext, during a raw (loaddata) save
 
 
 class StoredCiphertext:
@@ -293,9 +295,25 @@ def _bind_loaded(sender: type[models.Model], instance: models.Model, **_: Any) -
             value.context = field.context_for(instance)
 
 
-def _mark_saving(sender: type[models.Model], instance: models.Model, **_: Any) -> None:
-    if _encrypted_fields(sender):
-        instance.__dict__[_IN_SAVE] = True
+def _mark_saving(
+    sender: type[models.Model], instance: models.Model, raw: bool = False, **_: Any
+) -> None:
+    fields = _encrypted_fields(sender)
+    if not fields:
+        return
+    state = instance.__dict__
+    state[_IN_SAVE] = True
+    if raw:
+        # loaddata saves "raw": field.pre_save() is skipped and the attribute goes to the
+        # database as it is. Fixtures hold plaintext (dumpdata writes what the model holds),
+        # and their rows carry their primary key: encrypt for that row now, and put the
+        # plaintext back after the save.
+        restore = state.setdefault(_RAW_RESTORE, {})
+        for field in fields:
+            value = state.get(field.attname)
+            if isinstance(value, str) and not isinstance(value, _Ciphertext):
+                restore[field.attname] = value
+                state[field.attname] = field.encrypt(value, field.context_for(instance))
 
 
 def _encrypt_pending(
@@ -304,6 +322,7 @@ def _encrypt_pending(
     """After an INSERT that gave the row its primary key: encrypt and store the values."""
     state = instance.__dict__
     state.pop(_IN_SAVE, None)
+    state.update(state.pop(_RAW_RESTORE, {}))
     pending = state.pop(_PENDING, None)
     if not pending:
         return
