@@ -132,6 +132,7 @@ def test_exit_codes_tell_failures_apart(tmp_path: Path, env: dict[str, str], pla
         (["encrypt", "{plain}", "-o", "{plain}/below-a-file"], IO),
         (["decrypt", "{tmp}/missing.ts"], IO),
         (["inspect", "{tmp}/missing.ts"], IO),
+        (["audit", "verify", "{tmp}/missing.jsonl"], IO),
         (["encrypt", "{tmp}"], USAGE),  # a directory where a file is expected: click says so
     ],
 )

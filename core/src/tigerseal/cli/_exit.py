@@ -73,7 +73,8 @@ def classify(exc: BaseException) -> ExitCode:
     for kind, code in _TABLE:
         if isinstance(exc, kind):
             return code
-    if isinstance(exc, OSError):
+    if isinstance(exc, OSError) or isinstance(exc.__cause__, OSError):
+        # Also a tigerseal error raised because of a file (an audit trail that cannot be read).
         return ExitCode.IO
     # Any other tigerseal error (password policy, audit write, ...) and anything unexpected.
     return ExitCode.CHECK_FAILED
