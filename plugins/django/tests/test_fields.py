@@ -214,3 +214,15 @@ def test_dumpdata_and_loaddata_round_trip(db: str) -> None:
     assert stored.startswith("ts1.")
     loaded = Note.objects.get(pk=note.pk)
     assert (loaded.body, loaded.secret) == ("exported", "also")
+
+
+def test_deferred_and_related_loading(db: str) -> None:
+    from tsdj_app.models import Note
+
+    note = Note.objects.create(title="t", body="deferred body")
+    deferred = Note.objects.only("title").get(pk=note.pk)
+    assert deferred.body == "deferred body"  # loaded and decrypted on access
+    refreshed = Note.objects.get(pk=note.pk)
+    refreshed.refresh_from_db()
+    assert refreshed.body == "deferred body"
+    assert [n.body for n in Note.objects.defer("body").filter(pk=note.pk)] == ["deferred body"]
