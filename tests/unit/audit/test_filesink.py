@@ -363,3 +363,35 @@ def test_a_relative_path_keeps_naming_the_same_files_after_chdir(
     report = verify_audit_file(home / ".tigerseal" / "audit.jsonl", keys=keys)
     assert report.ok, report.issues
     assert report.records == 7  # start, 4 events, 2 checkpoints
+
+
+def test_default_mode_costs_four_system_calls_per_record(
+    tmp_path: Path, keys: AuditKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """flush mode (issue 15.6): flock, lstat of the path, write, unlock per record (was 6:
+    an extra fstat for the inode and another for the size). A second writer, a moved file and
+    a rolled-back file are still noticed (the tests above and in test_attacks.py)."""
+    from tigerseal.audit import _filesink
+
+    path = tmp_path / "a.jsonl"
+    sink = FileAuditSink(path, keys=keys)
+    sink.write(event(0))  # the first write resyncs with the file
+    calls: dict[str, int] = {}
+
+    def counted(name: str, real: object) -> object:
+        def call(*args: object, **kwargs: object) -> object:
+            calls[name] = calls.get(name, 0) + 1
+            return real(*args, **kwargs)  # type: ignore[operator]
+
+        return call
+
+    monkeypatch.setattr(_filesink, "_lock_file", counted("flock", _filesink._lock_file))
+    monkeypatch.setattr(_filesink, "_unlock_file", counted("unlock", _filesink._unlock_file))
+    for name in ("stat", "fstat", "write", "lseek", "fsync", "fdatasync"):
+        monkeypatch.setattr(os, name, counted(name, getattr(os, name)))
+    for i in range(20):
+        sink.write(event(i))
+    monkeypatch.undo()
+    sink.close()
+    assert calls == {"flock": 20, "unlock": 20, "stat": 20, "write": 20}
+    assert verify_audit_file(path, keys=keys).ok

@@ -198,6 +198,7 @@ class FileAuditSink(AuditSink):
         self._seq = -1
         self._prev = GENESIS_PREV
         self._end = -1  # the file's size after our last write (-1: unknown, resync)
+        self._ident = (0, 0)  # (st_dev, st_ino) of the open file, set by _open_file
         self._fd = self._open_file()
         try:
             with self._lock:
@@ -257,7 +258,12 @@ class FileAuditSink(AuditSink):
                 raise AuditError(
                     f"cannot create the audit directory {parent}: {exc.strerror}"
                 ) from exc
-        return open_no_follow(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, "audit file")
+        fd = open_no_follow(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, "audit file")
+        st = os.fstat(fd)
+        # Which file we hold: each write compares the path's (dev, inode) with it, so one
+        # lstat of the path tells both whether it was moved and (if not) the file's size.
+        self._ident = (st.st_dev, st.st_ino)
+        return fd
 
     def _resync(self, size: int) -> tuple[dict[str, Any] | None, int]:
         """Continue from the file's last line (flock held); returns recovery facts and size."""
@@ -379,16 +385,22 @@ class FileAuditSink(AuditSink):
         self._announced = self.chain_id
         return self._chain(_encode(record).encode("ascii"))
 
-    def _moved(self, fd: int) -> bool:
-        """Whether the path no longer names the open file (flock held)."""
+    def _path_size(self) -> int | None:
+        """The open file's size if the path still names it, else ``None`` (flock held).
+
+        One ``lstat`` of the path: its (dev, inode) says whether the path was moved (deleted,
+        replaced, rolled back, a link planted), and when it was not, its size is our file's.
+        """
         try:
             st = os.stat(self.path, follow_symlinks=False)
         except FileNotFoundError:
-            return True
+            return None
         except OSError:
-            return False  # cannot tell; the write itself reports real trouble
-        own = os.fstat(fd)
-        return (st.st_dev, st.st_ino) != (own.st_dev, own.st_ino)
+            # Cannot tell; the write itself reports real trouble.
+            return os.fstat(self._fd).st_size
+        if (st.st_dev, st.st_ino) != self._ident:
+            return None
+        return st.st_size
 
     def _read_head_file(self) -> bytes | None:
         """The current head file's bytes (``None`` if there is none), never through a link."""
@@ -448,9 +460,16 @@ class FileAuditSink(AuditSink):
         if self._fd < 0:
             self._fd = self._open_file()
         fd = self._fd
+        # Per record in the default mode: flock, lstat, write, unlock (4 system calls; there
+        # were 6, with an fstat for the inode and another for the size).
         _lock_file(fd)
         cut: dict[str, Any] | None = None
-        if self._end >= 0 and self._moved(fd):
+        try:
+            size: int | None = self._path_size() if self._end >= 0 else os.fstat(fd).st_size
+        except BaseException:
+            _unlock_file(fd)
+            raise
+        if size is None:
             # The path names another file now, or none (deleted, replaced, rolled back):
             # writing on into the old one would lose every later record. Reopen the path and
             # say so in its chain.
@@ -463,7 +482,8 @@ class FileAuditSink(AuditSink):
             _lock_file(fd)
             self._end = -1
         try:
-            size = os.fstat(fd).st_size
+            if size is None:
+                size = os.fstat(fd).st_size
             recovered = None
             if size != self._end:
                 if 0 <= size < self._end:
@@ -547,9 +567,10 @@ class FileAuditSink(AuditSink):
         """Group commit: return once record ``target`` is synced, leading the flush if nobody is.
 
         The leader first waits (at most a fraction of one sync, and never more than 2 ms) until
-        as many records are queued as went into the previous batch: right after a sync, the
-        writers it released are still building their next record, and flushing at once would
-        sync them one by one. One writer alone never waits (its previous batch was 1).
+        as many records are queued as there were writers at the end of the previous sync (its
+        batch, plus those that queued meanwhile): right after a sync, the writers it released
+        are still building their next record, and flushing at once would sync them one by
+        one. One writer alone never waits (its previous batch was 1).
         """
         while self._done < target:
             if self._error is not None:
@@ -584,7 +605,11 @@ class FileAuditSink(AuditSink):
                 self._sync_time = (
                     elapsed if not self._sync_time else (3 * self._sync_time + elapsed) / 4
                 )
-                self._last_batch = max(1, len(batch))
+                # Every record of the batch was one writer blocked in write(): they come back
+                # with their next record, and those queued during the sync wait already. So
+                # the next batch expects both (it was len(batch) alone, which could settle on
+                # splitting N writers into two half batches, one sync each, for good).
+                self._last_batch = max(1, len(batch) + len(self._bodies))
                 self._flushing = False
                 if error is None:
                     self._done = upto
