@@ -55,14 +55,21 @@ class RateLimitMiddleware:
 
     def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
+        self._cached: tuple[object, RateLimitRule | None] = (object(), None)
 
     def _rule(self) -> RateLimitRule | None:
         setting = get_option("RATE_LIMIT")
+        cached_setting, cached_rule = self._cached
+        if setting is cached_setting:  # one rule per setting, not one per request
+            return cached_rule
         if setting is None:
+            self._cached = (setting, None)
             return None
         try:
             limit, window = setting
-            return RateLimitRule(int(limit), float(window), "app")
+            rule = RateLimitRule(int(limit), float(window), "app")
+            self._cached = (setting, rule)
+            return rule
         except (TypeError, ValueError, ConfigError) as exc:
             raise ImproperlyConfigured(
                 "settings.TIGERSEAL['RATE_LIMIT'] must be (requests, window_seconds), e.g. "
