@@ -122,6 +122,20 @@ def test_prometheus_counts_every_event() -> None:
         == 1
     )
 
+    # The histogram is well formed: cumulative buckets ending at +Inf == count.
+    from prometheus_client import generate_latest
+
+    text = generate_latest(registry).decode()
+    buckets = [
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("tigerseal_provider_call_seconds_bucket")
+        and 'operation="unwrap"' in line
+    ]
+    assert buckets == sorted(buckets)
+    assert buckets[-1] == 2
+    assert 'le="+Inf"' in text
+
     provider.fail_next(ProviderUnavailable("kms down"), operation="generate")
     with pytest.raises(ProviderUnavailable):
         EncryptionService(provider).encrypt(b"x", CTX)
