@@ -123,7 +123,9 @@ def demo(state_dir: Path | None) -> None:
         click.echo("The demo's keys and audit trail were in a temporary directory, now removed.")
     else:
         click.echo(f"The demo's keyring and audit trail are in {state}.")
-    click.echo("Next: `tigerseal env-template --generate .env` writes a configuration with fresh secrets.")
+    click.echo(
+        "Next: `tigerseal env-template --generate .env` writes a configuration with fresh secrets."
+    )
 
 
 def _run(state: Path) -> None:
