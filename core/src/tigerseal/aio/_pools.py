@@ -2,8 +2,10 @@
 
 * **I/O pool** (``TIGERSEAL_AIO_IO_THREADS``, default 10): blocking calls to network key
   providers (AWS KMS, Vault, PKCS#11) and other blocking stores without an async client.
-  Ten matches the connection pools of botocore (``max_pool_connections=10``) and requests
-  (``pool_maxsize=10``): more threads would only queue on, or churn, those pools.
+  Ten matches botocore's connection pool (``max_pool_connections=10``): with more threads,
+  KMS calls beyond ten open a connection (a TLS handshake) and throw it away afterwards.
+  tigerseal-vault keeps connections per thread, so a larger pool costs it nothing but
+  connections to Vault.
 * **Hash pool** (``TIGERSEAL_AIO_HASH_THREADS``, default: the number of CPU cores): password
   hashing, which burns a core for tens of milliseconds. Its own pool, so a burst of logins
   queues here and cannot starve the event loop's default executor (``asyncio.to_thread``),
