@@ -9,7 +9,8 @@ adapter is installed.
 Events:
 
 * ``provider_call(provider, operation, seconds, error)`` -- a key provider's ``generate``,
-  ``wrap`` or ``unwrap`` (the calls that cost latency and money with KMS, Vault, an HSM);
+  ``wrap``, ``unwrap`` or ``rewrap_many`` (one batch of a rewrap: the calls that cost latency
+  and money with KMS, Vault, an HSM);
   ``error`` is the exception class name, or ``None``;
 * ``cache_lookup(kind, hit)`` -- the data-key cache answered (``kind``: ``encrypt`` or
   ``decrypt``); only services with a cache report it;

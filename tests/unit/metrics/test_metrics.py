@@ -243,3 +243,22 @@ async def test_async_limiter_reports_decisions(anyio_backend: str) -> None:
     assert await alim.hit("a", 1, 60)
     assert not await alim.hit("a", 1, 60)
     assert seen == [("sliding_window_log", True), ("sliding_window_log", False)]
+
+
+def test_rewrap_batches_are_reported() -> None:
+    calls: list[tuple[str, str]] = []
+
+    class Recorder(observe.Observer):
+        def provider_call(
+            self, provider: str, operation: str, seconds: float, error: str | None
+        ) -> None:
+            calls.append((operation, error or "ok"))
+
+    old = FakeKeyProvider("metrics-rewrap")
+    m = EncryptionService(old).encrypt(b"x", CTX)
+    old.rotate()
+    observe.add_observer(Recorder())
+    svc = EncryptionService(FakeKeyProvider("metrics-rewrap"))
+    assert svc.needs_rewrap(m)
+    svc.rewrap_many([m])
+    assert calls == [("rewrap_many", "ok")]

@@ -806,7 +806,11 @@ class EncryptionService:
                 jobs.setdefault(pid, []).append((i, j))
                 items.setdefault(pid, []).append((w, h.context))
         for pid, p in provs.items():
-            result = p.rewrap_many(items[pid])
+            result = (
+                _observe.timed(p, "rewrap_many", p.rewrap_many, items[pid])
+                if _observe.on
+                else p.rewrap_many(items[pid])
+            )
             self._count("rewrap", len(result))
             for (i, j), nw in zip(jobs[pid], result, strict=True):
                 new_keys[i][j] = nw
