@@ -374,3 +374,15 @@ async def test_async_verify(idp: IdP, anyio_backend: str) -> None:
     assert idp.served.hits == 1
     with pytest.raises(TokenInvalidError):
         await v.averify(idp.token("e1", "ES256", aud="other"))
+
+
+def test_concurrent_cold_verifications_fetch_once(idp: IdP) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    idp.add_rsa("r1")
+    v = verifier(idp)
+    token = idp.token("r1")
+    with ThreadPoolExecutor(8) as pool:
+        subs = list(pool.map(lambda _: v.verify(token).sub, range(16)))
+    assert subs == ["user-1"] * 16
+    assert idp.served.hits == 1
