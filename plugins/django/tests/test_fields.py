@@ -226,3 +226,20 @@ def test_deferred_and_related_loading(db: str) -> None:
     refreshed.refresh_from_db()
     assert refreshed.body == "deferred body"
     assert [n.body for n in Note.objects.defer("body").filter(pk=note.pk)] == ["deferred body"]
+
+
+def test_any_text_round_trips(db: str) -> None:
+    """Property: any text (empty, NUL, astral, long) comes back as it went in."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    from tsdj_app.models import Note
+
+    @settings(
+        max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )
+    @given(st.text(max_size=300))
+    def check(text: str) -> None:
+        note = Note.objects.create(body=text)
+        assert Note.objects.get(pk=note.pk).body == text
+
+    check()
