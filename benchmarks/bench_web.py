@@ -6,7 +6,8 @@ Target: at most 10% over a bare endpoint. One uvicorn server (a child process, o
 ``RateLimitMiddleware`` on ``memory://``. A small keep-alive HTTP/1.1 client (asyncio streams,
 far lighter than httpx, so the server is the bottleneck) keeps ``--concurrency`` requests in
 flight. Rounds alternate the variants in a shuffled order; each variant's median rate over
-the rounds gives its time per request, and the overhead is ``bare_rate / variant_rate - 1``.
+the rounds gives its time per request; overheads are the median over rounds of the ratio to
+``bare`` measured in the same round (paired, so slow drifts of the machine cancel).
 The server's CPU time per request (``/proc/<pid>/stat`` user + system time, all its threads) is
 measured too: on a shared, loaded machine it moves far less than wall-clock rates do.
 
@@ -132,12 +133,90 @@ async def measure(
     return runs
 
 
+# -- in process: CPU time (thread_time) of the ASGI app itself, no HTTP, robust under load --
+def inprocess(secret: str, token: str, rounds: int) -> list[dict[str, Any]]:
+    """Server CPU per request without the HTTP layer, and tigerseal's own pieces alone."""
+    os.environ["BENCH_JWT_SECRET"] = secret
+    import _web_app
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    app = _web_app.app
+    headers = [(b"host", b"x"), (b"authorization", f"Bearer {token}".encode())]
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start" and message["status"] != 200:
+            raise RuntimeError(f"unexpected status {message['status']}")
+
+    def scope(path: str) -> dict[str, Any]:
+        return {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+            "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
+            "query_string": b"", "headers": headers, "client": ("127.0.0.1", 5000),
+            "server": ("127.0.0.1", 80),
+        }  # fmt: skip
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    from tigerseal_fastapi import RateLimitMiddleware
+
+    wrapped = RateLimitMiddleware(inner, rule=_web_app.rule, limiter=_web_app.limiter)
+    from fastapi.security import SecurityScopes
+
+    pieces = {
+        "piece: BearerAuth call (token seen before)": lambda: _web_app.bearer(
+            Request(scope("/jwt")), SecurityScopes(["read"])
+        ),
+        "piece: RateLimit dependency call": lambda: _web_app.per_client(
+            Request(scope("/jwt_rl")), Response()
+        ),
+        "piece: RateLimitMiddleware around a bare ASGI app": lambda: wrapped(
+            scope("/x"), receive, send
+        ),
+        "piece: the bare ASGI app alone": lambda: inner(scope("/x"), receive, send),
+    }
+
+    async def run() -> dict[str, list[float]]:
+        calls = {
+            name: (lambda p=path: app(scope(p), receive, send)) for name, path in VARIANTS.items()
+        }
+        calls.update(pieces)
+        for call in calls.values():
+            for _ in range(200):
+                await call()
+        out: dict[str, list[float]] = {name: [] for name in calls}
+        for _ in range(rounds):
+            for name, call in calls.items():
+                t = time.thread_time()
+                for _ in range(100):
+                    await call()
+                out[name].append((time.thread_time() - t) / 100 * 1e6)
+        return out
+
+    cpu = asyncio.run(run())
+    bare = statistics.median(cpu["bare"])
+    return [
+        {
+            "group": "in process (no HTTP)",
+            "name": name,
+            "cpu_us": statistics.median(values),
+            "cpu_over_bare_us": statistics.median(values) - bare if name in VARIANTS else "",
+        }
+        for name, values in cpu.items()
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
-    rounds, requests = (5, 800) if args.quick else (9, 2000)
+    rounds, requests = (7, 400) if args.quick else (15, 1200)
 
     from tigerseal.tokens import KeySet, TokenManager
 
@@ -152,34 +231,33 @@ def main() -> None:
         proc.terminate()
         proc.wait(10)
 
-    def medians(name: str) -> tuple[float, float]:
-        return (
-            statistics.median(r for r, _ in runs[name]),
-            statistics.median(c for _, c in runs[name]),
-        )
+    def paired(name: str, base: str, index: int, invert: bool) -> float:
+        """Median over rounds of (variant / base) - 1, both measured in the same round."""
+        ratios = []
+        for mine, theirs in zip(runs[name], runs[base], strict=True):
+            ratio = theirs[index] / mine[index] if invert else mine[index] / theirs[index]
+            ratios.append(ratio - 1)
+        return statistics.median(ratios) * 100
 
-    bare_rate, bare_cpu = medians("bare")
-    floor_rate, floor_cpu = medians(FLOOR)
     rows: list[dict[str, Any]] = []
     for name, values in runs.items():
-        req_s, cpu = medians(name)
         # tigerseal's own share: above FastAPI's DI floor for the bearer variants (what any
         # security dependency costs), above bare for the middleware alone.
-        base_rate, base_cpu = (
-            (floor_rate, floor_cpu) if name.startswith("jwt") else (bare_rate, bare_cpu)
-        )
+        base = FLOOR if name.startswith("jwt") else "bare"
         rows.append(
             {
                 "name": name,
-                "req_per_s": req_s,
-                "wall_overhead_pct": (bare_rate / req_s - 1) * 100,
-                "server_cpu_us": cpu,
-                "cpu_overhead_pct": (cpu / bare_cpu - 1) * 100,
-                "cpu_tigerseal_share_pct": (cpu - base_cpu) / bare_cpu * 100,
-                "wall_tigerseal_share_pct": (1 / req_s - 1 / base_rate) * bare_rate * 100,
+                "req_per_s": statistics.median(r for r, _ in values),
+                "server_cpu_us": statistics.median(c for _, c in values),
+                "wall_overhead_pct": paired(name, "bare", 0, invert=True),
+                "cpu_overhead_pct": paired(name, "bare", 1, invert=False),
+                "wall_over_base_pct": paired(name, base, 0, invert=True),
+                "cpu_over_base_pct": paired(name, base, 1, invert=False),
                 "rounds": len(values),
             }
         )
+    rows = [{"group": "uvicorn server", **row} for row in rows]
+    rows += inprocess(secret, token, 15 if args.quick else 40)
     emit("web", rows)
 
 

@@ -62,6 +62,12 @@ def parse_address(text: str) -> _Address | None:
     return address
 
 
+@functools.lru_cache(maxsize=4096)
+def _canonical(peer: str) -> str:
+    address = parse_address(peer)
+    return peer if address is None else str(address)
+
+
 def _split_quoted(value: str, sep: str) -> list[str]:
     """Split on ``sep`` outside double quotes (RFC 7239 quoted-strings may hold ``,`` and ``;``)."""
     parts: list[str] = []
@@ -171,10 +177,12 @@ class TrustedProxies:
         """
         if peer is None:
             return "unknown"
+        if not self.networks:
+            return _canonical(peer)  # the common case, cached: no header can matter
         address = parse_address(peer)
         if address is None:
             return peer
-        if not self.networks or not any(address in net for net in self.networks):
+        if not any(address in net for net in self.networks):
             return str(address)
         if not values:
             return str(address)

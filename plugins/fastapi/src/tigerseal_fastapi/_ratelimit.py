@@ -131,7 +131,11 @@ class RateLimit(_Checker):
             )
             exc.headers = result.headers
             raise exc
-        response.headers.update(result.headers)
+        # Appended raw (the fields are new on this response): cheaper than MutableHeaders.update.
+        response.headers.raw.extend(
+            (name.lower().encode(), value.encode("latin-1"))
+            for name, value in result.headers.items()
+        )
         return result
 
 
