@@ -152,7 +152,7 @@ class _KeyState:
     logged, dropped with the cache entry.
     """
 
-    __slots__ = ("dek", "head", "layout", "okm", "section", "wrapped")
+    __slots__ = ("dek", "head", "layout", "okm", "section", "used", "wrapped")
 
     def __init__(self, dek: bytes, wrapped: tuple[WrappedKey, ...]) -> None:
         self.dek = dek
@@ -160,15 +160,19 @@ class _KeyState:
         # Refuses more than 15 wrapped keys (no room for the manifest) and oversized entries.
         self.section, self.head, self.layout = key_section_parts(wrapped)
         self.okm: Callable[[bytes], bytes] | None = None
+        self.used = False
 
     def derive(self, message_id: bytes) -> bytes:
         """Content key || commitment of a message (docs/format.md, section 4)."""
         fn = self.okm
         if fn is not None:
             return fn(message_id)
-        # First message: one HMAC. Precompute the key schedule for the next ones (a benign
-        # race: two threads build the same function).
-        self.okm = key_deriver(self.dek)
+        if self.used:
+            # A second message under this key (cache, batch): precompute the HMAC key schedule
+            # for it and the next ones (a benign race: two threads build the same function).
+            fn = self.okm = key_deriver(self.dek)
+            return fn(message_id)
+        self.used = True  # the first message (for a fresh key, the only one): one HMAC
         return okm(self.dek, message_id)
 
 
