@@ -403,6 +403,11 @@ _KEY_META = struct.Struct(">IH")  # key version, blob length
 _FIXED_CTX = struct.Struct(">BI32xH")  # content type, frame size, (message id), context count
 
 
+# Key-section entry bytes (name length, name, key id length, key id) -> (provider, key id).
+_IDENTS: dict[bytes, tuple[str, str]] = {}
+_MAX_IDENTS = 256
+
+
 def parse_header(buf: bytes | memoryview) -> Header:
     """Parse and validate a header at the start of ``buf``.
 
@@ -476,16 +481,13 @@ def parse_header(buf: bytes | memoryview) -> Header:
     try:
         for i in range(n_keys):
             start = pos
-            n = buf[pos]
-            if not 1 <= n <= MAX_PROVIDER_NAME:
+            n_name = buf[pos]
+            if not 1 <= n_name <= MAX_PROVIDER_NAME:
                 raise _malformed("provider name length out of range")
-            name = buf[pos + 1 : pos + 1 + n]
-            pos += 1 + n
-            (n,) = _U16.unpack_from(buf, pos)
+            (n,) = _U16.unpack_from(buf, pos + 1 + n_name)
             if n > MAX_KEY_ID:
                 raise _malformed("key id too long")
-            kid = buf[pos + 2 : pos + 2 + n]
-            pos += 2 + n
+            pos += 3 + n_name + n
             span = buf[start:pos]
             version, n = _KEY_META.unpack_from(buf, pos)
             if not 1 <= n <= MAX_BLOB:
@@ -494,13 +496,23 @@ def parse_header(buf: bytes | memoryview) -> Header:
             pos += 6 + n
             if pos > end:
                 raise _short(end, "wrapped keys")
-            if name == _MANIFEST_NAME:
+            if span[1 : 1 + n_name] == _MANIFEST_NAME:
                 if i == last:
-                    manifest = WrappedKey(MANIFEST_PROVIDER, kid.decode(), version, blob)
+                    kid = span[3 + n_name :].decode()
+                    manifest = WrappedKey(MANIFEST_PROVIDER, kid, version, blob)
                     continue
                 misplaced = True
+            # The same key's entries repeat message after message: their decoded names are
+            # memoised by the exact bytes (decoded strictly the first time, so a hit is text
+            # that already decoded; bounded, cleared when full).
+            ident = _IDENTS.get(span)
+            if ident is None:
+                ident = (span[1 : 1 + n_name].decode("ascii"), span[3 + n_name :].decode())
+                if len(_IDENTS) >= _MAX_IDENTS:
+                    _IDENTS.clear()
+                _IDENTS[span] = ident
             spans.append(span)
-            wrapped.append(WrappedKey(name.decode("ascii"), kid.decode(), version, blob))
+            wrapped.append(WrappedKey(ident[0], ident[1], version, blob))
     except (struct.error, IndexError):
         raise _short(end, "wrapped keys") from None
     except UnicodeDecodeError:
