@@ -6,7 +6,7 @@ field.
 Run it from the repository root (no servers, no configuration: development keys are created in
 ``.tigerseal/``, the JWT secret is random per process)::
 
-    python3 -m uv run python -m examples.fastapi
+    python3 -m uv run --locked python examples/fastapi/app.py     # or: python -m examples.fastapi
 
 then open http://127.0.0.1:8000/docs. Sign in as ``alice`` / ``correct horse battery staple``.
 
@@ -179,3 +179,17 @@ async def stats(
 ) -> dict[str, object]:
     """Counts, for API-key holders with ``stats:read``."""
     return {"notes": len(NOTES), "users": len(USERS), "key_id": record.key_id}
+
+
+if __name__ == "__main__":
+    # `python examples/fastapi/app.py [--port N]` (the README's command).
+    import argparse
+
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description="the tigerseal FastAPI example")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("EXAMPLE_PORT", "8000")))
+    args = parser.parse_args()
+    # proxy_headers=False: the app decides which forwarding headers to believe
+    # (EXAMPLE_TRUSTED_PROXIES); uvicorn must not rewrite the client address first.
+    uvicorn.run(app, host="127.0.0.1", port=args.port, proxy_headers=False)

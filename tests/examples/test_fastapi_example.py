@@ -1,41 +1,25 @@
-"""End to end: the example app (examples/fastapi) started as the README says, then used."""
+"""examples/fastapi/app.py, started with the README's one command, end to end."""
 
-import sys
-from collections.abc import Iterator
+from __future__ import annotations
+
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.services._proc import ServiceProcess, free_port, port_open, wait_for
-
-ROOT = Path(__file__).resolve().parents[3]
-
 
 @pytest.fixture
-def example(tmp_path: Path, clean_env: Path) -> Iterator[str]:
-    port = free_port()
-    # A fresh directory, no configuration: the development keyring is created there.
-    proc = ServiceProcess(
-        "fastapi example",
-        [sys.executable, "-m", "examples.fastapi"],
-        log_path=tmp_path / "example.log",
-        env={"PYTHONPATH": str(ROOT), "EXAMPLE_PORT": str(port), "EXAMPLE_RATE_LIMIT": "12"},
-        cwd=clean_env,
-    ).start()
-    try:
-        wait_for(lambda: port_open(port) or not proc.alive(), 90, "the example app")
-        assert proc.alive(), proc.log_tail()
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.stop()
+def example(start_example: Callable[[str, list[str]], str], monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("EXAMPLE_RATE_LIMIT", "12")
+    return start_example("examples/fastapi/app.py", [])
 
 
 def sign_in(client: httpx.Client, username: str, password: str) -> httpx.Response:
     return client.post("/login", json={"username": username, "password": password})
 
 
-def test_example_app(example: str, clean_env: Path) -> None:
+def test_fastapi_example_end_to_end(example: str, fresh_clone: Path) -> None:
     with httpx.Client(base_url=example, timeout=30) as client:
         assert client.get("/health").json() == {"status": "ok"}
 
@@ -95,4 +79,4 @@ def test_example_app(example: str, clean_env: Path) -> None:
         assert '"api";r=0' in response.headers["ratelimit"]
 
     # Development keys were created in the working directory, not in the repository.
-    assert (clean_env / ".tigerseal").is_dir()
+    assert (fresh_clone / ".tigerseal" / "keyring.json").exists()
