@@ -42,6 +42,9 @@ class ProcessDefault(Generic[T]):
         source: optional; returns the object the value is built from (the settings). When it
             returns another object than at build time, the value is rebuilt. An explicit
             :meth:`set` value is never rebuilt.
+        with_reset_defaults: whether :func:`reset_defaults` resets it (``False`` for what is
+            not derived from configuration, such as the plugin registry: the plugins a test
+            suite registered must survive a reset of the settings).
     """
 
     __slots__ = (
@@ -53,6 +56,7 @@ class ProcessDefault(Generic[T]):
         "_source_of",
         "_value",
         "name",
+        "with_reset_defaults",
     )
 
     def __init__(
@@ -62,8 +66,10 @@ class ProcessDefault(Generic[T]):
         *,
         close: Callable[[T], None] | None = None,
         source: Callable[[], object] | None = None,
+        with_reset_defaults: bool = True,
     ) -> None:
         self.name = name
+        self.with_reset_defaults = with_reset_defaults
         self._factory = factory
         self._close = close
         self._source = source
@@ -123,10 +129,11 @@ def reset_defaults() -> None:
 
     What each held is closed where it owns resources (the encryption service's providers, the
     auditor's sinks, the rate limiter's storage); everything is rebuilt from the environment on
-    next use. Values installed with ``set_*()`` are forgotten too.
+    next use. Values installed with ``set_*()`` are forgotten too. The plugin registry is not
+    reset (plugins are code, not configuration; ``tigerseal.plugins.set_registry(None)``).
     """
     with _ALL_LOCK:
-        defaults = list(_ALL)
+        defaults = [d for d in _ALL if d.with_reset_defaults]
     # Most recently registered first: a default built on others is usually registered after them.
     for default in reversed(defaults):
         default.reset()

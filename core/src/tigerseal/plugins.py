@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 import pluggy
 
 from tigerseal import hookspecs
+from tigerseal._defaults import ProcessDefault
 from tigerseal.errors import PluginError, UnknownProviderError
 from tigerseal.spi.kinds import (
     AUDIT_SINK,
@@ -75,6 +76,7 @@ __all__ = [
     "key_uses",
     "list_plugins",
     "password_hasher",
+    "peek_registry",
     "rate_limit_storage_from_uri",
     "revocation_store_from_uri",
     "set_registry",
@@ -497,26 +499,24 @@ def _with_distribution(spec: S, dist: str) -> S:
     return dataclasses.replace(spec, distribution=dist)
 
 
-_registry: PluginRegistry | None = None
-_registry_lock = threading.Lock()
+_REGISTRY: ProcessDefault[PluginRegistry] = ProcessDefault(
+    "plugin registry", lambda: PluginRegistry(), with_reset_defaults=False
+)
 
 
 def get_registry() -> PluginRegistry:
     """The process-wide registry (created on first use)."""
-    global _registry
-    if _registry is None:
-        with _registry_lock:
-            if _registry is None:
-                _registry = PluginRegistry()
-    return _registry
+    return _REGISTRY.get()
 
 
 def set_registry(registry: PluginRegistry | None) -> PluginRegistry | None:
     """Replace the process-wide registry (tests); returns the previous one."""
-    global _registry
-    with _registry_lock:
-        previous, _registry = _registry, registry
-    return previous
+    return _REGISTRY.set(registry)
+
+
+def peek_registry() -> PluginRegistry | None:
+    """The process-wide registry if one was created (never creates it)."""
+    return _REGISTRY.peek()
 
 
 # -- typed builders: one generic, one named shortcut per kind --------------------------------

@@ -75,7 +75,7 @@ def _known_hashers() -> dict[str, str]:
 
     names = {n: n for n in _BUILTIN_HASHERS} | dict(_HASHER_ALIASES)
     names.update((ep.name, ep.name) for ep in metadata.entry_points(group="tigerseal.hashers"))
-    registry = plugins._registry
+    registry = plugins.peek_registry()
     if registry is not None:
         names.update(
             (k, spec.name) for k, spec in registry.specs("register_password_hashers").items()

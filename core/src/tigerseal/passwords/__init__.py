@@ -18,8 +18,9 @@ one for new hashes. Names are imported lazily: argon2-cffi and bcrypt load on fi
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tigerseal._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from tigerseal.passwords._argon2_hasher import Argon2Hasher
@@ -46,26 +47,26 @@ if TYPE_CHECKING:
     from tigerseal.passwords._scrypt_hasher import ScryptHasher
 
 _LAZY = {
-    "Argon2Hasher": "_argon2_hasher",
-    "BcryptHasher": "_bcrypt_hasher",
-    "ScryptHasher": "_scrypt_hasher",
-    "Pbkdf2Sha256Hasher": "_pbkdf2_hasher",
-    "PasswordContext": "_context",
-    "get_password_context": "_context",
-    "hash_password": "_context",
-    "identify_hash": "_context",
-    "needs_update": "_context",
-    "set_password_context": "_context",
-    "verify_and_update": "_context",
-    "verify_password": "_context",
-    "PepperKeyring": "_pepper",
-    "add_pepper": "_pepper",
-    "load_pepper_file": "_pepper",
-    "PasswordPolicy": "_policy",
-    "PolicyResult": "_policy",
-    "check_password_policy": "_policy",
-    "generate_secure_password": "_policy",
-    "is_common_password": "_policy",
+    "Argon2Hasher": "tigerseal.passwords._argon2_hasher",
+    "BcryptHasher": "tigerseal.passwords._bcrypt_hasher",
+    "ScryptHasher": "tigerseal.passwords._scrypt_hasher",
+    "Pbkdf2Sha256Hasher": "tigerseal.passwords._pbkdf2_hasher",
+    "PasswordContext": "tigerseal.passwords._context",
+    "get_password_context": "tigerseal.passwords._context",
+    "hash_password": "tigerseal.passwords._context",
+    "identify_hash": "tigerseal.passwords._context",
+    "needs_update": "tigerseal.passwords._context",
+    "set_password_context": "tigerseal.passwords._context",
+    "verify_and_update": "tigerseal.passwords._context",
+    "verify_password": "tigerseal.passwords._context",
+    "PepperKeyring": "tigerseal.passwords._pepper",
+    "add_pepper": "tigerseal.passwords._pepper",
+    "load_pepper_file": "tigerseal.passwords._pepper",
+    "PasswordPolicy": "tigerseal.passwords._policy",
+    "PolicyResult": "tigerseal.passwords._policy",
+    "check_password_policy": "tigerseal.passwords._policy",
+    "generate_secure_password": "tigerseal.passwords._policy",
+    "is_common_password": "tigerseal.passwords._policy",
 }
 
 __all__ = [
@@ -92,14 +93,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tigerseal.passwords' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

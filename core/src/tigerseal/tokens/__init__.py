@@ -16,8 +16,9 @@ PyJWT loads on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tigerseal._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from tigerseal.tokens._default import (
@@ -41,24 +42,24 @@ if TYPE_CHECKING:
     from tigerseal.tokens._signing_keys import JWTKey, KeySet, jwk_thumbprint
 
 _LAZY = {
-    "create_jwt_token": "_default",
-    "create_token_pair": "_default",
-    "get_jwks": "_default",
-    "get_token_manager": "_default",
-    "refresh_tokens": "_default",
-    "revoke_token": "_default",
-    "set_token_manager": "_default",
-    "verify_jwt_token": "_default",
-    "JWTKey": "_signing_keys",
-    "KeySet": "_signing_keys",
-    "jwk_thumbprint": "_signing_keys",
-    "TokenManager": "_manager",
-    "validate_account_access": "_manager",
-    "validate_token_scopes": "_manager",
-    "TokenPair": "_payload",
-    "TokenPayload": "_payload",
-    "MemoryRevocationStore": "_revocation",
-    "RemoteJWKSVerifier": "_jwks",
+    "create_jwt_token": "tigerseal.tokens._default",
+    "create_token_pair": "tigerseal.tokens._default",
+    "get_jwks": "tigerseal.tokens._default",
+    "get_token_manager": "tigerseal.tokens._default",
+    "refresh_tokens": "tigerseal.tokens._default",
+    "revoke_token": "tigerseal.tokens._default",
+    "set_token_manager": "tigerseal.tokens._default",
+    "verify_jwt_token": "tigerseal.tokens._default",
+    "JWTKey": "tigerseal.tokens._signing_keys",
+    "KeySet": "tigerseal.tokens._signing_keys",
+    "jwk_thumbprint": "tigerseal.tokens._signing_keys",
+    "TokenManager": "tigerseal.tokens._manager",
+    "validate_account_access": "tigerseal.tokens._manager",
+    "validate_token_scopes": "tigerseal.tokens._manager",
+    "TokenPair": "tigerseal.tokens._payload",
+    "TokenPayload": "tigerseal.tokens._payload",
+    "MemoryRevocationStore": "tigerseal.tokens._revocation",
+    "RemoteJWKSVerifier": "tigerseal.tokens._jwks",
 }
 
 __all__ = [
@@ -83,14 +84,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tigerseal.tokens' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -9,8 +9,9 @@ Importing this module imports nothing heavy: redis-py loads when a store is buil
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from tigerseal._lazy import lazy_exports
 from tigerseal.hookspecs import hookimpl
 from tigerseal.spi.specs import RateLimitStorageSpec, RevocationStoreSpec
 
@@ -54,13 +55,10 @@ def register_revocation_stores() -> list[RevocationStoreSpec]:
     ]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "RedisRateLimitStorage":
-        from tigerseal_redis.storage import RedisRateLimitStorage
-
-        return RedisRateLimitStorage
-    if name == "RedisRevocationStore":
-        from tigerseal_redis.revocation import RedisRevocationStore
-
-        return RedisRevocationStore
-    raise AttributeError(f"module 'tigerseal_redis' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "RedisRateLimitStorage": "tigerseal_redis.storage",
+        "RedisRevocationStore": "tigerseal_redis.revocation",
+    },
+)

@@ -15,9 +15,9 @@ Importing this module imports nothing heavy; SQLAlchemy loads with the first nam
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from tigerseal._lazy import lazy_exports
 from tigerseal.hookspecs import hookimpl
 from tigerseal.spi.specs import AuditSinkSpec, CommandSpec
 
@@ -137,8 +137,4 @@ def report_key_uses(scan: KeyUseScan) -> list[KeyUse]:
     return found
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tigerseal_sql' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

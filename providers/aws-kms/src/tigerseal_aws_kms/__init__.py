@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tigerseal._lazy import lazy_exports
 from tigerseal.hookspecs import hookimpl
 from tigerseal.spi.specs import ProviderSpec, TokenSignerSpec
 
@@ -53,14 +54,12 @@ def register_token_signers() -> list[TokenSignerSpec]:
     ]
 
 
-def __getattr__(name: str) -> object:
-    # Lazy public classes: importing them loads boto3's error module, so only on demand.
-    if name in ("AwsKmsProvider", "RotationStatus"):
-        from tigerseal_aws_kms import _provider
-
-        return getattr(_provider, name)
-    if name == "KmsTokenSigner":
-        from tigerseal_aws_kms import _signer
-
-        return _signer.KmsTokenSigner
-    raise AttributeError(f"module 'tigerseal_aws_kms' has no attribute {name!r}")
+# Lazy public classes: importing them loads boto3's error module, so only on demand.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "AwsKmsProvider": "tigerseal_aws_kms._provider",
+        "RotationStatus": "tigerseal_aws_kms._provider",
+        "KmsTokenSigner": "tigerseal_aws_kms._signer",
+    },
+)

@@ -15,8 +15,9 @@ Create the key first with ``tigerseal pkcs11 init-key '<uri>'``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from tigerseal._lazy import lazy_exports
 from tigerseal.hookspecs import hookimpl
 from tigerseal.spi.specs import CommandSpec, ProviderSpec
 
@@ -50,9 +51,4 @@ def register_commands() -> list[CommandSpec]:
     ]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "Pkcs11Provider":
-        from tigerseal_pkcs11.provider import Pkcs11Provider
-
-        return Pkcs11Provider
-    raise AttributeError(f"module 'tigerseal_pkcs11' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, {"Pkcs11Provider": "tigerseal_pkcs11.provider"})

@@ -10,8 +10,9 @@ The provider class lives in :mod:`tigerseal_vault.provider` and is imported when
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from tigerseal._lazy import lazy_exports
 from tigerseal.hookspecs import hookimpl
 from tigerseal.spi.specs import CommandSpec, ProviderSpec
 
@@ -45,9 +46,4 @@ def register_commands() -> list[CommandSpec]:
     ]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "VaultTransitProvider":
-        from tigerseal_vault.provider import VaultTransitProvider
-
-        return VaultTransitProvider
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, {"VaultTransitProvider": "tigerseal_vault.provider"})
