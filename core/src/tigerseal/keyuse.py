@@ -17,8 +17,8 @@ key version?" before a version is retired:
   unwrapping below a version, and :func:`retire` refuses (:class:`KeyVersionInUse`, naming
   every dependent) unless nothing is left, and only then retires.
 
-The provider methods themselves (``FileKeyProvider.retire``, ``set_min_decryption_version`` on
-Vault and PKCS#11) are **not** guarded: they know nothing of peppers or tables. Use
+The provider method itself (``retire_below`` of :class:`tigerseal.spi.Retirable` providers:
+file, Vault, PKCS#11) is **not** guarded: they know nothing of peppers or tables. Use
 :func:`retire` or ``tigerseal retire`` for the checked path.
 
 A scan fails closed: a source that cannot be read raises, it never counts as "no uses".
@@ -33,8 +33,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from tigerseal._text import escape_control
-from tigerseal.errors import ConfigError, TigerSealError, UnsupportedOperation
+from tigerseal.errors import ConfigError, TigerSealError
 from tigerseal.hookspecs import hookimpl
+from tigerseal.spi._capabilities import retire_below
 
 if TYPE_CHECKING:
     from tigerseal.config import Settings
@@ -236,21 +237,7 @@ def retire(
             + "\nrewrap them first (see the Rotation section of docs/encryption.md), then retry",
             found,
         )
-    _set_min_version(provider, min_version)
-
-
-def _set_min_version(provider: KeyProvider, min_version: int) -> None:
-    # The providers name this differently today (file/fake: retire, Vault/PKCS#11:
-    # set_min_decryption_version); another issue unifies them.
-    for name in ("retire", "set_min_decryption_version"):
-        method = getattr(provider, name, None)
-        if callable(method):
-            method(min_version)
-            return
-    raise UnsupportedOperation(
-        f"the {provider.scheme} provider cannot retire key versions; retire them in the "
-        "backend itself after rewrapping"
-    )
+    retire_below(provider, min_version)
 
 
 # -- built-in answers: encrypted files named in the scan -------------------------------------

@@ -70,7 +70,7 @@ def test_retiring_under_a_blind_index_key_breaks_lookups(
     svc = EncryptionService(keyring)
     engine, _, _ = _setup(db_url, svc)
     keyring.rotate()
-    keyring.retire(2)  # unguarded (documented); the guarded path is keyuse.retire
+    keyring.retire_below(2)  # unguarded (documented); the guarded path is keyuse.retire
     with pytest.raises(KeyVersionRetired):
         BlindIndex.load_or_create(engine, "accounts", service=svc)
     engine.dispose()

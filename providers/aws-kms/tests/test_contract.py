@@ -28,8 +28,6 @@ class KmsContract(ProviderContract):
     unwrapping, and rewrap (``ReEncrypt``) keeps the data key.
     """
 
-    supports_rotation = True
-
     @pytest.mark.parametrize(
         ("wrap_context", "unwrap_context"),
         [

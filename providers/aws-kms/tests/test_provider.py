@@ -691,3 +691,23 @@ def test_service_rewrap_to_another_key_keeps_messages_readable(mock_kms: Client)
     assert strict.decrypt(moved, CTX) == b"payload"
     # The message is still bound to its own (recomputed) manifest: stripping it is refused.
     assert moved.header.manifest is not None
+
+
+@pytest.mark.parametrize(
+    "error", [RuntimeError("boom"), AttributeError("no attr"), ValueError("odd answer")]
+)
+def test_health_check_never_raises_whatever_the_probe_raises(
+    key_arn: str, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    """Before: anything but a TigerSealError escaped AwsKmsProvider.health_check."""
+    p = provider(f"aws-kms://{key_arn}")
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise error
+
+    monkeypatch.setattr(p, "generate_data_key", broken)
+    status = p.health_check()
+    assert not status.ok
+    assert status.error == type(error).__name__
+    assert not status.expected
+    assert type(error).__name__ in status.detail

@@ -17,9 +17,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.pkcs11]
 class TestPkcs11GcmContract(ProviderContract):
     """KEK with encrypt+wrap usage: the provider picks AES-GCM (context bound in the HSM)."""
 
-    supports_rotation = True
-    supports_min_decryption_version = True
-
     @pytest.fixture
     def provider(self, make_provider: Callable[..., Any]) -> KeyProvider:
         provider: KeyProvider = make_provider()
@@ -34,9 +31,6 @@ class TestPkcs11GcmContract(ProviderContract):
     @pytest.fixture
     def provider_secrets(self, softhsm: SoftHSM) -> Sequence[str | bytes]:
         return [softhsm.pin, softhsm.so_pin]
-
-    def retire(self, provider: KeyProvider, min_version: int) -> None:
-        provider.set_min_decryption_version(min_version)  # type: ignore[attr-defined]
 
 
 class TestPkcs11KeyWrapContract(TestPkcs11GcmContract):

@@ -52,7 +52,7 @@ def test_encrypt_decrypt_rotate_rewrap(make_provider: MakeProvider, usage: str) 
     assert moved.key_version == 2
     assert svc.decrypt(moved, context) == b"broker secret"
     assert [m.key_version for m in svc.rewrap_many([ed, ed])] == [2, 2]
-    hsm.set_min_decryption_version(2)
+    hsm.retire_below(2)
     with pytest.raises((KeyVersionRetired, DecryptionError)):
         svc.decrypt(ed, context)
     assert svc.decrypt(moved, context) == b"broker secret"

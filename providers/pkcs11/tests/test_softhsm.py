@@ -275,12 +275,12 @@ def test_rotation_rewrap_and_retirement(make_provider: MakeProvider, softhsm: So
     assert moved.key_version == 3
     assert moved.blob != v1.blob
     assert provider.rewrap_many([(v1, context)])[0].key_version == 3
-    provider.set_min_decryption_version(3)
+    provider.retire_below(3)
     with pytest.raises(KeyVersionRetired, match="retired"):
         provider.unwrap(v1, context)
     assert provider.unwrap(moved, context) == dek
     with pytest.raises(ConfigError):
-        provider.set_min_decryption_version(4)
+        provider.retire_below(4)
     # Retirement can also come from the URI.
     retired = Pkcs11Provider(softhsm.uri(provider._uri.object, min_decryption_version="2"))
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import ClassVar
 
 import pytest
 from tigerseal.spi import KeyProvider
@@ -20,9 +19,6 @@ MakeProvider = Callable[..., VaultTransitProvider]
 class TestVaultAssociatedData(ProviderContract):
     """aes256-gcm96 key; the context travels as associated_data."""
 
-    supports_rotation: ClassVar[bool] = True
-    supports_min_decryption_version: ClassVar[bool] = True
-
     @pytest.fixture
     def provider(self, vault_server: VaultServer, make_provider: MakeProvider) -> KeyProvider:
         return make_provider(vault_server.create_key())
@@ -34,10 +30,6 @@ class TestVaultAssociatedData(ProviderContract):
     @pytest.fixture
     def provider_secrets(self, vault_server: VaultServer) -> Sequence[str | bytes]:
         return [vault_server.root_token, vault_server.unseal_key]
-
-    def retire(self, provider: KeyProvider, min_version: int) -> None:
-        assert isinstance(provider, VaultTransitProvider)
-        provider.set_min_decryption_version(min_version)
 
 
 class TestVaultDerived(TestVaultAssociatedData):

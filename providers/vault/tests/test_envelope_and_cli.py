@@ -44,7 +44,7 @@ def test_encrypt_decrypt_rotate_rewrap(
     moved = svc.rewrap(ed)
     assert moved.key_version == 2
     assert svc.decrypt(moved, CONTEXT) == b"-----BEGIN PRIVATE KEY-----"
-    provider.set_min_decryption_version(2)
+    provider.retire_below(2)
     with pytest.raises(KeyVersionRetired, match="version 1"):
         svc.decrypt(ed, CONTEXT)
     assert svc.decrypt(moved, CONTEXT) == b"-----BEGIN PRIVATE KEY-----"

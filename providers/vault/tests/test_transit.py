@@ -127,8 +127,8 @@ def test_set_min_decryption_version(vault_server: VaultServer, make_provider: Ma
     old = provider.wrap(dek(), {})
     provider.rotate()
     with pytest.raises(ValueError, match="between 1 and 2"):
-        provider.set_min_decryption_version(3)
-    provider.set_min_decryption_version(2)
+        provider.retire_below(3)
+    provider.retire_below(2)
     assert vault_server.key_info(key)["min_decryption_version"] == 2
     with pytest.raises(KeyVersionRetired, match="version 1"):
         provider.unwrap(old, {})

@@ -52,7 +52,7 @@ def _rotate(p: KeyProvider) -> None:
 
 def _retire(p: KeyProvider, version: int) -> None:
     assert isinstance(p, FileKeyProvider | FakeKeyProvider)
-    p.retire(version)
+    p.retire_below(version)
 
 
 @pytest.mark.parametrize("kind", ["fake", "file"])
@@ -83,7 +83,7 @@ def test_keyring_rotated_and_retired_by_another_process(keyring: FileKeyProvider
     other = FileKeyProvider(keyring.path)  # stands for another process on the same file
     assert other.rotate() == 2
     assert svc.encrypt(b"new").header.wrapped_keys[0].key_version == 2
-    other.retire(2)
+    other.retire_below(2)
     with pytest.raises(KeyVersionRetired):
         svc.decrypt(old)
 
@@ -150,7 +150,7 @@ def test_cache_never_outlives_a_version_change(ops: list[str]) -> None:
             elif op == "rotate":
                 provider.rotate()
             else:
-                provider.retire(provider.key_version)
+                provider.retire_below(provider.key_version)
     finally:
         reset_fake_keys(name)
 

@@ -141,7 +141,7 @@ def test_rotation_rewrap_and_retirement(svc: EncryptionService, provider: FakeKe
     assert new.header.aad == old.header.aad
     assert bytes(new)[new.header.size :] == bytes(old)[old.header.size :]
     assert svc.decrypt(new, {"c": "1"}) == b"payload"
-    provider.retire(2)
+    provider.retire_below(2)
     with pytest.raises(KeyVersionRetired):
         svc.decrypt(old, {"c": "1"})
     assert svc.decrypt(new, {"c": "1"}) == b"payload"

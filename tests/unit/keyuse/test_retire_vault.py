@@ -71,7 +71,7 @@ def test_without_the_guard_vault_refuses_the_old_pepper(
         peppers = tmp_path / "peppers.json"
         add_pepper(peppers, provider, "p1")
         provider.rotate()
-        provider.set_min_decryption_version(2)
+        provider.retire_below(2)
         with pytest.raises(KeyVersionRetired):
             load_pepper_file(peppers, [provider])
     finally:

@@ -42,7 +42,7 @@ def test_retiring_the_version_a_pepper_is_wrapped_under_breaks_it(
     path = tmp_path / "peppers.json"
     add_pepper(path, keyring, "p1")
     keyring.rotate()
-    keyring.retire(2)  # the raw provider method: not guarded (documented)
+    keyring.retire_below(2)  # the raw provider method: not guarded (documented)
     with pytest.raises(KeyVersionRetired):
         load_pepper_file(path, [keyring])
 

@@ -7,13 +7,13 @@ from typing import Any, ClassVar
 
 import pytest
 from tigerseal.errors import DecryptionError
-from tigerseal.spi import Context, KeyProvider, WrappedKey
+from tigerseal.spi import Context, HealthStatus, KeyProvider, Rotatable, WrappedKey
 from tigerseal.testing.contract import ProviderContract
 
 Failed = pytest.fail.Exception
 
 
-class XorProvider(KeyProvider):
+class XorProvider(KeyProvider, Rotatable):
     """Unauthenticated toy 'wrap' (XOR pad): everything a real provider must not be."""
 
     scheme: ClassVar[str] = "xor"
@@ -85,3 +85,64 @@ def test_leaky_repr_fails() -> None:
     provider = XorProvider(leak=True)
     with contract_fails("leaked"):
         contract.test_no_key_material_in_output(provider, XorProvider(), [provider.pad])
+
+
+class RaisingHealthProvider(XorProvider):
+    """Overrides health_check (as aws-kms did) and lets an unexpected error escape."""
+
+    def health_check(self) -> HealthStatus:
+        raise RuntimeError("botocore exploded")
+
+
+class PerInstanceBindsContext(XorProvider):
+    """Vault did this: a class attribute, then a different value set on each instance."""
+
+    binds_context: ClassVar[bool] = True  # type: ignore[misc]
+
+    def __init__(self) -> None:
+        super().__init__()
+        setattr(self, "binds_context", False)  # noqa: B010 - the defect under test
+
+
+def test_binds_context_cannot_be_set_on_an_instance() -> None:
+    with pytest.raises(AttributeError):
+        setattr(XorProvider(), "binds_context", False)  # noqa: B010
+
+
+def test_overridden_health_check_fails() -> None:
+    contract = ProviderContract()
+    with contract_fails("override _probe"):
+        contract.test_health_check_is_the_template(RaisingHealthProvider())
+
+
+def test_binds_context_set_per_instance_fails() -> None:
+    contract = ProviderContract()
+    with contract_fails("declare it on the class"):
+        contract.test_binds_context_is_declared_by_the_class(PerInstanceBindsContext())
+
+
+@pytest.mark.parametrize(
+    "error", [RuntimeError("boom"), AttributeError("x"), MemoryError(), DecryptionError("d")]
+)
+def test_health_check_template_reports_whatever_the_probe_raises(error: Exception) -> None:
+    class Broken(XorProvider):
+        def _probe(self) -> str:
+            raise error
+
+    status = Broken().health_check()
+    assert not status.ok
+    assert status.state == "FAIL"
+    assert status.error == type(error).__name__
+    assert status.expected is isinstance(error, DecryptionError)
+    assert type(error).__name__ in status.detail
+    assert status.provider == "xor"
+
+
+def test_health_check_survives_identity_properties_that_raise() -> None:
+    class Unreachable(XorProvider):
+        @property
+        def key_version(self) -> int:
+            raise ConnectionError("backend down")
+
+    status = Unreachable().health_check()  # the status is built, nothing raised
+    assert status.key_version == 0

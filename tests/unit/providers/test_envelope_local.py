@@ -37,7 +37,7 @@ def test_file_rotation_and_rewrap(tmp_path: Path) -> None:
     assert service.encrypt(b"new", CONTEXT).key_version == 2
     moved = service.rewrap(old)
     assert moved.key_version == 2
-    keyring.retire(2)
+    keyring.retire_below(2)
     with pytest.raises(KeyVersionRetired):
         service.decrypt(old, CONTEXT)
     assert service.decrypt(EncryptedData.parse(str(moved)), CONTEXT) == b"payload"

@@ -51,7 +51,7 @@ def test_retire_and_min_version_query(name: str) -> None:
     with pytest.raises(KeyVersionRetired):
         provider.unwrap(old, {})
     with pytest.raises(ConfigError):
-        provider.retire(5)
+        provider.retire_below(5)
 
 
 def test_fail_next_counts_and_scopes(name: str) -> None:

@@ -11,9 +11,6 @@ from tigerseal.testing.fake import FakeKeyProvider, from_uri
 
 
 class TestFakeContract(ProviderContract):
-    supports_rotation = True
-    supports_min_decryption_version = True
-
     @pytest.fixture
     def provider(self) -> KeyProvider:
         return FakeKeyProvider(f"contract-{secrets.token_hex(4)}")
@@ -21,10 +18,6 @@ class TestFakeContract(ProviderContract):
     @pytest.fixture
     def other_provider(self) -> KeyProvider:
         return FakeKeyProvider(f"other-{secrets.token_hex(4)}")
-
-    def retire(self, provider: KeyProvider, min_version: int) -> None:
-        assert isinstance(provider, FakeKeyProvider)
-        provider.retire(min_version)
 
 
 class TestFakeWithoutContextContract(TestFakeContract):

@@ -18,9 +18,6 @@ from tigerseal.testing.contract import ProviderContract
 
 
 class TestFileContract(ProviderContract):
-    supports_rotation = True
-    supports_min_decryption_version = True
-
     @pytest.fixture
     def provider(self, tmp_path: Path) -> KeyProvider:
         return create_keyring(tmp_path / "a" / "keyring.json")
@@ -35,10 +32,6 @@ class TestFileContract(ProviderContract):
         for path in tmp_path.glob("*/keyring.json"):
             found.extend(entry["key"] for entry in json.loads(path.read_text())["keys"])
         return found
-
-    def retire(self, provider: KeyProvider, min_version: int) -> None:
-        assert isinstance(provider, FileKeyProvider)
-        provider.retire(min_version)
 
 
 def mode(path: Path) -> int:
@@ -189,12 +182,12 @@ def test_rotate_persists_and_retire(tmp_path: Path) -> None:
     assert reopened.key_version == 2
     assert reopened.versions == [1, 2]
     assert reopened.unwrap(old, {"a": "1"}) == b"k" * 32
-    reopened.retire(2)
+    reopened.retire_below(2)
     assert json.loads(path.read_text())["min_decryption_version"] == 2
     with pytest.raises(KeyVersionRetired):
         FileKeyProvider(path).unwrap(old, {"a": "1"})
     with pytest.raises(ConfigError, match="between 0 and the current version 2"):
-        reopened.retire(3)
+        reopened.retire_below(3)
     # No temporary files are left behind; the lock file stays (it is reused).
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keyring.json", "keyring.json.lock"]
 
@@ -288,3 +281,12 @@ def test_a_keyring_from_a_host_with_the_other_cipher_works(tmp_path: Path, suite
     dek = os.urandom(32)
     wrapped = provider.wrap(dek, {"k": "v"})
     assert provider.unwrap(wrapped, {"k": "v"}) == dek
+
+
+def test_retire_is_a_deprecated_alias_of_retire_below(tmp_path: Path) -> None:
+    """docs/providers/env-and-file.md documented ``provider.retire(n)``: it keeps working."""
+    provider = create_keyring(tmp_path / "keyring.json")
+    provider.rotate()
+    with pytest.warns(DeprecationWarning, match=r"retire\(\) is deprecated; call retire_below"):
+        provider.retire(2)
+    assert provider.min_decryption_version == 2

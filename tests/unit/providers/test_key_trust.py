@@ -207,7 +207,7 @@ def test_reload_accepts_rotation_and_retirement_by_another_process(
     provider.reload_interval = 0
     other = FileKeyProvider(path)
     assert other.rotate() == 2
-    other.retire(2)
+    other.retire_below(2)
     assert provider.key_version == 2
     assert provider.min_decryption_version == 2
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
 from tigerseal.errors import TigerSealError
+
+if TYPE_CHECKING:
+    from tigerseal.spi import KeyProvider
 
 __all__ = ["keygen", "rotate"]
 
@@ -126,7 +129,7 @@ def rotate(keyring: Path | None, uri: str | None, as_json: bool) -> None:
     provider = _call(lambda: key_provider_from_uri(target))
     try:
         before = provider.key_version
-        after = _call(provider.rotate)
+        after = _call(lambda: _rotate(provider))
         audit_key_rotated(provider.uri, before, after)
     finally:
         provider.close()
@@ -139,3 +142,13 @@ def rotate(keyring: Path | None, uri: str | None, as_json: bool) -> None:
         "also rewrap peppers, blind-index keys and audit keys (docs/encryption.md, Rotation), "
         f"then `tigerseal retire --below {after}`"
     )
+
+
+def _rotate(provider: KeyProvider) -> int:
+    """Rotate through the Rotatable capability; env:// explains the manual steps instead."""
+    from tigerseal.providers.env import EnvKeyProvider
+    from tigerseal.spi import rotate
+
+    if isinstance(provider, EnvKeyProvider):
+        return provider.rotate()  # raises UnsupportedOperation naming the five steps
+    return rotate(provider)

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tigerseal.errors import ConfigError
+from tigerseal.spi._capabilities import min_decryption_version
 from tigerseal.spi._provider import WrappedKey
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ def _same(a: Sequence[KeyProvider], b: Sequence[KeyProvider]) -> bool:
 def _versions(providers: Sequence[KeyProvider]) -> list[tuple[int, int]]:
     # Read outside the lock: a provider may do I/O to answer (file:// checks its keyring file,
     # Vault refreshes its key info).
-    return [(kp.key_version, kp.min_decryption_version) for kp in providers]
+    return [(kp.key_version, min_decryption_version(kp)) for kp in providers]
 
 
 class _Entry:
@@ -269,7 +270,7 @@ class DataKeyCache:
         """:meth:`get_unwrapped`, returning ``(data key, prepared)`` (see :meth:`put_unwrapped`)."""
         if not self.policy.decrypt_ttl:
             return None
-        minimum = provider.min_decryption_version if provider is not None else 0
+        minimum = min_decryption_version(provider) if provider is not None else 0
         k = _dec_key(wrapped, context_key)
         with self._lock:
             hit = self._dec.get(k)

@@ -60,6 +60,7 @@ from tigerseal.errors import (
     ProviderUnavailable,
     TigerSealError,
 )
+from tigerseal.spi._capabilities import rewrap_many
 from tigerseal.spi._provider import Context, KeyProvider, WrappedKey
 
 __all__ = ["EncryptionService", "MessageInput", "key_section_report"]
@@ -811,9 +812,9 @@ class EncryptionService:
                 items.setdefault(pid, []).append((w, h.context))
         for pid, p in provs.items():
             result = (
-                _observe.timed(p, "rewrap_many", p.rewrap_many, items[pid])
+                _observe.timed(p, "rewrap_many", rewrap_many, p, items[pid])
                 if _observe.on
-                else p.rewrap_many(items[pid])
+                else rewrap_many(p, items[pid])
             )
             self._count("rewrap", len(result))
             for (i, j), nw in zip(jobs[pid], result, strict=True):

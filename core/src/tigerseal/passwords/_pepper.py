@@ -213,6 +213,7 @@ def rewrap_pepper_file(
         KeyVersionRetired: the version a pepper is wrapped under was retired already.
     """
     from tigerseal.keyuse import RewrapCount
+    from tigerseal.spi._capabilities import rewrap
 
     target = Path(path)
     rewrapped = current = other = 0
@@ -230,7 +231,7 @@ def rewrap_pepper_file(
             if owner.key_version != 0 and wrapped.key_version == owner.key_version:
                 current += 1
                 continue
-            data["peppers"][pid] = _entry(owner.rewrap(wrapped, _context(pid)))
+            data["peppers"][pid] = _entry(rewrap(owner, wrapped, _context(pid)))
             rewrapped += 1
         if rewrapped:
             _write(target, data)

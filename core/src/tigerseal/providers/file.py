@@ -60,6 +60,7 @@ from tigerseal._text import escape_control
 from tigerseal.errors import ConfigError, KeyNotFound, KeyProviderError
 from tigerseal.hookspecs import hookimpl
 from tigerseal.providers._trust import refuse_weak_key
+from tigerseal.spi._capabilities import Retirable, Rotatable, renamed_method
 from tigerseal.spi._provider import Context, KeyProvider, WrappedKey
 from tigerseal.spi.options import build_options, parse_uri
 from tigerseal.spi.specs import ProviderSpec
@@ -255,7 +256,7 @@ def _new_document() -> dict[str, Any]:
     }
 
 
-class FileKeyProvider(KeyProvider):
+class FileKeyProvider(KeyProvider, Rotatable, Retirable):
     """KEKs in a versioned JSON keyring file (see the module docstring for the format).
 
     Build one with :meth:`from_path`, :func:`create_keyring` or ``file://`` URIs.
@@ -509,9 +510,11 @@ class FileKeyProvider(KeyProvider):
         version: int = doc["current_version"]
         return version
 
-    def retire(self, min_version: int) -> None:
+    def retire_below(self, min_version: int) -> None:
         """Refuse versions below ``min_version`` from now on (rewrap old messages first)."""
         self._update("retire", min_version)
+
+    retire = renamed_method("retire", "retire_below")
 
     def describe(self) -> dict[str, Any]:
         """Non-secret facts about the keyring: id, versions with creation times, current, min."""

@@ -4,10 +4,28 @@ Applications use :mod:`tigerseal`; plugin authors subclass the ABCs here and ret
 the hooks in :mod:`tigerseal.hookspecs`. Every plugin parses its URI and options with
 :mod:`tigerseal.spi.options` (one grammar, one precedence rule, typed options) and translates
 its SDK's exceptions with one signature (:mod:`tigerseal.spi.errors`).
+A key provider subclasses :class:`KeyProvider` (the small core: wrap, unwrap, owns, key_id,
+key_version) and, for what its backend can do beyond that, the capability ABCs
+:class:`Rotatable`, :class:`Retirable`, :class:`BatchWrap` and :class:`HealthDetail`. Code
+holding a provider calls :func:`rotate`, :func:`retire_below`, :func:`rewrap`,
+:func:`unwrap_many`, :func:`rewrap_many` and :func:`min_decryption_version`, which use the
+capability when present. docs/plugins.md walks through writing one.
 """
 
 from __future__ import annotations
 
+from tigerseal.spi._capabilities import (
+    BatchWrap,
+    HealthDetail,
+    Retirable,
+    Rotatable,
+    min_decryption_version,
+    retire_below,
+    rewrap,
+    rewrap_many,
+    rotate,
+    unwrap_many,
+)
 from tigerseal.spi._provider import (
     DEK_SIZE,
     Context,
@@ -43,12 +61,14 @@ __all__ = [
     "DEK_SIZE",
     "AuditSink",
     "AuditSinkSpec",
+    "BatchWrap",
     "CommandSpec",
     "Context",
     "DataKey",
     "Duration",
     "ErrorTranslator",
     "HasherSpec",
+    "HealthDetail",
     "HealthStatus",
     "KeyProvider",
     "ParsedURI",
@@ -60,13 +80,21 @@ __all__ = [
     "RateLimitPolicy",
     "RateLimitStorage",
     "RateLimitStorageSpec",
+    "Retirable",
     "RevocationStore",
     "RevocationStoreSpec",
+    "Rotatable",
     "TokenSigner",
     "TokenSignerSpec",
     "WrappedKey",
     "build_options",
+    "min_decryption_version",
     "option",
     "parse_uri",
+    "retire_below",
+    "rewrap",
+    "rewrap_many",
+    "rotate",
     "translated",
+    "unwrap_many",
 ]

@@ -8,13 +8,15 @@ scheme is the provider's name (``env://``, ``aws-kms://``, ``vault://``, ``pkcs1
 from __future__ import annotations
 
 import secrets
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import ClassVar
+from typing import ClassVar, Self, TypeVar
 
-from tigerseal.errors import UnsupportedOperation
+from tigerseal.errors import KeyProviderError, TigerSealError
+from tigerseal.spi._capabilities import HealthDetail
 
 __all__ = [
     "DEK_SIZE",
@@ -69,12 +71,16 @@ class HealthStatus:
     """Result of :meth:`KeyProvider.health_check`.
 
     Attributes:
-        ok: whether a wrap/unwrap round trip (or the backend's own check) succeeded.
+        ok: whether a wrap/unwrap round trip (or the backend's own probe) succeeded.
         provider: provider name.
-        key_id: the KEK identifier.
-        key_version: the version new messages would use.
+        key_id: the KEK identifier (``"?"`` if it could not be read).
+        key_version: the version new messages would use (``0`` if it could not be read).
         detail: what was checked, or what failed and how to fix it (never a secret).
         latency_ms: how long the check took.
+        error: the class name of the exception the probe raised (``""`` when ``ok``).
+        expected: whether that exception was a :class:`~tigerseal.errors.TigerSealError`
+            (an operational failure the provider translated) rather than an unexpected one
+            (a bug in the provider or its SDK).
     """
 
     ok: bool
@@ -83,14 +89,29 @@ class HealthStatus:
     key_version: int
     detail: str = ""
     latency_ms: float = 0.0
+    error: str = ""
+    expected: bool = True
+
+    @property
+    def state(self) -> str:
+        """``"OK"`` or ``"FAIL"``, as ``tigerseal doctor`` prints it."""
+        return "OK" if self.ok else "FAIL"
 
 
 class KeyProvider(ABC):
-    """Base class of every key provider.
+    """Base class of every key provider: the small core interface.
 
-    Subclasses implement :meth:`wrap` and :meth:`unwrap` and the two identity properties. The
-    defaults of everything else are correct but may be slow; backends override them where they
-    can do better (``GenerateDataKey`` in one call, server-side ``ReEncrypt``/``rewrap``, batch).
+    Subclasses implement :meth:`wrap`, :meth:`unwrap` and the two identity properties
+    (:attr:`key_id`, :attr:`key_version`); :meth:`owns`, :meth:`generate_data_key`,
+    :attr:`uri` and :meth:`health_check` have correct defaults. Everything else a backend may
+    be able to do is an optional capability, an ABC to subclass as well (see
+    :mod:`tigerseal.spi`): :class:`~tigerseal.spi.Rotatable` (``rotate``),
+    :class:`~tigerseal.spi.Retirable` (``min_decryption_version``, ``retire_below``),
+    :class:`~tigerseal.spi.BatchWrap` (server-side ``rewrap``, ``unwrap_many``,
+    ``rewrap_many``) and :class:`~tigerseal.spi.HealthDetail`. Callers use the functions of
+    :mod:`tigerseal.spi` (``rewrap(provider, ...)``, ``rotate(provider)``, ...), which use the
+    capability when present and a correct fallback (or a clear ``UnsupportedOperation``)
+    otherwise; the contract suite detects each capability and tests it.
 
     Contract (checked by :mod:`tigerseal.testing.contract` for every provider):
 
@@ -100,16 +121,23 @@ class KeyProvider(ABC):
       returns a wrong key silently;
     * operational failures raise :class:`~tigerseal.errors.KeyProviderError` subclasses whose
       message names the remedy;
+    * :meth:`health_check` never raises;
     * instances are safe to share between threads.
     """
 
     #: The provider's name: URI scheme, entry-point name and the name recorded in envelopes.
     scheme: ClassVar[str]
 
-    #: Whether the backend itself binds the context to the wrapped key (KMS EncryptionContext,
-    #: Vault associated_data, AES-GCM AAD). The envelope binds the context in any case; this
-    #: tells the contract suite whether ``unwrap`` with a wrong context must fail.
-    binds_context: ClassVar[bool] = True
+    @property
+    def binds_context(self) -> bool:
+        """Whether the backend itself binds the context to the wrapped key.
+
+        (KMS EncryptionContext, Vault associated_data, AES-GCM AAD.) The envelope binds the
+        context in any case; this tells the contract suite whether ``unwrap`` with a wrong
+        context must fail. Declared once here; a provider whose answer depends on its options
+        overrides this property (never an attribute set per instance).
+        """
+        return True
 
     @property
     @abstractmethod
@@ -125,11 +153,6 @@ class KeyProvider(ABC):
     def uri(self) -> str:
         """The URI this provider was built from, without secrets."""
         return f"{self.scheme}://{self.key_id}"
-
-    @property
-    def min_decryption_version(self) -> int:
-        """Versions below this are retired: unwrap refuses them (``0``: none retired)."""
-        return 0
 
     def generate_data_key(self, context: Context) -> DataKey:
         """Create a fresh 256-bit data key and wrap it.
@@ -156,7 +179,7 @@ class KeyProvider(ABC):
 
         Raises:
             DecryptionError: the blob is not authentic for this key and context.
-            KeyVersionRetired: the version is below :attr:`min_decryption_version`.
+            KeyVersionRetired: the version is retired (:class:`~tigerseal.spi.Retirable`).
             KeyProviderError: the backend failed operationally.
         """
 
@@ -164,58 +187,59 @@ class KeyProvider(ABC):
         """Whether this provider should try to unwrap ``wrapped`` (same scheme and KEK)."""
         return wrapped.provider == self.scheme and wrapped.key_id == self.key_id
 
-    def rewrap(self, wrapped: WrappedKey, context: Context) -> WrappedKey:
-        """Re-encrypt a wrapped key under the newest KEK version.
-
-        The default unwraps and wraps locally; backends that can do it server side (KMS
-        ``ReEncrypt``, Vault ``rewrap``) override it so the DEK never leaves them.
-        """
-        return self.wrap(self.unwrap(wrapped, context), context)
-
-    def unwrap_many(self, items: Sequence[tuple[WrappedKey, Context]]) -> list[bytes]:
-        """Unwrap several keys; backends with a batch API override this."""
-        return [self.unwrap(w, c) for w, c in items]
-
-    def rewrap_many(self, items: Sequence[tuple[WrappedKey, Context]]) -> list[WrappedKey]:
-        """Rewrap several keys; backends with a batch API override this."""
-        return [self.rewrap(w, c) for w, c in items]
-
-    def rotate(self) -> int:
-        """Create a new KEK version and make it current; return the new version.
-
-        Raises:
-            UnsupportedOperation: the backend rotates on its own or not at all.
-        """
-        raise UnsupportedOperation(
-            f"the {self.scheme} provider cannot rotate keys itself; rotate the key in the "
-            "backend and restart, or use a provider that supports rotation"
-        )
-
     def health_check(self) -> HealthStatus:
-        """Check that the KEK can wrap and unwrap now. Never raises for backend failures."""
-        import time
+        """Probe the backend now and report; never raises. Do not override: implement _probe.
 
+        Runs :meth:`_probe`; whatever it raises becomes a failed status naming the exception
+        (translated :class:`~tigerseal.errors.TigerSealError` messages are shown as they are,
+        anything else is marked unexpected). After a successful probe, a
+        :class:`~tigerseal.spi.HealthDetail` provider's :meth:`health_detail` is appended; its
+        failure is reported in the detail but does not fail the check.
+        """
         start = time.perf_counter()
-        probe = {"tigerseal-health-check": "1"}
+        ok, error, expected = True, "", True
         try:
-            dk = self.generate_data_key(probe)
-            ok = self.unwrap(dk.wrapped, probe) == dk.plaintext
-            detail = "wrap/unwrap round trip ok" if ok else "round trip returned another key"
-        except Exception as exc:
-            ok, detail = False, f"{type(exc).__name__}: {exc}"
+            detail = self._probe()
+        except Exception as exc:  # a health check reports, it never raises
+            ok, error, expected = False, type(exc).__name__, isinstance(exc, TigerSealError)
+            detail = _describe_failure(exc)
+        if ok and isinstance(self, HealthDetail):
+            try:
+                extra = self.health_detail()
+            except Exception as exc:  # detail is optional: report it, keep the result
+                extra = f"detail unavailable ({_describe_failure(exc)})"
+            if extra:
+                detail = f"{detail}; {extra}" if detail else extra
         return HealthStatus(
             ok=ok,
-            provider=self.scheme,
-            key_id=self.key_id,
-            key_version=self.key_version,
+            provider=str(getattr(self, "scheme", type(self).__name__)),
+            key_id=_read_or(lambda: self.key_id, "?"),
+            key_version=_read_or(lambda: self.key_version, 0),
             detail=detail,
             latency_ms=(time.perf_counter() - start) * 1000,
+            error=error,
+            expected=expected,
         )
+
+    def _probe(self) -> str:
+        """Check the KEK works now; return what was checked. Raise on any failure.
+
+        The default round-trips a fresh data key; override it to use the backend's own
+        check (it must still exercise the key, not only the connection).
+        """
+        probe = {"tigerseal-health-check": "1"}
+        dk = self.generate_data_key(probe)
+        if self.unwrap(dk.wrapped, probe) != dk.plaintext:
+            raise KeyProviderError(
+                f"the {self.scheme} provider returned another key than it wrapped; report this "
+                "to the provider's authors"
+            )
+        return "wrap/unwrap round trip ok"
 
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections or sessions. Idempotent."""
 
-    def __enter__(self) -> KeyProvider:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -228,3 +252,27 @@ class KeyProvider(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.uri} v{self.key_version}>"
+
+
+def _describe_failure(exc: BaseException) -> str:
+    """One line for a failed probe; untrusted text escaped, never a traceback."""
+    from tigerseal._text import escape_control
+
+    message = escape_control(str(exc), limit=500)
+    if isinstance(exc, TigerSealError):
+        return f"{type(exc).__name__}: {message}"
+    return (
+        f"unexpected {type(exc).__name__}: {message} (the provider did not translate this "
+        "error; report it to its authors)"
+    )
+
+
+_T = TypeVar("_T")
+
+
+def _read_or(read: Callable[[], _T], default: _T) -> _T:
+    """An identity property for the status; a backend that cannot answer gets ``default``."""
+    try:
+        return read()
+    except Exception:  # the probe's failure already says why
+        return default

@@ -1,16 +1,16 @@
 """The contract every key provider must pass, as a pytest test class to subclass.
 
-Subclass :class:`ProviderContract` in a test module, give it the two fixtures and set the
-capability flags; every ``test_*`` method below then runs against your provider::
+Subclass :class:`ProviderContract` in a test module and give it the two fixtures; every
+``test_*`` method below then runs against your provider. Optional capabilities are detected,
+not declared: a provider that subclasses :class:`~tigerseal.spi.Rotatable`,
+:class:`~tigerseal.spi.Retirable`, :class:`~tigerseal.spi.BatchWrap` or
+:class:`~tigerseal.spi.HealthDetail` gets that capability's tests, and the others skip them::
 
     import pytest
     from tigerseal.spi import KeyProvider
     from tigerseal.testing.contract import ProviderContract
 
     class TestMyProvider(ProviderContract):
-        supports_rotation = True                 # False if rotate() raises UnsupportedOperation
-        supports_min_decryption_version = True   # then override retire() below
-
         @pytest.fixture
         def provider(self, my_server) -> KeyProvider:
             return MyProvider.create_fresh_key(my_server)      # a fresh key if possible
@@ -22,9 +22,6 @@ capability flags; every ``test_*`` method below then runs against your provider:
         @pytest.fixture
         def provider_secrets(self) -> list[str | bytes]:
             return [MY_TOKEN]     # strings that must never appear in a repr or an error
-
-        def retire(self, provider: KeyProvider, min_version: int) -> None:
-            provider.set_min_decryption_version(min_version)
 
 What is checked (each is one test, so a failure names the broken rule):
 
@@ -41,12 +38,19 @@ What is checked (each is one test, so a failure names the broken rule):
 * a key wrapped under another KEK (``other_provider``) or by another scheme raises
   ``DecryptionError`` (``NoMatchingKeyError`` is one); a changed ``key_version`` field never
   yields a different key;
-* ``rewrap`` keeps the DEK and moves it to the current version; ``rotate`` bumps the version
-  and old wraps keep unwrapping (or ``rotate`` raises ``UnsupportedOperation`` with a remedy);
-* ``min_decryption_version`` refusal with ``KeyVersionRetired`` where supported;
-* ``unwrap_many``/``rewrap_many`` keep order, accept an empty batch and fail on a bad item;
+* ``binds_context`` is declared by the class (a property or class attribute), never set on
+  the instance;
+* ``rewrap`` (:func:`tigerseal.spi.rewrap`: the provider's own if it is ``BatchWrap``) keeps
+  the DEK and moves it to the current version;
+* ``Rotatable``: ``rotate`` bumps the version and old wraps keep unwrapping;
+* ``Retirable``: ``retire_below`` makes unwrap and rewrap refuse older versions with
+  ``KeyVersionRetired``;
+* ``unwrap_many``/``rewrap_many`` keep order, accept an empty batch and fail on a bad item
+  (the provider's own if it is ``BatchWrap``, the fallback otherwise);
 * eight threads sharing one provider get correct results;
-* ``health_check`` is ok; no repr, URI or error message contains key material.
+* ``health_check`` is the base class's template (providers implement ``_probe``), is ok, and
+  turns anything the probe (or ``HealthDetail.health_detail``) raises into a status, never an
+  exception; no repr, URI or error message contains key material.
 """
 
 from __future__ import annotations
@@ -67,6 +71,16 @@ from tigerseal.errors import (
     KeyVersionRetired,
     TigerSealError,
     UnsupportedOperation,
+)
+from tigerseal.spi._capabilities import (
+    BatchWrap,
+    HealthDetail,
+    Retirable,
+    Rotatable,
+    min_decryption_version,
+    rewrap,
+    rewrap_many,
+    unwrap_many,
 )
 from tigerseal.spi._provider import (
     DEK_SIZE,
@@ -155,10 +169,6 @@ class ProviderContract:
     ``provider_secrets`` (strings or bytes that must never appear in output: tokens, KEKs).
     """
 
-    #: Whether ``rotate()`` creates a new version (``False``: it must raise UnsupportedOperation).
-    supports_rotation: ClassVar[bool] = True
-    #: Whether versions can be retired; if so, override :meth:`retire`.
-    supports_min_decryption_version: ClassVar[bool] = False
     #: Blobs up to this many bytes have every byte flipped; longer ones are sampled.
     tamper_limit: ClassVar[int] = 512
     #: How many positions are flipped in a blob longer than ``tamper_limit``.
@@ -187,13 +197,6 @@ class ProviderContract:
     def provider_secrets(self) -> Sequence[str | bytes]:
         return ()
 
-    def retire(self, provider: KeyProvider, min_version: int) -> None:
-        """Retire versions below ``min_version``; override if supports_min_decryption_version."""
-        raise NotImplementedError(
-            f"{type(self).__name__} sets supports_min_decryption_version but does not "
-            "override retire(provider, min_version)"
-        )
-
     def tamper_positions(self, blob: bytes) -> Iterable[int]:
         """Byte positions to flip: all of a short blob, a spread sample of a long one."""
         if len(blob) <= self.tamper_limit:
@@ -211,12 +214,21 @@ class ProviderContract:
         assert provider.key_id
         assert isinstance(provider.key_version, int)
         assert provider.key_version >= 0
-        assert isinstance(provider.min_decryption_version, int)
-        assert provider.min_decryption_version >= 0
+        minimum = min_decryption_version(provider)
+        assert isinstance(minimum, int)
+        assert minimum >= 0
         if provider.key_version > 0:
-            assert provider.min_decryption_version <= provider.key_version
+            assert minimum <= provider.key_version
         assert isinstance(provider.binds_context, bool)
         assert provider.uri.startswith(provider.scheme + ":")
+
+    def test_binds_context_is_declared_by_the_class(self, provider: KeyProvider) -> None:
+        instance_attrs = getattr(provider, "__dict__", {})
+        assert "binds_context" not in instance_attrs, (
+            "binds_context is set on the instance; declare it on the class (override the "
+            "KeyProvider.binds_context property when it depends on options)"
+        )
+        assert any("binds_context" in vars(cls) for cls in type(provider).__mro__)
 
     # -- round trips ---------------------------------------------------------------------------
     @pytest.mark.parametrize("context", ROUND_TRIP_CONTEXTS, ids=lambda c: "-".join(c) or "empty")
@@ -361,7 +373,7 @@ class ProviderContract:
     def test_rewrap_keeps_data_key(self, provider: KeyProvider) -> None:
         dek = _dek()
         context = {"row": "7"}
-        rewrapped = provider.rewrap(provider.wrap(dek, context), context)
+        rewrapped = rewrap(provider, provider.wrap(dek, context), context)
         assert isinstance(rewrapped, WrappedKey)
         assert rewrapped.key_version == provider.key_version
         assert provider.unwrap(rewrapped, context) == dek
@@ -374,12 +386,14 @@ class ProviderContract:
             pytest.skip(f"{provider.scheme} does not bind the context")
         wrapped = provider.wrap(_dek(), {"row": "7"})
         with pytest.raises(DecryptionError):
-            provider.rewrap(wrapped, {"row": "8"})
+            rewrap(provider, wrapped, {"row": "8"})
 
     def test_rotate(self, provider: KeyProvider) -> None:
-        if not self.supports_rotation:
+        if not isinstance(provider, Rotatable):
+            from tigerseal.spi import rotate
+
             with pytest.raises(UnsupportedOperation) as info:
-                provider.rotate()
+                rotate(provider)
             assert len(str(info.value)) > 20, "say how to rotate instead"
             return
         dek = _dek()
@@ -395,24 +409,27 @@ class ProviderContract:
         assert fresh.key_version == new_version
         assert provider.unwrap(fresh, context) == dek
         assert provider.generate_data_key(context).wrapped.key_version == new_version
-        moved = provider.rewrap(old, context)
+        moved = rewrap(provider, old, context)
         assert moved.key_version == new_version
         assert provider.unwrap(moved, context) == dek
 
-    def test_min_decryption_version(self, provider: KeyProvider) -> None:
-        if not (self.supports_min_decryption_version and self.supports_rotation):
-            pytest.skip("provider does not support retiring versions")
+    def test_retire_below(self, provider: KeyProvider) -> None:
+        if not isinstance(provider, Retirable):
+            pytest.skip(f"{type(provider).__name__} is not Retirable")
+        if not isinstance(provider, Rotatable):
+            pytest.fail("a Retirable provider must be Rotatable too: nothing to retire otherwise")
         dek = _dek()
         context = {"retire": "1"}
         old = provider.wrap(dek, context)
         new_version = provider.rotate()
         current = provider.wrap(dek, context)
-        self.retire(provider, new_version)
+        provider.retire_below(new_version)
         assert provider.min_decryption_version == new_version
+        assert min_decryption_version(provider) == new_version
         with pytest.raises(KeyVersionRetired):
             provider.unwrap(old, context)
         with pytest.raises(KeyVersionRetired):
-            provider.rewrap(old, context)
+            rewrap(provider, old, context)
         assert provider.unwrap(current, context) == dek
 
     # -- batches -------------------------------------------------------------------------------
@@ -426,17 +443,25 @@ class ProviderContract:
 
     def test_unwrap_many(self, provider: KeyProvider) -> None:
         deks, items = self._batch(provider)
-        assert provider.unwrap_many(items) == deks
-        assert provider.unwrap_many([]) == []
+        assert unwrap_many(provider, items) == deks
+        assert unwrap_many(provider, []) == []
 
     def test_rewrap_many(self, provider: KeyProvider) -> None:
         deks, items = self._batch(provider)
-        rewrapped = provider.rewrap_many(items)
+        rewrapped = rewrap_many(provider, items)
         assert len(rewrapped) == len(items)
         assert all(w.key_version == provider.key_version for w in rewrapped)
         contexts = [context for _, context in items]
-        assert provider.unwrap_many(list(zip(rewrapped, contexts, strict=True))) == deks
-        assert provider.rewrap_many([]) == []
+        assert unwrap_many(provider, list(zip(rewrapped, contexts, strict=True))) == deks
+        assert rewrap_many(provider, []) == []
+
+    def test_batch_wrap_matches_one_by_one(self, provider: KeyProvider) -> None:
+        if not isinstance(provider, BatchWrap):
+            pytest.skip(f"{type(provider).__name__} is not BatchWrap")
+        deks, items = self._batch(provider)
+        assert provider.unwrap_many(items) == [provider.unwrap(w, c) for w, c in items] == deks
+        single = [provider.rewrap(w, c) for w, c in items]
+        assert [provider.unwrap(w, c) for w, (_, c) in zip(single, items, strict=True)] == deks
 
     def test_batch_with_bad_item_fails(self, provider: KeyProvider) -> None:
         _, items = self._batch(provider)
@@ -445,9 +470,9 @@ class ProviderContract:
         tampered[len(tampered) // 2] ^= 0x01
         items[-1] = (_with_blob(wrapped, bytes(tampered)), context)
         with pytest.raises(self.tamper_errors):
-            provider.unwrap_many(items)
+            unwrap_many(provider, items)
         with pytest.raises(self.tamper_errors):
-            provider.rewrap_many(items)
+            rewrap_many(provider, items)
 
     # -- concurrency ---------------------------------------------------------------------------
     def test_threads_share_one_provider(self, provider: KeyProvider) -> None:
@@ -476,6 +501,46 @@ class ProviderContract:
         assert status.key_version == provider.key_version
         assert status.latency_ms >= 0
         assert isinstance(status.detail, str)
+        assert status.error == ""
+
+    def test_health_check_is_the_template(self, provider: KeyProvider) -> None:
+        assert type(provider).health_check is KeyProvider.health_check, (
+            "override _probe() (and HealthDetail.health_detail), not health_check(): the "
+            "template is what guarantees it never raises"
+        )
+
+    @pytest.mark.parametrize(
+        "error",
+        [RuntimeError("boom"), KeyError("k"), TimeoutError(), TigerSealError("translated")],
+        ids=["RuntimeError", "KeyError", "TimeoutError", "TigerSealError"],
+    )
+    def test_health_check_never_raises(
+        self, provider: KeyProvider, monkeypatch: pytest.MonkeyPatch, error: Exception
+    ) -> None:
+        def failing_probe(self: KeyProvider) -> str:
+            raise error
+
+        monkeypatch.setattr(type(provider), "_probe", failing_probe)
+        status = provider.health_check()
+        assert not status.ok
+        assert status.state == "FAIL"
+        assert status.error == type(error).__name__
+        assert status.expected is isinstance(error, TigerSealError)
+        assert type(error).__name__ in status.detail
+
+    def test_health_detail_failure_does_not_fail_the_check(
+        self, provider: KeyProvider, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        if not isinstance(provider, HealthDetail):
+            pytest.skip(f"{type(provider).__name__} is not HealthDetail")
+
+        def failing_detail(self: KeyProvider) -> str:
+            raise RuntimeError("detail backend down")
+
+        monkeypatch.setattr(type(provider), "health_detail", failing_detail)
+        status = provider.health_check()
+        assert status.ok, status.detail
+        assert "detail unavailable" in status.detail
 
     def test_no_key_material_in_output(
         self,

@@ -42,7 +42,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from tigerseal.errors import ConfigError, ProviderUnavailable
 from tigerseal.hookspecs import hookimpl
-from tigerseal.spi._provider import Context, DataKey, HealthStatus, KeyProvider, WrappedKey
+from tigerseal.spi._capabilities import BatchWrap, Retirable, Rotatable
+from tigerseal.spi._provider import Context, DataKey, KeyProvider, WrappedKey
 from tigerseal.spi.options import Duration, build_options, option, parse_uri
 from tigerseal.spi.specs import ProviderSpec
 
@@ -102,7 +103,7 @@ class _Fault:
     operation: str | None
 
 
-class FakeKeyProvider(KeyProvider):
+class FakeKeyProvider(KeyProvider, Rotatable, Retirable, BatchWrap):
     """In-memory key provider for tests (see the module docstring for the URI).
 
     Args:
@@ -112,7 +113,7 @@ class FakeKeyProvider(KeyProvider):
 
     Attributes:
         calls: how many times each operation was called (``generate``, ``wrap``, ``unwrap``,
-            ``rewrap``, ``unwrap_many``, ``rewrap_many``, ``rotate``, ``retire``,
+            ``rewrap``, ``unwrap_many``, ``rewrap_many``, ``rotate``, ``retire_below``,
             ``health_check``); batch calls count once.
     """
 
@@ -266,9 +267,9 @@ class FakeKeyProvider(KeyProvider):
         self._sync()
         return new
 
-    def retire(self, min_version: int) -> None:
+    def retire_below(self, min_version: int) -> None:
         """Refuse to unwrap versions below ``min_version`` (for every provider of this name)."""
-        self._enter("retire")
+        self._enter("retire_below")
         with _TABLE_LOCK:
             entry = self._entry
             if not 0 <= min_version <= entry.current:
@@ -280,24 +281,14 @@ class FakeKeyProvider(KeyProvider):
             entry.generation += 1
         self._sync()
 
-    def health_check(self) -> HealthStatus:
-        start = time.perf_counter()
-        try:
-            keyring = self._enter("health_check")
-            probe = {"tigerseal-health-check": "1"}
-            dek = bytes(32)
-            ok = keyring.unwrap(keyring.wrap(dek, probe), probe) == dek
-            detail = "wrap/unwrap round trip ok" if ok else "round trip returned another key"
-        except Exception as exc:  # a health check reports, it does not raise
-            ok, detail = False, f"{type(exc).__name__}: {exc}"
-        return HealthStatus(
-            ok=ok,
-            provider=self.scheme,
-            key_id=self.key_id,
-            key_version=self.key_version,
-            detail=detail,
-            latency_ms=(time.perf_counter() - start) * 1000,
-        )
+    def _probe(self) -> str:
+        # Counted and fault-injectable like every other operation (fail_next(..., "health_check")).
+        keyring = self._enter("health_check")
+        probe = {"tigerseal-health-check": "1"}
+        dek = bytes(32)
+        if keyring.unwrap(keyring.wrap(dek, probe), probe) != dek:
+            raise ProviderUnavailable("fake round trip returned another key")
+        return "wrap/unwrap round trip ok"
 
     def close(self) -> None:
         """Mark the provider closed: later operations raise ProviderUnavailable."""
@@ -307,7 +298,9 @@ class FakeKeyProvider(KeyProvider):
 class _ContextFreeFakeKeyProvider(FakeKeyProvider):
     """``fake://name?binds_context=0``: the context is not bound into the wrap."""
 
-    binds_context: ClassVar[bool] = False
+    @property
+    def binds_context(self) -> bool:
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,7 +342,7 @@ def from_uri(uri: str, **options: Any) -> FakeKeyProvider:
     cls = FakeKeyProvider if binds else _ContextFreeFakeKeyProvider
     provider = cls(name, version=version, latency=latency)
     if min_version is not None:
-        provider.retire(min_version)
+        provider.retire_below(min_version)
         provider.calls.clear()
     return provider
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -41,9 +41,17 @@ from tigerseal.errors import (
     KeyProviderError,
     NoMatchingKeyError,
     ProviderUnavailable,
-    TigerSealError,
 )
-from tigerseal.spi import DEK_SIZE, Context, DataKey, HealthStatus, KeyProvider, WrappedKey
+from tigerseal.spi import (
+    DEK_SIZE,
+    BatchWrap,
+    Context,
+    DataKey,
+    HealthDetail,
+    KeyProvider,
+    Rotatable,
+    WrappedKey,
+)
 from tigerseal.spi.errors import translated
 
 from tigerseal_aws_kms import _deadline
@@ -92,7 +100,7 @@ class RotationStatus:
         return text
 
 
-class AwsKmsProvider(KeyProvider):
+class AwsKmsProvider(KeyProvider, Rotatable, BatchWrap, HealthDetail):
     """A :class:`~tigerseal.spi.KeyProvider` backed by one symmetric AWS KMS key.
 
     Build it with :func:`from_uri` (or :meth:`from_uri`); pass ``client=`` to reuse a boto3 KMS
@@ -112,7 +120,6 @@ class AwsKmsProvider(KeyProvider):
     """
 
     scheme: ClassVar[str] = SCHEME
-    binds_context: ClassVar[bool] = True
 
     def __init__(self, options: AwsKmsOptions, *, client: Any = None) -> None:
         self._options = options
@@ -371,29 +378,28 @@ class AwsKmsProvider(KeyProvider):
             on_demand_started=resp.get("OnDemandRotationStartDate"),
         )
 
-    def health_check(self) -> HealthStatus:
-        """Round-trip a data key through KMS and report the rotation settings (never raises)."""
-        start = time.perf_counter()
+    def _probe(self) -> str:
+        """Round-trip a data key through KMS (``GenerateDataKey`` + ``Decrypt``)."""
         probe = {"tigerseal-health-check": "1"}
+        dk = self.generate_data_key(probe)
+        if self.unwrap(dk.wrapped, probe) != dk.plaintext:
+            raise KeyProviderError("AWS KMS returned another data key than it generated")
+        return "GenerateDataKey/Decrypt round trip ok"
+
+    def health_detail(self) -> str:
+        """The key's rotation settings (``GetKeyRotationStatus``; optional permission)."""
         try:
-            dk = self.generate_data_key(probe)
-            ok = self.unwrap(dk.wrapped, probe) == dk.plaintext
-            detail = "GenerateDataKey/Decrypt round trip ok" if ok else "round trip mismatch"
-        except TigerSealError as exc:
-            ok, detail = False, f"{type(exc).__name__}: {exc}"
-        if ok:
-            try:
-                detail += "; " + self.rotation_status().describe()
-            except KeyProviderError as exc:
-                detail += f"; rotation status unknown ({type(exc).__name__}: {exc})"
-        return HealthStatus(
-            ok=ok,
-            provider=self.scheme,
-            key_id=self._arn.raw if self._arn is not None else self._options.key.raw,
-            key_version=0,
-            detail=detail,
-            latency_ms=(time.perf_counter() - start) * 1000,
-        )
+            return self.rotation_status().describe()
+        except KeyProviderError as exc:
+            return f"rotation status unknown ({type(exc).__name__}: {exc})"
+
+    def unwrap_many(self, items: Sequence[tuple[WrappedKey, Context]]) -> list[bytes]:
+        """Unwrap in order, one ``Decrypt`` each (KMS has no batch API)."""
+        return [self.unwrap(w, c) for w, c in items]
+
+    def rewrap_many(self, items: Sequence[tuple[WrappedKey, Context]]) -> list[WrappedKey]:
+        """Rewrap in order, one server-side ``ReEncrypt`` each (KMS has no batch API)."""
+        return [self.rewrap(w, c) for w, c in items]
 
     def close(self) -> None:
         """Close the clients this provider built (a client passed in is left alone)."""

@@ -33,7 +33,16 @@ from tigerseal.errors import (
     ProviderUnavailable,
     UnsupportedOperation,
 )
-from tigerseal.spi import DEK_SIZE, Context, KeyProvider, WrappedKey
+from tigerseal.spi import (
+    DEK_SIZE,
+    BatchWrap,
+    Context,
+    KeyProvider,
+    Retirable,
+    Rotatable,
+    WrappedKey,
+)
+from tigerseal.spi._capabilities import renamed_method
 
 from tigerseal_pkcs11 import _keys, _wrap
 from tigerseal_pkcs11._errors import SESSION_LOST, raise_mapped
@@ -76,7 +85,7 @@ def _maybe_token_failure(exc: BaseException) -> bool:
     )
 
 
-class Pkcs11Provider(KeyProvider):
+class Pkcs11Provider(KeyProvider, Rotatable, Retirable, BatchWrap):
     """Key provider backed by a PKCS#11 token (an HSM, or SoftHSM2 for development).
 
     Args:
@@ -130,7 +139,7 @@ class Pkcs11Provider(KeyProvider):
         return self._uri.to_uri()
 
     @property
-    def binds_context(self) -> bool:  # type: ignore[override]
+    def binds_context(self) -> bool:
         """True when new wraps use AES-GCM with the context as AAD (false for RFC 5649)."""
         return self._active[1] == _wrap.FORMAT_GCM
 
@@ -143,12 +152,13 @@ class Pkcs11Provider(KeyProvider):
     def min_decryption_version(self) -> int:
         return self._min_version
 
-    def set_min_decryption_version(self, version: int) -> None:
-        """Retire every version below ``version``: unwrapping them raises KeyVersionRetired.
+    def retire_below(self, min_version: int) -> None:
+        """Retire every version below ``min_version``: unwrapping them raises KeyVersionRetired.
 
         Raises:
-            ConfigError: ``version`` is negative or above the current version.
+            ConfigError: ``min_version`` is negative or above the current version.
         """
+        version = min_version
         if not isinstance(version, int) or isinstance(version, bool) or version < 0:
             raise ConfigError("min_decryption_version must be a non-negative integer")
         if version > self.key_version:
@@ -157,6 +167,8 @@ class Pkcs11Provider(KeyProvider):
                 f"{self.key_version}; rotate first"
             )
         self._min_version = version
+
+    set_min_decryption_version = renamed_method("set_min_decryption_version", "retire_below")
 
     def __repr__(self) -> str:
         return f"<Pkcs11Provider {self.key_id} v{self.key_version} {self.mechanism}>"
@@ -393,6 +405,10 @@ class Pkcs11Provider(KeyProvider):
             )
         return out
 
+    def rewrap(self, wrapped: WrappedKey, context: Context) -> WrappedKey:
+        """Unwrap and wrap under the newest version (the DEK stays in this process briefly)."""
+        return self.wrap(self.unwrap(wrapped, context), context)
+
     def rewrap_many(self, items: Sequence[tuple[WrappedKey, Context]]) -> list[WrappedKey]:
         """Rewrap a batch to the current version (unwrap and wrap inside the HSM)."""
         deks = self.unwrap_many(items)
@@ -403,7 +419,7 @@ class Pkcs11Provider(KeyProvider):
         """Generate the next version ``<object>.v<N+1>`` in the token and make it current.
 
         The new key gets the usage (encrypt and/or wrap) of the current one. Old versions keep
-        unwrapping until retired with :meth:`set_min_decryption_version` (or deleted).
+        unwrapping until retired with :meth:`retire_below` (or deleted).
 
         Rotation is exclusive across processes and hosts sharing the token: the new object is
         created, then checked to be the only one with its label; a process that lost a race

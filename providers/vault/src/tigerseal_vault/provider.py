@@ -61,12 +61,15 @@ from tigerseal.errors import (
 )
 from tigerseal.spi import (
     DEK_SIZE,
+    BatchWrap,
     Context,
     DataKey,
-    HealthStatus,
     KeyProvider,
+    Retirable,
+    Rotatable,
     WrappedKey,
 )
+from tigerseal.spi._capabilities import renamed_method
 
 from tigerseal_vault._auth import Authenticator, AuthMethod
 from tigerseal_vault._context import b64, canonical_context, select_fields
@@ -112,7 +115,7 @@ class KeyInfo:
     fetched_at: float
 
 
-class VaultTransitProvider(KeyProvider):
+class VaultTransitProvider(KeyProvider, Rotatable, Retirable, BatchWrap):
     """Wraps data keys with a Vault / OpenBao transit key.
 
     Build it from a URI with :func:`from_uri` (``vault://transit/tiger?auth=approle``), or
@@ -232,9 +235,6 @@ class VaultTransitProvider(KeyProvider):
         self.batch_size = batch_size
         self.key_info_ttl = float(key_info_ttl)
         self._clock = clock
-        # Per instance: whether Vault itself rejects a different context depends on options.
-        bound = (fields is None) if self.derived else self.aad
-        setattr(self, "binds_context", bound)  # noqa: B010 - instance override of a ClassVar
         self._transport = Transport(
             addr=self.addr,
             namespace=self.namespace,
@@ -259,6 +259,15 @@ class VaultTransitProvider(KeyProvider):
     @property
     def key_id(self) -> str:
         return f"{self.mount}/{self.key_name}"
+
+    @property
+    def binds_context(self) -> bool:
+        """Whether Vault itself rejects another context.
+
+        Derived keys bind the context (all of it, unless ``context_fields`` selects part);
+        other keys only with ``aad`` (associated_data).
+        """
+        return (self.context_fields is None) if self.derived else self.aad
 
     @property
     def key_version(self) -> int:
@@ -708,15 +717,19 @@ class VaultTransitProvider(KeyProvider):
             raise self._failure(op, resp, decrypting=False)
         return self.key_info(refresh=True).latest_version
 
-    def set_min_decryption_version(self, version: int) -> None:
-        """Retire versions below ``version`` (``keys/<key>/config``). Rewrap stored data first.
+    def retire_below(self, min_version: int) -> None:
+        """Retire versions below ``min_version`` (``keys/<key>/config``). Rewrap stored data first.
 
         Raises:
-            ValueError: ``version`` is not between 1 and the latest version.
+            ConfigError: ``min_version`` is not between 1 and the latest version (a
+                ``ValueError`` too).
         """
+        version = min_version
         latest = self.key_info(refresh=True).latest_version
         if not isinstance(version, int) or not 1 <= version <= latest:
-            raise ValueError(f"min_decryption_version must be between 1 and {latest}")
+            raise ConfigError(
+                f"min_decryption_version must be between 1 and {latest}, got {version!r}"
+            )
         op = "set min_decryption_version"
         resp = self._call(
             op,
@@ -728,25 +741,13 @@ class VaultTransitProvider(KeyProvider):
             raise self._failure(op, resp, decrypting=False)
         self.key_info(refresh=True)
 
-    def health_check(self) -> HealthStatus:
-        """Generate a data key and unwrap it. Never raises for backend failures."""
-        start = time.perf_counter()
-        probe = {"tigerseal-health-check": "1"}
-        try:
-            dk = self.generate_data_key(probe)
-            ok = self.unwrap(dk.wrapped, probe) == dk.plaintext
-            detail = "datakey + decrypt round trip ok" if ok else "round trip returned another key"
-        except Exception as exc:
-            ok, detail = False, f"{type(exc).__name__}: {exc}"
-        info = self._key_info
-        return HealthStatus(
-            ok=ok,
-            provider=self.scheme,
-            key_id=self.key_id,
-            key_version=info.latest_version if info is not None else 0,
-            detail=detail,
-            latency_ms=(time.perf_counter() - start) * 1000,
-        )
+    set_min_decryption_version = renamed_method("set_min_decryption_version", "retire_below")
+
+    def _probe(self) -> str:
+        dk = self.generate_data_key({"tigerseal-health-check": "1"})
+        if self.unwrap(dk.wrapped, {"tigerseal-health-check": "1"}) != dk.plaintext:
+            raise KeyProviderError(f"Vault key {self.key_id} returned another data key")
+        return "datakey + decrypt round trip ok"
 
     def close(self) -> None:
         self._transport.close()
