@@ -130,7 +130,7 @@ def test_retired_version_fails_every_message(provider: FakeKeyProvider) -> None:
     svc = EncryptionService(provider)
     sealed = svc.encrypt_many([b"a", b"b"])
     provider.rotate()
-    provider.retire(provider.key_version)
+    provider.retire_below(provider.key_version)
     out = svc.decrypt_many(sealed, return_exceptions=True)
     assert all(isinstance(e, KeyVersionRetired) for e in out)
 
