@@ -123,8 +123,7 @@ def run_threads(fn: Any, threads: int, per_thread: int) -> float:
 
 
 def child_provider(locking: str, mechanism: str, total: int, repeats: int) -> list[dict[str, Any]]:
-    from tigerseal_pkcs11.admin import init_key
-    from tigerseal_pkcs11.provider import Pkcs11Provider
+    from tigerseal_pkcs11 import Pkcs11Provider, init_key
 
     obj = f"bench-{locking}-{mechanism}-{secrets.token_hex(3)}"
     uri = key_uri(obj, locking, mechanism)
@@ -237,8 +236,7 @@ def child_raw(total: int, repeats: int) -> list[dict[str, Any]]:
 
 def child_cache(messages: int) -> list[dict[str, Any]]:
     from tigerseal.envelope import CachePolicy, EncryptionService
-    from tigerseal_pkcs11.admin import init_key
-    from tigerseal_pkcs11.provider import Pkcs11Provider
+    from tigerseal_pkcs11 import Pkcs11Provider, init_key
 
     uri = key_uri(f"bench-cache-{secrets.token_hex(3)}", "global", "auto")
     init_key(uri)

@@ -334,7 +334,7 @@ def parallel_rows(engine: Engine, n: int, rounds: int, batch: int) -> list[dict[
 
 def vault_rows(engine: Engine, n: int, batch: int) -> list[dict[str, Any]]:
     from bench_vault import bao_server, new_key
-    from tigerseal_vault.provider import VaultTransitProvider
+    from tigerseal_vault import VaultTransitProvider
 
     rows: list[dict[str, Any]] = []
     with bao_server() as (addr, token):

@@ -38,7 +38,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import emit
 from tigerseal.envelope import CachePolicy, EncryptionService
-from tigerseal_vault.provider import VaultTransitProvider
+from tigerseal_vault import VaultTransitProvider
 
 CONTEXT = {"table": "tiger_accounts", "column": "private_key"}
 PAYLOAD = secrets.token_bytes(1024)

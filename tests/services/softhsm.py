@@ -181,7 +181,7 @@ def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoftHSM]:
 @pytest.fixture
 def softhsm_key(softhsm: SoftHSM) -> str:
     """A fresh AES-256 KEK (version 1) on the main token; returns its object label."""
-    from tigerseal_pkcs11.admin import init_key
+    from tigerseal_pkcs11 import init_key
 
     label = softhsm.new_label()
     init_key(softhsm.uri(label))

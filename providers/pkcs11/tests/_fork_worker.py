@@ -26,8 +26,8 @@ CHILD_TIMEOUT = 60.0
 
 
 def child(uri: str, old: object, wrapped: object, dek: bytes) -> dict[str, str]:
+    from tigerseal_pkcs11._provider import Pkcs11Provider
     from tigerseal_pkcs11._session import get_module
-    from tigerseal_pkcs11.provider import Pkcs11Provider
 
     outcomes: dict[str, str] = {}
 
@@ -55,8 +55,8 @@ def child(uri: str, old: object, wrapped: object, dek: bytes) -> dict[str, str]:
 
 
 def main() -> int:
-    from tigerseal_pkcs11.admin import init_key
-    from tigerseal_pkcs11.provider import Pkcs11Provider
+    from tigerseal_pkcs11._admin import init_key
+    from tigerseal_pkcs11._provider import Pkcs11Provider
 
     uri = sys.argv[1]
     init_key(uri)

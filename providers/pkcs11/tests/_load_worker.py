@@ -27,8 +27,8 @@ def main() -> int:
     parser.add_argument("--rotate-at", type=int, default=-1)
     args = parser.parse_args()
 
-    from tigerseal_pkcs11.admin import init_key
-    from tigerseal_pkcs11.provider import Pkcs11Provider
+    from tigerseal_pkcs11._admin import init_key
+    from tigerseal_pkcs11._provider import Pkcs11Provider
 
     init_key(args.uri, usage=args.usage)
     provider = Pkcs11Provider(args.uri)

@@ -20,8 +20,8 @@ from collections.abc import Callable
 
 def main() -> int:
     from tigerseal.envelope import EncryptionService
-    from tigerseal_pkcs11.admin import init_key
-    from tigerseal_pkcs11.provider import Pkcs11Provider
+    from tigerseal_pkcs11._admin import init_key
+    from tigerseal_pkcs11._provider import Pkcs11Provider
 
     uri, tokendir = sys.argv[1], sys.argv[2]
     init_key(uri)

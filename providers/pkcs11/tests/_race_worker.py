@@ -15,7 +15,7 @@ import sys
 
 
 def main() -> int:
-    from tigerseal_pkcs11.provider import Pkcs11Provider
+    from tigerseal_pkcs11._provider import Pkcs11Provider
 
     provider = Pkcs11Provider(sys.argv[1])
     print(json.dumps({"ready": provider.key_version}), flush=True)

@@ -13,8 +13,8 @@ from tests.services.softhsm import SoftHSM
 @pytest.fixture
 def make_provider(softhsm: SoftHSM) -> Iterator[Callable[..., Any]]:
     """Build providers on fresh keys (``usage`` as in init-key); all closed at teardown."""
-    from tigerseal_pkcs11.admin import init_key
-    from tigerseal_pkcs11.provider import Pkcs11Provider
+    from tigerseal_pkcs11._admin import init_key
+    from tigerseal_pkcs11._provider import Pkcs11Provider
 
     made: list[Pkcs11Provider] = []
 

@@ -17,8 +17,8 @@ from tigerseal.envelope import (
 )
 from tigerseal.errors import ContextMismatchError, DecryptionError, KeyVersionRetired
 from tigerseal.testing.fake import FakeKeyProvider
-from tigerseal_pkcs11.provider import Pkcs11Provider
-from tigerseal_pkcs11.uri import parse_uri
+from tigerseal_pkcs11._options import parse_uri
+from tigerseal_pkcs11._provider import Pkcs11Provider
 
 from tests.services.softhsm import SoftHSM
 
@@ -101,7 +101,7 @@ def test_cache_makes_one_hsm_call_per_window(make_provider: MakeProvider) -> Non
 
 @pytest.fixture
 def configured(softhsm: SoftHSM, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    from tigerseal_pkcs11.admin import init_key
+    from tigerseal_pkcs11._admin import init_key
 
     uri = softhsm.uri(softhsm.new_label("configured"))
     init_key(uri)

@@ -20,8 +20,8 @@ from typing import IO, Any
 
 import pytest
 from pkcs11 import Attribute, ObjectClass
-from tigerseal_pkcs11.admin import init_key, token_session
-from tigerseal_pkcs11.provider import Pkcs11Provider
+from tigerseal_pkcs11._admin import init_key, token_session
+from tigerseal_pkcs11._provider import Pkcs11Provider
 
 from tests.services.softhsm import SoftHSM
 

@@ -40,8 +40,8 @@ from tigerseal.errors import (
 from tigerseal.plugins import PluginRegistry, key_provider_from_uri, set_registry
 from tigerseal.spi import WrappedKey
 from tigerseal_pkcs11 import _keys, _wrap
-from tigerseal_pkcs11.admin import describe_key, import_key, init_key, token_session
-from tigerseal_pkcs11.provider import Pkcs11Provider
+from tigerseal_pkcs11._admin import describe_key, import_key, init_key, token_session
+from tigerseal_pkcs11._provider import Pkcs11Provider
 
 from tests.services.softhsm import SoftHSM
 

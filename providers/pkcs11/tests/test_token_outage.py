@@ -60,7 +60,7 @@ def test_token_directory_gone_then_back(softhsm: SoftHSM, tmp_path: Path, lockin
 LOAD = """
 import sys
 from tigerseal.errors import TigerSealError
-from tigerseal_pkcs11.provider import Pkcs11Provider
+from tigerseal_pkcs11._provider import Pkcs11Provider
 try:
     Pkcs11Provider(sys.argv[1])
 except TigerSealError as exc:
@@ -95,9 +95,9 @@ TORN = """
 import glob, os, sys
 from tigerseal.errors import TigerSealError
 from tigerseal_pkcs11._session import get_module
-from tigerseal_pkcs11.admin import init_key
-from tigerseal_pkcs11.provider import Pkcs11Provider
-from tigerseal_pkcs11.uri import parse_uri
+from tigerseal_pkcs11._admin import init_key
+from tigerseal_pkcs11._provider import Pkcs11Provider
+from tigerseal_pkcs11._options import parse_uri
 
 uri, tokendir = sys.argv[1], sys.argv[2]
 parsed = parse_uri(uri)
@@ -137,8 +137,8 @@ TORN_AT_LOGIN = """
 import glob, os, struct, sys
 from tigerseal.errors import TigerSealError
 from tigerseal_pkcs11 import _session
-from tigerseal_pkcs11.admin import init_key
-from tigerseal_pkcs11.provider import Pkcs11Provider
+from tigerseal_pkcs11._admin import init_key
+from tigerseal_pkcs11._provider import Pkcs11Provider
 
 uri, tokendir = sys.argv[1], sys.argv[2]
 init_key(uri)

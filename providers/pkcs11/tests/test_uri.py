@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from tigerseal.errors import ConfigError
 from tigerseal.plugins import uri_scheme
-from tigerseal_pkcs11.uri import DEFAULT_PIN_ENV, PinSource, parse_uri
+from tigerseal_pkcs11._options import DEFAULT_PIN_ENV, PinSource, parse_uri
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 BASE = f"pkcs11:token=tigerseal;object=kek?module-path={MODULE}"

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tigerseal_vault.provider import VaultTransitProvider, from_uri
+from tigerseal_vault._provider import VaultTransitProvider, from_uri
 
 from tests.services.vault import VaultServer
 

@@ -10,8 +10,8 @@ from collections.abc import Callable
 import pytest
 from tigerseal.errors import AccessDenied, ProviderUnavailable
 from tigerseal.plugins import key_provider_from_uri
-from tigerseal_vault.policy import service_policy
-from tigerseal_vault.provider import VaultTransitProvider
+from tigerseal_vault._policy import service_policy
+from tigerseal_vault._provider import VaultTransitProvider
 
 from tests.services.vault import VaultServer
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import pytest
 from tigerseal.spi import KeyProvider
 from tigerseal.testing.contract import ProviderContract
-from tigerseal_vault.provider import VaultTransitProvider
+from tigerseal_vault._provider import VaultTransitProvider
 
 from tests.services.vault import VaultServer
 

@@ -16,7 +16,7 @@ from tigerseal.envelope import (
     reset_encryption_service,
 )
 from tigerseal.errors import ContextMismatchError, DecryptionError, KeyVersionRetired
-from tigerseal_vault.provider import VaultTransitProvider
+from tigerseal_vault._provider import VaultTransitProvider
 
 from tests.services.vault import VaultServer
 

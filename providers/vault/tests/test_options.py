@@ -17,8 +17,8 @@ from tigerseal_vault._options import (
     parse_vault_uri,
     provider_kwargs_from_uri,
 )
-from tigerseal_vault.policy import operator_policy, service_policy
-from tigerseal_vault.provider import VaultTransitProvider, from_uri
+from tigerseal_vault._policy import operator_policy, service_policy
+from tigerseal_vault._provider import VaultTransitProvider, from_uri
 
 ADDR = "http://127.0.0.1:1"  # nothing listens there; no test here sends a request
 

@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 
 import pytest
 from tigerseal.errors import ProviderUnavailable, TigerSealError
+from tigerseal_vault._provider import VaultTransitProvider
 from tigerseal_vault._transport import MAX_ATTEMPTS
-from tigerseal_vault.provider import VaultTransitProvider
 
 from tests.services.vault import VaultServer
 

@@ -20,7 +20,7 @@ from tigerseal.errors import (
 from tigerseal.plugins import key_provider_from_uri
 from tigerseal.spi import WrappedKey
 from tigerseal_vault._context import b64, canonical_context
-from tigerseal_vault.provider import VaultTransitProvider
+from tigerseal_vault._provider import VaultTransitProvider
 
 from tests.services.vault import VaultServer
 

@@ -13,7 +13,7 @@ from tigerseal.passwords import add_pepper, load_pepper_file
 from tigerseal.passwords._pepper import rewrap_pepper_file
 from tigerseal_sql import BlindIndex
 from tigerseal_sql.blind_index import rewrap_blind_index_keys
-from tigerseal_vault.provider import from_uri
+from tigerseal_vault._provider import from_uri
 
 from tests.services.vault import VaultServer
 from tests.unit.passwords.conftest import make_context

@@ -1,8 +1,10 @@
 """tigerseal-pkcs11: the ``pkcs11:`` key provider (HSMs through PKCS#11; SoftHSM2 for development).
 
 Importing this module is cheap (python-pkcs11 is not imported): it only registers the provider
-spec. The provider lives in :mod:`tigerseal_pkcs11.provider` and is imported when a ``pkcs11:``
-URI (RFC 7512) is first configured::
+spec and the ``tigerseal pkcs11`` commands. The public names below are imported on first use;
+the modules behind them are internal (``_provider``, ``_options``, ``_errors``, ``_cli``,
+``_admin``, ``_session``, ``_keys``, ``_wrap``). The provider is built when a ``pkcs11:`` URI
+(RFC 7512) is first configured::
 
     from tigerseal.plugins import key_provider_from_uri
     hsm = key_provider_from_uri(
@@ -22,9 +24,44 @@ from tigerseal.hookspecs import hookimpl
 from tigerseal.spi.specs import CommandSpec, ProviderSpec
 
 if TYPE_CHECKING:
-    from tigerseal_pkcs11.provider import Pkcs11Provider
+    from tigerseal_pkcs11._admin import (
+        KeyReport,
+        describe_key,
+        import_key,
+        init_key,
+        token_session,
+    )
+    from tigerseal_pkcs11._options import PinSource, Pkcs11Options, Pkcs11Uri, parse_uri
+    from tigerseal_pkcs11._provider import Pkcs11Provider
 
-__all__ = ["Pkcs11Provider", "register_commands", "register_key_providers"]
+__all__ = [
+    "KeyReport",
+    "PinSource",
+    "Pkcs11Options",
+    "Pkcs11Provider",
+    "Pkcs11Uri",
+    "describe_key",
+    "import_key",
+    "init_key",
+    "parse_uri",
+    "register_commands",
+    "register_key_providers",
+    "token_session",
+]
+
+# Public name -> internal module (imported on first access: python-pkcs11 loads only then).
+_LAZY = {
+    "Pkcs11Provider": "tigerseal_pkcs11._provider",
+    "KeyReport": "tigerseal_pkcs11._admin",
+    "describe_key": "tigerseal_pkcs11._admin",
+    "import_key": "tigerseal_pkcs11._admin",
+    "init_key": "tigerseal_pkcs11._admin",
+    "token_session": "tigerseal_pkcs11._admin",
+    "PinSource": "tigerseal_pkcs11._options",
+    "Pkcs11Options": "tigerseal_pkcs11._options",
+    "Pkcs11Uri": "tigerseal_pkcs11._options",
+    "parse_uri": "tigerseal_pkcs11._options",
+}
 
 
 @hookimpl
@@ -33,7 +70,7 @@ def register_key_providers() -> list[ProviderSpec]:
     return [
         ProviderSpec(
             name="pkcs11",
-            factory="tigerseal_pkcs11.provider:from_uri",
+            factory="tigerseal_pkcs11._provider:from_uri",
             description="PKCS#11 HSM key (pkcs11:token=...;object=...?module-path=..., RFC 7512)",
         )
     ]
@@ -45,10 +82,10 @@ def register_commands() -> list[CommandSpec]:
     return [
         CommandSpec(
             name="pkcs11",
-            factory="tigerseal_pkcs11.cli:pkcs11",
+            factory="tigerseal_pkcs11._cli:pkcs11",
             description="Manage KEKs on a PKCS#11 token (HSM or SoftHSM2).",
         )
     ]
 
 
-__getattr__, __dir__ = lazy_exports(__name__, {"Pkcs11Provider": "tigerseal_pkcs11.provider"})
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

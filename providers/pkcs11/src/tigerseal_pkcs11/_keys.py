@@ -22,8 +22,8 @@ import pkcs11.exceptions as p11
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from tigerseal.errors import ConfigError, KeyNotFound, KeyProviderError
 
+from tigerseal_pkcs11._options import Pkcs11Uri
 from tigerseal_pkcs11._session import Session
-from tigerseal_pkcs11.uri import Pkcs11Uri
 
 __all__ = [
     "KEK_SIZE",

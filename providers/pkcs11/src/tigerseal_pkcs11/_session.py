@@ -60,7 +60,7 @@ from tigerseal._text import escape_control
 from tigerseal.errors import AccessDenied, ConfigError, KeyProviderError, ProviderUnavailable
 
 from tigerseal_pkcs11._errors import SESSION_LOST, raise_mapped
-from tigerseal_pkcs11.uri import Pkcs11Uri
+from tigerseal_pkcs11._options import Pkcs11Uri
 
 __all__ = ["Module", "Session", "TokenPool", "get_module"]
 

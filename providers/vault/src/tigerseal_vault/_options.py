@@ -254,7 +254,7 @@ def _secret(value: SecretStr | None) -> str | None:
 
 
 def provider_kwargs_from_uri(uri: str, options: dict[str, Any]) -> dict[str, Any]:
-    """Keyword arguments for :class:`~tigerseal_vault.provider.VaultTransitProvider`.
+    """Keyword arguments for :class:`~tigerseal_vault._provider.VaultTransitProvider`.
 
     Args:
         uri: ``vault://[mount/]key-name[?options]``.

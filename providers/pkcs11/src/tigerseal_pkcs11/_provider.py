@@ -8,7 +8,7 @@ Example::
         "?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=env:TIGERSEAL_PKCS11_PIN"
     )
 
-See :mod:`tigerseal_pkcs11.uri` for the URI, :mod:`tigerseal_pkcs11._wrap` for the wrap
+See :mod:`tigerseal_pkcs11._options` for the URI, :mod:`tigerseal_pkcs11._wrap` for the wrap
 mechanisms and blob format, :mod:`tigerseal_pkcs11._session` for threads, logins and sessions.
 """
 
@@ -46,8 +46,8 @@ from tigerseal.spi._capabilities import renamed_method
 
 from tigerseal_pkcs11 import _keys, _wrap
 from tigerseal_pkcs11._errors import SESSION_LOST, raise_mapped
+from tigerseal_pkcs11._options import Pkcs11Uri, parse_uri
 from tigerseal_pkcs11._session import Session, TokenPool, get_module
-from tigerseal_pkcs11.uri import Pkcs11Uri, parse_uri
 
 __all__ = ["Pkcs11Provider", "from_uri"]
 
@@ -89,7 +89,7 @@ class Pkcs11Provider(KeyProvider, Rotatable, Retirable, BatchWrap):
     """Key provider backed by a PKCS#11 token (an HSM, or SoftHSM2 for development).
 
     Args:
-        uri: a ``pkcs11:`` URI (RFC 7512) or a parsed :class:`~tigerseal_pkcs11.uri.Pkcs11Uri`.
+        uri: a ``pkcs11:`` URI (RFC 7512) or a parsed :class:`~tigerseal_pkcs11._options.Pkcs11Uri`.
         **options: override query attributes (``mechanism``, ``locking``, ``max_sessions``,
             ``min_decryption_version``, ``module_path``, ``pin_source``).
 

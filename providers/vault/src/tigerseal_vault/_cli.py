@@ -68,8 +68,8 @@ def init_key(
     token, not the service's). The key is created non-exportable, without plaintext backup.
     """
     from tigerseal_vault._options import VaultSettings
+    from tigerseal_vault._policy import service_policy
     from tigerseal_vault._transport import Transport
-    from tigerseal_vault.policy import service_policy
 
     mount, key = _split(name, mount)
     settings = VaultSettings()
@@ -140,7 +140,7 @@ def init_key(
 @click.option("--operator", is_flag=True, help="Also print what rotation needs.")
 def policy_cmd(name: str, operator: bool) -> None:
     """Print the least-privilege policy for the key NAME ([mount/]key-name)."""
-    from tigerseal_vault.policy import operator_policy, service_policy
+    from tigerseal_vault._policy import operator_policy, service_policy
 
     mount, key = _split(name, None)
     click.echo(service_policy(mount, key), nl=False)

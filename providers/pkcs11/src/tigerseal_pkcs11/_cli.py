@@ -40,8 +40,8 @@ def init_key(uri: str, usage: str) -> None:
     CKA_MODIFIABLE or CKA_COPYABLE, generated on the token (CKA_NEVER_EXTRACTABLE). URI: the
     key's pkcs11: URI (see docs/providers/pkcs11.md).
     """
-    from tigerseal_pkcs11.admin import describe_key
-    from tigerseal_pkcs11.admin import init_key as create
+    from tigerseal_pkcs11._admin import describe_key
+    from tigerseal_pkcs11._admin import init_key as create
 
     version = create(uri, usage=usage)
     report = describe_key(uri)
@@ -54,7 +54,7 @@ def init_key(uri: str, usage: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_versions(uri: str, as_json: bool) -> None:
     """Show every version of a key and its protective attributes (never its value)."""
-    from tigerseal_pkcs11.admin import describe_key
+    from tigerseal_pkcs11._admin import describe_key
 
     report = describe_key(uri)
     if as_json:
@@ -86,7 +86,7 @@ def list_versions(uri: str, as_json: bool) -> None:
 @click.argument("uri")
 def rotate(uri: str) -> None:
     """Generate the next version of a key and make it current."""
-    from tigerseal_pkcs11.provider import Pkcs11Provider
+    from tigerseal_pkcs11._provider import Pkcs11Provider
 
     with Pkcs11Provider(uri) as provider:
         version = provider.rotate()

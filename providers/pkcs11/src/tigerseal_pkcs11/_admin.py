@@ -1,7 +1,7 @@
 """Key administration on a PKCS#11 token: create, import and describe KEKs.
 
 Used by ``tigerseal pkcs11 init-key`` / ``list`` and by tests. Rotation is
-:meth:`tigerseal_pkcs11.provider.Pkcs11Provider.rotate`.
+:meth:`tigerseal_pkcs11._provider.Pkcs11Provider.rotate`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from tigerseal.errors import ConfigError
 
 from tigerseal_pkcs11 import _keys
 from tigerseal_pkcs11._errors import raise_mapped
+from tigerseal_pkcs11._options import Pkcs11Uri, parse_uri
 from tigerseal_pkcs11._session import Session, TokenPool, get_module
-from tigerseal_pkcs11.uri import Pkcs11Uri, parse_uri
 
 __all__ = ["KeyReport", "describe_key", "import_key", "init_key", "token_session"]
 
@@ -88,7 +88,7 @@ def init_key(uri: str | Pkcs11Uri, *, usage: str = "both", **options: Any) -> in
         usage: ``both`` (CKA_ENCRYPT/DECRYPT and CKA_WRAP/UNWRAP: the provider uses AES-GCM
             where the token offers it, else RFC 5649), ``encrypt`` (AES-GCM only) or ``wrap``
             (RFC 5649 only, for HSM policies that allow only key-wrapping keys).
-        **options: URI overrides (see :func:`~tigerseal_pkcs11.uri.parse_uri`).
+        **options: URI overrides (see :func:`~tigerseal_pkcs11._options.parse_uri`).
 
     Returns:
         The version created (1).
