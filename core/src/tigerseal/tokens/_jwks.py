@@ -19,7 +19,8 @@ What it guarantees:
   HMAC algorithms (``HS*``) cannot be configured (a public key must never serve as an HMAC
   secret). The token header's ``alg`` must be allowed, must equal the key's ``alg`` when the
   JWK names one, and must fit the key's type (``RS*``/``PS*``: RSA, ``ES256``: EC P-256...).
-  Keys whose ``use`` is not ``sig`` are ignored.
+  Keys whose ``use`` is not ``sig``, or whose ``key_ops`` lacks ``verify``, are ignored; an
+  RSA key shorter than 2048 bits is refused.
 * **Claims.** ``iss`` and ``aud`` must match the configured values and ``exp`` must be present
   and not past (``leeway`` seconds of clock skew); ``nbf``/``iat`` are checked when present.
 * **Caching.** The key set is kept for ``Cache-Control: max-age`` seconds if the response says
@@ -31,7 +32,8 @@ What it guarantees:
   their expiry; after that :class:`~tigerseal.errors.ProviderUnavailable` says so (a 503, not
   a 401, in the web integrations).
 * **Transport.** ``https://`` only (redirects too), except ``http://`` to ``127.0.0.1``,
-  ``::1`` or ``localhost`` (tests, a sidecar); ``timeout`` seconds per network operation; a
+  ``::1`` or ``localhost`` (tests, a sidecar); ``timeout`` seconds for the whole fetch
+  (connect, headers and body together: a server dripping bytes cannot hold it longer); a
   response larger than ``max_bytes`` or with more than ``max_keys`` keys is refused.
 
 Parsing and signature checks are PyJWT's (``PyJWKSet``, ``PyJWK``, ``jwt.decode``).
@@ -39,12 +41,16 @@ Parsing and signature checks are PyJWT's (``PyJWKSet``, ``PyJWK``, ``jwt.decode`
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import re
+import socket
 import threading
 import time
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -77,6 +83,7 @@ ALLOWED_ALGORITHMS: dict[str, tuple[str, str | None]] = {
     "ES512": ("EC", "P-521"),
     "EdDSA": ("OKP", "Ed25519"),
 }
+_MIN_RSA_BITS = 2048
 _LOCAL_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 _MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)\"?", re.IGNORECASE)
 _NO_CACHE = re.compile(r"(?:^|[,\s])(?:no-store|no-cache)(?:$|[,\s=])", re.IGNORECASE)
@@ -103,7 +110,70 @@ class _HttpsOnlyRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-_OPENER = urllib.request.build_opener(_HttpsOnlyRedirects())
+class _Deadline:
+    """Ends a whole fetch after ``seconds``: the socket timeout bounds each read, not their sum.
+
+    A server that drips one byte per second would otherwise hold a fetch (and the refetch
+    lock every verification of an unknown ``kid`` waits on) for as long as it likes. A timer
+    shuts the connection's socket down at the deadline, which wakes the blocked read.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            expired = self.expired
+        if expired:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def connection(self, base: type[http.client.HTTPConnection]) -> Any:
+        deadline = self
+
+        class Watched(base):  # type: ignore[valid-type,misc]
+            def connect(self) -> None:
+                super().connect()
+                deadline.watch(self.sock)
+
+        return Watched
+
+    def opener(self) -> urllib.request.OpenerDirector:
+        deadline = self
+
+        class Http(urllib.request.HTTPHandler):
+            def http_open(self, req: Any) -> Any:
+                return self.do_open(deadline.connection(http.client.HTTPConnection), req)
+
+        class Https(urllib.request.HTTPSHandler):
+            def https_open(self, req: Any) -> Any:
+                return self.do_open(
+                    deadline.connection(http.client.HTTPSConnection),
+                    req,
+                    context=self._context,  # type: ignore[attr-defined]
+                )
+
+        return urllib.request.build_opener(Http(), Https(), _HttpsOnlyRedirects())
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
 
 
 class RemoteJWKSVerifier:
@@ -119,7 +189,7 @@ class RemoteJWKSVerifier:
         max_ttl: upper bound on a response's ``max-age``.
         refetch_interval: at least this many seconds between fetches caused by unknown
             ``kid`` values or by failed fetches.
-        timeout: seconds per network operation (connect, each read).
+        timeout: seconds for a whole fetch (connect, headers and body together).
         max_bytes: largest response accepted.
         max_keys: most keys accepted in one set.
         leeway: seconds of clock skew tolerated on ``exp``, ``nbf`` and ``iat``.
@@ -194,9 +264,20 @@ class RemoteJWKSVerifier:
         request = urllib.request.Request(  # noqa: S310 - scheme checked in _check_url
             url, headers={"Accept": "application/jwk-set+json, application/json"}
         )
-        with _OPENER.open(request, timeout=self.timeout) as response:
-            body = response.read(self.max_bytes + 1)
-            return body, response.headers.get("Cache-Control")
+        with _Deadline(self.timeout) as deadline:
+            try:
+                with deadline.opener().open(request, timeout=self.timeout) as response:
+                    body = response.read(self.max_bytes + 1)
+                    cache_control = response.headers.get("Cache-Control")
+            except (OSError, http.client.HTTPException) as exc:
+                if deadline.expired:
+                    raise TimeoutError(f"no complete answer within {self.timeout:g}s") from None
+                if isinstance(exc, OSError):
+                    raise
+                raise OSError(type(exc).__name__) from None  # IncompleteRead, BadStatusLine...
+            if deadline.expired:  # cut short: the body may be truncated
+                raise TimeoutError(f"no complete answer within {self.timeout:g}s")
+        return body, cache_control
 
     def _load(self) -> None:
         """Fetch and parse the set (under the lock); on failure keep the old one."""
@@ -207,11 +288,17 @@ class RemoteJWKSVerifier:
         try:
             body, cache_control = self._fetch(self.url)
         except ConfigError:
+            # A redirect to http://: a failed fetch like any other, retried no sooner than
+            # refetch_interval (not on every request).
+            self._last_error = "redirect to a non-https URL"
             raise
         except (OSError, urllib.error.URLError, ValueError) as exc:
             self._last_error = type(exc).__name__
+            why = type(exc).__name__
+            if isinstance(exc, TimeoutError) and exc.args:
+                why = f"{why}: {exc.args[0]}"
             raise ProviderUnavailable(
-                f"cannot fetch the JWKS at {where} ({type(exc).__name__}); tokens signed with "
+                f"cannot fetch the JWKS at {where} ({why}); tokens signed with "
                 "keys not cached here cannot be verified until the identity provider answers"
             ) from None
         if len(body) > self.max_bytes:
@@ -254,6 +341,9 @@ class RemoteJWKSVerifier:
                 continue  # symmetric or unknown keys are never usable here
             if jwk.get("use", "sig") != "sig":
                 continue
+            ops = jwk.get("key_ops")
+            if ops is not None and (not isinstance(ops, list) or "verify" not in ops):
+                continue  # RFC 7517 4.3: a key not published for verification
             kid = jwk.get("kid")
             if kid is not None and not isinstance(kid, str):
                 continue
@@ -345,11 +435,20 @@ class RemoteJWKSVerifier:
                 f"{escape_control(str(jwk.get('kty')), limit=10)!r})"
             )
         try:
-            return PyJWK(jwk, algorithm=alg)
+            with warnings.catch_warnings():  # short RSA keys: refused below, not warned about
+                warnings.simplefilter("ignore")
+                key = PyJWK(jwk, algorithm=alg)
         except PyJWTError:
             raise TokenInvalidError(
                 "the identity provider's key for this token is unusable"
             ) from None
+        bits = getattr(key.key, "key_size", None)
+        if kty == "RSA" and (not isinstance(bits, int) or bits < _MIN_RSA_BITS):
+            raise TokenInvalidError(
+                f"the identity provider's RSA key for this token has {bits} bits; "
+                f"at least {_MIN_RSA_BITS} are required (NIST SP 800-131A)"
+            )
+        return key
 
     def _decode(
         self, token: str | bytes, header: dict[str, Any], jwk: dict[str, Any], alg: str

@@ -1,0 +1,111 @@
+"""RemoteJWKSVerifier under attack: hostile key sets, headers and servers (red-team review)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from tigerseal.errors import ConfigError, ProviderUnavailable, TokenInvalidError
+from tigerseal.tokens import RemoteJWKSVerifier
+
+from tests.unit.jwks.test_remote_jwks import AUD, ISS, IdP, idp, verifier
+
+__all__ = ["idp"]
+
+
+def test_key_ops_without_verify_is_not_used(idp: IdP) -> None:
+    idp.add_rsa("r1")
+    idp.keys["r1"][1]["key_ops"] = ["encrypt"]
+    idp.keys["r1"][1].pop("use")
+    idp.publish()
+    with pytest.raises(TokenInvalidError, match="not in"):
+        verifier(idp).verify(idp.token("r1"))
+
+
+def test_rsa_key_under_2048_bits_is_refused(idp: IdP) -> None:
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505 - the weak key under test
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(weak.public_key()))
+    jwk.update(kid="weak", use="sig", alg="RS256")
+    idp.keys["weak"] = (weak, jwk)
+    idp.publish()
+    with warnings.catch_warnings():  # PyJWT warns when signing with it (the IdP's side)
+        warnings.simplefilter("ignore")
+        token = idp.token("weak")
+    with pytest.raises(TokenInvalidError, match="1024 bits; at least 2048"):
+        verifier(idp).verify(token)
+
+
+def test_crit_header_is_refused(idp: IdP) -> None:
+    idp.add_rsa("r1")
+    token = idp.token("r1", headers={"crit": ["exp"], "b64": False})
+    with pytest.raises(TokenInvalidError):
+        verifier(idp).verify(token)
+
+
+@contextlib.contextmanager
+def raw_server(script: Callable[[socket.socket], None]) -> Iterator[str]:
+    """A one-connection-at-a-time HTTP server whose answer ``script`` writes by hand."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.05)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.recv(65536)  # the request
+                with contextlib.suppress(OSError):
+                    script(conn)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/jwks.json"
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
+def jwks_of(idp: IdP) -> bytes:
+    idp.add_rsa("r1")
+    return idp.served.body
+
+
+def test_slow_loris_jwks_server_hits_a_total_deadline(idp: IdP) -> None:
+    body = jwks_of(idp)
+    token = idp.token("r1")
+
+    def drip(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body))
+        for i in range(0, len(body), len(body) // 15):  # each piece well inside `timeout`
+            conn.sendall(body[i : i + len(body) // 15])
+            time.sleep(0.1)
+
+    with raw_server(drip) as url:
+        v = RemoteJWKSVerifier(url, issuer=ISS, audience=AUD, timeout=0.5)
+        with pytest.raises(ProviderUnavailable, match=r"within 0.5s"):
+            v.verify(token)
+
+
+def test_redirect_to_http_is_not_refetched_on_every_request(idp: IdP) -> None:
+    idp.add_rsa("r1")
+    token = idp.token("r1")
+    idp.served.status = 302
+    idp.served.location = "http://idp.example.com/jwks"
+    v = verifier(idp)
+    for _ in range(5):
+        with pytest.raises((ConfigError, ProviderUnavailable)):
+            v.verify(token)
+    assert idp.served.hits == 1
