@@ -28,6 +28,7 @@ PUBLIC_MODULES = {
     "tigerseal.providers.file",
     "tigerseal.ratelimit.storage_keys",
     # The plugin contract: tigerseal.spi re-exports them, and the docs name the modules.
+    "tigerseal.spi.errors",
     "tigerseal.spi.kinds",
     "tigerseal.spi.options",
     "tigerseal.spi.services",
