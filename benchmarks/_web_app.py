@@ -9,6 +9,7 @@ others:
   store consulted, as with the default settings).
 * ``/jwt_rl``: ``/jwt`` plus the ``RateLimit`` dependency on ``memory://`` (a quota it never
   exhausts, so every request takes the full path and gets the RateLimit fields).
+* ``/jwt_rl1``: the same limit given to ``BearerAuth(rate_limit=...)``: one dependency.
 * ``/jwt_mw``: ``/jwt`` wrapped by ``RateLimitMiddleware`` on ``memory://``.
 * ``/rl_mw``: ``/bare`` wrapped by ``RateLimitMiddleware`` (rate limiting with no dependency).
 * ``/floor``: ``/bare`` behind FastAPI's own ``HTTPBearer`` security dependency, which checks
@@ -34,10 +35,14 @@ limiter = RateLimiter(MemoryRateLimitStorage(), algorithm="sliding_window_log", 
 rule = RateLimitRule(10**9, 3600, name="api", algorithm="gcra")
 bearer = BearerAuth(manager=manager, realm="bench", audit_failures=False)
 per_client = RateLimit(rule, limiter=limiter)
+bearer_limited = BearerAuth(
+    manager=manager, realm="bench", audit_failures=False, rate_limit=per_client
+)
 
 bare_app = FastAPI()
 jwt_app = FastAPI()
 jwt_rl_app = FastAPI()
+jwt_rl1_app = FastAPI()
 jwt_mw_app = FastAPI()
 jwt_mw_app.add_middleware(RateLimitMiddleware, rule=rule, limiter=limiter)
 rl_mw_app = FastAPI()
@@ -59,6 +64,13 @@ async def jwt(token: Annotated[TokenPayload, Security(bearer, scopes=["read"])])
 @jwt_rl_app.get("/jwt_rl", dependencies=[Depends(per_client)])
 async def jwt_rl(
     token: Annotated[TokenPayload, Security(bearer, scopes=["read"])],
+) -> dict[str, bool]:
+    return {"ok": True}
+
+
+@jwt_rl1_app.get("/jwt_rl1")
+async def jwt_rl1(
+    token: Annotated[TokenPayload, Security(bearer_limited, scopes=["read"])],
 ) -> dict[str, bool]:
     return {"ok": True}
 
@@ -88,6 +100,7 @@ APPS: dict[str, ASGIApp] = {
     "/bare": bare_app,
     "/jwt": jwt_app,
     "/jwt_rl": jwt_rl_app,
+    "/jwt_rl1": jwt_rl1_app,
     "/jwt_mw": jwt_mw_app,
 }
 

@@ -41,6 +41,7 @@ VARIANTS = {
     FLOOR: "/floor",
     "jwt": "/jwt",
     "jwt + RateLimit dependency": "/jwt_rl",
+    "jwt with rate_limit= (one dependency)": "/jwt_rl1",
     "jwt + RateLimitMiddleware": "/jwt_mw",
 }
 
@@ -170,7 +171,7 @@ def inprocess(secret: str, token: str, rounds: int) -> list[dict[str, Any]]:
 
     pieces = {
         "piece: BearerAuth call (token seen before)": lambda: _web_app.bearer(
-            Request(scope("/jwt")), SecurityScopes(["read"])
+            Request(scope("/jwt")), Response(), SecurityScopes(["read"])
         ),
         "piece: RateLimit dependency call": lambda: _web_app.per_client(
             Request(scope("/jwt_rl")), Response()

@@ -160,3 +160,38 @@ def test_redis_storage_shared_by_two_apps(serve: Serve, redis_url: str) -> None:
     assert response.status_code == 200
     assert response.headers["ratelimit"] == '"api";r=0;t=60'
     assert httpx.get(first, timeout=10).status_code == 429
+
+
+def test_bearer_with_rate_limit_in_one_dependency(serve: Serve) -> None:
+    import secrets
+
+    from fastapi import Security
+    from tigerseal.tokens import KeySet, TokenManager, TokenPayload
+    from tigerseal_fastapi import BearerAuth
+
+    manager = TokenManager(KeySet.from_secret(secrets.token_urlsafe(48)))
+    limited = BearerAuth(
+        manager=manager,
+        realm="api",
+        audit_failures=False,
+        rate_limit=RateLimit(RateLimitRule(2, 60, name="auth"), limiter=memory_limiter()),
+    )
+    app = FastAPI()
+    install_exception_handlers(app)
+
+    @app.get("/me")
+    async def me(token: Annotated[TokenPayload, Security(limited, scopes=["read"])]) -> dict:
+        return {"sub": token.sub}
+
+    url = serve(app) + "/me"
+    good = {"Authorization": f"Bearer {manager.create('alice', ['read'])}"}
+    ok = httpx.get(url, headers=good, timeout=10)
+    assert ok.json() == {"sub": "alice"}
+    assert ok.headers["ratelimit"] == '"auth";r=1;t=60'
+    # Counted before the token is checked: guessing tokens spends the quota too.
+    bad = httpx.get(url, headers={"Authorization": "Bearer forged.token.here"}, timeout=10)
+    assert bad.status_code == 401
+    limited_out = httpx.get(url, headers=good, timeout=10)
+    assert limited_out.status_code == 429
+    assert limited_out.json()["error"] == "rate_limited"
+    assert "retry-after" in limited_out.headers

@@ -30,7 +30,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from fastapi import Request
+from fastapi import Request, Response
 from fastapi.openapi.models import APIKey, APIKeyIn, HTTPBearer
 from fastapi.security import SecurityScopes
 from fastapi.security.base import SecurityBase
@@ -49,6 +49,7 @@ from tigerseal.web import TrustedProxies, audit_auth_failure, bearer_challenge, 
 
 from tigerseal_fastapi._client import client_ip_from_scope
 from tigerseal_fastapi._errors import to_http_exception
+from tigerseal_fastapi._ratelimit import RateLimit
 
 if TYPE_CHECKING:
     from tigerseal.passwords import PepperKeyring
@@ -154,6 +155,9 @@ class BearerAuth(SecurityBase):
             (a bad token or a missing scope still fails).
         cache_size: verified tokens remembered so a repeat skips the signature check (see
             below); ``0`` turns it off.
+        rate_limit: a :class:`RateLimit` applied in the same dependency, before the token is
+            checked (so guessing tokens is limited too): the same 429 and ``RateLimit`` fields
+            as the separate dependency, one dependency resolution fewer per request.
 
     A token seen before is not re-verified while its ``exp`` holds and the manager's key set
     still maps its ``kid`` to the key that verified it; revocation (in-memory store) and
@@ -172,9 +176,11 @@ class BearerAuth(SecurityBase):
         scheme_name: str | None = None,
         auto_error: bool = True,
         cache_size: int = 4096,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         if realm is not None:
             bearer_challenge(realm=realm)  # refuse a realm that cannot be sent, now
+        self.rate_limit = rate_limit
         self.model = HTTPBearer(bearerFormat="JWT")
         self.scheme_name = scheme_name or type(self).__name__
         self.manager = manager
@@ -186,8 +192,10 @@ class BearerAuth(SecurityBase):
         self._verified = _VerifiedTokens(cache_size)
 
     async def __call__(
-        self, request: Request, security_scopes: SecurityScopes
+        self, request: Request, response: Response, security_scopes: SecurityScopes
     ) -> TokenPayload | None:
+        if self.rate_limit is not None:
+            await self.rate_limit(request, response)
         scopes = security_scopes.scopes
         try:
             token = bearer_token(request.headers.get("authorization"))
