@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# providers/_template runs from a copy (tests/unit/plugins/test_template.py), as its users would.
+collect_ignore = ["providers/_template"]
+
 pytest_plugins = [
     "tests.services.moto",
     "tests.services.vault",
