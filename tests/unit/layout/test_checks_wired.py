@@ -31,3 +31,11 @@ def test_check_sh_runs_ruff_mypy_on_every_member_and_the_readme_block() -> None:
         assert f'"{member.relative_to(ROOT).as_posix()}/src"' in config or (
             member.name == "core" and '"core/src/tigerseal"' in config
         ), f"{member} is not in [tool.mypy] files"
+
+
+def test_every_top_level_name_is_listed_in_the_api_reference() -> None:
+    import tigerseal
+
+    page = (ROOT / "docs" / "reference" / "tigerseal.md").read_text()
+    missing = [name for name in tigerseal.__all__ if f"`{name}`" not in page]
+    assert missing == [], f"add {missing} to docs/reference/tigerseal.md"
