@@ -8,7 +8,8 @@ Pure Python, no framework import. Each framework package (``tigerseal_fastapi``,
 * :func:`bearer_token`, :func:`bearer_challenge` -- RFC 6750 ``Authorization`` and
   ``WWW-Authenticate``;
 * :class:`RateLimitRule`, :func:`check_rate_limit` -- per-client quotas with the IETF
-  ``RateLimit`` / ``RateLimit-Policy`` / ``Retry-After`` fields;
+  ``RateLimit`` / ``RateLimit-Policy`` / ``Retry-After`` fields; :func:`exempt_prefixes`
+  checks the paths an app-wide limit leaves alone;
 * :func:`http_error` -- tigerseal errors as a status, a code and a message safe to show;
 * :class:`LoginGuard` -- password sign-in with rehash, audit, and lockout per user and address;
 * :func:`verify_bearer_request`, :func:`verify_api_key_request` -- a request's JWT or API key
@@ -28,7 +29,12 @@ from tigerseal.web._challenge import bearer_challenge, bearer_token, quoted_stri
 from tigerseal.web._errors import HTTPError, http_error
 from tigerseal.web._login import AuditHook, LoginGuard, LoginResult
 from tigerseal.web._proxies import ForwardedHeader, TrustedProxies, parse_address
-from tigerseal.web._ratelimit import RateLimitResult, RateLimitRule, check_rate_limit
+from tigerseal.web._ratelimit import (
+    RateLimitResult,
+    RateLimitRule,
+    check_rate_limit,
+    exempt_prefixes,
+)
 
 __all__ = [
     "AuditHook",
@@ -43,6 +49,7 @@ __all__ = [
     "bearer_challenge",
     "bearer_token",
     "check_rate_limit",
+    "exempt_prefixes",
     "http_error",
     "parse_address",
     "quoted_string",

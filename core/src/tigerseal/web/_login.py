@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -49,9 +50,13 @@ _FAILED_MESSAGE = "the username or password is wrong"
 
 
 def _default_username_key(username: str) -> str:
-    # Case and surrounding space do not make another account in most applications; without
-    # folding, "Admin", "ADMIN" and "admin " would each get their own failure budget.
-    return username.strip().casefold()
+    # Case, compatibility forms and surrounding space do not make another account in most
+    # applications (Django's normalize_username applies NFKC; many lookups are
+    # case-insensitive); without folding, "Admin", "ADMIN", "admin " and the fullwidth
+    # "\uff41dmin" would each get their own failure budget. NFKC after casefold too: folding
+    # can leave a string that is not normalised (Unicode's NFKC_Casefold, approximately).
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", username).casefold())
+    return folded.strip()
 
 
 def _audit_trail(event_type: str, fields: Mapping[str, Any]) -> None:
@@ -88,7 +93,7 @@ class LoginGuard:
         passwords: the password context (default: the process-wide one).
         audit: called for each audited event; default: the audit trail; ``None``: no audit.
         username_key: maps a user name to the name its failures are counted under (default:
-            stripped and case-folded).
+            NFKC-normalised, case-folded and stripped).
 
     Raises:
         ConfigError: a limit is below 1 or the window is not a positive number of seconds.

@@ -13,13 +13,14 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from tigerseal.errors import ConfigError
 from tigerseal.ratelimit._headers import ratelimit_headers, sf_string
 from tigerseal.spi.services import RateLimitAlgorithm, RateLimitDecision, RateLimitPolicy
 
 if TYPE_CHECKING:
     from tigerseal.ratelimit._limiter import RateLimiter
 
-__all__ = ["RateLimitResult", "RateLimitRule", "check_rate_limit"]
+__all__ = ["RateLimitResult", "RateLimitRule", "check_rate_limit", "exempt_prefixes"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,3 +127,34 @@ def check_rate_limit(
     policy = rule.policy(limiter.algorithm)
     decision = limiter.acquire(rule.key(client_id), policy, cost=rule.cost)
     return RateLimitResult.of(rule, policy, decision)
+
+
+def exempt_prefixes(value: object, *, setting: str) -> tuple[str, ...]:
+    """Path prefixes an app-wide rate limit leaves alone, checked once at start-up.
+
+    Args:
+        value: the setting's value: a list (tuple, set) of paths, each starting with ``/``.
+        setting: the setting's name, for the error message.
+
+    Returns:
+        The prefixes, for ``path.startswith(prefixes)``.
+
+    Raises:
+        ConfigError: ``value`` is a single string (``tuple("/health")`` would be ``("/", "h",
+            ...)``: every path exempt), not a collection, or holds an entry that is not a
+            non-empty path starting with ``/`` (such an entry exempts nothing, or everything).
+    """
+    if isinstance(value, str | bytes) or not isinstance(value, list | tuple | set | frozenset):
+        raise ConfigError(
+            f"{setting} must be a list of path prefixes such as ['/health'], "
+            f"not {type(value).__name__}"
+        )
+    prefixes: list[str] = []
+    for entry in value:
+        if not isinstance(entry, str) or not entry.startswith("/"):
+            shown = repr(entry)[:64]
+            raise ConfigError(
+                f"{setting} entry {shown} is not a path starting with '/' (e.g. '/health')"
+            )
+        prefixes.append(entry)
+    return tuple(prefixes)

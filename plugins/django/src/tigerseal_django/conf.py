@@ -23,11 +23,12 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from tigerseal._hostconfig import HostServices, settings_from_mapping
 from tigerseal.errors import ConfigError
-from tigerseal.web import LoginGuard, TrustedProxies
+from tigerseal.web import LoginGuard, TrustedProxies, bearer_challenge, exempt_prefixes
 
 __all__ = [
     "OWN_KEYS",
     "get_blind_index",
+    "get_exempt_prefixes",
     "get_login_guard",
     "get_option",
     "get_services",
@@ -77,6 +78,12 @@ def _load() -> tuple[HostServices, dict[str, Any]]:
                         )
                     except ConfigError as exc:
                         raise ImproperlyConfigured(str(exc)) from None
+                    try:
+                        # A realm no WWW-Authenticate can carry: said now, not as a 500 on
+                        # every unauthenticated request.
+                        bearer_challenge(realm=own.get("REALM", OWN_KEYS["REALM"]))
+                    except (ConfigError, TypeError) as exc:
+                        raise ImproperlyConfigured(f"settings.TIGERSEAL['REALM']: {exc}") from None
                     _state = HostServices(settings), {**OWN_KEYS, **own}
             state = _state
     return state
@@ -104,6 +111,19 @@ def get_trusted_proxies() -> TrustedProxies:
             found = _built["proxies"] = TrustedProxies(get_option("TRUSTED_PROXIES"))
         except ConfigError as exc:
             raise ImproperlyConfigured(f"settings.TIGERSEAL['TRUSTED_PROXIES']: {exc}") from None
+    return found  # type: ignore[no-any-return]
+
+
+def get_exempt_prefixes() -> tuple[str, ...]:
+    """``RATE_LIMIT_EXEMPT`` as checked path prefixes (checked once)."""
+    found = _built.get("exempt")
+    if found is None:
+        try:
+            found = _built["exempt"] = exempt_prefixes(
+                get_option("RATE_LIMIT_EXEMPT"), setting="settings.TIGERSEAL['RATE_LIMIT_EXEMPT']"
+            )
+        except ConfigError as exc:
+            raise ImproperlyConfigured(str(exc)) from None
     return found  # type: ignore[no-any-return]
 
 

@@ -16,10 +16,10 @@ from collections.abc import Callable
 
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
-from tigerseal.errors import ConfigError, TigerSealError, TokenError
+from tigerseal.errors import ConfigError, MissingCredentialsError, TigerSealError, TokenError
 from tigerseal.web import RateLimitRule, verify_bearer_request
 
-from tigerseal_django.conf import get_option, get_services
+from tigerseal_django.conf import get_exempt_prefixes, get_option, get_services
 from tigerseal_django.web import apply_rate_limit, client_ip, error_response
 
 __all__ = ["JWTAuthenticationMiddleware", "RateLimitMiddleware", "TigerSealErrorMiddleware"]
@@ -78,7 +78,7 @@ class RateLimitMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         rule = self._rule()
-        if rule is None or request.path.startswith(tuple(get_option("RATE_LIMIT_EXEMPT"))):
+        if rule is None or request.path.startswith(get_exempt_prefixes()):
             return self.get_response(request)
         rejected, headers = apply_rate_limit(request, rule)
         if rejected is not None:
@@ -111,6 +111,8 @@ class JWTAuthenticationMiddleware:
                     source_ip=client_ip(request),
                     resource=request.path,
                 )
+            except MissingCredentialsError:
+                pass  # another scheme that merely starts with "bearer" ("BearerToken ...")
             except TokenError as exc:
                 return error_response(exc)
         return self.get_response(request)

@@ -27,6 +27,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from tigerseal.errors import RateLimitExceeded, TokenError
 from tigerseal.web import (
     RateLimitRule,
+    bearer_challenge,
     check_rate_limit,
     http_error,
     verify_api_key_request,
@@ -73,6 +74,16 @@ def error_response(
 Check = Callable[[HttpRequest], tuple[HttpResponse | None, dict[str, str]]]
 
 
+def _scopes(scopes: Iterable[str], realm: str | None) -> list[str]:
+    """The required scopes, refused now if a challenge could not carry them or the realm.
+
+    Found at request time instead, every unauthenticated request to the view would be a 500.
+    """
+    required = [scopes] if isinstance(scopes, str) else list(scopes)
+    bearer_challenge(realm=realm, scope=required or None)
+    return required
+
+
 def _guarded(view: View, check: Check) -> View:
     """``view`` behind ``check``: its rejection is returned, its headers added to responses.
 
@@ -114,7 +125,7 @@ def jwt_required(*args: Any, scopes: Iterable[str] = (), realm: str | None = Non
         scopes: scopes the token must grant, all of them.
         realm: the challenge's realm (default ``TIGERSEAL["REALM"]``).
     """
-    required = [scopes] if isinstance(scopes, str) else list(scopes)
+    required = _scopes(scopes, realm)
 
     def check(request: HttpRequest) -> tuple[HttpResponse | None, dict[str, str]]:
         try:
@@ -154,7 +165,7 @@ def api_key_required(
         header: the request header holding the key.
         realm: the challenge's realm (default ``TIGERSEAL["REALM"]``).
     """
-    required = [scopes] if isinstance(scopes, str) else list(scopes)
+    required = _scopes(scopes, realm)
 
     def check(request: HttpRequest) -> tuple[HttpResponse | None, dict[str, str]]:
         try:

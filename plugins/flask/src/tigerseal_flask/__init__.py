@@ -44,7 +44,9 @@ from tigerseal.web import (
     RateLimitResult,
     RateLimitRule,
     TrustedProxies,
+    bearer_challenge,
     check_rate_limit,
+    exempt_prefixes,
     http_error,
     verify_api_key_request,
     verify_bearer_request,
@@ -135,6 +137,13 @@ class _State:
                     "app.config['TIGERSEAL_RATE_LIMIT'] must be (requests, window_seconds), "
                     f"e.g. (100, 60): {exc}"
                 ) from None
+        self.exempt = exempt_prefixes(
+            options["RATE_LIMIT_EXEMPT"], setting="app.config['TIGERSEAL_RATE_LIMIT_EXEMPT']"
+        )
+        try:
+            bearer_challenge(realm=options["REALM"])  # a realm no challenge can carry: now
+        except (ConfigError, TypeError) as exc:
+            raise ConfigError(f"app.config['TIGERSEAL_REALM']: {exc}") from None
         self._guard: LoginGuard | None = None
 
     @property
@@ -193,8 +202,19 @@ def _handle_error(exc: TigerSealError) -> Response:
     return response
 
 
-def _scopes(scopes: Iterable[str]) -> list[str]:
-    return [scopes] if isinstance(scopes, str) else list(scopes)
+def _scopes(scopes: Iterable[str], realm: str | None) -> list[str]:
+    """The required scopes, refused now if a challenge could not carry them or the realm.
+
+    Found at request time instead, every unauthenticated request to the view would be a 500.
+    """
+    required = [scopes] if isinstance(scopes, str) else list(scopes)
+    bearer_challenge(realm=realm, scope=required or None)
+    return required
+
+
+def _call(view: Callable[..., Any], *a: Any, **kw: Any) -> Any:
+    # ensure_sync: an ``async def`` view runs as Flask runs it undecorated (flask[async]).
+    return current_app.ensure_sync(view)(*a, **kw)
 
 
 def jwt_required(*args: Any, scopes: Iterable[str] = (), realm: str | None = None) -> Any:
@@ -205,7 +225,7 @@ def jwt_required(*args: Any, scopes: Iterable[str] = (), realm: str | None = Non
         scopes: scopes the token must grant, all of them.
         realm: the challenge's realm (default ``TIGERSEAL_REALM``).
     """
-    required = _scopes(scopes)
+    required = _scopes(scopes, realm)
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
@@ -220,7 +240,7 @@ def jwt_required(*args: Any, scopes: Iterable[str] = (), realm: str | None = Non
                 )
             except TokenError as exc:
                 return error_response(exc, realm=realm, scopes=required)
-            return view(*a, **kw)
+            return _call(view, *a, **kw)
 
         return wrapped  # type: ignore[return-value]
 
@@ -244,7 +264,7 @@ def api_key_required(
         header: the request header holding the key.
         realm: the challenge's realm (default ``TIGERSEAL_REALM``).
     """
-    required = _scopes(scopes)
+    required = _scopes(scopes, realm)
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
@@ -259,7 +279,7 @@ def api_key_required(
                 )
             except TokenError as exc:
                 return error_response(exc, realm=realm, scopes=required, scheme="ApiKey")
-            return view(*a, **kw)
+            return _call(view, *a, **kw)
 
         return wrapped  # type: ignore[return-value]
 
@@ -309,7 +329,7 @@ def rate_limit(
             result = _check(made, key)
             if not result.allowed:
                 return _rejection(result)
-            response = current_app.make_response(view(*a, **kw))
+            response = current_app.make_response(_call(view, *a, **kw))
             for header, value in result.headers.items():
                 response.headers.setdefault(header, value)
             return response
@@ -321,7 +341,7 @@ def rate_limit(
 
 def _app_rate_limit_before() -> Response | None:
     state = _state()
-    if state.rule is None or request.path.startswith(tuple(state.options["RATE_LIMIT_EXEMPT"])):
+    if state.rule is None or request.path.startswith(state.exempt):
         return None
     result = _check(state.rule, None)
     g.tigerseal_rate_limit = result
