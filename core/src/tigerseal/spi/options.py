@@ -596,7 +596,8 @@ def build_options(
             environment fallback), parsed like the others; they fill only fields neither the
             URI nor code gave (``None``: nothing to fill).
         passthrough: when given, unknown URI options are appended to it instead of refused
-            (a driver's own query parameters: redis-py, SQLAlchemy).
+            (a driver's own query parameters: redis-py, SQLAlchemy), except near-misses of
+            this model's names (difflib ratio >= 0.8), refused as typos.
         refused_in_uri: names refused in a URI with the reason (a secret: ``token``).
 
     Raises:
@@ -615,6 +616,19 @@ def build_options(
         f = by_uri.get(name)
         if f is None:
             if passthrough is not None:
+                # A near-miss of one of ours is a typo, not a driver parameter: sent on, it
+                # would be ignored or fail far from here.
+                import difflib
+
+                close = difflib.get_close_matches(name, by_uri, n=1, cutoff=0.8)
+                if close:
+                    raise _fail(
+                        plugin,
+                        f"unknown option {escape_control(name, limit=40)!r} in the URI. Did you "
+                        f"mean {close[0]!r}? (It is too close to that option to pass it on to "
+                        "the driver.)",
+                        name,
+                    )
                 passthrough.append((name, raw))
                 continue
             hidden = next((g for g in fields if g.uri_name == name), None)

@@ -58,6 +58,8 @@ def split_audit_url(uri: str, options: dict[str, Any]) -> tuple[URL, SqlAuditOpt
     pairs: list[tuple[str, str]] = []
     for name, value in url.query.items():
         if name not in own_names:
+            # Only to refuse near-misses of ours (typos); the driver's parameters stay.
+            build_options(SqlAuditOptions, plugin=PLUGIN, uri=[(name, "")], passthrough=[])
             continue
         if not isinstance(value, str):  # SQLAlchemy folds a repeated parameter into a tuple
             raise OptionError(
