@@ -29,7 +29,6 @@ import os
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from importlib import metadata
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import pluggy
@@ -53,6 +52,8 @@ from tigerseal.spi.kinds import (
 from tigerseal.spi.specs import CommandSpec, PluginSpec
 
 if TYPE_CHECKING:
+    from importlib import metadata
+
     from tigerseal.keyuse import KeyUse, KeyUseScan
     from tigerseal.spi import (
         AuditSink,
@@ -118,6 +119,17 @@ def _groups() -> list[str]:
     return list(dict.fromkeys(k.group for k in KINDS.values() if k.group is not None))
 
 
+def _metadata() -> Any:
+    """``importlib.metadata``, imported on first use.
+
+    Scanning installed distributions is needed only to list or load plugins, never to resolve
+    a built-in name.
+    """
+    from importlib import metadata
+
+    return metadata
+
+
 def uri_scheme(uri: str) -> str:
     """Return the scheme of a key or storage URI (``pkcs11:...`` has no ``//``)."""
     scheme, sep, _ = uri.partition(":")
@@ -177,7 +189,7 @@ def list_plugins(groups: Iterable[str] | None = None) -> list[PluginInfo]:
                 infos.append(PluginInfo(group, name, target, dist, version, builtin))
         if kind.group is None:
             continue
-        for ep in metadata.entry_points(group=kind.group):
+        for ep in _metadata().entry_points(group=kind.group):
             dist = ep.dist.name if ep.dist is not None else "?"
             version = ep.dist.version if ep.dist is not None else "?"
             infos.append(PluginInfo(kind.group, ep.name, ep.value, dist, version, False))
@@ -186,8 +198,8 @@ def list_plugins(groups: Iterable[str] | None = None) -> list[PluginInfo]:
 
 def _dist_version(name: str) -> str:
     try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
+        return str(_metadata().version(name))
+    except _metadata().PackageNotFoundError:
         return "?"
 
 
@@ -283,7 +295,7 @@ class PluginRegistry:
         Raises:
             PluginError: it failed to import, or several distributions claim the name.
         """
-        return self._load_eps(group, name, list(metadata.entry_points(group=group, name=name)))
+        return self._load_eps(group, name, list(_metadata().entry_points(group=group, name=name)))
 
     def _load_eps(self, group: str, name: str, eps: list[metadata.EntryPoint]) -> bool:
         if not eps:
@@ -316,7 +328,7 @@ class PluginRegistry:
         """Load every installed plugin (``tigerseal plugins --load``); report failures."""
         self._ensure_builtins()
         failures: list[LoadFailure] = []
-        installed = metadata.entry_points()  # one scan of the installed distributions (slow)
+        installed = _metadata().entry_points()  # one scan of the installed distributions (slow)
         for group in _groups():
             in_group = installed.select(group=group)
             for ep in in_group:
@@ -410,7 +422,10 @@ class PluginRegistry:
                     if name in table:
                         return table[name]
                     dists = sorted(
-                        {_ep_dist(ep) for ep in metadata.entry_points(group=group, name=candidate)}
+                        {
+                            _ep_dist(ep)
+                            for ep in _metadata().entry_points(group=group, name=candidate)
+                        }
                     )
                     raise PluginError(
                         f"{', '.join(dists)} installs the entry point {candidate!r} in {group}, "
@@ -423,7 +438,7 @@ class PluginRegistry:
         self, kind: PluginKind[Any], name: str, table: Mapping[str, PluginSpec[Any]]
     ) -> Exception:
         entry_points = (
-            {ep.name for ep in metadata.entry_points(group=kind.group)}
+            {ep.name for ep in _metadata().entry_points(group=kind.group)}
             if kind.group is not None
             else set()
         )
@@ -533,6 +548,24 @@ def create(kind: PluginKind[T], name: str, *args: Any, **options: Any) -> T:
     return get_registry().resolve(kind, name).create(*args, **options)
 
 
+#: Built-in key-provider schemes -> the module whose ``register_key_providers`` names them.
+#: Until something builds the registry, these resolve from that module alone (cold start: no
+#: pluggy manager, no other built-in plugin imported, no entry point read). Built-in names win
+#: over installed plugins in the registry too, so the answer is the same.
+_BUILTIN_KEY_PROVIDERS = {"env": "tigerseal.providers.env", "file": "tigerseal.providers.file"}
+
+
+def _builtin_key_provider_spec(scheme: str) -> PluginSpec[KeyProvider] | None:
+    module_name = _BUILTIN_KEY_PROVIDERS.get(scheme)
+    if module_name is None or _REGISTRY.peek() is not None:
+        return None
+    module = importlib.import_module(module_name)
+    for spec in _checked_specs(KEY_PROVIDER, getattr(module, KEY_PROVIDER.hook)()):
+        if scheme in (spec.name, *spec.aliases):
+            return spec if spec.distribution else _with_distribution(spec, "tigerseal")
+    return None
+
+
 def key_provider_from_uri(uri: str, **options: Any) -> KeyProvider:
     """Build a key provider from its URI (``env://...``, ``aws-kms://...``, ``pkcs11:...``).
 
@@ -540,7 +573,12 @@ def key_provider_from_uri(uri: str, **options: Any) -> KeyProvider:
         UnknownProviderError: no installed plugin offers the scheme (the message says which
             distribution would).
     """
-    return create(KEY_PROVIDER, uri_scheme(uri), uri, **options)
+    scheme = uri_scheme(uri)
+    spec = _builtin_key_provider_spec(scheme)
+    if spec is not None:
+        provider: KeyProvider = spec.create(uri, **options)
+        return provider
+    return create(KEY_PROVIDER, scheme, uri, **options)
 
 
 def password_hasher(name: str, **options: Any) -> PasswordHasher:
@@ -606,7 +644,7 @@ def key_uses(scan: KeyUseScan) -> list[KeyUse]:
     registered = {getattr(p, "__name__", None) for p in registry.pm.get_plugins()}
     group = KEY_USES.group
     assert group is not None
-    for ep in metadata.entry_points(group=group):
+    for ep in _metadata().entry_points(group=group):
         if registry.autoload:
             registry.load_entry_point(group, ep.name)
         elif ep.value.partition(":")[0] not in registered:

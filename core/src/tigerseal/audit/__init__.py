@@ -26,17 +26,37 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from tigerseal._defaults import ProcessDefault
+from tigerseal._lazy import lazy_exports
 from tigerseal.audit import _metrics as metrics
-from tigerseal.audit._auditor import Auditor
-from tigerseal.audit._chain import AuditKeys
-from tigerseal.audit._events import OWASP_EVENTS, SEED_ALIASES, RiskLevel
-from tigerseal.audit._filesink import FileAuditSink
-from tigerseal.audit._logsink import LoggingAuditSink
-from tigerseal.audit._redact import Redactor
-from tigerseal.audit._verify import Issue, VerifyReport, verify_audit_file
 
 if TYPE_CHECKING:
+    from tigerseal.audit._auditor import Auditor
+    from tigerseal.audit._chain import AuditKeys
+    from tigerseal.audit._events import OWASP_EVENTS, SEED_ALIASES, RiskLevel
+    from tigerseal.audit._filesink import FileAuditSink
+    from tigerseal.audit._logsink import LoggingAuditSink
+    from tigerseal.audit._redact import Redactor
+    from tigerseal.audit._verify import Issue, VerifyReport, verify_audit_file
     from tigerseal.config import Settings
+
+# Lazy: the rate limiter and the plugin registry import this package for its counters; the
+# auditor, sinks and verifier load when first used.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "Auditor": "tigerseal.audit._auditor",
+        "AuditKeys": "tigerseal.audit._chain",
+        "OWASP_EVENTS": "tigerseal.audit._events",
+        "SEED_ALIASES": "tigerseal.audit._events",
+        "RiskLevel": "tigerseal.audit._events",
+        "FileAuditSink": "tigerseal.audit._filesink",
+        "LoggingAuditSink": "tigerseal.audit._logsink",
+        "Redactor": "tigerseal.audit._redact",
+        "Issue": "tigerseal.audit._verify",
+        "VerifyReport": "tigerseal.audit._verify",
+        "verify_audit_file": "tigerseal.audit._verify",
+    },
+)
 
 __all__ = [
     "OWASP_EVENTS",
@@ -64,6 +84,8 @@ def _close(auditor: Auditor) -> None:
 
 
 def _build() -> Auditor:
+    from tigerseal.audit._auditor import Auditor
+
     global _atexit_registered
     auditor = Auditor()
     if not _atexit_registered:
@@ -91,6 +113,8 @@ def get_auditor(settings: Settings | None = None) -> Auditor:
             ``close()`` it when done).
     """
     if settings is not None:
+        from tigerseal.audit._auditor import Auditor
+
         return Auditor(settings=settings)
     return _AUDITOR.get()
 

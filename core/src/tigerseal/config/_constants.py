@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, urlsplit
 
 #: OWASP Password Storage Cheat Sheet (2023+) for PBKDF2-HMAC-SHA256: 600,000 iterations.
 #: (The seed's 100,000 predates that advice; set ``PBKDF2_ITERATIONS`` to keep it.)
@@ -42,6 +41,8 @@ SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"
 
 def url_problem(url: str) -> str | None:
     """What is wrong with a database URL, without quoting any part of it."""
+    from urllib.parse import parse_qsl, urlsplit  # not on the cold path (key settings)
+
     try:
         parts = urlsplit(url)
         port = parts.port

@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tigerseal._defaults import ProcessDefault
@@ -30,6 +29,8 @@ from tigerseal.config._constants import _ENVIRONMENTS, master_key_problem, parse
 from tigerseal.errors import ConfigError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tigerseal.config._settings import Settings
 
 __all__ = [
@@ -100,7 +101,11 @@ def configured_env_file(environ: Mapping[str, str] | None = None) -> Path | None
     """The dotenv file named by ``TIGERSEAL_ENV_FILE`` (``None``: no file is read)."""
     env = os.environ if environ is None else environ
     name = env.get(ENV_FILE_VARIABLE, "").strip()
-    return Path(name).expanduser() if name else None
+    if not name:
+        return None
+    from pathlib import Path  # not on the cold path: pathlib imports urllib and ipaddress
+
+    return Path(name).expanduser()
 
 
 def read_env_file(path: str | os.PathLike[str]) -> dict[str, str]:
@@ -109,6 +114,8 @@ def read_env_file(path: str | os.PathLike[str]) -> dict[str, str]:
     Raises:
         ConfigError: the file was named but cannot be read.
     """
+    from pathlib import Path
+
     target = Path(path)
     if not target.is_file():
         raise ConfigError(
@@ -134,12 +141,18 @@ def settings_environ(
         env_file: the dotenv file; default the one ``TIGERSEAL_ENV_FILE`` names, if any.
     """
     env = os.environ if environ is None else environ
-    path = configured_env_file(env) if env_file is None else Path(env_file)
+    path = configured_env_file(env) if env_file is None else _path(env_file)
     merged: dict[str, str] = {}
     if path is not None:
         merged.update((k.upper(), v) for k, v in read_env_file(path).items())
     merged.update((k.upper(), v) for k, v in env.items())
     return merged
+
+
+def _path(name: str | os.PathLike[str]) -> Path:
+    from pathlib import Path
+
+    return Path(name)
 
 
 def environment_from(environ: Mapping[str, str]) -> tuple[str, str | None]:

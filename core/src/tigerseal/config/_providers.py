@@ -7,13 +7,14 @@ in-memory ``fake://`` provider there.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tigerseal.config._env import KEY_SETTINGS, SETTINGS, KeySettings
 from tigerseal.errors import ConfigError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tigerseal.config._settings import Settings
 
 __all__ = [
@@ -162,5 +163,7 @@ def select_key_providers(settings: Settings | KeySettings | None = None) -> KeyP
             "no encryption key is configured, and TIGERSEAL_ALLOW_DEV_KEYRING=false refuses "
             f"the development keyring: {how}"
         )
+    from pathlib import Path  # only here: pathlib is not on the cold env:// path
+
     path = Path(s.keyring_path).expanduser().resolve()
     return KeyProviderSelection((f"file://{path}",), SOURCE_DEV_KEYRING, path)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from tigerseal._defaults import ProcessDefault
@@ -14,6 +13,8 @@ from tigerseal.envelope._cache import CachePolicy
 from tigerseal.envelope._service import EncryptionService
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tigerseal.config import Settings
     from tigerseal.spi import KeyProvider
 
