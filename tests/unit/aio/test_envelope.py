@@ -150,6 +150,7 @@ def test_pool_sizes_are_validated() -> None:
 
 
 def test_pool_size_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tigerseal.config import reset_settings
     from tigerseal.errors import ConfigError
 
     aio.shutdown()
@@ -157,8 +158,10 @@ def test_pool_size_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     aio._pools._sizes.update(io=None, hash=None)
     try:
         monkeypatch.setenv("TIGERSEAL_AIO_IO_THREADS", "4")
+        reset_settings()  # the pools read the (cached) settings
         assert aio.pool_sizes()["io"] == 4
         monkeypatch.setenv("TIGERSEAL_AIO_IO_THREADS", "many")
+        reset_settings()
         with pytest.raises(ConfigError, match="TIGERSEAL_AIO_IO_THREADS"):
             aio.pool_sizes()
     finally:

@@ -11,7 +11,9 @@
   queues here and cannot starve the event loop's default executor (``asyncio.to_thread``),
   which the host application uses for its own blocking work.
 
-Both are created on first use; :func:`configure` resizes them (before first use, or it
+The sizes are settings (:class:`tigerseal.config.Settings` fields ``aio_io_threads`` and
+``aio_hash_threads``, validated there, read from the environment or the settings' dotenv
+file). Both pools are created on first use; :func:`configure` resizes them (before first use, or it
 replaces them: running tasks finish on the old pool). Submitted work queues without bound
 behind the busy threads, as ``asyncio.to_thread`` does; apply back-pressure upstream (a rate
 limit, a server concurrency limit).
@@ -28,6 +30,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
+from tigerseal.config._constants import DEFAULT_AIO_IO_THREADS, MAX_AIO_THREADS
 from tigerseal.errors import ConfigError
 
 __all__ = [
@@ -45,10 +48,10 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 #: Default size of the I/O pool (botocore's and requests' default connection-pool size).
-DEFAULT_IO_THREADS = 10
+DEFAULT_IO_THREADS = DEFAULT_AIO_IO_THREADS
 ENV_IO_THREADS = "TIGERSEAL_AIO_IO_THREADS"
 ENV_HASH_THREADS = "TIGERSEAL_AIO_HASH_THREADS"
-_MAX_THREADS = 256
+_MAX_THREADS = MAX_AIO_THREADS
 
 _lock = threading.Lock()
 _io: ThreadPoolExecutor | None = None
@@ -56,18 +59,17 @@ _hash: ThreadPoolExecutor | None = None
 _sizes: dict[str, int | None] = {"io": None, "hash": None}
 
 
-def _size(kind: str, env: str, default: int) -> int:
+def _size(kind: str) -> int:
+    """The size chosen by :func:`configure`, else the settings' (one place reads them)."""
     chosen = _sizes[kind]
     if chosen is not None:
         return chosen
-    raw = os.environ.get(env, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{env}={raw!r} is not a whole number of threads") from None
-    return _check(env, value)
+    from tigerseal.config import get_settings
+
+    settings = get_settings()
+    if kind == "io":
+        return settings.aio_io_threads
+    return settings.aio_hash_threads or _cores()
 
 
 def _check(name: str, value: object) -> int:
@@ -90,7 +92,7 @@ def _io_pool() -> ThreadPoolExecutor:
         with _lock:
             if _io is None:
                 _io = ThreadPoolExecutor(
-                    _size("io", ENV_IO_THREADS, DEFAULT_IO_THREADS),
+                    _size("io"),
                     thread_name_prefix="tigerseal-aio-io",
                 )
             pool = _io
@@ -104,7 +106,7 @@ def _hash_pool() -> ThreadPoolExecutor:
         with _lock:
             if _hash is None:
                 _hash = ThreadPoolExecutor(
-                    _size("hash", ENV_HASH_THREADS, _cores()),
+                    _size("hash"),
                     thread_name_prefix="tigerseal-aio-hash",
                 )
             pool = _hash
@@ -140,12 +142,8 @@ def configure(*, io_threads: int | None = None, hash_threads: int | None = None)
 def pool_sizes() -> dict[str, int]:
     """The sizes the pools have (or will have when first used): ``{"io": n, "hash": m}``."""
     return {
-        "io": _io._max_workers
-        if _io is not None
-        else _size("io", ENV_IO_THREADS, DEFAULT_IO_THREADS),
-        "hash": _hash._max_workers
-        if _hash is not None
-        else _size("hash", ENV_HASH_THREADS, _cores()),
+        "io": _io._max_workers if _io is not None else _size("io"),
+        "hash": _hash._max_workers if _hash is not None else _size("hash"),
     }
 
 

@@ -10,6 +10,11 @@ DEFAULT_PBKDF2_ITERATIONS = 600_000
 #: Below this, PBKDF2 is no longer a password hash worth the name: refused everywhere.
 MIN_PBKDF2_ITERATIONS = 10_000
 #: RFC 7518 ``alg`` values a signing key may use. ``none`` is deliberately absent.
+#: tigerseal.aio's I/O pool size by default (botocore's and requests' connection-pool size).
+DEFAULT_AIO_IO_THREADS = 10
+#: The most threads either tigerseal.aio pool may have.
+MAX_AIO_THREADS = 256
+
 JWT_ALGORITHMS = frozenset(
     {
         "HS256", "HS384", "HS512",

@@ -26,8 +26,10 @@ from pydantic import (
 from tigerseal._weakness import jwt_secret_weakness, master_key_weakness
 from tigerseal.config._constants import (
     _ENVIRONMENTS,
+    DEFAULT_AIO_IO_THREADS,
     DEFAULT_PBKDF2_ITERATIONS,
     JWT_ALGORITHMS,
+    MAX_AIO_THREADS,
     MIN_PBKDF2_ITERATIONS,
     SSL_MODES,
     _known_hashers,
@@ -259,6 +261,18 @@ class Settings(BaseModel):
         validation_alias="TIGERSEAL_AUDIT_SINKS",
         description="space-separated audit sink URIs",
     )
+    aio_io_threads: int = Field(
+        default=DEFAULT_AIO_IO_THREADS,
+        validation_alias="TIGERSEAL_AIO_IO_THREADS",
+        description="threads of tigerseal.aio's I/O pool for blocking key-provider calls "
+        "(1-256; 10 matches botocore's connection pool)",
+    )
+    aio_hash_threads: int | None = Field(
+        default=None,
+        validation_alias="TIGERSEAL_AIO_HASH_THREADS",
+        description="threads of tigerseal.aio's password-hashing pool (1-256; default: the "
+        "number of CPU cores)",
+    )
 
     def __init__(
         self,
@@ -444,6 +458,20 @@ class Settings(BaseModel):
     def _positive(cls, value: int) -> int:
         if value <= 0:
             raise ValueError(f"must be positive, got {value}")
+        return value
+
+    @field_validator("aio_io_threads", "aio_hash_threads", mode="before")
+    @classmethod
+    def _threads(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("aio_io_threads", "aio_hash_threads")
+    @classmethod
+    def _thread_count(cls, value: int | None) -> int | None:
+        if value is not None and not 1 <= value <= MAX_AIO_THREADS:
+            raise ValueError(f"must be a whole number of threads from 1 to {MAX_AIO_THREADS}")
         return value
 
     @field_validator("jwt_leeway")

@@ -1,0 +1,44 @@
+"""tigerseal.aio's pools as an operator meets them: sizes from the settings, forks, cancellation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tigerseal import aio
+from tigerseal.config import Settings, reset_settings
+from tigerseal.errors import ConfigError
+
+
+@pytest.fixture
+def fresh_pools() -> Iterator[None]:
+    aio.shutdown()
+    saved = dict(aio._pools._sizes)
+    aio._pools._sizes.update(io=None, hash=None)
+    yield
+    aio.shutdown()
+    aio._pools._sizes.update(saved)
+    reset_settings()
+
+
+def test_pool_sizes_are_settings_fields_validated_there() -> None:
+    assert Settings(_environ={}).aio_io_threads == 10
+    assert Settings(_environ={}).aio_hash_threads is None  # the number of cores
+    assert Settings(_environ={"TIGERSEAL_AIO_HASH_THREADS": "3"}).aio_hash_threads == 3
+    assert Settings(aio_io_threads=32).aio_io_threads == 32
+    for bad in ("0", "257", "many", "-1"):
+        with pytest.raises(ConfigError, match="TIGERSEAL_AIO_IO_THREADS"):
+            Settings(_environ={"TIGERSEAL_AIO_IO_THREADS": bad})
+
+
+def test_pool_sizes_follow_the_settings_dotenv_file_too(
+    fresh_pools: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    env_file = tmp_path / "tigerseal.env"
+    env_file.write_text("TIGERSEAL_AIO_IO_THREADS=4\nTIGERSEAL_AIO_HASH_THREADS=1\n")
+    monkeypatch.setenv("TIGERSEAL_ENV_FILE", str(env_file))
+    reset_settings()
+    assert aio.pool_sizes() == {"io": 4, "hash": 1}
+    aio.configure(io_threads=6)  # explicit wins over settings
+    assert aio.pool_sizes()["io"] == 6
