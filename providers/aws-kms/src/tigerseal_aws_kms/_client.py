@@ -32,6 +32,13 @@ def client_region(client: Any) -> str | None:
     return str(region) if region else None
 
 
+def _io_threads() -> int:
+    """The size of tigerseal.aio's I/O pool (the threads that call KMS from async code)."""
+    from tigerseal.aio._pools import pool_sizes
+
+    return pool_sizes()["io"]
+
+
 class ClientFactory:
     """Creates (and caches) one KMS client per region from one boto3 session.
 
@@ -64,6 +71,9 @@ class ClientFactory:
             user_agent_extra=_USER_AGENT,
             # Keep-alive connections: a KMS round trip is small, the TLS handshake is not.
             tcp_keepalive=True,
+            # One connection per thread that may call KMS at once: with fewer, calls beyond
+            # the pool open a connection (a TLS handshake) and throw it away afterwards.
+            max_pool_connections=options.max_pool_connections or _io_threads(),
         )
 
     @property

@@ -16,9 +16,10 @@ Options (in the query or as keyword arguments of the factory, parsed by
 ``region``, ``endpoint_url``, ``profile``, ``connect_timeout``, ``read_timeout`` (durations:
 ``2``, ``2.5s``, ``500ms``), ``retry_mode`` (``standard`` | ``adaptive``), ``max_attempts`` (total
 attempts, first one included), ``deadline`` (seconds for one whole provider operation: alias
-resolution, calls, retries and backoff), ``discovery`` (``1``/``0``), ``allowed_accounts`` and
-``allowed_keys`` (comma-separated), plus the keyword-only ``client`` (an already-built boto3
-KMS client) which no URI can carry.
+resolution, calls, retries and backoff), ``max_pool_connections`` (botocore's connection pool
+per client; default: the size of :mod:`tigerseal.aio`'s I/O pool), ``discovery`` (``1``/``0``),
+``allowed_accounts`` and ``allowed_keys`` (comma-separated), plus the keyword-only ``client``
+(an already-built boto3 KMS client) which no URI can carry.
 """
 
 from __future__ import annotations
@@ -144,6 +145,9 @@ class AwsKmsOptions:
             call, retries and backoff sleeps). An attempt starts only if its worst case
             (``connect_timeout + read_timeout``, plus the backoff before it) fits in what is
             left. Default: ``max(30, connect_timeout + read_timeout)``.
+        max_pool_connections: botocore's connection pool per client; ``None``: the size of
+            :mod:`tigerseal.aio`'s I/O pool (``TIGERSEAL_AIO_IO_THREADS``), so each thread
+            calling KMS keeps its connection instead of a TLS handshake per call.
         discovery: whether unwrap may use KMS keys other than the configured one.
         allowed_accounts: accounts whose keys discovery may use.
         allowed_keys: key ARNs discovery may use.
@@ -158,6 +162,7 @@ class AwsKmsOptions:
     retry_mode: RetryMode = "standard"
     max_attempts: int = 3
     deadline: float = 30.0
+    max_pool_connections: int | None = None
     discovery: bool = False
     allowed_accounts: frozenset[str] = field(default_factory=frozenset)
     allowed_keys: frozenset[str] = field(default_factory=frozenset)
@@ -176,7 +181,13 @@ class AwsKmsOptions:
         if self.profile is not None:
             given.append("profile")
         defaults = AwsKmsOptions(self.key)
-        for name in ("connect_timeout", "read_timeout", "retry_mode", "max_attempts"):
+        for name in (
+            "connect_timeout",
+            "read_timeout",
+            "retry_mode",
+            "max_attempts",
+            "max_pool_connections",
+        ):
             if getattr(self, name) != getattr(defaults, name):
                 given.append(name)
         return tuple(given)
@@ -207,6 +218,9 @@ class AwsKmsGivenOptions:
     retry_mode: str | None = option(None, parse=_retry_mode, help="standard or adaptive")
     max_attempts: int | None = option(None, ge=1, le=20, help="attempts per call, first included")
     deadline: Duration | None = option(None, gt=0, le=3600, help="seconds per whole operation")
+    max_pool_connections: int | None = option(
+        None, ge=1, le=256, help="connections kept per client (default: the aio I/O pool size)"
+    )
     discovery: bool = option(False, help="1: unwrap may use other (allow-listed) keys")
     allowed_accounts: frozenset[str] = option(frozenset(), help="accounts discovery may use")
     allowed_keys: frozenset[str] = option(frozenset(), help="key ARNs discovery may use")
@@ -322,6 +336,7 @@ def _validate(key: KeyRef, values: dict[str, Any]) -> AwsKmsOptions:
         retry_mode=values.get("retry_mode") or "standard",
         max_attempts=values.get("max_attempts") or 3,
         deadline=deadline,
+        max_pool_connections=values.get("max_pool_connections"),
         discovery=discovery,
         allowed_accounts=accounts,
         allowed_keys=keys,
