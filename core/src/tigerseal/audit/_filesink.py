@@ -55,7 +55,7 @@ from tigerseal.audit._chain import (
 )
 from tigerseal.audit._clock import timestamp
 from tigerseal.errors import AuditError, AuditIntegrityError, ConfigError
-from tigerseal.spi.options import build_options, given_options, option, parse_uri
+from tigerseal.spi.options import ParsedURI, build_options, given_options, option, parse_uri
 from tigerseal.spi.services import AuditSink
 
 try:
@@ -743,15 +743,13 @@ class FileSinkOptions:
     keys: Any = option(None, uri=False, help="AuditKeys (keyword only)")
 
 
-def from_uri(uri: str, **options: Any) -> FileAuditSink:
-    """Factory of the ``file`` spec.
+def _parse(uri: str) -> ParsedURI:
+    return parse_uri(
+        uri, plugin="file audit sink", schemes=("file",), example="file:///var/log/audit.jsonl"
+    )
 
-    ``file:///var/log/app/audit.jsonl`` (absolute) or ``file://./audit.jsonl`` (relative to the
-    working directory), with options in the query: ``durability``, ``checkpoint_every``,
-    ``checkpoint_interval``, ``checkpoints`` (``0`` disables MACs). Keyword ``options`` win.
-    """
-    plugin = "file audit sink"
-    parsed = parse_uri(uri, plugin=plugin, schemes=("file",), example="file:///var/log/audit.jsonl")
+
+def _path(parsed: ParsedURI) -> str:
     if parsed.authority in (None, "", "localhost"):
         path = unquote(parsed.path)
     elif parsed.authority in (".", ".."):
@@ -763,5 +761,31 @@ def from_uri(uri: str, **options: Any) -> FileAuditSink:
         )
     if not path or path.endswith("/"):
         raise ConfigError(f"audit file URI {parsed.redacted()!r} names no file")
+    return path
+
+
+def path_from_uri(uri: str) -> str:
+    """The file a ``file://`` audit sink URI names (the one rule, for the CLI and key store too).
+
+    ``file:///abs/path`` and ``file://localhost/abs/path`` are absolute, ``file://./rel`` and
+    ``file://../rel`` relative to the working directory; percent-escapes are decoded.
+
+    Raises:
+        ConfigError: not a ``file:`` URI, a host is named, or no file is named.
+    """
+    return _path(_parse(uri))
+
+
+def from_uri(uri: str, **options: Any) -> FileAuditSink:
+    """Factory of the ``file`` spec.
+
+    ``file:///var/log/app/audit.jsonl`` (absolute) or ``file://./audit.jsonl`` (relative to the
+    working directory), with options in the query or as keywords (which must agree):
+    ``durability``, ``checkpoint_every``, ``checkpoint_interval``, ``checkpoints`` (``0``
+    disables MACs); keyword only: ``keys``.
+    """
+    plugin = "file audit sink"
+    parsed = _parse(uri)
+    path = _path(parsed)
     opts = build_options(FileSinkOptions, plugin=plugin, uri=parsed.query, code=options)
     return FileAuditSink(path, **given_options(opts))

@@ -18,7 +18,6 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from tigerseal.audit._chain import KEYS_FORMAT, LEGACY_FORMAT, RESUME, START
 from tigerseal.errors import AuditError
@@ -40,11 +39,13 @@ __all__ = [
 
 def file_target_path(target: str) -> str | None:
     """The path of a file target (a path or ``file://`` URI), ``None`` for other URIs."""
-    parts = urlsplit(target)
-    if "://" not in target or parts.scheme == "":
+    scheme, sep, _ = target.partition("://")
+    if not sep or not scheme:
         return target
-    if parts.scheme == "file":  # file:///abs/path or file://./relative/path, query ignored
-        return parts.netloc + parts.path if parts.netloc in (".", "..") else parts.path
+    if scheme.lower() == "file":  # the file sink's own rule (query options do not matter)
+        from tigerseal.audit._filesink import path_from_uri
+
+        return path_from_uri(target)
     return None
 
 

@@ -20,9 +20,10 @@ def _default_file() -> str:
     from tigerseal.config import get_settings
 
     for uri in get_settings().audit_sinks.split():
-        parts = urlsplit(uri)
-        if parts.scheme == "file":
-            return parts.netloc + parts.path if parts.netloc in (".", "..") else parts.path
+        if uri.lower().startswith("file:"):
+            from tigerseal.audit._filesink import path_from_uri
+
+            return path_from_uri(uri)
     raise click.UsageError(
         "no FILE given and TIGERSEAL_AUDIT_SINKS names no file:// sink; pass the audit file"
     )
