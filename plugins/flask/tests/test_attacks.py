@@ -8,11 +8,11 @@ import pytest
 from tigerseal.errors import ConfigError
 
 
-def _app(**config: Any) -> Any:
+def _app(name: str = "tsflask_attacks", **config: Any) -> Any:
     from flask import Flask
     from tigerseal_flask import TigerSeal
 
-    app = Flask("tsflask_attacks")
+    app = Flask(name)
     app.config.update(config)
     TigerSeal(app)
 
@@ -71,3 +71,19 @@ def test_scopes_that_cannot_be_sent_in_a_challenge_are_refused_when_decorating(
 def test_a_realm_that_cannot_be_sent_is_refused_at_init_app() -> None:
     with pytest.raises(ConfigError, match="REALM"):
         _app(TIGERSEAL_REALM='ap"i\r\nX-Injected: 1')
+
+
+def test_two_apps_in_one_process_keep_their_own_quotas() -> None:
+    # Both on the process-wide limiter (no tigerseal setting in either config): app one's
+    # requests used to count against app two's quota of the same name ("app").
+    one = _app("one", TIGERSEAL_RATE_LIMIT=(100, 60))
+    two = _app("two", TIGERSEAL_RATE_LIMIT=(2, 60))
+    first, second = one.test_client(), two.test_client()
+    assert [first.get("/a").status_code for _ in range(3)] == [200, 200, 200]
+    assert [second.get("/a").status_code for _ in range(3)] == [200, 200, 429]
+    assert second.get("/a").headers["RateLimit-Policy"] == '"app";q=2;w=60'
+
+
+def test_a_django_style_tigerseal_dict_is_an_error_not_ignored() -> None:
+    with pytest.raises(ConfigError, match="TIGERSEAL_JWT_SECRET"):
+        _app(TIGERSEAL={"JWT_SECRET": "x" * 48})

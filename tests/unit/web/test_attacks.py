@@ -36,3 +36,28 @@ def test_unicode_variants_of_a_name_share_its_failure_budget(variant: str) -> No
         guard.record_failure("admin", "192.0.2.1")
     with pytest.raises(LoginLockedError):
         guard.check(variant, "192.0.2.2")
+
+
+@pytest.mark.parametrize("peer", ["", None, "/run/app.sock"])
+def test_behind_a_unix_socket_proxy_clients_are_told_apart_when_it_is_trusted(
+    peer: str | None,
+) -> None:
+    # gunicorn/werkzeug behind nginx on a Unix socket: REMOTE_ADDR is no IP address. Without a
+    # way to trust that peer every client was one id ("" or "unknown"): one per-IP lockout
+    # (20 failures from anyone) locked sign-in for everybody.
+    from tigerseal.web import TrustedProxies
+
+    proxies = TrustedProxies(["unix"])
+    assert proxies.client_ip(peer, "198.51.100.1, 203.0.113.5") == "203.0.113.5"
+    assert proxies.client_ip(peer, ["203.0.113.9"]) == "203.0.113.9"
+    assert proxies.client_ip(peer, "not-an-ip") == "unknown"
+    assert proxies.client_ip(peer, None) == "unknown"
+    # An IP peer is not trusted by "unix": its header is ignored.
+    assert proxies.client_ip("192.0.2.7", "203.0.113.5") == "192.0.2.7"
+
+
+def test_a_non_ip_peer_is_not_trusted_unless_unix_is_listed() -> None:
+    from tigerseal.web import TrustedProxies
+
+    assert TrustedProxies(["10.0.0.1"]).client_ip("", "203.0.113.5") == "unknown"
+    assert TrustedProxies().client_ip("", "203.0.113.5") == "unknown"

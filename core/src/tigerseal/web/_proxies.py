@@ -26,6 +26,9 @@ ForwardedHeader = Literal["x-forwarded-for", "forwarded"]
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+# The entry that trusts a peer that is no IP address: a proxy on a Unix socket.
+_UNIX = ("unix", "unix:")
+
 # More hops than any real proxy chain; a longer header is only walked this far from the right.
 _MAX_HOPS = 64
 
@@ -101,7 +104,9 @@ class TrustedProxies:
     Args:
         proxies: addresses or CIDR networks of the reverse proxies / load balancers in front
             of the application (``"10.0.0.0/8"``, ``"127.0.0.1"``, ``"2001:db8::/32"``).
-            Empty (the default): no header is believed; the client is the peer.
+            ``"unix"``: a peer that is no IP address (a proxy connected over a Unix socket,
+            where ``REMOTE_ADDR`` is empty or a path). Empty (the default): no header is
+            believed; the client is the peer.
         header: ``"x-forwarded-for"`` (default) or ``"forwarded"`` (RFC 7239): the one header
             the proxies write (and overwrite or append to).
 
@@ -109,7 +114,7 @@ class TrustedProxies:
         ConfigError: an entry is not an address or network, or the header is unknown.
     """
 
-    __slots__ = ("header", "networks")
+    __slots__ = ("header", "networks", "unix")
 
     def __init__(
         self, proxies: Iterable[str] = (), *, header: ForwardedHeader = "x-forwarded-for"
@@ -117,31 +122,36 @@ class TrustedProxies:
         if isinstance(proxies, str):
             proxies = [p for p in proxies.split(",") if p.strip()]
         networks: list[_Network] = []
+        unix = False
         for entry in proxies:
+            if str(entry).strip().lower() in _UNIX:
+                unix = True
+                continue
             try:
                 networks.append(ipaddress.ip_network(str(entry).strip(), strict=False))
             except ValueError:
                 raise ConfigError(
                     f"trusted proxy {str(entry)[:64]!r} is not an IP address or CIDR network "
-                    "(e.g. 10.0.0.0/8 or 127.0.0.1)"
+                    "(e.g. 10.0.0.0/8 or 127.0.0.1), or 'unix' for a proxy on a Unix socket"
                 ) from None
         if header not in ("x-forwarded-for", "forwarded"):
             raise ConfigError(
                 f"the forwarding header must be 'x-forwarded-for' or 'forwarded', got {header!r}"
             )
         self.networks: tuple[_Network, ...] = tuple(networks)
+        self.unix = unix
         self.header: ForwardedHeader = header
 
     def __repr__(self) -> str:
-        nets = ", ".join(str(n) for n in self.networks)
+        nets = ", ".join([*(str(n) for n in self.networks), *(["unix"] if self.unix else [])])
         return f"TrustedProxies([{nets}], header={self.header!r})"
 
     def is_trusted(self, address: _Address | str) -> bool:
-        """Whether ``address`` belongs to a trusted proxy."""
+        """Whether ``address`` belongs to a trusted proxy (a non-IP peer: whether ``unix`` is)."""
         if isinstance(address, str):
             parsed = parse_address(address)
             if parsed is None:
-                return False
+                return self.unix
             address = parsed
         return any(address in net for net in self.networks)
 
@@ -173,25 +183,30 @@ class TrustedProxies:
             address (``unknown``, an obfuscated name), that proxy's address is returned: the
             client cannot be identified further, and guessing would let clients choose their
             identity. A peer that is no IP address (a Unix socket) is returned as given, or
-            ``"unknown"`` when there is none.
+            ``"unknown"`` when it is empty or absent, unless ``"unix"`` is trusted: then its
+            header is walked like a trusted proxy's (``"unknown"`` if it names no address).
         """
-        if peer is None:
-            return "unknown"
-        if not self.networks:
+        if not peer:
+            if not self.unix:
+                return "unknown"
+            address = None
+        elif not self.networks and not self.unix:
             return _canonical(peer)  # the common case, cached: no header can matter
-        address = parse_address(peer)
-        if address is None:
-            return peer
-        if not any(address in net for net in self.networks):
-            return str(address)
-        if not values:
-            return str(address)
+        else:
+            address = parse_address(peer)
+            if address is None:
+                if not self.unix:
+                    return peer
+            elif not any(address in net for net in self.networks):
+                return str(address)
+        # The peer is a trusted proxy: walk its header from the right.
         client = address
-        for raw in reversed(self.hops(values)[-_MAX_HOPS:]):
-            hop = parse_address(raw)
-            if hop is None:
-                break
-            client = hop
-            if not any(hop in net for net in self.networks):
-                break
-        return str(client)
+        if values:
+            for raw in reversed(self.hops(values)[-_MAX_HOPS:]):
+                hop = parse_address(raw)
+                if hop is None:
+                    break
+                client = hop
+                if not any(hop in net for net in self.networks):
+                    break
+        return "unknown" if client is None else str(client)

@@ -102,9 +102,15 @@ class TigerSeal:
         Raises:
             ConfigError: an unknown ``TIGERSEAL_`` key, or an invalid value.
         """
+        if "TIGERSEAL" in app.config:
+            # Django's form; here it would be silently ignored, and every setting in it lost.
+            raise ConfigError(
+                "app.config['TIGERSEAL'] is not read: give each setting as its own key, "
+                "e.g. app.config['TIGERSEAL_JWT_SECRET'] or app.config['TIGERSEAL_RATE_LIMIT']"
+            )
         given = {k[len(_PREFIX) :]: v for k, v in app.config.items() if k.startswith(_PREFIX)}
         settings, own = settings_from_mapping(given, source="app.config", own_keys=OPTIONS)
-        state = _State(HostServices(settings), {**OPTIONS, **own})
+        state = _State(HostServices(settings), {**OPTIONS, **own}, app.name)
         app.extensions["tigerseal"] = state
         app.register_error_handler(TigerSealError, _handle_error)
         if state.options["RATE_LIMIT"] is not None:
@@ -120,9 +126,14 @@ class TigerSeal:
 class _State:
     """What ``init_app`` built for one application."""
 
-    def __init__(self, services: HostServices, options: dict[str, Any]) -> None:
+    def __init__(self, services: HostServices, options: dict[str, Any], name: str) -> None:
         self.services = services
         self.options = options
+        # Rate-limit counters are kept under the application's name: two applications in one
+        # process (or on one Redis) share the limiter storage, and a quota named alike in
+        # both ("app", a view name) must not count the other's requests. Stable across
+        # processes, so the workers of one application still share their counters.
+        self.namespace = name + "|"
         try:
             self.proxies = TrustedProxies(options["TRUSTED_PROXIES"])
         except ConfigError as exc:
@@ -287,8 +298,9 @@ def api_key_required(
 
 
 def _check(rule: RateLimitRule, key: Callable[[], str] | None) -> RateLimitResult:
+    state = _state()
     client = key() if key is not None else client_ip()
-    return check_rate_limit(client, rule, limiter=_state().services.limiter)
+    return check_rate_limit(state.namespace + client, rule, limiter=state.services.limiter)
 
 
 def _rejection(result: RateLimitResult) -> Response:
