@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,3 +45,36 @@ def test_pool_sizes_follow_the_settings_dotenv_file_too(
     assert aio.pool_sizes() == {"io": 4, "hash": 1}
     aio.configure(io_threads=6)  # explicit wins over settings
     assert aio.pool_sizes()["io"] == 6
+
+
+def _in_forked_child() -> int:
+    """Run one call on each pool in a forked child; its exit code says what happened."""
+    pid = os.fork()
+    if pid == 0:  # the child: as a gunicorn worker forked after --preload
+        code = 1
+        try:
+
+            async def calls() -> tuple[int, int]:
+                return (
+                    await asyncio.wait_for(aio.run_io(os.getpid), 5),
+                    await asyncio.wait_for(aio.run_hash(os.getpid), 5),
+                )
+
+            code = 0 if asyncio.run(calls()) == (os.getpid(), os.getpid()) else 2
+        except BaseException:
+            code = 3  # timed out: the inherited pool has no threads
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+@pytest.mark.anyio
+async def test_pools_work_in_a_child_forked_after_first_use(fresh_pools: None) -> None:
+    aio.configure(io_threads=1, hash_threads=1)
+    assert await aio.run_io(os.getpid) == os.getpid()  # each pool now has its one thread
+    assert await aio.run_hash(os.getpid) == os.getpid()
+    with warnings.catch_warnings():  # fork() with threads running: what preload servers do
+        warnings.simplefilter("ignore", DeprecationWarning)
+        assert _in_forked_child() == 0
+    assert await aio.run_io(os.getpid) == os.getpid()  # the parent's pools still work

@@ -13,7 +13,8 @@
 
 The sizes are settings (:class:`tigerseal.config.Settings` fields ``aio_io_threads`` and
 ``aio_hash_threads``, validated there, read from the environment or the settings' dotenv
-file). Both pools are created on first use; :func:`configure` resizes them (before first use, or it
+file). Both pools are created on first use (again in a forked child: the parent's pool threads do not
+survive a fork); :func:`configure` resizes them (before first use, or it
 replaces them: running tasks finish on the old pool). Submitted work queues without bound
 behind the busy threads, as ``asyncio.to_thread`` does; apply back-pressure upstream (a rate
 limit, a server concurrency limit).
@@ -70,6 +71,22 @@ def _size(kind: str) -> int:
     if kind == "io":
         return settings.aio_io_threads
     return settings.aio_hash_threads or _cores()
+
+
+def _after_fork_in_child() -> None:
+    """Forget the parent's pools in a forked child (gunicorn ``--preload``, multiprocessing).
+
+    A child inherits the executor objects but none of their threads: an inherited pool that
+    already had all its threads would queue work that no thread ever runs. The child builds
+    its own pools on first use, and a lock the parent held at fork time is not inherited held.
+    """
+    global _io, _hash, _lock
+    _lock = threading.Lock()
+    _io = _hash = None
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _check(name: str, value: object) -> int:
