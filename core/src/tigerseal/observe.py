@@ -18,7 +18,8 @@ Events:
 * ``rate_limit_decision(algorithm, allowed)`` -- a rate limiter decided (sync or async);
 * ``audit_event(event_type, risk_level)`` -- an audit record was written.
 
-An observer that raises is logged and skipped: metrics must never break encryption.
+An observer that raises is logged (a warning the first time per event, then DEBUG) and
+skipped: metrics must never break encryption.
 
 Writing one::
 
@@ -85,6 +86,7 @@ class Observer:
 on: bool = False
 _observers: tuple[Observer, ...] = ()
 _lock = threading.Lock()
+_warned: set[tuple[int, str]] = set()  # (id(observer), event) already warned about
 
 
 def add_observer(observer: Observer) -> Observer:
@@ -103,6 +105,7 @@ def remove_observer(observer: Observer) -> None:
     with _lock:
         _observers = tuple(o for o in _observers if o is not observer)
         on = bool(_observers)
+        _warned.difference_update({k for k in _warned if k[0] == id(observer)})
 
 
 def observers() -> tuple[Observer, ...]:
@@ -115,7 +118,26 @@ def _each(method: str, *args: Any) -> None:
         try:
             getattr(o, method)(*args)
         except Exception:  # an exporter bug must not break encryption or a login
-            log.warning("tigerseal observer %r failed in %s", o, method, exc_info=True)
+            _failed(o, method)
+
+
+def _failed(o: Observer, method: str) -> None:
+    # A broken exporter fails on every operation: one warning with the traceback, then DEBUG,
+    # or the log would carry a traceback per encryption.
+    key = (id(o), method)
+    if key in _warned:
+        log.debug("tigerseal observer %r failed in %s", o, method, exc_info=True)
+        return
+    with _lock:
+        _warned.add(key)
+    log.warning(
+        "tigerseal observer %r failed in %s; further failures of this observer in %s are "
+        "logged at DEBUG",
+        o,
+        method,
+        method,
+        exc_info=True,
+    )
 
 
 def provider_call(provider: str, operation: str, seconds: float, error: str | None) -> None:

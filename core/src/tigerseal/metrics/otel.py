@@ -47,10 +47,10 @@ class OTelObserver(observe.Observer):
         metrics, trace = _api()
         from tigerseal import __version__
 
-        meter = (meter_provider or metrics.get_meter_provider()).get_meter("tigerseal", __version__)
-        self.tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer(
-            "tigerseal", __version__
-        )
+        self.meter_provider = meter_provider or metrics.get_meter_provider()
+        self.tracer_provider = tracer_provider or trace.get_tracer_provider()
+        meter = self.meter_provider.get_meter("tigerseal", __version__)
+        self.tracer = self.tracer_provider.get_tracer("tigerseal", __version__)
         self._trace = trace
         self.provider_calls = meter.create_counter(
             "tigerseal.provider.calls", unit="{call}", description="Key-provider calls"
@@ -108,10 +108,23 @@ class OTelObserver(observe.Observer):
 def install(meter_provider: Any = None, tracer_provider: Any = None) -> OTelObserver:
     """Start exporting tigerseal's metrics and spans (default: the global providers).
 
+    Installing twice with the same providers returns the first observer (each event is
+    counted once).
+
     Raises:
         MissingDependencyError: opentelemetry-api is not installed.
     """
-    obs = OTelObserver(meter_provider, tracer_provider)
+    metrics, trace = _api()
+    meters = meter_provider or metrics.get_meter_provider()
+    tracers = tracer_provider or trace.get_tracer_provider()
+    for current in observe.observers():
+        if (
+            isinstance(current, OTelObserver)
+            and current.meter_provider is meters
+            and current.tracer_provider is tracers
+        ):
+            return current
+    obs = OTelObserver(meters, tracers)
     observe.add_observer(obs)
     return obs
 
