@@ -168,3 +168,67 @@ def test_with_the_data_key_cache(provider: FakeKeyProvider) -> None:
     sealed = svc.encrypt_many([b"x"] * 10, {"t": "1"})
     assert svc.metrics["generate"] == 3  # the cache's limit decides: 4 + 4 + 2
     assert svc.decrypt_many(sealed, {"t": "1"}) == [b"x"] * 10
+
+
+class _Counting(FakeKeyProvider):
+    """Counts single and batch unwrap calls (a provider with a batch API, like Vault)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.single = 0
+        self.batches: list[int] = []
+
+    def unwrap(self, wrapped, context):  # type: ignore[no-untyped-def]
+        self.single += 1
+        return super().unwrap(wrapped, context)
+
+    def unwrap_many(self, items):  # type: ignore[no-untyped-def]
+        self.batches.append(len(items))
+        return super().unwrap_many(items)
+
+
+def test_per_row_contexts_unwrap_in_one_batch_call() -> None:
+    """Rows with their own contexts cannot share a data key, but a provider with a batch API
+    (Vault, HSM) unwraps all of them in one call instead of one call per row."""
+    name = "batch-" + secrets.token_hex(4)
+    p = _Counting(name)
+    try:
+        svc = EncryptionService(p)
+        ctxs = [{"table": "t", "pk": str(i)} for i in range(10)]
+        sealed = svc.encrypt_many([b"v%d" % i for i in range(10)], ctxs)
+        assert svc.decrypt_many(sealed, ctxs) == [b"v%d" % i for i in range(10)]
+        assert p.batches == [10]
+        assert p.single == 0
+        # One tampered wrapped key fails the batch call; every message is then unwrapped on
+        # its own and only the tampered one fails, with decrypt()'s error.
+        raw = [bytearray(bytes(m)) for m in sealed]
+        blob = sealed[4].wrapped_keys[0].blob
+        at = bytes(raw[4]).index(blob) + len(blob) - 1
+        raw[4][at] ^= 1
+        p.batches.clear()
+        out = svc.decrypt_many([bytes(m) for m in raw], ctxs, return_exceptions=True)
+        assert p.batches == [10]
+        assert p.single == 10
+        assert isinstance(out[4], DecryptionError)
+        assert [o for i, o in enumerate(out) if i != 4] == [b"v%d" % i for i in range(10) if i != 4]
+        with pytest.raises(DecryptionError) as alone:
+            svc.decrypt(bytes(raw[4]), ctxs[4])
+        assert str(alone.value) == str(out[4])
+    finally:
+        reset_fake_keys(name)
+
+
+def test_no_provider_call_for_messages_that_fail_the_early_checks() -> None:
+    name = "batch-" + secrets.token_hex(4)
+    p = _Counting(name)
+    try:
+        svc = EncryptionService(p)
+        ctxs = [{"pk": str(i)} for i in range(3)]
+        sealed = [bytes(m) for m in svc.encrypt_many([b"a", b"b", b"c"], ctxs)]
+        wrong = [{"pk": "x"}] * 3  # every context mismatches: no provider is asked
+        out = svc.decrypt_many(sealed, wrong, return_exceptions=True)
+        assert all(isinstance(e, ContextMismatchError) for e in out)
+        assert p.batches == []
+        assert p.single == 0
+    finally:
+        reset_fake_keys(name)

@@ -60,7 +60,7 @@ from tigerseal.errors import (
     ProviderUnavailable,
     TigerSealError,
 )
-from tigerseal.spi._capabilities import rewrap_many
+from tigerseal.spi._capabilities import BatchWrap, rewrap_many, unwrap_many
 from tigerseal.spi._provider import Context, KeyProvider, WrappedKey
 
 __all__ = ["EncryptionService", "MessageInput", "key_section_report"]
@@ -79,6 +79,10 @@ _UnwrapMemo = dict[
     tuple[bytes, tuple[WrappedKey, ...]],
     "tuple[bytes, Callable[[bytes], bytes] | None] | DecryptionError",
 ]
+
+
+# Placeholder in a batch's memo while its key waits for the provider's batch call.
+_QUEUED: Any = object()
 
 
 def _plaintext(data: object) -> bytes | bytearray | memoryview:
@@ -646,17 +650,26 @@ class EncryptionService:
         memo: _UnwrapMemo = {}
         results: list[bytes | DecryptionError] = []
         failures: dict[int, DecryptionError] = {}
+        parsed: list[tuple[bytes, Header] | DecryptionError] = []
+        for i, message in enumerate(items):
+            try:
+                if isinstance(message, bytes) and message[:3] == MAGIC:
+                    data: bytes = message
+                    header = parse_header(data)
+                else:
+                    ed = EncryptedData.parse(message)
+                    data, header = ed.to_bytes(), ed.header
+                self._check_context(header, ctxs[i])
+                parsed.append((data, header))
+            except DecryptionError as exc:
+                parsed.append(exc)
         try:
-            for i, message in enumerate(items):
+            self._prefetch(memo, [x for x in parsed if not isinstance(x, DecryptionError)])
+            for i, item in enumerate(parsed):
                 try:
-                    if isinstance(message, bytes) and message[:3] == MAGIC:
-                        data: bytes = message
-                        header = parse_header(data)
-                    else:
-                        ed = EncryptedData.parse(message)
-                        data, header = ed.to_bytes(), ed.header
-                    self._check_context(header, ctxs[i])
-                    results.append(self._open(data, header, memo))
+                    if isinstance(item, DecryptionError):
+                        raise item
+                    results.append(self._open(item[0], item[1], memo))
                 except DecryptionError as exc:
                     self._count("decrypt_failures")
                     failures[i] = exc
@@ -681,6 +694,80 @@ class EncryptionService:
         # (its ``object`` is the plaintext) is not chained, and no frame local holds the value.
         raw = b""
         raise DecryptionError("the decrypted value is not UTF-8 text; use decrypt() to get bytes")
+
+    def _prefetch(self, memo: _UnwrapMemo, parsed: Sequence[tuple[bytes, Header]]) -> None:
+        """Unwrap a batch's distinct data keys with each provider's batch call (Vault, HSM).
+
+        Only providers that implement ``unwrap_many`` themselves are asked (for the others it is
+        the same loop as message by message), only for messages that passed every check made
+        before a provider call (context, body layout, key-section count), and only the copy
+        that :meth:`_unwrap` would try first. What comes back fills ``memo``, exactly what
+        :meth:`_unwrap` would have returned; each message still checks its commitment, manifest
+        and tag. A batch call that fails changes nothing: its messages are unwrapped one by
+        one, so each reports its own error.
+        """
+        cache = self.cache
+        batches: dict[int, tuple[KeyProvider, list[Any], list[tuple[WrappedKey, Context]]]] = {}
+        for data, header in parsed:
+            manifest = header.manifest
+            if (manifest is None and header.expects_manifest) or (
+                manifest is not None and manifest.key_version != len(header.wrapped_keys)
+            ):
+                continue
+            if header.content_type == CONTENT_SINGLE:
+                if len(data) - header.size < TAG_SIZE:
+                    continue
+            else:
+                try:
+                    _stream.check_layout(memoryview(data)[header.size :], header, complete=True)
+                except DecryptionError:
+                    continue
+            ctx_bytes = header.aad[42:-32]
+            memo_key = (ctx_bytes, header.wrapped_keys)
+            if memo_key in memo:
+                continue
+            first = self._first_owner(header.wrapped_keys)
+            if first is None:
+                continue
+            w, p = first
+            if not isinstance(p, BatchWrap):
+                continue  # no batch API: nothing to gain over message by message
+            if cache is not None:
+                hit = cache.lookup(w, ctx_bytes, p)
+                if hit is not None:
+                    memo[memo_key] = (hit[0], hit[1])
+                    continue
+            batch = batches.setdefault(id(p), (p, [], []))
+            memo[memo_key] = _QUEUED
+            batch[1].append(memo_key)
+            batch[2].append((w, header.context))
+        for p, keys, work in batches.values():
+            for k in keys:
+                del memo[k]
+            if len(work) < 2:
+                continue  # one key: message by message is the same call
+            try:
+                deks = (
+                    _observe.timed(p, "unwrap", unwrap_many, p, work)
+                    if _observe.on
+                    else unwrap_many(p, work)
+                )
+            except Exception:  # each message then reports its own error, one by one
+                self._count("unwrap", len(work))
+                continue
+            self._count("unwrap", len(work))
+            for k, (w, _), dek in zip(keys, work, deks, strict=True):
+                memo[k] = (dek, None)
+                if cache is not None:
+                    cache.put_unwrapped(w, k[0], dek, p)
+
+    def _first_owner(self, wrapped: Sequence[WrappedKey]) -> tuple[WrappedKey, KeyProvider] | None:
+        """The (wrapped key, provider) pair :meth:`_unwrap` tries first."""
+        for w in wrapped:
+            for p in self.providers:
+                if p.owns(w):
+                    return w, p
+        return None
 
     # -- streams -----------------------------------------------------------------------------
     def encrypt_stream(
