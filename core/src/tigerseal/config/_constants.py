@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import re
 
+# One set of boolean words for settings and plugin options.
+from tigerseal.spi.options import FALSE_WORDS as _FALSE
+from tigerseal.spi.options import TRUE_WORDS as _TRUE
+
 #: OWASP Password Storage Cheat Sheet (2023+) for PBKDF2-HMAC-SHA256: 600,000 iterations.
 #: (The seed's 100,000 predates that advice; set ``PBKDF2_ITERATIONS`` to keep it.)
 DEFAULT_PBKDF2_ITERATIONS = 600_000
@@ -99,10 +103,6 @@ def master_key_problem(text: str) -> str | None:
         + "; generate one with: python -c 'import secrets; print(secrets.token_hex(32))'"
         " (or `tigerseal keygen --print`)"
     )
-
-
-_TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})
-_FALSE = frozenset({"0", "false", "f", "no", "n", "off"})
 
 
 def parse_bool(value: object) -> bool:

@@ -65,7 +65,6 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 from urllib.parse import unquote, unquote_plus
 
-from tigerseal._redact import redact_uri
 from tigerseal._text import escape_control
 from tigerseal.errors import OptionError
 
@@ -88,9 +87,10 @@ __all__ = [
 
 T = TypeVar("T")
 
-#: Spellings of true and false (compared after ``strip().lower()``).
-TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
-FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+#: Spellings of true and false (compared after ``strip().lower()``); the settings read the
+#: same words (:func:`tigerseal.config.parse_bool`), as pydantic does.
+TRUE_WORDS = frozenset({"1", "true", "t", "yes", "y", "on"})
+FALSE_WORDS = frozenset({"0", "false", "f", "no", "n", "off"})
 
 
 class _DurationMarker:
@@ -110,6 +110,16 @@ _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h)?\s*\Z")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _INT = re.compile(r"\s*[+-]?\d+\s*\Z")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*\Z")
+
+
+def redact_uri(uri: str) -> str:
+    """:func:`tigerseal._redact.redact_uri` (password and secret-named query values hidden).
+
+    Imported on first use: only error messages and reprs need it, not start-up.
+    """
+    from tigerseal._redact import redact_uri as redact
+
+    return redact(uri)
 
 
 # -- URIs -----------------------------------------------------------------------------------
