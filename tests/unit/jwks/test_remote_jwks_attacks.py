@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from tigerseal.errors import ConfigError, ProviderUnavailable, TokenInvalidError
 from tigerseal.tokens import RemoteJWKSVerifier
 
-from tests.unit.jwks.test_remote_jwks import AUD, ISS, IdP, idp, verifier
+from tests.unit.jwks.test_remote_jwks import AUD, ISS, Clock, IdP, idp, verifier
 
 __all__ = ["idp"]
 
@@ -109,3 +109,55 @@ def test_redirect_to_http_is_not_refetched_on_every_request(idp: IdP) -> None:
         with pytest.raises((ConfigError, ProviderUnavailable)):
             v.verify(token)
     assert idp.served.hits == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_random_kids_during_a_fetch_do_not_take_the_io_pool(
+    idp: IdP, anyio_backend: str
+) -> None:
+    import asyncio
+
+    from tigerseal import aio
+
+    idp.add_rsa("r1")
+    idp.add_rsa("new")
+    bodies = [idp.served.body]
+    idp.publish(["r1"])
+    bodies.insert(0, idp.served.body)  # first fetch: r1 only; second: r1 and new
+    gate = threading.Event()
+    gate.set()
+
+    def fetch(url: str) -> tuple[bytes, str | None]:
+        assert gate.wait(10)
+        return bodies.pop(0), None
+
+    clock = Clock()
+    v = RemoteJWKSVerifier(
+        idp.url, issuer=ISS, audience=AUD, clock=clock, fetch=fetch, refetch_interval=30
+    )
+    v.verify(idp.token("r1"))
+    clock.now += 31
+    gate.clear()  # the identity provider is slow now
+    saved = dict(aio._pools._sizes)
+    aio.configure(io_threads=2)
+    try:
+        rotation = threading.Thread(target=v.verify, args=(idp.token("new"),))
+        rotation.start()  # a fetch for the new kid, in progress
+        while v.fetches < 2:
+            await asyncio.sleep(0.01)
+        forged = [idp.token("r1", headers={"kid": f"rnd{i}"}) for i in range(20)]
+        attack = [asyncio.ensure_future(v.averify(t)) for t in forged]
+        await asyncio.sleep(0.05)
+        # The I/O pool still serves a KMS call while the fetch hangs.
+        assert await asyncio.wait_for(aio.run_io(lambda: "kms"), 5) == "kms"
+        gate.set()
+        results = await asyncio.gather(*attack, return_exceptions=True)
+        assert all(isinstance(r, TokenInvalidError) for r in results)
+        rotation.join(5)
+        assert (await v.averify(idp.token("new"))).sub == "user-1"
+        assert v.fetches == 2
+    finally:
+        gate.set()
+        aio.shutdown()
+        aio._pools._sizes.update(saved)

@@ -41,6 +41,7 @@ Parsing and signature checks are PyJWT's (``PyJWKSet``, ``PyJWK``, ``jwt.decode`
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import http.client
 import json
@@ -257,6 +258,8 @@ class RemoteJWKSVerifier:
         self._expires = 0.0  # when the cached set must be fetched again
         self._last_attempt = -float("inf")
         self._last_error: str | None = None
+        # The fetch in progress (set under the lock): async callers wait for it without a thread.
+        self._inflight: concurrent.futures.Future[None] | None = None
         self.fetches = 0  # attempts, successful or not (metrics, tests)
 
     # -- fetching --------------------------------------------------------------------------------
@@ -370,12 +373,18 @@ class RemoteJWKSVerifier:
             if now - self._last_attempt >= self.refetch_interval or (
                 not fresh and self._last_error is None
             ):
+                inflight: concurrent.futures.Future[None] = concurrent.futures.Future()
+                inflight.set_running_or_notify_cancel()  # waiters cannot cancel it
+                self._inflight = inflight
                 try:
                     self._load()
                 except ProviderUnavailable:
                     if not fresh:
                         raise
                     # The cached set is still valid: answer "unknown key" below.
+                finally:
+                    self._inflight = None
+                    inflight.set_result(None)
                 jwk = self._find(self._keys, kid)
                 if jwk is not None:
                     return jwk
@@ -385,8 +394,12 @@ class RemoteJWKSVerifier:
                     f"({self._last_error}) and no valid cached keys remain; retrying at most "
                     f"every {self.refetch_interval:g}s"
                 )
+        raise self._unknown(kid)
+
+    @staticmethod
+    def _unknown(kid: str | None) -> TokenInvalidError:
         shown = "no kid" if kid is None else f"kid {escape_control(kid, limit=80)!r}"
-        raise TokenInvalidError(
+        return TokenInvalidError(
             f"the token's signing key ({shown}) is not in the identity provider's JWKS"
         )
 
@@ -511,16 +524,39 @@ class RemoteJWKSVerifier:
         """:meth:`verify` for ``async def`` code: a fetch runs in tigerseal's I/O pool.
 
         With the key cached (the usual case) the check runs on the event loop: an RS256 or
-        ES256 signature check takes well under a millisecond.
+        ES256 signature check takes well under a millisecond. An unknown ``kid`` that cannot
+        cause a refetch is refused on the loop too, and a call arriving during another's fetch
+        waits for it without a thread, so tokens with random ``kid`` values never occupy the
+        I/O pool the key providers share.
         """
         header, kid, alg = self._header(token)
         if self._needs_fetch(kid):
-            from tigerseal.aio._pools import run_io
-
-            jwk = await run_io(self._jwk_for, kid)
+            jwk = await self._ajwk_for(kid)
         else:
             jwk = self._jwk_for(kid)
         return self._scopes(self._decode(token, header, jwk, alg), required_scopes)
+
+    async def _ajwk_for(self, kid: str | None) -> dict[str, Any]:
+        """:meth:`_jwk_for` for the event loop: a pool thread only when this call may fetch.
+
+        Tokens with unknown (random) ``kid`` values must not fill tigerseal's I/O pool, which
+        the key providers share: a miss that cannot refetch is answered here, and while
+        another caller fetches this one waits for that fetch without holding a thread.
+        """
+        import asyncio
+
+        inflight = self._inflight
+        if inflight is not None:
+            await asyncio.wrap_future(inflight)
+        if self._clock() < self._expires:
+            jwk = self._find(self._keys, kid)
+            if jwk is not None:
+                return jwk
+            if self._clock() - self._last_attempt < self.refetch_interval:
+                raise self._unknown(kid)  # no refetch due: what _jwk_for would answer
+        from tigerseal.aio._pools import run_io
+
+        return await run_io(self._jwk_for, kid)
 
     def refresh(self) -> None:
         """Fetch the key set now (e.g. at start-up, to fail fast on a wrong URL)."""
