@@ -17,6 +17,7 @@ from tigerseal.errors import (
     DecryptionError,
     EncryptionError,
     KeyVersionRetired,
+    ProviderUnavailable,
 )
 from tigerseal.testing.fake import FakeKeyProvider, reset_fake_keys
 
@@ -232,3 +233,33 @@ def test_no_provider_call_for_messages_that_fail_the_early_checks() -> None:
         assert p.single == 0
     finally:
         reset_fake_keys(name)
+
+
+def test_an_outage_mid_batch_leaves_no_plaintext_in_the_traceback(
+    provider: FakeKeyProvider,
+) -> None:
+    """A provider failure is raised at once, as by decrypt(); the frames it leaves hold no
+    plaintext of the messages already decrypted."""
+    svc = EncryptionService(provider)
+    ctxs = [{"pk": "1"}, {"pk": "2"}]
+    sealed = [bytes(m) for m in svc.encrypt_many([b"first-plaintext", b"second"], ctxs)]
+    original = provider.unwrap
+    calls = {"n": 0}
+
+    def flaky(wrapped, context):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise ProviderUnavailable("the key store is down")
+        return original(wrapped, context)
+
+    provider.unwrap = flaky  # type: ignore[method-assign]
+    provider.unwrap_many = lambda items: (_ for _ in ()).throw(ProviderUnavailable("down"))  # type: ignore[method-assign]
+    with pytest.raises(ProviderUnavailable) as info:
+        svc.decrypt_many(sealed, ctxs)
+    tb = info.value.__traceback__
+    while tb is not None:
+        for value in tb.tb_frame.f_locals.values():
+            assert value != b"first-plaintext"
+            if isinstance(value, list):
+                assert b"first-plaintext" not in value
+        tb = tb.tb_next

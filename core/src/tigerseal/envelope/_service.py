@@ -674,6 +674,11 @@ class EncryptionService:
                     self._count("decrypt_failures")
                     failures[i] = exc
                     results.append(exc)
+        except BaseException:
+            # A provider outage (or an interrupt) leaves mid-batch: error reporters capture
+            # frame locals, so the plaintexts decrypted so far go first.
+            results.clear()
+            raise
         finally:
             memo.clear()  # unwrapped data keys: not kept past the call, nor in a traceback
         if failures and not return_exceptions:
