@@ -13,6 +13,8 @@ from tigerseal import aio
 from tigerseal.config import Settings, reset_settings
 from tigerseal.errors import ConfigError
 
+from tests.unit.aio.conftest import CaptureSink
+
 
 @pytest.fixture
 def fresh_pools() -> Iterator[None]:
@@ -78,3 +80,29 @@ async def test_pools_work_in_a_child_forked_after_first_use(fresh_pools: None) -
         warnings.simplefilter("ignore", DeprecationWarning)
         assert _in_forked_child() == 0
     assert await aio.run_io(os.getpid) == os.getpid()  # the parent's pools still work
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_caller_cannot_suppress_its_audit_record(
+    fresh_pools: None, audit_capture: CaptureSink
+) -> None:
+    """A client that disconnects after a failed login must not erase the audit trail of it.
+
+    With the I/O pool busy the record waits in the queue; cancelling the awaiting task (a
+    server does that on disconnect) used to cancel the queued write.
+    """
+    import threading
+
+    aio.configure(io_threads=1)
+    gate = threading.Event()
+    busy = asyncio.ensure_future(aio.run_io(gate.wait, 10))  # the pool's one thread, busy
+    await asyncio.sleep(0.05)
+    audit = asyncio.ensure_future(aio.audit_security_event("authn_login_fail", user_id="eve"))
+    await asyncio.sleep(0.05)
+    audit.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await audit
+    gate.set()
+    await busy
+    await aio.run_io(lambda: None)  # the queue has drained
+    assert audit_capture.events() == ["authn_login_fail"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tigerseal.aio._pools import run_io
+from tigerseal.aio._pools import run_io_to_completion
 
 __all__ = ["audit_security_event"]
 
@@ -23,7 +23,8 @@ async def audit_security_event(
 
     The file sink may ``fsync`` and a network sink may block: neither runs on the event loop.
     Awaiting returns once the record is written, so a failure surfaces here as
-    :class:`~tigerseal.AuditError`, as in the synchronous call.
+    :class:`~tigerseal.AuditError`, as in the synchronous call. Cancelling the caller does not
+    cancel the write (a client disconnecting after a failed login cannot suppress its record).
     """
     from tigerseal.audit import audit_security_event as emit
 
@@ -38,4 +39,4 @@ async def audit_security_event(
             **fields,
         )
 
-    return await run_io(call)
+    return await run_io_to_completion(call)

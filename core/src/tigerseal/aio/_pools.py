@@ -13,8 +13,8 @@
 
 The sizes are settings (:class:`tigerseal.config.Settings` fields ``aio_io_threads`` and
 ``aio_hash_threads``, validated there, read from the environment or the settings' dotenv
-file). Both pools are created on first use (again in a forked child: the parent's pool threads do not
-survive a fork); :func:`configure` resizes them (before first use, or it
+file). Both pools are created on first use (again in a forked child: the parent's pool
+threads do not survive a fork); :func:`configure` resizes them (before first use, or it
 replaces them: running tasks finish on the old pool). Submitted work queues without bound
 behind the busy threads, as ``asyncio.to_thread`` does; apply back-pressure upstream (a rate
 limit, a server concurrency limit).
@@ -42,6 +42,7 @@ __all__ = [
     "pool_sizes",
     "run_hash",
     "run_io",
+    "run_io_to_completion",
     "shutdown",
 ]
 
@@ -186,6 +187,23 @@ async def _run(
 async def run_io(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Run a blocking I/O call (a key provider, a store without an async client) in the I/O pool."""
     return await _run(_io_pool(), fn, *args, **kwargs)
+
+
+async def run_io_to_completion(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """:func:`run_io` for writes that must happen: cancelling the caller does not cancel them.
+
+    A plain executor call still queued when its awaiting task is cancelled (a client that
+    disconnects, a request timeout) is dropped. For an audit record or a revocation that
+    would let the client decide what is recorded; here the call runs anyway and the caller
+    alone is cancelled.
+    """
+    loop = asyncio.get_running_loop()
+    call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+    future = loop.run_in_executor(_io_pool(), call)
+    # Nobody may await it after a cancellation: retrieve its outcome so that a failure is
+    # not reported as "exception was never retrieved" (the sync call logs/raises its own).
+    future.add_done_callback(lambda f: f.cancelled() or f.exception())
+    return await asyncio.shield(future)
 
 
 async def run_hash(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
 from tigerseal import observe as _observe
-from tigerseal.aio._pools import run_io
+from tigerseal.aio._pools import run_io, run_io_to_completion
 from tigerseal.errors import RateLimitExceeded
 from tigerseal.ratelimit._limiter import DEFAULT_WINDOW, _short
 from tigerseal.ratelimit.storage_keys import strikes_key, user_key
@@ -202,7 +202,7 @@ class AsyncRateLimiter:
         if not decision.allowed:
             if lim._count_rejection(key, effective):
                 # The audit trail may fsync: not on the event loop.
-                await run_io(lim._audit, key, effective, decision)
+                await run_io_to_completion(lim._audit, key, effective, decision)
             if lim.penalty is not None:
                 await self.storage.acquire(strikes_key(key), lim.penalty.strike_policy)
         return decision

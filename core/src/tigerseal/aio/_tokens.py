@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from tigerseal.aio._pools import run_io
+from tigerseal.aio._pools import run_io, run_io_to_completion
 from tigerseal.errors import TokenRevokedError
 
 if TYPE_CHECKING:
@@ -79,13 +79,13 @@ class SyncRevocationAdapter(AsyncRevocationStore):
         if not self.offload:
             self.store.revoke(jti, expires_at)
         else:
-            await run_io(self.store.revoke, jti, expires_at)
+            await run_io_to_completion(self.store.revoke, jti, expires_at)
 
     async def revoke_family(self, family_id: str, expires_at: float) -> None:
         if not self.offload:
             self.store.revoke_family(family_id, expires_at)
         else:
-            await run_io(self.store.revoke_family, family_id, expires_at)
+            await run_io_to_completion(self.store.revoke_family, family_id, expires_at)
 
     async def mark_used(self, jti: str, expires_at: float) -> bool:
         if not self.offload:
@@ -193,4 +193,4 @@ async def revoke_token(
         from tigerseal.tokens import get_token_manager
 
         manager = get_token_manager()
-    await run_io(manager.revoke, token, family=family)
+    await run_io_to_completion(manager.revoke, token, family=family)
