@@ -13,7 +13,8 @@ Pure Python, no framework import. Each framework package (``tigerseal_fastapi``,
 * :func:`http_error` -- tigerseal errors as a status, a code and a message safe to show;
 * :class:`LoginGuard` -- password sign-in with rehash, audit, and lockout per user and address;
 * :func:`verify_bearer_request`, :func:`verify_api_key_request` -- a request's JWT or API key
-  checked with its scopes, failures audited (synchronous frameworks: Django, Flask).
+  checked with its scopes, failures audited (synchronous frameworks: Django, Flask);
+  :class:`VerifiedTokens` lets a repeated token skip the signature check.
 
 See ``docs/fastapi.md`` for the FastAPI use of each.
 """
@@ -21,6 +22,7 @@ See ``docs/fastapi.md`` for the FastAPI use of each.
 from __future__ import annotations
 
 from tigerseal.web._auth import (
+    VerifiedTokens,
     audit_auth_failure,
     verify_api_key_request,
     verify_bearer_request,
@@ -45,6 +47,7 @@ __all__ = [
     "RateLimitResult",
     "RateLimitRule",
     "TrustedProxies",
+    "VerifiedTokens",
     "audit_auth_failure",
     "bearer_challenge",
     "bearer_token",

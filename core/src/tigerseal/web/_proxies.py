@@ -146,6 +146,14 @@ class TrustedProxies:
         nets = ", ".join([*(str(n) for n in self.networks), *(["unix"] if self.unix else [])])
         return f"TrustedProxies([{nets}], header={self.header!r})"
 
+    @property
+    def reads_headers(self) -> bool:
+        """Whether any proxy is trusted (else no forwarding header is ever read).
+
+        A caller need not fetch the header then (with WSGI's environ, a header list is a scan).
+        """
+        return bool(self.networks) or self.unix
+
     def is_trusted(self, address: _Address | str) -> bool:
         """Whether ``address`` belongs to a trusted proxy (a non-IP peer: whether ``unix`` is)."""
         if isinstance(address, str):

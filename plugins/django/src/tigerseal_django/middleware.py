@@ -17,7 +17,12 @@ from collections.abc import Callable
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 from tigerseal.errors import ConfigError, MissingCredentialsError, TigerSealError, TokenError
-from tigerseal.web import RateLimitRule, verify_bearer_request
+from tigerseal.web import (
+    RateLimitRule,
+    VerifiedTokens,
+    audit_auth_failure,
+    verify_bearer_request,
+)
 
 from tigerseal_django.conf import get_exempt_prefixes, get_option, get_services
 from tigerseal_django.web import apply_rate_limit, client_ip, error_response
@@ -99,20 +104,22 @@ class JWTAuthenticationMiddleware:
 
     def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
+        self._verified = VerifiedTokens()  # a repeated token skips the signature check
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        authorization = request.headers.get("Authorization")
+        authorization = request.META.get("HTTP_AUTHORIZATION")
         request.tigerseal_token = None  # type: ignore[attr-defined]
         if authorization and authorization.strip().lower().startswith("bearer"):
             try:
                 request.tigerseal_token = verify_bearer_request(  # type: ignore[attr-defined]
                     authorization,
                     manager=get_services().tokens,
-                    source_ip=client_ip(request),
-                    resource=request.path,
+                    audit=False,  # below, with the client address looked up only then
+                    cache=self._verified,
                 )
             except MissingCredentialsError:
                 pass  # another scheme that merely starts with "bearer" ("BearerToken ...")
             except TokenError as exc:
+                audit_auth_failure(exc, source_ip=client_ip(request), resource=request.path)
                 return error_response(exc)
         return self.get_response(request)

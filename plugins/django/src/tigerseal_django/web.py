@@ -27,6 +27,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from tigerseal.errors import RateLimitExceeded, TokenError
 from tigerseal.web import (
     RateLimitRule,
+    VerifiedTokens,
+    audit_auth_failure,
     bearer_challenge,
     check_rate_limit,
     http_error,
@@ -126,17 +128,19 @@ def jwt_required(*args: Any, scopes: Iterable[str] = (), realm: str | None = Non
         realm: the challenge's realm (default ``TIGERSEAL["REALM"]``).
     """
     required = _scopes(scopes, realm)
+    verified = VerifiedTokens()  # a repeated token skips the signature check
 
     def check(request: HttpRequest) -> tuple[HttpResponse | None, dict[str, str]]:
         try:
             request.tigerseal_token = verify_bearer_request(  # type: ignore[attr-defined]
-                request.headers.get("Authorization"),
+                request.META.get("HTTP_AUTHORIZATION"),
                 scopes=required,
                 manager=get_services().tokens,
-                source_ip=client_ip(request),
-                resource=request.path,
+                audit=False,  # below, with the client address looked up only then
+                cache=verified,
             )
         except TokenError as exc:
+            audit_auth_failure(exc, source_ip=client_ip(request), resource=request.path)
             return error_response(exc, realm=realm, scopes=required), {}
         return None, {}
 

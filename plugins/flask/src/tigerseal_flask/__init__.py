@@ -44,6 +44,8 @@ from tigerseal.web import (
     RateLimitResult,
     RateLimitRule,
     TrustedProxies,
+    VerifiedTokens,
+    audit_auth_failure,
     bearer_challenge,
     check_rate_limit,
     exempt_prefixes,
@@ -183,7 +185,12 @@ def _state(app: Flask | None = None) -> _State:
 # -- requests -------------------------------------------------------------------------------
 def client_ip() -> str:
     """The current request's client address (``remote_addr`` or what trusted proxies say)."""
-    proxies = _state().proxies
+    return _client_ip(_state().proxies)
+
+
+def _client_ip(proxies: TrustedProxies) -> str:
+    if not proxies.reads_headers:
+        return proxies.client_ip(request.remote_addr)
     header = "X-Forwarded-For" if proxies.header == "x-forwarded-for" else "Forwarded"
     return proxies.client_ip(request.remote_addr, request.headers.getlist(header) or None)
 
@@ -237,19 +244,24 @@ def jwt_required(*args: Any, scopes: Iterable[str] = (), realm: str | None = Non
         realm: the challenge's realm (default ``TIGERSEAL_REALM``).
     """
     required = _scopes(scopes, realm)
+    verified = VerifiedTokens()  # a repeated token skips the signature check
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def wrapped(*a: Any, **kw: Any) -> Any:
+            state = _state()
             try:
                 g.tigerseal_token = verify_bearer_request(
                     request.headers.get("Authorization"),
                     scopes=required,
-                    manager=_state().services.tokens,
-                    source_ip=client_ip(),
+                    manager=state.services.tokens,
+                    source_ip=None,  # the address is looked up only for a failure's audit
                     resource=request.path,
+                    audit=False,
+                    cache=verified,
                 )
             except TokenError as exc:
+                audit_auth_failure(exc, source_ip=_client_ip(state.proxies), resource=request.path)
                 return error_response(exc, realm=realm, scopes=required)
             return _call(view, *a, **kw)
 
@@ -299,7 +311,7 @@ def api_key_required(
 
 def _check(rule: RateLimitRule, key: Callable[[], str] | None) -> RateLimitResult:
     state = _state()
-    client = key() if key is not None else client_ip()
+    client = key() if key is not None else _client_ip(state.proxies)
     return check_rate_limit(state.namespace + client, rule, limiter=state.services.limiter)
 
 
