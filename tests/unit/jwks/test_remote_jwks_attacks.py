@@ -161,3 +161,20 @@ async def test_random_kids_during_a_fetch_do_not_take_the_io_pool(
         gate.set()
         aio.shutdown()
         aio._pools._sizes.update(saved)
+
+
+def test_a_kid_reused_for_two_keys_picks_the_one_fitting_the_algorithm(idp: IdP) -> None:
+    idp.add_rsa("k")
+    idp.add_ec("e")
+    rsa_jwk, ec_jwk = idp.keys["k"][1], dict(idp.keys["e"][1], kid="k")
+    idp.served.body = json.dumps({"keys": [rsa_jwk, ec_jwk]}).encode()
+    ec_token = jwt.encode(
+        {"iss": ISS, "aud": AUD, "exp": int(time.time()) + 60},
+        idp.keys["e"][0],
+        algorithm="ES256",
+        headers={"kid": "k"},
+    )
+    v = verifier(idp)
+    assert v.verify(ec_token).sub is None
+    assert v.verify(idp.token("k")).sub == "user-1"
+    assert v.metrics["keys"] == 2

@@ -85,6 +85,9 @@ ALLOWED_ALGORITHMS: dict[str, tuple[str, str | None]] = {
     "EdDSA": ("OKP", "Ed25519"),
 }
 _MIN_RSA_BITS = 2048
+#: The keys published under one ``kid`` (usually one), and a parsed set by ``kid``.
+_Candidates = tuple[dict[str, Any], ...]
+_KeySet = dict[str | None, _Candidates]
 _LOCAL_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 _MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)\"?", re.IGNORECASE)
 _NO_CACHE = re.compile(r"(?:^|[,\s])(?:no-store|no-cache)(?:$|[,\s=])", re.IGNORECASE)
@@ -254,7 +257,7 @@ class RemoteJWKSVerifier:
         self._clock = clock
         self._fetch = fetch or self._http_fetch
         self._lock = threading.Lock()
-        self._keys: dict[str | None, dict[str, Any]] = {}
+        self._keys: _KeySet = {}
         self._expires = 0.0  # when the cached set must be fetched again
         self._last_attempt = -float("inf")
         self._last_error: str | None = None
@@ -323,7 +326,7 @@ class RemoteJWKSVerifier:
         self._expires = now + ttl
         self._last_error = None
 
-    def _parse(self, body: bytes, where: str) -> dict[str | None, dict[str, Any]]:
+    def _parse(self, body: bytes, where: str) -> _KeySet:
         try:
             data = json.loads(body)
         except (ValueError, RecursionError):
@@ -338,7 +341,7 @@ class RemoteJWKSVerifier:
             raise ProviderUnavailable(
                 f"the JWKS at {where} has {len(raw)} keys, more than max_keys={self.max_keys}"
             )
-        keys: dict[str | None, dict[str, Any]] = {}
+        keys: _KeySet = {}
         for jwk in raw:
             if not isinstance(jwk, dict) or jwk.get("kty") not in ("RSA", "EC", "OKP"):
                 continue  # symmetric or unknown keys are never usable here
@@ -350,10 +353,11 @@ class RemoteJWKSVerifier:
             kid = jwk.get("kid")
             if kid is not None and not isinstance(kid, str):
                 continue
-            keys.setdefault(kid, jwk)
+            # A kid may name several keys (one per algorithm during a migration): keep all.
+            keys[kid] = (*keys.get(kid, ()), jwk)
         return keys
 
-    def _jwk_for(self, kid: str | None) -> dict[str, Any]:
+    def _jwk_for(self, kid: str | None) -> _Candidates:
         """The JWK for ``kid``: cached, or after a (rate-limited) refetch."""
         now = self._clock()
         keys = self._keys
@@ -404,7 +408,7 @@ class RemoteJWKSVerifier:
         )
 
     @staticmethod
-    def _find(keys: dict[str | None, dict[str, Any]], kid: str | None) -> dict[str, Any] | None:
+    def _find(keys: _KeySet, kid: str | None) -> _Candidates | None:
         if kid is not None:
             return keys.get(kid)
         # No kid in the token: only unambiguous with a single key in the set.
@@ -431,6 +435,19 @@ class RemoteJWKSVerifier:
         if kid is not None and not isinstance(kid, str):
             raise TokenInvalidError("the token's kid is not a string")
         return header, kid, alg
+
+    @staticmethod
+    def _pick(candidates: _Candidates, alg: str) -> dict[str, Any]:
+        """The key of ``kid`` that fits ``alg`` (several when the provider reuses a kid)."""
+        kty, crv = ALLOWED_ALGORITHMS[alg]
+        for jwk in candidates:
+            if (
+                jwk.get("alg", alg) == alg
+                and jwk.get("kty") == kty
+                and (crv is None or jwk.get("crv") == crv)
+            ):
+                return jwk
+        return candidates[0]  # none fits: _key says why
 
     def _key(self, jwk: dict[str, Any], alg: str) -> PyJWK:
         from jwt import PyJWK, PyJWTError
@@ -464,13 +481,13 @@ class RemoteJWKSVerifier:
         return key
 
     def _decode(
-        self, token: str | bytes, header: dict[str, Any], jwk: dict[str, Any], alg: str
+        self, token: str | bytes, header: dict[str, Any], jwk: _Candidates, alg: str
     ) -> TokenPayload:
         import jwt
 
         from tigerseal.tokens import TokenPayload
 
-        key = self._key(jwk, alg)
+        key = self._key(self._pick(jwk, alg), alg)
         try:
             claims = jwt.decode(
                 token,
@@ -536,7 +553,7 @@ class RemoteJWKSVerifier:
             jwk = self._jwk_for(kid)
         return self._scopes(self._decode(token, header, jwk, alg), required_scopes)
 
-    async def _ajwk_for(self, kid: str | None) -> dict[str, Any]:
+    async def _ajwk_for(self, kid: str | None) -> _Candidates:
         """:meth:`_jwk_for` for the event loop: a pool thread only when this call may fetch.
 
         Tokens with unknown (random) ``kid`` values must not fill tigerseal's I/O pool, which
@@ -567,7 +584,7 @@ class RemoteJWKSVerifier:
     def metrics(self) -> dict[str, Any]:
         """Cached keys, fetch attempts, seconds until the cache expires, last error."""
         return {
-            "keys": len(self._keys),
+            "keys": sum(len(c) for c in self._keys.values()),
             "fetches": self.fetches,
             "expires_in": max(0.0, self._expires - self._clock()),
             "last_error": self._last_error,
