@@ -7,7 +7,7 @@ anchors, so figures from a loaded machine stay comparable.
 
     python benchmarks/bench_cold_start.py [--quick] [--runs N]
 
-The first encrypt uses an env:// key (``TIGERSEAL_ENCRYPTION_MASTER_KEY``) in an empty working
+The first encrypt uses an env:// key (``ENCRYPTION_MASTER_KEY``) in an empty working
 directory: the envelope path with nothing else configured.
 """
 
@@ -58,6 +58,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--runs", type=int, default=0)
+    parser.add_argument(
+        "--compare-src",
+        metavar="DIR",
+        help="also time the tigerseal cases with DIR (another checkout's core/src, e.g. from "
+        "`git archive REV core/src | tar -x -C /tmp/old`) first on PYTHONPATH, interleaved",
+    )
     args = parser.parse_args()
     runs = args.runs or (7 if args.quick else 21)
     workdir = Path(tempfile.mkdtemp(prefix="tigerseal-cold-"))
@@ -66,15 +72,24 @@ def main() -> None:
         for k, v in os.environ.items()
         if not k.startswith("TIGERSEAL_") and k not in ("ENVIRONMENT", "ENCRYPTION_MASTER_KEY")
     }
-    env["TIGERSEAL_ENCRYPTION_MASTER_KEY"] = "a3f1" + secrets.token_hex(30)
-    times: dict[str, list[float]] = {name: [] for name in CASES}
+    # The seed's name: read by this version (as a fallback) and by older ones alike.
+    env["ENCRYPTION_MASTER_KEY"] = "a3f1" + secrets.token_hex(30)
+    cases: dict[str, tuple[list[str], dict[str, str]]] = {
+        name: (argv, env) for name, argv in CASES.items()
+    }
+    if args.compare_src:
+        before = {**env, "PYTHONPATH": str(Path(args.compare_src).resolve())}
+        for name, argv in CASES.items():
+            if "anchor" not in name:
+                cases[f"{name} (before)"] = (argv, before)
+    times: dict[str, list[float]] = {name: [] for name in cases}
     try:
-        for name, argv in CASES.items():  # warm-up: byte-compile, fill the page cache
-            subprocess.run(argv, cwd=workdir, env=env, check=True, capture_output=True)
+        for argv, case_env in cases.values():  # warm-up: byte-compile, fill the page cache
+            subprocess.run(argv, cwd=workdir, env=case_env, check=True, capture_output=True)
         for _ in range(runs):
-            for name, argv in CASES.items():  # interleaved: load changes hit every case alike
+            for name, (argv, case_env) in cases.items():  # interleaved: load hits all alike
                 t = time.perf_counter()
-                subprocess.run(argv, cwd=workdir, env=env, check=True, capture_output=True)
+                subprocess.run(argv, cwd=workdir, env=case_env, check=True, capture_output=True)
                 times[name].append((time.perf_counter() - t) * 1000)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -82,7 +97,7 @@ def main() -> None:
     bare = median["python -c pass (anchor)"]
     aead = median["import cryptography aead (anchor)"]
     rows = []
-    for name in CASES:
+    for name in cases:
         row: dict[str, object] = {
             "name": name,
             "median_ms": round(median[name], 1),

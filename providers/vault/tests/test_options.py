@@ -109,8 +109,11 @@ def test_settings_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
         provider_kwargs_from_uri("vault://x?addr=http://uri:8200", {"addr": "http://c:1"})
 
 
-def test_dotenv_is_read(tmp_path: Path) -> None:
+def test_dotenv_is_read_when_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / ".env").write_text("VAULT_ADDR=http://from-dotenv:8200\nMY_TOKEN=tok-dotenv\n")
+    with pytest.raises(ConfigError, match="no Vault token"):  # ./.env is not read implicitly
+        provider_kwargs_from_uri("vault://x?token_var=MY_TOKEN", {"addr": "http://a:8200"})
+    monkeypatch.setenv("TIGERSEAL_ENV_FILE", str(tmp_path / ".env"))
     kw = provider_kwargs_from_uri("vault://x?token_var=MY_TOKEN", {})
     assert kw["addr"] == "http://from-dotenv:8200"
     assert kw["token"] == "tok-dotenv"

@@ -65,6 +65,8 @@ if TYPE_CHECKING:
         ENV_FILE_VARIABLE,
         SEED_NAMES,
         KeySettings,
+        configured_env_file,
+        read_env_file,
         variable_names,
     )
     from tigerseal.config._logging import (
@@ -117,6 +119,8 @@ _EXPORTS: dict[str, str] = {
     "current_environment": "tigerseal.config._providers",
     "key_settings": "tigerseal.config._providers",
     "ENV_FILE_VARIABLE": "tigerseal.config._env",
+    "configured_env_file": "tigerseal.config._env",
+    "read_env_file": "tigerseal.config._env",
     "SEED_NAMES": "tigerseal.config._env",
     "KeySettings": "tigerseal.config._env",
     "variable_names": "tigerseal.config._env",
@@ -158,6 +162,7 @@ __all__ = [
     "Settings",
     "check_per_process_store",
     "configure_logging",
+    "configured_env_file",
     "current_environment",
     "generate_env_template",
     "get_database_config",
@@ -167,6 +172,7 @@ __all__ = [
     "key_settings",
     "looks_like_deployment",
     "master_key_weakness",
+    "read_env_file",
     "redact_text",
     "redact_url",
     "redact_value",

@@ -9,13 +9,12 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from tigerseal._defaults import ProcessDefault
 from tigerseal.config._env import KeySettings
-from tigerseal.envelope._cache import CachePolicy
-from tigerseal.envelope._service import EncryptionService
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from tigerseal.config import Settings
+    from tigerseal.envelope._service import EncryptionService
     from tigerseal.spi import KeyProvider
 
 __all__ = [
@@ -85,6 +84,8 @@ def _warn_dev_keyring(path: Path, created: bool) -> None:
 
 def _build(settings: Settings | None = None) -> EncryptionService:
     from tigerseal.config._providers import key_settings
+    from tigerseal.envelope._cache import CachePolicy
+    from tigerseal.envelope._service import EncryptionService
     from tigerseal.plugins import key_provider_from_uri
 
     s = key_settings() if settings is None else settings

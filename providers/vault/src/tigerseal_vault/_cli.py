@@ -67,12 +67,12 @@ def init_key(
     Uses VAULT_TOKEN / BAO_TOKEN, which needs `create` on <mount>/keys/<name> (an operator
     token, not the service's). The key is created non-exportable, without plaintext backup.
     """
-    from tigerseal_vault._options import VaultSettings
+    from tigerseal_vault._options import vault_settings
     from tigerseal_vault._policy import service_policy
     from tigerseal_vault._transport import Transport
 
     mount, key = _split(name, mount)
-    settings = VaultSettings()
+    settings = vault_settings()
     address = addr or settings.addr
     token = settings.token.get_secret_value() if settings.token else ""
     if not address:

@@ -33,6 +33,7 @@ __all__ = [
     "parse_duration",
     "parse_vault_uri",
     "provider_kwargs_from_uri",
+    "vault_settings",
 ]
 
 DEFAULT_MOUNT = "transit"
@@ -72,14 +73,18 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 class VaultSettings(BaseSettings):
-    """Vault connection settings from the environment and ``.env``.
+    """Vault connection settings from the environment (and the dotenv file tigerseal reads).
 
     Each field reads ``TIGERSEAL_VAULT_*`` first, then the Vault CLI's ``VAULT_*`` and OpenBao's
     ``BAO_*`` names, so an existing Vault/OpenBao set-up works unchanged.
     """
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        # No implicit ./.env: callers pass tigerseal's configured file (TIGERSEAL_ENV_FILE).
+        env_file=None,
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
     )
 
     addr: str | None = Field(
@@ -237,16 +242,22 @@ def parse_duration(name: str, value: object) -> float:
 
 
 def _env(name: str) -> str | None:
-    """A variable from the environment, else from ``.env`` (as the settings do)."""
+    """A variable from the environment, else from tigerseal's dotenv file (as the settings)."""
     value = os.environ.get(name)
     if value:
         return value
-    try:
-        from dotenv import dotenv_values
-    except ImportError:  # pragma: no cover - python-dotenv comes with pydantic-settings
-        return None
-    found = dotenv_values(".env").get(name) if os.path.exists(".env") else None
+    from tigerseal.config import configured_env_file, read_env_file
+
+    path = configured_env_file()
+    found = read_env_file(path).get(name) if path is not None else None
     return found or None
+
+
+def vault_settings() -> VaultSettings:
+    """:class:`VaultSettings` from the environment and tigerseal's dotenv file, if one is named."""
+    from tigerseal.config import configured_env_file
+
+    return VaultSettings(_env_file=configured_env_file())  # type: ignore[call-arg]
 
 
 def _secret(value: SecretStr | None) -> str | None:
@@ -264,7 +275,7 @@ def provider_kwargs_from_uri(uri: str, options: dict[str, Any]) -> dict[str, Any
         ConfigError: bad URI or options, or no server address / credentials found.
     """
     parsed = parse_vault_uri(uri)
-    settings = VaultSettings()
+    settings = vault_settings()
     code = dict(options)
     secrets_given = {
         n: code.pop(n) for n in ("token", "role_id", "secret_id", "client") if n in code
