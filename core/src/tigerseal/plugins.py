@@ -324,9 +324,15 @@ class PluginRegistry:
                 self._cache.clear()
         return True
 
-    def load_all(self) -> list[LoadFailure]:
-        """Load every installed plugin (``tigerseal plugins --load``); report failures."""
-        self._ensure_builtins()
+    def load_all(self, *, builtins: bool = True) -> list[LoadFailure]:
+        """Load every installed plugin (``tigerseal plugins --load``); report failures.
+
+        Args:
+            builtins: register the built-in plugins too (first). ``False`` for kinds the
+                built-ins do not answer (commands), to keep their modules unimported.
+        """
+        if builtins:
+            self._ensure_builtins()
         failures: list[LoadFailure] = []
         installed = _metadata().entry_points()  # one scan of the installed distributions (slow)
         for group in _groups():
@@ -358,7 +364,8 @@ class PluginRegistry:
         hook = k.hook
         if k.spec_type is None:
             raise PluginError(f"{hook} answers with no specs")
-        self._ensure_builtins()
+        if k.builtin:
+            self._ensure_builtins()
         with self._lock:
             cached = self._cache.get(hook)
             if cached is not None:
@@ -410,7 +417,7 @@ class PluginRegistry:
             return spec
         group = k.group
         if self.autoload and group is None:
-            self.load_all()
+            self.load_all(builtins=k.builtin)
             table = self.specs(k)
             if name in table:
                 return table[name]
@@ -616,7 +623,7 @@ def commands() -> dict[str, CommandSpec]:
     """
     registry = get_registry()
     if registry.autoload:
-        registry.load_all()
+        registry.load_all(builtins=COMMAND.builtin)
     table = registry.specs(COMMAND)
     return {name: spec for name, spec in table.items() if isinstance(spec, CommandSpec)}
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import secrets
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 from tigerseal import hookspecs, plugins
@@ -107,7 +110,8 @@ def test_provider_commands_come_from_register_commands() -> None:
     found = plugins.commands()
     assert {"vault", "pkcs11", "sql"} <= set(found)
     assert found["vault"].distribution == "tigerseal-vault"
-    assert found["sql"].factory == "tigerseal_sql.cli:main"
+    for name in ("vault", "pkcs11", "sql"):
+        assert isinstance(found[name].create(), click.Command)  # imported only now
     code, output = invoke("--help")
     assert code == 0, output
     for name in ("vault", "pkcs11", "sql"):
@@ -173,3 +177,28 @@ def test_a_plugin_cannot_replace_a_builtin_command(site: MakeDist) -> None:
     code, output = invoke("encrypt", "--help")
     assert code == 0, output
     assert "Encrypt" in output
+
+
+def test_help_lists_plugin_commands_without_importing_heavy_modules() -> None:
+    """``tigerseal --help`` imports plugin hook modules only: no built-in plugin, no command
+    module, no SDK (listing commands used to read entry-point metadata only; it must stay
+    about as cheap)."""
+    code = (
+        "import sys\n"
+        "from tigerseal.cli import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ['tigerseal.providers.env', 'tigerseal.ratelimit', 'tigerseal.audit',\n"
+        "         'tigerseal_vault._cli', 'tigerseal_pkcs11._cli', 'tigerseal_sql.cli',\n"
+        "         'boto3', 'hvac', 'pkcs11', 'sqlalchemy', 'redis']\n"
+        "print('LOADED', sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIGERSEAL_")}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "  vault " in result.stdout
+    assert "LOADED []" in result.stdout, result.stdout.splitlines()[-1]

@@ -77,6 +77,9 @@ class PluginKind(Generic[T]):
         load_all: every installed plugin of the kind must answer (retire checks, commands),
             so all of them are loaded before the hook is called; otherwise a plugin is loaded
             only when configuration names it.
+        builtin: whether tigerseal's built-in plugins answer the hook. Commands: no (the
+            built-in commands are the static table of :mod:`tigerseal.cli`), so listing plugin
+            commands does not import the built-in plugin modules (``tigerseal --help`` fast).
     """
 
     key: str
@@ -87,6 +90,7 @@ class PluginKind(Generic[T]):
     by_uri: bool = True
     known: dict[str, str] = field(default_factory=dict)
     load_all: bool = False
+    builtin: bool = True
 
     def __repr__(self) -> str:
         return f"PluginKind({self.key!r})"
@@ -156,6 +160,7 @@ COMMAND: PluginKind[click.Command] = PluginKind(
     by_uri=False,
     known={"vault": "tigerseal-vault", "pkcs11": "tigerseal-pkcs11", "sql": "tigerseal-sql"},
     load_all=True,
+    builtin=False,
 )
 #: Plugins storing wrapped keys outside messages (``report_key_uses``): every one installed
 #: answers before a key version is retired (tigerseal-sql lists ``sql = "tigerseal_sql"``).
