@@ -106,3 +106,29 @@ async def test_a_cancelled_caller_cannot_suppress_its_audit_record(
     await busy
     await aio.run_io(lambda: None)  # the queue has drained
     assert audit_capture.events() == ["authn_login_fail"]
+
+
+def test_first_pool_use_does_not_build_the_settings_on_the_event_loop(tmp_path: Path) -> None:
+    """Creating a pool happens on the loop: it reads its size without building ``Settings``.
+
+    Building them imports pydantic and validates every setting: seconds on a busy host, during
+    which the first request's event loop would serve nobody.
+    """
+    import subprocess
+    import sys
+
+    code = (
+        "import asyncio, sys\n"
+        "from tigerseal import aio\n"
+        "async def main():\n"
+        "    assert await aio.run_io(lambda: 1) == 1\n"
+        "    return 'pydantic' in sys.modules, aio.pool_sizes()['io']\n"
+        "print(asyncio.run(main()))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIGERSEAL_")}
+    env["TIGERSEAL_AIO_IO_THREADS"] = "7"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "(False, 7)"

@@ -66,12 +66,11 @@ def _size(kind: str) -> int:
     chosen = _sizes[kind]
     if chosen is not None:
         return chosen
-    from tigerseal.config import get_settings
+    from tigerseal.config._env import aio_threads
 
-    settings = get_settings()
     if kind == "io":
-        return settings.aio_io_threads
-    return settings.aio_hash_threads or _cores()
+        return aio_threads("aio_io_threads") or DEFAULT_AIO_IO_THREADS
+    return aio_threads("aio_hash_threads") or _cores()
 
 
 def _after_fork_in_child() -> None:

@@ -19,6 +19,26 @@ DEFAULT_AIO_IO_THREADS = 10
 #: The most threads either tigerseal.aio pool may have.
 MAX_AIO_THREADS = 256
 
+
+def parse_aio_threads(value: object) -> int:
+    """A tigerseal.aio pool size: a whole number from 1 to :data:`MAX_AIO_THREADS`.
+
+    Raises:
+        ValueError: it is not (the message says the rule).
+    """
+    number: int | None = None
+    if isinstance(value, str):
+        try:
+            number = int(value.strip())
+        except ValueError:
+            number = None
+    elif value.__class__ is int:  # not bool, not float
+        number = int(value)
+    if number is None or not 1 <= number <= MAX_AIO_THREADS:
+        raise ValueError(f"must be a whole number of threads from 1 to {MAX_AIO_THREADS}")
+    return number
+
+
 JWT_ALGORITHMS = frozenset(
     {
         "HS256", "HS384", "HS512",

@@ -21,11 +21,17 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from tigerseal._defaults import ProcessDefault
-from tigerseal.config._constants import _ENVIRONMENTS, master_key_problem, parse_bool
+from tigerseal.config._constants import (
+    _ENVIRONMENTS,
+    master_key_problem,
+    parse_aio_threads,
+    parse_bool,
+)
 from tigerseal.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -95,6 +101,32 @@ def lookup(field: str, environ: Mapping[str, str]) -> tuple[str, str] | None:
         if value is not None:
             return name, value
     return None
+
+
+def aio_threads(field: str) -> int | None:
+    """A tigerseal.aio pool size setting (``aio_io_threads``/``aio_hash_threads``); ``None``: unset.
+
+    The process-wide :class:`~tigerseal.config.Settings` when built (explicit ones included),
+    else the same variables read by the same rule without building them: the pools are created
+    on the event loop, where importing pydantic and validating every setting would hold up
+    every request.
+
+    Raises:
+        ConfigError: the variable is not a whole number from 1 to 256.
+    """
+    module = sys.modules.get("tigerseal.config._settings")
+    built = module.SETTINGS.peek() if module is not None else None
+    if built is not None:
+        value: int | None = getattr(built, field)
+        return value
+    found = lookup(field, settings_environ())
+    if found is None or not found[1].strip():
+        return None
+    name, raw = found
+    try:
+        return parse_aio_threads(raw)
+    except ValueError as exc:
+        raise ConfigError(f"invalid configuration: {name}: {exc}") from None
 
 
 def configured_env_file(environ: Mapping[str, str] | None = None) -> Path | None:

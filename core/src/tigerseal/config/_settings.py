@@ -29,11 +29,11 @@ from tigerseal.config._constants import (
     DEFAULT_AIO_IO_THREADS,
     DEFAULT_PBKDF2_ITERATIONS,
     JWT_ALGORITHMS,
-    MAX_AIO_THREADS,
     MIN_PBKDF2_ITERATIONS,
     SSL_MODES,
     _known_hashers,
     master_key_problem,
+    parse_aio_threads,
     parse_bool,
     url_problem,
 )
@@ -463,16 +463,9 @@ class Settings(BaseModel):
     @field_validator("aio_io_threads", "aio_hash_threads", mode="before")
     @classmethod
     def _threads(cls, value: Any) -> Any:
-        if isinstance(value, str) and not value.strip():
+        if value is None or (isinstance(value, str) and not value.strip()):
             return None
-        return value
-
-    @field_validator("aio_io_threads", "aio_hash_threads")
-    @classmethod
-    def _thread_count(cls, value: int | None) -> int | None:
-        if value is not None and not 1 <= value <= MAX_AIO_THREADS:
-            raise ValueError(f"must be a whole number of threads from 1 to {MAX_AIO_THREADS}")
-        return value
+        return parse_aio_threads(value)
 
     @field_validator("jwt_leeway")
     @classmethod
