@@ -82,3 +82,33 @@ def test_the_template_command_is_registered_through_the_hook(
     result = CliRunner().invoke(cli, ["template", "check", "template://TEMPLATE_CLI_KEK"])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("OK template://TEMPLATE_CLI_KEK")
+
+
+def test_the_copy_recipe_of_docs_plugins_md_works(tmp_path: Path) -> None:
+    """The shell block of docs/plugins.md (copy, rename, run the tests) as written."""
+    text = (ROOT / "docs" / "plugins.md").read_text()
+    block = text.split("```bash\ncp -r tigerseal/providers/_template", 1)[1].split("```", 1)[0]
+    script = "cp -r tigerseal/providers/_template" + block
+    # The tests run below with this interpreter; the rest of the block runs as written.
+    script = "\n".join(
+        line for line in script.splitlines() if not line.startswith(("python ", "grep -rn"))
+    )
+    (tmp_path / "tigerseal").symlink_to(ROOT)
+    subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, check=True)
+    copy = tmp_path / "tigerseal-gcp-kms"
+    assert (copy / "src" / "tigerseal_gcp_kms" / "_provider.py").exists()
+    assert (
+        "class GcpKmsKeyProvider(KeyProvider)"
+        in (copy / "src" / "tigerseal_gcp_kms" / "_provider.py").read_text()
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TIGERSEAL_", "PYTEST_"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=copy,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "gcp-kms://" in (copy / "tests" / "test_contract.py").read_text()
