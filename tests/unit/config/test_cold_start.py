@@ -85,8 +85,7 @@ def test_production_builds_the_full_settings_first(tmp_path: Path) -> None:
 
 def test_cli_help_needs_no_settings_and_no_security_libraries(tmp_path: Path) -> None:
     loaded = _modules_after(
-        "from tigerseal.cli import main\n"
-        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass",
+        "from tigerseal.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass",
         tmp_path,
     )
     assert not {m for m in loaded if m.split(".")[0] in ("pydantic", "jwt", "argon2", "bcrypt")}
