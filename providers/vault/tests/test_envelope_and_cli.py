@@ -171,7 +171,8 @@ def test_cli_init_key_errors(monkeypatch: pytest.MonkeyPatch, vault_server: Vaul
     monkeypatch.setenv("VAULT_ADDR", vault_server.addr)
     with pytest.raises(SystemExit) as info:
         main(["vault", "init-key", "x"])
-    assert info.value.code == 4  # no token: a ConfigError (docs/cli.md: configuration), no traceback
+    # No token: a ConfigError (docs/cli.md: configuration), no traceback.
+    assert info.value.code == 4
     monkeypatch.setenv("VAULT_TOKEN", vault_server.root_token)
     with pytest.raises(SystemExit):
         main(["vault", "init-key", "nowhere/x"])

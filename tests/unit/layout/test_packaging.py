@@ -17,7 +17,12 @@ import pytest
 import tigerseal
 
 ROOT = Path(__file__).resolve().parents[3]
-MEMBERS = sorted(p.parent for p in ROOT.glob("*/*/pyproject.toml") if (p.parent / "src").is_dir())
+# Workspace members (providers/_template is a recipe for third parties, not a distribution).
+MEMBERS = sorted(
+    p.parent
+    for p in ROOT.glob("*/*/pyproject.toml")
+    if (p.parent / "src").is_dir() and not p.parent.name.startswith("_")
+)
 EXTRAS = {
     "aws",
     "vault",
