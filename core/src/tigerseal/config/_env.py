@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -114,8 +113,7 @@ def aio_threads(field: str) -> int | None:
     Raises:
         ConfigError: the variable is not a whole number from 1 to 256.
     """
-    module = sys.modules.get("tigerseal.config._settings")
-    built = module.SETTINGS.peek() if module is not None else None
+    built = SETTINGS.peek()
     if built is not None:
         value: int | None = getattr(built, field)
         return value
