@@ -7,6 +7,7 @@ import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tigerseal import aio
@@ -132,3 +133,33 @@ def test_first_pool_use_does_not_build_the_settings_on_the_event_loop(tmp_path: 
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "(False, 7)"
+
+
+@pytest.mark.anyio
+async def test_the_shared_service_is_built_off_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first request must not build the shared service (imports, keyring, KMS client)
+    on the event loop; later requests find it built."""
+    import threading
+
+    from tigerseal.envelope import _default, reset_encryption_service
+
+    monkeypatch.setenv("TIGERSEAL_ENCRYPTION_MASTER_KEY", "5e" * 16 + "a1" * 16)
+    reset_settings()
+    reset_encryption_service()
+    built_on: list[str] = []
+    build = _default._SERVICE._factory
+
+    def recording() -> Any:
+        built_on.append(threading.current_thread().name)
+        return build()
+
+    monkeypatch.setattr(_default._SERVICE, "_factory", recording)
+    svc = aio.get_encryption_service()
+    message = await svc.encrypt(b"first request", {"t": "1"})
+    assert built_on
+    assert built_on[0].startswith("tigerseal-aio-io")
+    assert await aio.get_encryption_service().decrypt(message, {"t": "1"}) == b"first request"
+    assert aio.get_encryption_service().service is _default._SERVICE.peek()
+    assert len(built_on) == 1

@@ -52,13 +52,34 @@ class AsyncEncryptionService:
     def __init__(
         self, service: EncryptionService | None = None, *, inline_limit: int = DEFAULT_INLINE_LIMIT
     ) -> None:
-        if service is None:
+        # No service given: the shared one, resolved on first use in the I/O pool. Building it
+        # (imports, a keyring file, a KMS or Vault client) must not stall the event loop.
+        self._service = service
+        self._local = service is not None and _all_local(service)
+        self.inline_limit = inline_limit
+
+    @property
+    def service(self) -> EncryptionService:
+        """The wrapped synchronous service (the shared one, built now if not yet)."""
+        svc = self._service
+        if svc is None:
             from tigerseal.envelope import get_encryption_service
 
-            service = get_encryption_service()
-        self.service = service
-        self.inline_limit = inline_limit
-        self._local = all(_is_inline(p) for p in service.providers)
+            svc = self._bind(get_encryption_service())
+        return svc
+
+    def _bind(self, svc: EncryptionService) -> EncryptionService:
+        self._local = _all_local(svc)
+        self._service = svc
+        return svc
+
+    async def _svc(self) -> EncryptionService:
+        svc = self._service
+        if svc is None:
+            from tigerseal.envelope import get_encryption_service
+
+            svc = self._bind(await run_io(get_encryption_service))
+        return svc
 
     def _inline(self, size: int) -> bool:
         return self._local and size <= self.inline_limit
@@ -67,9 +88,10 @@ class AsyncEncryptionService:
         self, data: str | bytes | bytearray | memoryview, context: Mapping[str, str] | None = None
     ) -> EncryptedData:
         """Encrypt a value (see :meth:`EncryptionService.encrypt`)."""
+        svc = self._service or await self._svc()
         if self._inline(len(data)):
-            return self.service.encrypt(data, context)
-        return await run_io(self.service.encrypt, data, context)
+            return svc.encrypt(data, context)
+        return await run_io(svc.encrypt, data, context)
 
     async def encrypt_to_string(
         self, data: str | bytes | bytearray | memoryview, context: Mapping[str, str] | None = None
@@ -81,17 +103,19 @@ class AsyncEncryptionService:
         self, message: MessageInput, context: Mapping[str, str] | None = None
     ) -> bytes:
         """Decrypt a message (see :meth:`EncryptionService.decrypt`)."""
+        svc = self._service or await self._svc()
         if self._inline(_size(message)):
-            return self.service.decrypt(message, context)
-        return await run_io(self.service.decrypt, message, context)
+            return svc.decrypt(message, context)
+        return await run_io(svc.decrypt, message, context)
 
     async def decrypt_to_string(
         self, message: MessageInput, context: Mapping[str, str] | None = None
     ) -> str:
         """Decrypt and decode as UTF-8 (see :meth:`EncryptionService.decrypt_to_string`)."""
+        svc = self._service or await self._svc()
         if self._inline(_size(message)):
-            return self.service.decrypt_to_string(message, context)
-        return await run_io(self.service.decrypt_to_string, message, context)
+            return svc.decrypt_to_string(message, context)
+        return await run_io(svc.decrypt_to_string, message, context)
 
     async def encrypt_many(
         self,
@@ -99,7 +123,8 @@ class AsyncEncryptionService:
         contexts: Mapping[str, str] | Sequence[Mapping[str, str] | None] | None = None,
     ) -> list[EncryptedData]:
         """Encrypt a batch (see :meth:`EncryptionService.encrypt_many`) in the I/O pool."""
-        return await run_io(self.service.encrypt_many, list(values), contexts)
+        svc = self._service or await self._svc()
+        return await run_io(svc.encrypt_many, list(values), contexts)
 
     async def decrypt_many(
         self,
@@ -110,31 +135,31 @@ class AsyncEncryptionService:
     ) -> list[bytes] | list[bytes | DecryptionError]:
         """Decrypt a batch (see :meth:`EncryptionService.decrypt_many`) in the I/O pool."""
         msgs = list(messages)
+        svc = self._service or await self._svc()
         if return_exceptions:
-            return await run_io(
-                lambda: self.service.decrypt_many(msgs, contexts, return_exceptions=True)
-            )
-        return await run_io(self.service.decrypt_many, msgs, contexts)
+            return await run_io(lambda: svc.decrypt_many(msgs, contexts, return_exceptions=True))
+        return await run_io(svc.decrypt_many, msgs, contexts)
 
     async def encrypt_stream(
         self, src: BinaryIO, dst: BinaryIO, context: Mapping[str, str] | None = None
     ) -> int:
         """Encrypt a (blocking) file object to another, in the I/O pool (plaintext bytes)."""
-        return await run_io(self.service.encrypt_stream, src, dst, context)
+        return await run_io(lambda: self.service.encrypt_stream(src, dst, context))
 
     async def decrypt_stream(
         self, src: BinaryIO, dst: BinaryIO, context: Mapping[str, str] | None = None
     ) -> int:
         """Decrypt a (blocking) file object to another, in the I/O pool."""
-        return await run_io(self.service.decrypt_stream, src, dst, context)
+        return await run_io(lambda: self.service.decrypt_stream(src, dst, context))
 
     async def rewrap(self, message: MessageInput) -> EncryptedData:
         """Re-wrap a message's data key under the newest key versions (always in the pool)."""
-        return await run_io(self.service.rewrap, message)
+        return await run_io(lambda: self.service.rewrap(message))
 
     async def rewrap_many(self, messages: Sequence[MessageInput]) -> list[EncryptedData]:
         """Re-wrap several messages in one pool call (batched provider calls)."""
-        return await run_io(self.service.rewrap_many, list(messages))
+        msgs = list(messages)
+        return await run_io(lambda: self.service.rewrap_many(msgs))
 
     @property
     def metrics(self) -> dict[str, int]:
@@ -143,10 +168,16 @@ class AsyncEncryptionService:
 
     async def aclose(self) -> None:
         """Close the wrapped service's providers (in the pool: a network close may block)."""
-        await run_io(self.service.close)
+        if self._service is not None:
+            await run_io(self._service.close)
 
     def __repr__(self) -> str:
-        return f"AsyncEncryptionService({self.service!r})"
+        shown = "the shared service" if self._service is None else repr(self._service)
+        return f"AsyncEncryptionService({shown})"
+
+
+def _all_local(service: EncryptionService) -> bool:
+    return all(_is_inline(p) for p in service.providers)
 
 
 def _size(message: Any) -> int:
@@ -160,12 +191,22 @@ _default: AsyncEncryptionService | None = None
 
 
 def get_encryption_service() -> AsyncEncryptionService:
-    """The async view of the shared service (:func:`tigerseal.get_encryption_service`)."""
-    global _default
-    from tigerseal.envelope import get_encryption_service as shared
+    """The async view of the shared service (:func:`tigerseal.get_encryption_service`).
 
-    svc = shared()
+    Not built yet: the view builds it in the I/O pool on first use, off the event loop.
+    """
+    global _default
+    from tigerseal.envelope._default import _SERVICE
+
+    built = _SERVICE.peek()
     current = _default
-    if current is None or current.service is not svc:  # the shared one was reset: follow it
-        current = _default = AsyncEncryptionService(svc)
+    if built is None:
+        if current is None or current._service is not None:
+            current = _default = AsyncEncryptionService()
+        return current
+    if current is None or current._service is not built:  # reset or replaced: follow it
+        if current is not None and current._service is None:
+            current._bind(built)  # built by another caller meanwhile
+        else:
+            current = _default = AsyncEncryptionService(built)
     return current
