@@ -306,3 +306,12 @@ def test_host_app_with_generic_variables_and_a_garbage_dotenv(tmp_path: Path) ->
     # The one warning about ENVIRONMENT=uat reached the host's own root handler.
     assert "ENVIRONMENT=uat is not an environment tigerseal knows" in result.stdout
     assert sorted(p.name for p in app_dir.iterdir()) == [".env"]  # no keyring, no audit file
+
+
+def test_every_setting_is_read_from_its_tigerseal_name() -> None:
+    # One rule for every field, new ones included: the alias is TIGERSEAL_<FIELD>, which is
+    # the name the resolver reads (a field with another alias would silently never be set).
+    from tigerseal.config import variable_names
+
+    for name, info in Settings.model_fields.items():
+        assert info.validation_alias == variable_names(name)[0] == f"TIGERSEAL_{name.upper()}"

@@ -64,6 +64,8 @@ _HASHER_ALIASES = {
     "pbkdf2_sha256": "pbkdf2-sha256",
     "pbkdf2-sha-256": "pbkdf2-sha256",
 }
+#: The development keyring, used when no key is configured (``TIGERSEAL_KEYRING_PATH``).
+DEFAULT_KEYRING_PATH = ".tigerseal/keyring.json"
 #: libpq ``sslmode`` values.
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from tigerseal._defaults import ProcessDefault
 from tigerseal.config._constants import (
     _ENVIRONMENTS,
+    DEFAULT_KEYRING_PATH,
     master_key_problem,
     parse_aio_threads,
     parse_bool,
@@ -298,7 +299,7 @@ class KeySettings:
             if found is not None:
                 self._sources[field], values[field] = found
         self.key_providers = values.get("key_providers", "")
-        self.keyring_path = values.get("keyring_path", ".tigerseal/keyring.json")
+        self.keyring_path = values.get("keyring_path", DEFAULT_KEYRING_PATH)
         raw = values.get("allow_dev_keyring")
         try:
             self.allow_dev_keyring = True if raw is None else parse_bool(raw)

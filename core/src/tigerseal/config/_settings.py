@@ -27,6 +27,7 @@ from tigerseal._weakness import jwt_secret_weakness, master_key_weakness
 from tigerseal.config._constants import (
     _ENVIRONMENTS,
     DEFAULT_AIO_IO_THREADS,
+    DEFAULT_KEYRING_PATH,
     DEFAULT_PBKDF2_ITERATIONS,
     JWT_ALGORITHMS,
     MIN_PBKDF2_ITERATIONS,
@@ -205,7 +206,7 @@ class Settings(BaseModel):
         description="space-separated key URIs (vault://..., aws-kms://..., pkcs11:...)",
     )
     keyring_path: str = Field(
-        default=".tigerseal/keyring.json",
+        default=DEFAULT_KEYRING_PATH,
         validation_alias="TIGERSEAL_KEYRING_PATH",
         description="development keyring file used when no key is configured",
     )
