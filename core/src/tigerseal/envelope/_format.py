@@ -238,7 +238,9 @@ def encode_context(context: Mapping[str, str] | None) -> bytes:
                 parts += (len(k).to_bytes(2, "big"), k, len(v).to_bytes(2, "big"), v)
             else:
                 return b"".join(parts)
-    except (TypeError, UnicodeEncodeError):  # mixed key types; a lone surrogate
+    except Exception:  # noqa: S110 - mixed key types, a lone surrogate, a key type whose
+        # ordering raises (decimal NaN): the checked encoder below refuses each with its own
+        # error, raised outside this block so nothing of the context is chained to it.
         pass
     return _encode_context_checked(context)
 
@@ -408,7 +410,7 @@ _IDENTS: dict[bytes, tuple[str, str]] = {}
 _MAX_IDENTS = 256
 
 
-def parse_header(buf: bytes | memoryview) -> Header:
+def parse_header(buf: bytes | bytearray | memoryview) -> Header:
     """Parse and validate a header at the start of ``buf``.
 
     ``buf`` may be the whole message or just its first bytes (streams read up to
@@ -419,7 +421,8 @@ def parse_header(buf: bytes | memoryview) -> Header:
         DecryptionError: not a tigerseal v1 message, or a malformed/oversized header.
     """
     # Hot path (every decrypt): plain locals and inline bounds checks, no helper calls.
-    if isinstance(buf, memoryview):
+    if not isinstance(buf, bytes):
+        # memoryview, bytearray: the memo below keys on slices, which must be immutable bytes.
         buf = bytes(buf[:MAX_HEADER_SIZE])
     end = len(buf)
     if end < 44 or buf[:5] != _PREFIX:
