@@ -163,3 +163,38 @@ async def test_the_shared_service_is_built_off_the_event_loop(
     assert await aio.get_encryption_service().decrypt(message, {"t": "1"}) == b"first request"
     assert aio.get_encryption_service().service is _default._SERVICE.peek()
     assert len(built_on) == 1
+
+
+@pytest.mark.anyio
+async def test_shared_limiter_and_token_manager_are_built_off_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``aio.verify_rate_limit`` and ``aio.verify_jwt_token`` as a first request: building the
+    process-wide limiter or token manager (settings, pydantic, a key file) runs in the pool."""
+    import secrets
+    import threading
+
+    from tigerseal.ratelimit import _LIMITER, reset_rate_limiter
+    from tigerseal.tokens import _default as tokens_default
+
+    monkeypatch.setenv("TIGERSEAL_JWT_SECRET", secrets.token_urlsafe(48))
+    reset_settings()
+    reset_rate_limiter()
+    tokens_default._MANAGER.reset()
+    built_on: dict[str, str] = {}
+    for name, default in (("limiter", _LIMITER), ("manager", tokens_default._MANAGER)):
+        factory = default._factory
+
+        def recording(factory: Any = factory, name: str = name) -> Any:
+            built_on[name] = threading.current_thread().name
+            return factory()
+
+        monkeypatch.setattr(default, "_factory", recording)
+    assert await aio.verify_rate_limit("client-1", 10, 60)
+    token = await aio.run_io(lambda: tokens_default.get_token_manager().create("u"))
+    built_on.pop("manager")  # built above, in the pool, to mint a token
+    tokens_default._MANAGER.reset()
+    reset_settings()
+    assert (await aio.verify_jwt_token(token)).sub == "u"
+    assert built_on["limiter"].startswith("tigerseal-aio-io")
+    assert built_on["manager"].startswith("tigerseal-aio-io")

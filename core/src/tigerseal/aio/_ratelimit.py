@@ -297,6 +297,20 @@ def get_rate_limiter() -> AsyncRateLimiter:
     return current
 
 
+async def _shared() -> AsyncRateLimiter:
+    """:func:`get_rate_limiter`, building the process-wide limiter in the I/O pool if needed.
+
+    Its first build reads the settings (pydantic, every variable validated) and may connect
+    a storage: not on the event loop, where it would hold up every request.
+    """
+    from tigerseal.ratelimit import _LIMITER
+    from tigerseal.ratelimit import get_rate_limiter as shared
+
+    if _LIMITER.peek() is None:
+        await run_io(shared)
+    return get_rate_limiter()
+
+
 async def verify_rate_limit(
     key: str,
     max_requests: int | None = None,
@@ -305,11 +319,11 @@ async def verify_rate_limit(
     cost: int = 1,
 ) -> bool:
     """Count a request for ``key``; whether it is admitted (:func:`tigerseal.verify_rate_limit`)."""
-    return await get_rate_limiter().hit(key, max_requests, window_size, cost=cost)
+    return await (await _shared()).hit(key, max_requests, window_size, cost=cost)
 
 
 async def get_rate_limit_status(
     key: str, max_requests: int | None = None, window_size: float | None = None
 ) -> dict[str, Any]:
     """The rate-limit status of ``key``; counts nothing."""
-    return await get_rate_limiter().status(key, max_requests, window_size)
+    return await (await _shared()).status(key, max_requests, window_size)

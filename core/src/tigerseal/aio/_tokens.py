@@ -126,6 +126,15 @@ def _view(store: RevocationStore) -> AsyncRevocationStore:
     return view
 
 
+async def _shared_manager() -> TokenManager:
+    """The process-wide token manager, built in the I/O pool if not yet (settings, key files)."""
+    from tigerseal.tokens import _default
+
+    if _default._MANAGER.peek() is None:
+        return await run_io(_default.get_token_manager)
+    return _default.get_token_manager()
+
+
 async def verify_jwt_token(
     token: str | bytes,
     *,
@@ -153,9 +162,7 @@ async def verify_jwt_token(
         TokenError: a subclass saying why (expired, invalid, revoked, insufficient scope).
     """
     if manager is None:
-        from tigerseal.tokens import get_token_manager
-
-        manager = get_token_manager()
+        manager = await _shared_manager()
     payload = manager.verify(
         token, audience=audience, token_type=token_type, check_revocation=False
     )
@@ -179,9 +186,7 @@ async def verify_jwt_token(
 async def refresh_tokens(refresh_token: str, *, manager: TokenManager | None = None) -> TokenPair:
     """Rotate a refresh token (see :meth:`TokenManager.refresh`) in the I/O pool."""
     if manager is None:
-        from tigerseal.tokens import get_token_manager
-
-        manager = get_token_manager()
+        manager = await _shared_manager()
     return await run_io(manager.refresh, refresh_token)
 
 
@@ -190,7 +195,5 @@ async def revoke_token(
 ) -> None:
     """Revoke a token or its refresh family (see :meth:`TokenManager.revoke`) in the I/O pool."""
     if manager is None:
-        from tigerseal.tokens import get_token_manager
-
-        manager = get_token_manager()
+        manager = await _shared_manager()
     await run_io_to_completion(manager.revoke, token, family=family)
