@@ -9,6 +9,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import jwt
 import pytest
@@ -51,7 +52,9 @@ def test_crit_header_is_refused(idp: IdP) -> None:
 
 
 @contextlib.contextmanager
-def raw_server(script: Callable[[socket.socket], None]) -> Iterator[str]:
+def raw_server(
+    script: Callable[[socket.socket], None], *, read_request: bool = True
+) -> Iterator[str]:
     """A one-connection-at-a-time HTTP server whose answer ``script`` writes by hand."""
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.05)
@@ -64,7 +67,8 @@ def raw_server(script: Callable[[socket.socket], None]) -> Iterator[str]:
             except TimeoutError:
                 continue
             with conn:
-                conn.recv(65536)  # the request
+                if read_request:
+                    conn.recv(65536)  # the request
                 with contextlib.suppress(OSError):
                     script(conn)
 
@@ -178,3 +182,70 @@ def test_a_kid_reused_for_two_keys_picks_the_one_fitting_the_algorithm(idp: IdP)
     assert v.verify(ec_token).sub is None
     assert v.verify(idp.token("k")).sub == "user-1"
     assert v.metrics["keys"] == 2
+
+
+def _tls_files(tmp_path: Path) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 (and its key), written to ``tmp_path``."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+def test_slow_loris_over_https_hits_the_deadline_too(
+    idp: IdP, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ssl
+
+    body = jwks_of(idp)
+    token = idp.token("r1")
+    cert, key = _tls_files(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", cert)  # the default context trusts the test's CA
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert, key)
+
+    def drip(conn: socket.socket) -> None:
+        with server_context.wrap_socket(conn, server_side=True) as tls:
+            tls.recv(65536)
+            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body))
+            for i in range(0, len(body), len(body) // 15):
+                tls.sendall(body[i : i + len(body) // 15])
+                time.sleep(0.1)
+
+    with raw_server(drip, read_request=False) as url:
+        https = url.replace("http://", "https://")
+        v = RemoteJWKSVerifier(https, issuer=ISS, audience=AUD, timeout=0.5)
+        with pytest.raises(ProviderUnavailable, match=r"within 0.5s"):
+            v.verify(token)

@@ -114,6 +114,14 @@ class _HttpsOnlyRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
+def _shut(sock: socket.socket) -> None:
+    # socket.socket's shutdown, not SSLSocket's: that one first drops the TLS object, which a
+    # read blocked in another thread may still be using; the OS-level shutdown just ends the
+    # read with an EOF, which the fetch then reports as the deadline.
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
 class _Deadline:
     """Ends a whole fetch after ``seconds``: the socket timeout bounds each read, not their sum.
 
@@ -134,16 +142,14 @@ class _Deadline:
             self.expired = True
             sockets = list(self._sockets)
         for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+            _shut(sock)
 
     def watch(self, sock: socket.socket) -> None:
         with self._lock:
             self._sockets.append(sock)
             expired = self.expired
         if expired:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+            _shut(sock)
 
     def connection(self, base: type[http.client.HTTPConnection]) -> Any:
         deadline = self
