@@ -198,3 +198,27 @@ async def test_shared_limiter_and_token_manager_are_built_off_the_event_loop(
     assert (await aio.verify_jwt_token(token)).sub == "u"
     assert built_on["limiter"].startswith("tigerseal-aio-io")
     assert built_on["manager"].startswith("tigerseal-aio-io")
+
+
+@pytest.mark.anyio
+async def test_needs_update_does_not_build_the_password_context_on_the_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    from tigerseal.passwords import _context as passwords_context
+
+    stored = await aio.hash_password("correct horse battery staple")
+    passwords_context._CONTEXT.reset()
+    reset_settings()
+    built_on: list[str] = []
+    factory = passwords_context._CONTEXT._factory
+
+    def recording() -> Any:
+        built_on.append(threading.current_thread().name)
+        return factory()
+
+    monkeypatch.setattr(passwords_context._CONTEXT, "_factory", recording)
+    assert await aio.needs_update(stored) is False
+    assert built_on == [built_on[0]]
+    assert built_on[0].startswith("tigerseal-aio-hash")

@@ -69,5 +69,14 @@ async def verify_and_update(
 
 
 async def needs_update(stored_hash: str, *, context: PasswordContext | None = None) -> bool:
-    """Whether a stored hash should be replaced at the next login (no hashing; cheap)."""
+    """Whether a stored hash should be replaced at the next login (no hashing; cheap).
+
+    On the event loop, unless the process-wide context is not built yet: building it reads
+    the settings and a pepper file, which runs in the hash pool like the other calls.
+    """
+    if context is None:
+        from tigerseal.passwords._context import _CONTEXT
+
+        if _CONTEXT.peek() is None:
+            context = await run_hash(_context, None)
     return _context(context).needs_update(stored_hash)
