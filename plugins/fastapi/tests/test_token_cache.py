@@ -11,7 +11,8 @@ from tigerseal.errors import (
     TokenRevokedError,
 )
 from tigerseal.tokens import JWTKey, KeySet, MemoryRevocationStore, TokenManager
-from tigerseal_fastapi import BearerAuth, _auth
+from tigerseal.web import VerifiedTokens
+from tigerseal_fastapi import BearerAuth
 
 
 @pytest.fixture
@@ -46,9 +47,8 @@ async def test_expiry_is_checked_on_a_hit(monkeypatch: pytest.MonkeyPatch) -> No
     token = m.create("alice", ["read"], expires_in=60)
     await bearer._verify(token, ["read"])
     later = time.time() + 60 + m.leeway + 1
-    monkeypatch.setattr(_auth.time, "time", lambda: later)
+    monkeypatch.setattr(m, "_clock", lambda: later)  # the manager's clock is the cache's
     assert bearer._verified.get(token, m) is None
-    monkeypatch.setattr(m, "_clock", lambda: later)
     with pytest.raises(TokenExpiredError):
         await bearer._verify(token, ["read"])
 
@@ -78,13 +78,13 @@ async def test_another_manager_is_a_miss() -> None:
 
 def test_bounded() -> None:
     m = manager()
-    cache = _auth._VerifiedTokens(3)
+    cache = VerifiedTokens(3)
     tokens = [m.create(f"u{n}") for n in range(5)]
     for token in tokens:
-        cache.put(token, m, m.verify(token))
-    assert len(cache._entries) == 3
+        cache.put(token, m, None, m.verify(token))
+    assert len(cache) == 3
     assert cache.get(tokens[0], m) is None
     assert cache.get(tokens[-1], m) is not None
-    off = _auth._VerifiedTokens(0)
-    off.put(tokens[0], m, m.verify(tokens[0]))
-    assert off._entries == {}
+    off = VerifiedTokens(0)
+    off.put(tokens[0], m, None, m.verify(tokens[0]))
+    assert len(off) == 0

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import secrets
+import threading
 import types
 
 import pytest
 from tigerseal.errors import (
+    ConfigError,
     InsufficientScopeError,
     TokenExpiredError,
     TokenInvalidError,
@@ -69,12 +71,9 @@ def test_an_expired_token_is_refused_though_remembered(monkeypatch: pytest.Monke
     cache = VerifiedTokens()
     token = manager.create("ada", expires_in=60)
     cache.verify(token, manager, scopes=[])
-    import tigerseal.web._auth as auth
-
     now = manager._clock() + 3600
     later = types.SimpleNamespace(time=lambda: now)
-    monkeypatch.setattr(auth, "time", later)
-    monkeypatch.setattr(manager, "_clock", later.time)
+    monkeypatch.setattr(manager, "_clock", later.time)  # the manager's clock is the cache's
     with pytest.raises(TokenExpiredError):
         cache.verify(token, manager, scopes=[])
 
@@ -97,7 +96,103 @@ def test_only_verified_tokens_are_stored_and_at_most_size() -> None:
     cache = VerifiedTokens(2)
     with pytest.raises(TokenInvalidError):
         cache.verify("x.y.z", manager, scopes=[])
-    assert not cache._entries
+    assert not len(cache)
     for _ in range(5):
         cache.verify(manager.create("ada"), manager, scopes=[])
-    assert len(cache._entries) == 2
+    assert len(cache) == 2
+
+
+# -- red team (fapired): the manager's clock, audience/key binding, O(1) bounded eviction --
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_900_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def clocked_manager(clock: Clock | None = None, **kw: object) -> TokenManager:
+    return TokenManager(
+        KeySet.from_secret(secrets.token_urlsafe(48)),
+        revocation=MemoryRevocationStore(),
+        clock=clock or Clock(),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_repeat_skips_the_signature_but_not_revocation_scopes_or_expiry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = Clock()
+    m = clocked_manager(clock)
+    cache = VerifiedTokens()
+    token = m.create("alice", ["read"], expires_in=60)
+    assert cache.verify(token, m, scopes=["read"]).sub == "alice"
+    # A hit does not decode or check the signature again.
+    monkeypatch.setattr(m, "decode", lambda *a: pytest.fail("re-verified"))
+    assert cache.verify(token, m, scopes=["read"]).sub == "alice"
+    with pytest.raises(InsufficientScopeError, match="admin"):
+        cache.verify(token, m, scopes=["read", "admin"])
+    monkeypatch.undo()
+    m.revoke(token)
+    with pytest.raises(TokenRevokedError):
+        cache.verify(token, m)
+    fresh = m.create("bob", expires_in=60)
+    cache.verify(fresh, m)
+    clock.now += 60 + m.leeway + 1  # the manager's clock, not the wall clock
+    with pytest.raises(TokenExpiredError):
+        cache.verify(fresh, m)
+
+
+def test_audience_manager_and_key_bind_an_entry() -> None:
+    m = clocked_manager(audience="api")
+    cache = VerifiedTokens()
+    token = m.create("alice", audience="api")
+    cache.verify(token, m)
+    with pytest.raises(TokenInvalidError, match="audience"):
+        cache.verify(token, m, audience="billing")
+    with pytest.raises(TokenInvalidError):
+        cache.verify(token, clocked_manager(audience="api"))  # another manager, another key
+    m.keys.rotate()
+    cache.verify(token, m)  # the old key still verifies: still a hit
+    old = next(k.kid for k in m.keys if k.kid != m.keys.current.kid)
+    m.keys.remove(old)  # retired: a miss, and the full verify refuses it
+    with pytest.raises(TokenInvalidError, match="unknown key"):
+        cache.verify(token, m)
+
+
+def test_bounded_oldest_first_and_thread_safe() -> None:
+    m = clocked_manager()
+    with pytest.raises(ConfigError):
+        VerifiedTokens(-1)
+    cache = VerifiedTokens(64)
+    tokens = [m.create(f"u{n}") for n in range(400)]
+
+    def work(part: list[str]) -> None:
+        for token in part:
+            cache.verify(token, m)
+
+    threads = [threading.Thread(target=work, args=(tokens[i::4],)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(cache) == 64
+    cache.verify(tokens[0], m)
+    assert cache.get(tokens[0], m) is not None
+
+
+def test_verify_bearer_request_with_a_cache_still_checks_revocation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    m = clocked_manager()
+    cache = VerifiedTokens()
+    token = m.create("alice", ["read"])
+    header = f"Bearer {token}"
+    assert verify_bearer_request(header, scopes=["read"], manager=m, audit=False, cache=cache)
+    monkeypatch.setattr(m, "decode", lambda *a: pytest.fail("re-verified"))
+    assert verify_bearer_request(header, scopes="read", manager=m, audit=False, cache=cache)
+    monkeypatch.undo()
+    m.revoke(token)
+    with pytest.raises(TokenRevokedError):
+        verify_bearer_request(header, manager=m, audit=False, cache=cache)

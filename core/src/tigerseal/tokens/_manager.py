@@ -354,16 +354,27 @@ class TokenManager:
         """
         payload = self.decode(token)
         self._check_claims(payload, audience, token_type, self._clock() if now is None else now)
-        if check_revocation and self.revocation is not None:
-            jti = payload.jti
-            if jti is not None and self.revocation.is_revoked(jti):
-                raise TokenRevokedError("the token has been revoked; sign in again")
-            fam = payload.family
-            if fam is not None and self.revocation.is_family_revoked(fam):
-                raise TokenRevokedError("the token's sign-in has been revoked; sign in again")
+        if check_revocation:
+            self.check_revocation(payload)
         if required_scopes:
             validate_token_scopes(payload, required_scopes)
         return payload
+
+    def check_revocation(self, payload: TokenPayload) -> None:
+        """Consult the revocation store for a verified token (its ``jti`` and refresh family).
+
+        Raises:
+            TokenRevokedError: the token or its sign-in has been revoked.
+        """
+        store = self.revocation
+        if store is None:
+            return
+        jti = payload.jti
+        if jti is not None and store.is_revoked(jti):
+            raise TokenRevokedError("the token has been revoked; sign in again")
+        fam = payload.family
+        if fam is not None and store.is_family_revoked(fam):
+            raise TokenRevokedError("the token's sign-in has been revoked; sign in again")
 
     def _check_claims(
         self, payload: TokenPayload, audience: str | None, token_type: str, now: float

@@ -9,9 +9,7 @@ other than "no credentials" are written to the audit trail (``authn_token_invali
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -21,9 +19,9 @@ from tigerseal.errors import (
     TokenError,
     TokenInvalidError,
     TokenReuseError,
-    TokenRevokedError,
 )
 from tigerseal.web._challenge import bearer_token
+from tigerseal.web._verified import VerifiedTokens
 
 if TYPE_CHECKING:
     from tigerseal.apikeys import APIKeyRecord
@@ -64,96 +62,6 @@ def audit_auth_failure(
     except Exception:
         # The request must get its 401/403 even when the audit trail cannot be written.
         log.warning("could not audit %s", event, exc_info=True)
-
-
-class VerifiedTokens:
-    """Tokens whose signature and claims verified, so a repeat skips the signature check.
-
-    A client sends the same access token on every request; decoding it and checking its
-    signature again each time was most of what a JWT-protected endpoint cost (about 170 us of
-    a Flask request's 350). An entry is reused only while: the manager and the audience are
-    the same, the key set still maps the token's ``kid``/``alg`` to the very key that verified
-    it (a key removed, replaced or refreshed from a JWKS is a miss, so the token is verified
-    again and refused) and ``exp`` has not passed (with the manager's leeway). Revocation and
-    scopes are checked on every request, hit or not. Only verified tokens are stored (an
-    attacker cannot fill it with garbage), at most ``size`` of them, oldest dropped first.
-
-    Args:
-        size: tokens remembered; ``0`` turns the cache off.
-    """
-
-    __slots__ = ("_entries", "size")
-
-    def __init__(self, size: int = 4096) -> None:
-        self.size = size
-        self._entries: dict[
-            tuple[str, str | None], tuple[TokenManager, object, float, TokenPayload]
-        ] = {}
-
-    def get(self, token: str, manager: TokenManager, audience: str | None) -> TokenPayload | None:
-        """The payload of a token verified before, still valid under ``manager``; or ``None``."""
-        entry = self._entries.get((token, audience))
-        if entry is None:
-            return None
-        owner, key, exp, payload = entry
-        if owner is not manager or exp <= time.time() - manager.leeway:
-            self._entries.pop((token, audience), None)
-            return None
-        header = payload.header
-        try:
-            if manager.keys.select(header.get("kid"), header.get("alg")) is not key:
-                raise TokenInvalidError("the key changed")
-        except TokenError:
-            self._entries.pop((token, audience), None)
-            return None
-        return payload
-
-    def put(
-        self, token: str, manager: TokenManager, audience: str | None, payload: TokenPayload
-    ) -> None:
-        """Remember a token that ``manager`` just verified (one without ``exp`` is not kept)."""
-        exp = payload.get("exp")
-        if self.size <= 0 or not isinstance(exp, int | float) or isinstance(exp, bool):
-            return
-        header = payload.header
-        try:
-            key = manager.keys.select(header.get("kid"), header.get("alg"))
-        except TokenError:
-            return
-        entries = self._entries
-        if len(entries) >= self.size:
-            # Drop the oldest; another thread may have done so already.
-            with contextlib.suppress(KeyError, StopIteration, RuntimeError):
-                del entries[next(iter(entries))]
-        entries[(token, audience)] = (manager, key, float(exp), payload)
-
-    def verify(
-        self,
-        token: str,
-        manager: TokenManager,
-        *,
-        scopes: list[str],
-        audience: str | None = None,
-    ) -> TokenPayload:
-        """``manager.verify(token, ...)``, skipping the signature check for a repeat."""
-        payload = self.get(token, manager, audience)
-        if payload is None:
-            payload = manager.verify(token, audience=audience)
-            self.put(token, manager, audience, payload)
-        else:
-            store = manager.revocation
-            if store is not None:
-                jti = payload.jti
-                if jti is not None and store.is_revoked(jti):
-                    raise TokenRevokedError("the token has been revoked; sign in again")
-                family = payload.family
-                if family is not None and store.is_family_revoked(family):
-                    raise TokenRevokedError("the token's sign-in has been revoked; sign in again")
-        if scopes:
-            from tigerseal.tokens import validate_token_scopes
-
-            validate_token_scopes(payload, scopes)
-        return payload
 
 
 def verify_bearer_request(

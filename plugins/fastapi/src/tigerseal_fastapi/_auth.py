@@ -24,16 +24,15 @@ pool, so the audit trail's fsync never runs on the event loop.
 
 from __future__ import annotations
 
-import contextlib
 import inspect
-import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import Request, Response
 from fastapi.openapi.models import APIKey, APIKeyIn, HTTPBearer
 from fastapi.security import SecurityScopes
 from fastapi.security.base import SecurityBase
+from starlette.types import Scope
 
 # Imported at run time, not under TYPE_CHECKING: FastAPI evaluates the annotations of
 # ``__call__`` to build the dependency, and a name it cannot resolve becomes a query parameter.
@@ -42,10 +41,16 @@ from tigerseal.errors import (
     MissingCredentialsError,
     TokenError,
     TokenInvalidError,
-    TokenRevokedError,
 )
 from tigerseal.tokens import MemoryRevocationStore, TokenManager, TokenPayload
-from tigerseal.web import TrustedProxies, audit_auth_failure, bearer_challenge, bearer_token
+from tigerseal.web import (
+    TrustedProxies,
+    VerifiedTokens,
+    audit_auth_failure,
+    bearer_challenge,
+    bearer_token,
+)
+from tigerseal.web._verified import check_scopes
 
 from tigerseal_fastapi._client import client_ip_from_scope
 from tigerseal_fastapi._errors import to_http_exception
@@ -73,66 +78,20 @@ async def _audit(exc: TokenError, request: Request, proxies: TrustedProxies | No
     )
 
 
-class _VerifiedTokens:
-    """Tokens whose signature and claims verified, so a repeat skips the signature check.
+def _authorization(scope: Scope) -> str | None:
+    """The request's one ``Authorization`` field (ASGI names are lower case).
 
-    A client sends the same access token on every request; checking its signature, decoding
-    and parsing it again each time was most of what the dependency cost. An entry is reused
-    only while, on every request: the manager is the same object, the key set still maps the
-    token's ``kid``/``alg`` to the very key that verified it (a key removed, replaced or
-    refreshed from JWKS is a miss), and ``exp`` has not passed (with the manager's leeway).
-    Revocation and scopes are checked on every request, hit or not. Only verified tokens are
-    stored (an attacker cannot fill it with garbage), at most ``size`` of them.
+    Raises:
+        TokenInvalidError: more than one was sent (which one a proxy and the application
+            each read would be a guess: refused rather than picked).
     """
-
-    __slots__ = ("_entries", "size")
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._entries: dict[str, tuple[TokenManager, object, float, TokenPayload]] = {}
-
-    def get(self, token: str, manager: TokenManager) -> TokenPayload | None:
-        entry = self._entries.get(token)
-        if entry is None:
-            return None
-        owner, key, exp, payload = entry
-        if owner is not manager or exp <= time.time() - manager.leeway:
-            self._entries.pop(token, None)
-            return None
-        header = payload.header
-        try:
-            if manager.keys.select(header.get("kid"), header.get("alg")) is not key:
-                raise TokenInvalidError("the key changed")
-        except TokenError:
-            self._entries.pop(token, None)
-            return None
-        return payload
-
-    def put(self, token: str, manager: TokenManager, payload: TokenPayload) -> None:
-        exp = payload.get("exp")
-        if self.size <= 0 or not isinstance(exp, int | float) or isinstance(exp, bool):
-            return
-        header = payload.header
-        try:
-            key = manager.keys.select(header.get("kid"), header.get("alg"))
-        except TokenError:
-            return
-        entries = self._entries
-        if len(entries) >= self.size:
-            # Drop the oldest; another thread may have done so already.
-            with contextlib.suppress(KeyError, StopIteration, RuntimeError):
-                del entries[next(iter(entries))]
-        entries[token] = (manager, key, float(exp), payload)
-
-
-def _check_revocation(store: Any, payload: TokenPayload) -> None:
-    """The revocation checks of ``TokenManager.verify`` on an in-memory store."""
-    jti = payload.jti
-    if jti is not None and store.is_revoked(jti):
-        raise TokenRevokedError("the token has been revoked; sign in again")
-    family = payload.family
-    if family is not None and store.is_family_revoked(family):
-        raise TokenRevokedError("the token's sign-in has been revoked; sign in again")
+    found: bytes | None = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            if found is not None:
+                raise TokenInvalidError("the request has more than one Authorization header")
+            found = value
+    return None if found is None else found.decode("latin-1")
 
 
 class BearerAuth(SecurityBase):
@@ -189,47 +148,68 @@ class BearerAuth(SecurityBase):
         self.proxies = proxies
         self.audit_failures = audit_failures
         self.auto_error = auto_error
-        self._verified = _VerifiedTokens(cache_size)
+        self._verified = VerifiedTokens(cache_size)
 
     async def __call__(
         self, request: Request, response: Response, security_scopes: SecurityScopes
     ) -> TokenPayload | None:
+        scope = request.scope
         if self.rate_limit is not None:
-            await self.rate_limit(request, response)
+            await self.rate_limit.count(request, response)
         scopes = security_scopes.scopes
         try:
-            token = bearer_token(request.headers.get("authorization"))
+            authorization = _authorization(scope)
+            manager = self.manager
+            if manager is None:
+                from tigerseal.tokens import get_token_manager
+
+                manager = get_token_manager()
+            store = manager.revocation
+            local = store is None or type(store) is MemoryRevocationStore
+            # A token verified before is looked up by the field's text first: only verified
+            # (so well-formed) tokens are in the cache, so a hit needs no parsing.
+            if local and authorization is not None and authorization.startswith("Bearer "):
+                hit = self._verified.lookup(authorization[7:], manager, self.audience)
+                if hit is not None:
+                    payload, granted = hit
+                    manager.check_revocation(payload)
+                    check_scopes(payload, granted, scopes)
+                    return payload
+            token = bearer_token(authorization)
             if token is None:
                 if not self.auto_error:
                     return None
                 raise MissingCredentialsError("no bearer token was sent")
-            return await self._verify(token, scopes)
+            return await self._verify(token, scopes, manager, local)
         except TokenError as exc:
             if self.audit_failures:
                 await _audit(exc, request, self.proxies)
             raise to_http_exception(exc, realm=self.realm, scopes=scopes) from None
 
-    async def _verify(self, token: str, scopes: list[str]) -> TokenPayload:
-        manager = self.manager
+    async def _verify(
+        self,
+        token: str,
+        scopes: list[str],
+        manager: TokenManager | None = None,
+        local: bool | None = None,
+    ) -> TokenPayload:
         if manager is None:
-            from tigerseal.tokens import get_token_manager
+            manager = self.manager
+            if manager is None:
+                from tigerseal.tokens import get_token_manager
 
-            manager = get_token_manager()
-        store = manager.revocation
-        local = store is None or type(store) is MemoryRevocationStore
-        payload = self._verified.get(token, manager) if local else None
-        if payload is None:
-            from tigerseal.aio import verify_jwt_token
+                manager = get_token_manager()
+        if local is None:
+            store = manager.revocation
+            local = store is None or type(store) is MemoryRevocationStore
+        if local:
+            # In-memory (or no) revocation store: everything is synchronous and local.
+            return self._verified.verify(token, manager, audience=self.audience, scopes=scopes)
+        # Another store (Redis): verified in full, the store consulted through redis.asyncio.
+        from tigerseal.aio import verify_jwt_token
 
-            payload = await verify_jwt_token(token, audience=self.audience, manager=manager)
-            if local:
-                self._verified.put(token, manager, payload)
-        elif store is not None:
-            _check_revocation(store, payload)
-        if scopes:
-            from tigerseal.tokens import validate_token_scopes
-
-            validate_token_scopes(payload, scopes)
+        payload = await verify_jwt_token(token, audience=self.audience, manager=manager)
+        check_scopes(payload, None, scopes)
         return payload
 
 

@@ -15,6 +15,8 @@ import logging
 from collections.abc import Iterable, Mapping
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 from tigerseal.errors import TigerSealError
@@ -61,16 +63,22 @@ def _response(status: int, error: str, detail: str, headers: Mapping[str, str] |
     return JSONResponse({"error": error, "detail": detail}, status, headers=dict(headers or {}))
 
 
-def install_exception_handlers(app: FastAPI, *, realm: str | None = None) -> None:
+def install_exception_handlers(
+    app: FastAPI, *, realm: str | None = None, echo_input: bool = False
+) -> None:
     """Answer tigerseal errors with their status, code, safe message and headers.
 
     Args:
         app: the application.
         realm: the ``realm`` of ``WWW-Authenticate`` challenges for errors raised by the
             application's own code.
+        echo_input: keep FastAPI's ``input`` member in 422 validation errors. By default it is
+            left out: it repeats what the client sent, which for an :class:`EncryptedStr`
+            field (or, for a missing field, the whole body holding one) is the plaintext.
 
     The body is ``{"error": code, "detail": message}``. The exception's own message, written
-    for operators, is logged (at WARNING for 5xx, DEBUG otherwise), never sent.
+    for operators, is logged (at WARNING for 5xx, DEBUG otherwise), never sent. A 422 keeps
+    FastAPI's shape (``{"detail": [{"type", "loc", "msg"...}]}``) without ``input``.
     """
 
     async def tigerseal_http(request: Request, exc: Exception) -> Response:
@@ -91,5 +99,15 @@ def install_exception_handlers(app: FastAPI, *, realm: str | None = None) -> Non
         )
         return _response(mapped.status, mapped.error, mapped.detail, mapped.headers)
 
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        errors = [
+            {k: v for k, v in error.items() if k not in ("input", "ctx", "url")}
+            for error in exc.errors()
+        ]
+        return JSONResponse({"detail": jsonable_encoder(errors)}, 422)
+
     app.add_exception_handler(TigerSealHTTPException, tigerseal_http)
     app.add_exception_handler(TigerSealError, tigerseal_error)
+    if not echo_input:
+        app.add_exception_handler(RequestValidationError, validation_error)

@@ -23,11 +23,12 @@ from fastapi import Request, Response
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tigerseal.errors import RateLimitExceeded
-from tigerseal.ratelimit import MemoryRateLimitStorage
-from tigerseal.web import RateLimitResult, RateLimitRule, TrustedProxies, check_rate_limit
+from tigerseal.ratelimit import MemoryRateLimitStorage, ratelimit_headers
+from tigerseal.spi.services import RateLimitDecision, RateLimitPolicy
+from tigerseal.web import RateLimitResult, RateLimitRule, TrustedProxies, exempt_prefixes
 
 from tigerseal_fastapi._client import client_ip_from_scope
-from tigerseal_fastapi._errors import to_http_exception
+from tigerseal_fastapi._errors import TigerSealHTTPException, to_http_exception
 
 if TYPE_CHECKING:
     from tigerseal.aio import AsyncRateLimiter
@@ -68,17 +69,22 @@ class _Checker:
             limiter = get_rate_limiter()  # looked up each time: reset_rate_limiter() works
         return limiter
 
-    async def check(self, key: str) -> RateLimitResult:
+    async def decide(self, key: str) -> tuple[RateLimitPolicy, RateLimitDecision]:
+        """Count one request of ``key``: the policy applied and the storage's decision."""
         limiter = self.limiter
-        if type(limiter.storage) is MemoryRateLimitStorage:
-            # A memory decision is a microsecond of work: on the loop, no hop.
-            return check_rate_limit(key, self.rule, limiter=limiter)
-        # Redis (or another store): tigerseal.aio's async view, one EVALSHA on redis.asyncio.
-        view = self._async_view(limiter)
         rule = self.rule
         policy = rule.policy(limiter.algorithm)
-        decision = await view.acquire(rule.key(key), policy, cost=rule.cost)
-        return RateLimitResult.of(rule, policy, decision)
+        if type(limiter.storage) is MemoryRateLimitStorage:
+            # A memory decision is a microsecond of work: on the loop, no hop.
+            return policy, limiter.acquire(rule.key(key), policy, cost=rule.cost)
+        # Redis (or another store): tigerseal.aio's async view, one EVALSHA on redis.asyncio.
+        view = self._async_view(limiter)
+        return policy, await view.acquire(rule.key(key), policy, cost=rule.cost)
+
+    async def check(self, key: str) -> RateLimitResult:
+        """Count one request of ``key``: the decision with its response fields."""
+        policy, decision = await self.decide(key)
+        return RateLimitResult.of(self.rule, policy, decision)
 
     def _async_view(self, limiter: RateLimiter) -> AsyncRateLimiter:
         from tigerseal.aio import AsyncRateLimiter
@@ -118,25 +124,43 @@ class RateLimit(_Checker):
         super().__init__(rule, limiter, proxies)
         self.key = key
 
-    async def __call__(self, request: Request, response: Response) -> RateLimitResult:
+    async def _client(self, request: Request) -> str:
         if self.key is None:
-            key = client_ip_from_scope(request.scope, self.proxies)
-        else:
-            found = self.key(request)
-            key = await found if inspect.isawaitable(found) else found
-        result = await self.check(key)
+            return client_ip_from_scope(request.scope, self.proxies)
+        found = self.key(request)
+        return await found if inspect.isawaitable(found) else found
+
+    def _reject(self, result: RateLimitResult) -> TigerSealHTTPException:
+        exc = to_http_exception(RateLimitExceeded(_LIMITED_MESSAGE, retry_after=result.retry_after))
+        exc.headers = result.headers
+        return exc
+
+    async def __call__(self, request: Request, response: Response) -> RateLimitResult:
+        result = await self.check(await self._client(request))
         if not result.allowed:
-            exc = to_http_exception(
-                RateLimitExceeded(_LIMITED_MESSAGE, retry_after=result.retry_after)
-            )
-            exc.headers = result.headers
-            raise exc
+            raise self._reject(result)
         # Appended raw (the fields are new on this response): cheaper than MutableHeaders.update.
         response.headers.raw.extend(
             (name.lower().encode(), value.encode("latin-1"))
             for name, value in result.headers.items()
         )
         return result
+
+    async def count(self, request: Request, response: Response) -> None:
+        """Count the request as :meth:`__call__` does, without building its result.
+
+        What ``BearerAuth(rate_limit=...)`` calls: the same fields on ``response``, the same 429.
+        """
+        policy, decision = await self.decide(await self._client(request))
+        if not decision.allowed:
+            raise self._reject(RateLimitResult.of(self.rule, policy, decision))
+        fields = ratelimit_headers(decision, policy, name=self.rule.name)
+        response.headers.raw.extend(
+            (
+                (b"ratelimit-policy", fields["RateLimit-Policy"].encode("latin-1")),
+                (b"ratelimit", fields["RateLimit"].encode("latin-1")),
+            )
+        )
 
 
 class RateLimitMiddleware(_Checker):
@@ -156,7 +180,12 @@ class RateLimitMiddleware(_Checker):
         key: ``scope -> key`` (default: the client address through ``proxies``).
         proxies: trusted proxies for the client address.
         limiter: the limiter (default: the process-wide one).
-        exempt: paths never limited (health checks, metrics).
+        exempt: paths never limited (health checks, metrics): a list or set of exact paths,
+            each starting with ``/`` (``/health`` exempts neither ``/health/`` nor
+            ``/healthz``). WebSocket and lifespan scopes pass through unlimited.
+
+    Raises:
+        ConfigError: ``exempt`` is a single string or holds an entry that is not a path.
     """
 
     def __init__(
@@ -172,7 +201,8 @@ class RateLimitMiddleware(_Checker):
         super().__init__(rule, limiter, proxies)
         self.app = app
         self.key = key
-        self.exempt = frozenset(exempt)
+        # A single string would be its characters: "/" exempt. Checked as Django's setting is.
+        self.exempt = frozenset(exempt_prefixes(exempt, setting="RateLimitMiddleware(exempt=)"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.exempt:

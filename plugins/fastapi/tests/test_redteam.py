@@ -1,0 +1,136 @@
+"""Red-team findings on tigerseal-fastapi (issue 13.3 review): each test failed before its fix."""
+
+import secrets
+from collections.abc import Callable
+from typing import Annotated
+
+import httpx
+import pytest
+from fastapi import FastAPI, Security
+from pydantic import BaseModel
+from starlette.types import ASGIApp, Receive, Scope, Send
+from tigerseal.envelope import EncryptionService
+from tigerseal.errors import ConfigError, TokenExpiredError
+from tigerseal.ratelimit import MemoryRateLimitStorage, RateLimiter
+from tigerseal.testing.fake import FakeKeyProvider, reset_fake_keys
+from tigerseal.tokens import KeySet, MemoryRevocationStore, TokenManager, TokenPayload
+from tigerseal_fastapi import (
+    BearerAuth,
+    Encrypted,
+    EncryptedStr,
+    RateLimitMiddleware,
+    RateLimitRule,
+    install_exception_handlers,
+)
+
+Serve = Callable[[ASGIApp], str]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_900_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.anyio
+async def test_cached_token_expires_on_the_managers_clock() -> None:
+    # Before: the cache compared exp with time.time(), not the manager's clock, so a token the
+    # manager calls expired was still served from the cache.
+    clock = Clock()
+    manager = TokenManager(
+        KeySet.from_secret(secrets.token_urlsafe(48)),
+        revocation=MemoryRevocationStore(),
+        clock=clock,
+    )
+    bearer = BearerAuth(manager=manager)
+    token = manager.create("alice", ["read"], expires_in=60)
+    assert (await bearer._verify(token, ["read"])).sub == "alice"
+    clock.now += 60 + manager.leeway + 1
+    with pytest.raises(TokenExpiredError):
+        await bearer._verify(token, ["read"])
+
+
+def test_two_authorization_headers_are_refused(serve: Serve) -> None:
+    # Before: the first Authorization header was used and the second ignored (200); a proxy
+    # that reads the last one would authorise a different token than the app did.
+    manager = TokenManager(KeySet.from_secret(secrets.token_urlsafe(48)))
+    bearer = BearerAuth(manager=manager, realm="api")
+    app = FastAPI()
+
+    @app.get("/me")
+    async def me(token: Annotated[TokenPayload, Security(bearer)]) -> dict[str, str]:
+        return {"sub": str(token.sub)}
+
+    url = serve(app) + "/me"
+    good = f"Bearer {manager.create('alice')}"
+    assert httpx.get(url, headers={"Authorization": good}, timeout=10).status_code == 200
+    for other in (good, "Bearer x.y.z", "Basic dTpw"):
+        response = httpx.get(
+            url, headers=[("Authorization", good), ("Authorization", other)], timeout=10
+        )
+        assert response.status_code == 401
+        assert 'error="invalid_request"' in response.headers["www-authenticate"] or (
+            'error="invalid_token"' in response.headers["www-authenticate"]
+        )
+
+
+@pytest.mark.parametrize("exempt", ["/health", ["health"], [""], [b"/health"]])
+def test_middleware_exempt_must_be_a_collection_of_paths(exempt: object) -> None:
+    # Before: exempt="/health" became frozenset("/health") = {"/", "h", ...}: "/" exempt.
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        raise AssertionError("not called")
+
+    with pytest.raises(ConfigError, match="path"):
+        RateLimitMiddleware(
+            inner,
+            rule=RateLimitRule(1, 60),
+            limiter=RateLimiter(MemoryRateLimitStorage()),
+            exempt=exempt,  # type: ignore[arg-type]
+        )
+
+
+def test_validation_errors_do_not_echo_submitted_values(serve: Serve) -> None:
+    # Before: FastAPI's 422 body repeats each failing field's input: the plaintext sent to an
+    # encrypted field (plaintext=False) and, for a missing field, the whole body with it.
+    name = "fapired-" + secrets.token_hex(4)
+    service = EncryptionService(FakeKeyProvider(name))
+    try:
+
+        class Stored(BaseModel):
+            note: Annotated[
+                EncryptedStr, Encrypted({"t": "notes"}, service=service, plaintext=False)
+            ]
+
+        class Customer(BaseModel):
+            name: str
+            ssn: Annotated[EncryptedStr, Encrypted({"t": "ssn"}, service=service)]
+
+        app = FastAPI()
+        install_exception_handlers(app)
+
+        @app.post("/notes")
+        async def notes(note: Stored) -> dict[str, bool]:
+            return {"ok": True}
+
+        @app.post("/customers")
+        async def customers(customer: Customer) -> dict[str, bool]:
+            return {"ok": True}
+
+        base = serve(app)
+        secret = "078-05-1120-" + secrets.token_hex(4)
+        refused = httpx.post(base + "/notes", json={"note": secret}, timeout=10)
+        assert refused.status_code == 422
+        assert secret not in refused.text
+        assert refused.json()["detail"][0]["loc"] == ["body", "note"]
+        missing = httpx.post(base + "/customers", json={"ssn": secret}, timeout=10)
+        assert missing.status_code == 422
+        assert secret not in missing.text
+    finally:
+        reset_fake_keys(name)
