@@ -18,6 +18,10 @@ Events:
 * ``rate_limit_decision(algorithm, allowed)`` -- a rate limiter decided (sync or async);
 * ``audit_event(event_type, risk_level)`` -- an audit record was written.
 
+Names are bounded: each kind (event type, provider, error class...) reports at most
+:data:`MAX_LABEL_VALUES` distinct values, later new ones as ``"other"``, so no input an
+application passes on can grow an exporter's time series without bound.
+
 An observer that raises is logged (a warning the first time per event, then DEBUG) and
 skipped: metrics must never break encryption.
 
@@ -44,6 +48,7 @@ if TYPE_CHECKING:
     from tigerseal.spi import KeyProvider
 
 __all__ = [
+    "MAX_LABEL_VALUES",
     "Observer",
     "add_observer",
     "audit_event",
@@ -88,6 +93,24 @@ _observers: tuple[Observer, ...] = ()
 _lock = threading.Lock()
 _warned: set[tuple[int, str]] = set()  # (id(observer), event) already warned about
 
+#: Distinct values each reported name (event type, provider, error class...) may take; later
+#: new values are reported as ``"other"``. Exporters turn them into metric labels, and every
+#: distinct label value is a time series kept forever.
+MAX_LABEL_VALUES = 200
+_labels: dict[str, set[str]] = {}
+
+
+def _label(kind: str, value: str) -> str:
+    seen = _labels.get(kind)
+    if seen is not None and value in seen:
+        return value
+    with _lock:
+        seen = _labels.setdefault(kind, set())
+        if value in seen or len(seen) < MAX_LABEL_VALUES:
+            seen.add(value)
+            return value
+    return "other"
+
 
 def add_observer(observer: Observer) -> Observer:
     """Register ``observer`` (idempotent); returns it."""
@@ -106,6 +129,8 @@ def remove_observer(observer: Observer) -> None:
         _observers = tuple(o for o in _observers if o is not observer)
         on = bool(_observers)
         _warned.difference_update({k for k in _warned if k[0] == id(observer)})
+        if not _observers:  # nobody exports: forget the names seen (a new exporter starts afresh)
+            _labels.clear()
 
 
 def observers() -> tuple[Observer, ...]:
@@ -142,12 +167,18 @@ def _failed(o: Observer, method: str) -> None:
 
 def provider_call(provider: str, operation: str, seconds: float, error: str | None) -> None:
     """Report a key-provider call."""
-    _each("provider_call", provider, operation, seconds, error)
+    _each(
+        "provider_call",
+        _label("provider", provider),
+        _label("operation", operation),
+        seconds,
+        None if error is None else _label("error", error),
+    )
 
 
 def cache_lookup(kind: str, hit: bool) -> None:
     """Report a data-key cache lookup."""
-    _each("cache_lookup", kind, hit)
+    _each("cache_lookup", _label("cache", kind), hit)
 
 
 def decrypt_failure() -> None:
@@ -157,12 +188,12 @@ def decrypt_failure() -> None:
 
 def rate_limit_decision(algorithm: str, allowed: bool) -> None:
     """Report a rate-limit decision."""
-    _each("rate_limit_decision", algorithm, allowed)
+    _each("rate_limit_decision", _label("algorithm", algorithm), allowed)
 
 
 def audit_event(event_type: str, risk_level: str) -> None:
     """Report a written audit record."""
-    _each("audit_event", event_type, risk_level)
+    _each("audit_event", _label("event_type", event_type), _label("risk_level", risk_level))
 
 
 def timed(provider: KeyProvider, operation: str, fn: Callable[..., T], *args: Any) -> T:

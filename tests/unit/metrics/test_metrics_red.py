@@ -60,3 +60,37 @@ def test_a_broken_exporter_logs_once_not_per_operation(caplog: pytest.LogCapture
     failures = [r for r in caplog.records if r.name == "tigerseal.observe"]
     assert len(failures) == 1
     assert "further failures of this observer" in failures[0].getMessage()
+
+
+class Recorder(observe.Observer):
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def audit_event(self, event_type: str, risk_level: str) -> None:
+        self.events.append(event_type)
+
+
+def test_label_values_are_bounded_whatever_the_application_passes() -> None:
+    """Event types are free-form names: an application that builds them from input (or a
+    provider whose error classes vary) must not create one time series per value."""
+    from prometheus_client import CollectorRegistry
+    from tigerseal.metrics import prometheus
+
+    registry = CollectorRegistry()
+    prometheus.install(registry)
+    for i in range(1000):
+        observe.audit_event(f"custom_event_{i}", "low")
+        observe.provider_call("fake", "wrap", 0.001, f"Error{i}")
+    samples = {
+        m.name: [s for s in m.samples if s.name.endswith("_total")] for m in registry.collect()
+    }
+    events = samples["tigerseal_audit_events"]
+    assert len(events) <= observe.MAX_LABEL_VALUES + 1
+    assert any(s.labels["event_type"] == "other" for s in events)
+    assert sum(s.value for s in events) == 1000
+    assert len(samples["tigerseal_provider_calls"]) <= observe.MAX_LABEL_VALUES + 1
+    prometheus.uninstall(prometheus.install(registry))
+    assert observe.observers() == ()
+    observe.add_observer(seen := Recorder())
+    observe.audit_event("custom_event_999", "low")  # the names are forgotten with the exporters
+    assert seen.events == ["custom_event_999"]
