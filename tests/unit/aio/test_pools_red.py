@@ -222,3 +222,27 @@ async def test_needs_update_does_not_build_the_password_context_on_the_loop(
     assert await aio.needs_update(stored) is False
     assert built_on == [built_on[0]]
     assert built_on[0].startswith("tigerseal-aio-hash")
+
+
+@pytest.mark.anyio
+async def test_inline_limit_counts_bytes_not_characters() -> None:
+    """A text value of few characters but many UTF-8 bytes is not encrypted on the loop."""
+    import threading
+
+    from tigerseal.envelope import EncryptionService
+    from tigerseal.testing.fake import FakeKeyProvider
+
+    threads: list[str] = []
+
+    class Recording(EncryptionService):
+        def encrypt(self, data: Any, context: Any = None) -> Any:
+            threads.append(threading.current_thread().name)
+            return super().encrypt(data, context)
+
+    svc = aio.AsyncEncryptionService(
+        Recording(FakeKeyProvider("aio-inline-bytes")), inline_limit=1024
+    )
+    await svc.encrypt("x" * 1000, {"t": "1"})  # 1000 bytes: inline
+    await svc.encrypt("\U0001f512" * 1000, {"t": "1"})  # 1000 characters, 4000 bytes
+    assert threads[0] == threading.current_thread().name
+    assert threads[1].startswith("tigerseal-aio-io")

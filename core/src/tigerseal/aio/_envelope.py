@@ -89,7 +89,7 @@ class AsyncEncryptionService:
     ) -> EncryptedData:
         """Encrypt a value (see :meth:`EncryptionService.encrypt`)."""
         svc = self._service or await self._svc()
-        if self._inline(len(data)):
+        if self._inline(_data_size(data)):
             return svc.encrypt(data, context)
         return await run_io(svc.encrypt, data, context)
 
@@ -174,6 +174,16 @@ class AsyncEncryptionService:
     def __repr__(self) -> str:
         shown = "the shared service" if self._service is None else repr(self._service)
         return f"AsyncEncryptionService({shown})"
+
+
+def _data_size(data: str | bytes | bytearray | memoryview) -> int:
+    """Bytes to encrypt, at most (``len`` counts characters of a str, items of a memoryview)."""
+    if isinstance(data, str):
+        # isascii() is O(1) on CPython; other text is up to 4 UTF-8 bytes per character.
+        return len(data) if data.isascii() else 4 * len(data)
+    if isinstance(data, memoryview):
+        return data.nbytes
+    return len(data)
 
 
 def _all_local(service: EncryptionService) -> bool:
