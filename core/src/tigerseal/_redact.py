@@ -314,11 +314,19 @@ def redact_uri(uri: str) -> str:
             user, has_pw, _ = userinfo.partition(":")
             authority = f"{user}{':***' if has_pw else ''}@{host}"
         head = f"{scheme}://{authority}{slash}{path}"
+    elif colon and "=" in rest:
+        # An opaque URI with name=value path attributes (RFC 7512 pkcs11:token=..;pin-value=..).
+        # There "token" is a token's label, so only names that must be dropped (a PIN) hide.
+        head = f"{scheme}:{_redact_pairs(rest, ';', hide=(DROP,))}"
     if sep:
-        items = []
-        for item in query.split("&"):
-            name, eq, _value = item.partition("=")
-            decoded = unquote_plus(name)
-            items.append(f"{name}=***" if eq and name_rule(decoded) != KEEP else item)
-        head += "?" + "&".join(items)
+        head += "?" + _redact_pairs(query, "&", hide=(HASH, DROP))
     return escape_control(head)
+
+
+def _redact_pairs(text: str, sep: str, *, hide: tuple[int, ...]) -> str:
+    items = []
+    for item in text.split(sep):
+        name, eq, _value = item.partition("=")
+        decoded = unquote_plus(name)
+        items.append(f"{name}=***" if eq and name_rule(decoded) in hide else item)
+    return sep.join(items)

@@ -56,6 +56,7 @@ def test_a_file_path_keeps_bytes_that_are_not_utf8() -> None:
 def test_a_pkcs11_pin_value_in_the_path_is_redacted() -> None:
     shown = redact_uri("pkcs11:token=t;object=o;pin-value=123456?module-path=/m.so")
     assert "123456" not in shown
-    assert "object=o" in shown and "module-path=/m.so" in shown
+    assert "object=o" in shown
+    assert "module-path=/m.so" in shown
     shown = redact_uri("pkcs11:token=t;PIN-VALUE=123456")
     assert "123456" not in shown

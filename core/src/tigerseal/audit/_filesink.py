@@ -36,7 +36,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import unquote
 
 from tigerseal.audit._chain import (
     CHECKPOINT,
@@ -55,7 +54,14 @@ from tigerseal.audit._chain import (
 )
 from tigerseal.audit._clock import timestamp
 from tigerseal.errors import AuditError, AuditIntegrityError, ConfigError
-from tigerseal.spi.options import ParsedURI, build_options, given_options, option, parse_uri
+from tigerseal.spi.options import (
+    ParsedURI,
+    build_options,
+    decode_path,
+    given_options,
+    option,
+    parse_uri,
+)
 from tigerseal.spi.services import AuditSink
 
 try:
@@ -751,9 +757,9 @@ def _parse(uri: str) -> ParsedURI:
 
 def _path(parsed: ParsedURI) -> str:
     if parsed.authority in (None, "", "localhost"):
-        path = unquote(parsed.path)
+        path = decode_path(parsed.path, plugin="file audit sink")
     elif parsed.authority in (".", ".."):
-        path = parsed.authority + unquote(parsed.path)
+        path = parsed.authority + decode_path(parsed.path, plugin="file audit sink")
     else:
         raise ConfigError(
             f"audit file URI {parsed.redacted()!r} names a host; use file:///absolute/path or "

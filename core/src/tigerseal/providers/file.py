@@ -54,7 +54,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import unquote
 
 from tigerseal._text import escape_control
 from tigerseal.errors import ConfigError, KeyNotFound, KeyProviderError
@@ -62,7 +61,7 @@ from tigerseal.hookspecs import hookimpl
 from tigerseal.providers._trust import refuse_weak_key
 from tigerseal.spi._capabilities import Retirable, Rotatable, renamed_method
 from tigerseal.spi._provider import Context, KeyProvider, WrappedKey
-from tigerseal.spi.options import build_options, parse_uri
+from tigerseal.spi.options import build_options, decode_path, parse_uri
 from tigerseal.spi.specs import ProviderSpec
 
 if TYPE_CHECKING:
@@ -97,7 +96,7 @@ def path_from_uri(uri: str) -> Path:
     )
     build_options(FileOptions, plugin="file:// keyring", uri=parsed.query)  # refuses any
     authority = "" if parsed.authority == "localhost" else parsed.authority or ""
-    raw = unquote(authority + parsed.path)
+    raw = decode_path(authority + parsed.path, plugin="file:// keyring")
     if not raw:
         raise ConfigError("file:// needs a path, e.g. file:///etc/tigerseal/keyring.json")
     return Path(raw).expanduser()

@@ -74,6 +74,7 @@ __all__ = [
     "Duration",
     "ParsedURI",
     "build_options",
+    "decode_path",
     "did_you_mean",
     "given_options",
     "option",
@@ -106,9 +107,10 @@ _DURATION_MARK = _DurationMarker()
 #: Seconds, written ``10``, ``2.5``, ``500ms``, ``30s``, ``5m`` or ``1h``.
 Duration = Annotated[float, _DURATION_MARK]
 
-_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h)?\s*\Z")
+# ASCII digits only: str.isdigit-style \d would read Arabic-Indic or full-width digits too.
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h)?\s*\Z", re.ASCII)
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_INT = re.compile(r"\s*[+-]?\d+\s*\Z")
+_INT = re.compile(r"\s*[+-]?\d+\s*\Z", re.ASCII)
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*\Z")
 
 
@@ -185,6 +187,21 @@ class ParsedURI:
 
     def __repr__(self) -> str:
         return f"ParsedURI({self.redacted()!r})"
+
+
+def decode_path(text: str, *, plugin: str) -> str:
+    """The file path a URI's (percent-encoded) path names.
+
+    Bytes that are not UTF-8 (``%ff``) are kept as the same bytes on disk (surrogateescape,
+    as :func:`os.fsdecode`), not replaced by U+FFFD, which would name another file.
+
+    Raises:
+        OptionError: the path holds a NUL byte (``%00``), which no file name can contain.
+    """
+    path = unquote(text, errors="surrogateescape")
+    if "\x00" in path:
+        raise _fail(plugin, "a file path cannot contain a NUL byte (%00); check the URI's path")
+    return path
 
 
 def _fail(plugin: str, message: str, option_name: str | None = None) -> OptionError:
@@ -326,7 +343,10 @@ def parse_int(name: str, value: object, *, plugin: str = "option", secret: bool 
     elif (isinstance(value, float) and value.is_integer()) or (
         isinstance(value, str) and _INT.match(value)
     ):
-        return int(value)
+        try:
+            return int(value)
+        except ValueError:  # more digits than sys.get_int_max_str_digits() allows
+            pass
     raise _fail(plugin, f"{name} must be a whole number, got {_shown(value, secret)}", name)
 
 
@@ -334,12 +354,10 @@ def _parse_float(name: str, value: object, plugin: str, secret: bool) -> float:
     number: float | None = None
     if isinstance(value, bool):
         pass
-    elif isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):
+    elif isinstance(value, int | float | str):
         try:
             number = float(value)
-        except ValueError:
+        except (ValueError, OverflowError):  # not a number, or an int beyond the float range
             number = None
     if number is None or not math.isfinite(number):
         raise _fail(plugin, f"{name} must be a number, got {_shown(value, secret)}", name)
@@ -356,7 +374,10 @@ def parse_duration(
     """
     seconds: float | None = None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int beyond the float range
+            seconds = None
     elif isinstance(value, str):
         match = _DURATION.match(value)
         if match is not None:

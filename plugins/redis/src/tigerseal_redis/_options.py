@@ -15,6 +15,7 @@ Sentinel: ``redis+sentinel://[:password@]host1:26379,host2:26379/<service>[/<db>
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import unquote, urlencode
@@ -198,7 +199,8 @@ def build_client(opts: RedisOptions) -> redis.Redis | redis.RedisCluster:
     if opts.cluster:
         try:
             # RedisCluster asks a node for the slot map while it is built.
-            return redis.RedisCluster.from_url(opts.url, **kwargs)
+            cluster: redis.RedisCluster = _from_url(redis.RedisCluster.from_url, opts, kwargs)
+            return cluster
         except (redis.exceptions.RedisError, OSError) as exc:
             from tigerseal.errors import ProviderUnavailable
 
@@ -206,9 +208,11 @@ def build_client(opts: RedisOptions) -> redis.Redis | redis.RedisCluster:
                 f"cannot reach the Redis Cluster at {opts.display} to read its slot map "
                 f"({type(exc).__name__}); start the cluster or fix the address"
             ) from exc
+    client: redis.Redis
     if opts.scheme != "redis+sentinel":
-        return redis.Redis.from_url(opts.url, **kwargs)
-    client: redis.Redis = _sentinel_client(opts, kwargs, Sentinel)
+        client = _from_url(redis.Redis.from_url, opts, kwargs)
+    else:
+        client = _sentinel_client(opts, kwargs, Sentinel)
     return client
 
 
@@ -229,10 +233,26 @@ def build_async_client(opts: RedisOptions) -> Any:
     kwargs.setdefault("retry", Retry(NoBackoff(), 0))
     if opts.cluster:
         # The async cluster client discovers slots on first use, not here.
-        return aredis.RedisCluster.from_url(opts.url, **kwargs)
+        return _from_url(aredis.RedisCluster.from_url, opts, kwargs)
     if opts.scheme != "redis+sentinel":
-        return aredis.Redis.from_url(opts.url, **kwargs)
+        return _from_url(aredis.Redis.from_url, opts, kwargs)
     return _sentinel_client(opts, kwargs, Sentinel)
+
+
+def _from_url(factory: Callable[..., Any], opts: RedisOptions, kwargs: dict[str, Any]) -> Any:
+    """``factory(opts.url, **kwargs)``; a URL redis-py cannot read is a ConfigError.
+
+    redis-py raises ValueError for a port that is not a number, a malformed IPv6 host or a
+    query parameter of the wrong type (``socket_timeout=soon``). Its messages quote the port
+    or the parameter's name, never the password, but the URL is shown only as ``display``.
+    """
+    try:
+        return factory(opts.url, **kwargs)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(
+            f"redis-py cannot use the Redis URI for {opts.display} "
+            f"({escape_control(str(exc), limit=120)}); fix the host, port or query parameter"
+        ) from None
 
 
 def _sentinel_client(opts: RedisOptions, kwargs: dict[str, Any], sentinel_cls: Any) -> Any:

@@ -11,7 +11,18 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from tigerseal._text import escape_control
 from tigerseal.errors import ConfigError
 
-__all__ = ["engine_from_url"]
+__all__ = ["display_url", "engine_from_url"]
+
+
+def display_url(engine: Engine) -> str:
+    """The engine's URL for messages and reprs: no password, in the userinfo or the query.
+
+    SQLAlchemy's ``hide_password`` masks only ``user:password@``; libpq also reads
+    ``?password=`` (and ``sslpassword=``), which :func:`tigerseal._redact.redact_uri` hides.
+    """
+    from tigerseal._redact import redact_uri
+
+    return redact_uri(engine.url.render_as_string(hide_password=False))
 
 
 def engine_from_url(url: str, *, must_exist: bool = False, **options: Any) -> Engine:

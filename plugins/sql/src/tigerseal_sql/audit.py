@@ -75,6 +75,7 @@ from tigerseal.errors import AuditError, ConfigError, TigerSealError
 from tigerseal.spi.options import given_options
 from tigerseal.spi.services import AuditSink
 
+from tigerseal_sql._engine import display_url
 from tigerseal_sql._options import split_audit_url
 
 if TYPE_CHECKING:
@@ -450,7 +451,7 @@ class SQLAuditSink(AuditSink):
 
         if not inspect(self.engine).has_table(self._log.name):
             raise AuditError(
-                f"no audit table {self._log.name!r} at {_display(self.engine)}; check the URI "
+                f"no audit table {self._log.name!r} at {display_url(self.engine)}; check the URI "
                 "(and ?table= if the sink uses another name)"
             )
         log = self._log
@@ -485,7 +486,7 @@ class SQLAuditSink(AuditSink):
                 allow_unanchored=allow_unanchored,
                 anchor=anchor,
             )
-        report.path = _display(self.engine)
+        report.path = display_url(self.engine)
         from tigerseal.audit import Issue
 
         for n, seq, columns in mismatched[:20]:
@@ -511,7 +512,7 @@ class SQLAuditSink(AuditSink):
         """
         from tigerseal.audit.keystore import entry_key_uses
 
-        shown = _display(self.engine)
+        shown = display_url(self.engine)
         try:
             with self.engine.connect() as conn:
                 entries = self._all_entries(conn)
@@ -598,7 +599,7 @@ class SQLAuditSink(AuditSink):
         ]
 
     def __repr__(self) -> str:
-        return f"<SQLAuditSink {_display(self.engine)} table={self._log.name}>"
+        return f"<SQLAuditSink {display_url(self.engine)} table={self._log.name}>"
 
 
 def audit_key_uses(uri: str) -> list[KeyUse]:
@@ -656,8 +657,7 @@ def _sha256_hex(line: str) -> str:
     return hashlib.sha256(line.encode("ascii")).hexdigest()
 
 
-def _display(engine: Engine) -> str:
-    return engine.url.render_as_string(hide_password=True)
+_display = display_url  # the name older tests import
 
 
 def sqlite_engine(url: str | URL, **kwargs: Any) -> Engine:

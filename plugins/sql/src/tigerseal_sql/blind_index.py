@@ -223,7 +223,9 @@ def _engine(bind: Engine | Connection | str) -> tuple[Engine, bool]:
 
 
 def _where(engine: Engine) -> str:
-    return engine.url.render_as_string(hide_password=True)
+    from tigerseal_sql._engine import display_url
+
+    return display_url(engine)
 
 
 def blind_index_key_uses(bind: Engine | Connection | str) -> list[KeyUse]:

@@ -1103,10 +1103,10 @@ def column_key_uses(
     from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
     from tigerseal.keyuse import KeyUse
 
-    from tigerseal_sql._engine import engine_from_url
+    from tigerseal_sql._engine import display_url, engine_from_url
 
     engine = engine_from_url(bind) if isinstance(bind, str) else bind.engine
-    where = engine.url.render_as_string(hide_password=True)
+    where = display_url(engine)
     try:
         schema, _, name = table.rpartition(".")
         try:
