@@ -214,7 +214,9 @@ def test_binds_context_follows_options() -> None:
         "k", addr=ADDR, token="t", derived=True, context_fields=["tenant"]
     )
     assert derived_some.binds_context is False
-    assert VaultTransitProvider.binds_context is True  # the class attribute is untouched
+    # One declared property (issue 14.3), never an attribute set per instance.
+    assert isinstance(VaultTransitProvider.__dict__["binds_context"], property)
+    assert "binds_context" not in vars(derived_some)
 
 
 def test_repr_and_uri_hold_no_token() -> None:
