@@ -11,6 +11,9 @@ others:
   exhausts, so every request takes the full path and gets the RateLimit fields).
 * ``/jwt_rl1``: the same limit given to ``BearerAuth(rate_limit=...)``: one dependency.
 * ``/jwt_mw``: ``/jwt`` wrapped by ``RateLimitMiddleware`` on ``memory://``.
+* ``/jwt_amw``: ``BearerAuthMiddleware`` (the same token check and scope, the quota keyed by
+  the token's subject): JWT + rate limit with no FastAPI dependency; the endpoint reads
+  ``request.state.token``.
 * ``/rl_mw``: ``/bare`` wrapped by ``RateLimitMiddleware`` (rate limiting with no dependency).
 * ``/floor``: ``/bare`` behind FastAPI's own ``HTTPBearer`` security dependency, which checks
   nothing: what any bearer dependency costs in FastAPI's dependency injection before it does
@@ -20,12 +23,18 @@ others:
 import os
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Security
+from fastapi import Depends, FastAPI, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import ASGIApp, Receive, Scope, Send
 from tigerseal.ratelimit import MemoryRateLimitStorage, RateLimiter
 from tigerseal.tokens import KeySet, MemoryRevocationStore, TokenManager, TokenPayload
-from tigerseal_fastapi import BearerAuth, RateLimit, RateLimitMiddleware, RateLimitRule
+from tigerseal_fastapi import (
+    BearerAuth,
+    BearerAuthMiddleware,
+    RateLimit,
+    RateLimitMiddleware,
+    RateLimitRule,
+)
 
 manager = TokenManager(
     KeySet.from_secret(os.environ["BENCH_JWT_SECRET"]), revocation=MemoryRevocationStore()
@@ -45,6 +54,10 @@ jwt_rl_app = FastAPI()
 jwt_rl1_app = FastAPI()
 jwt_mw_app = FastAPI()
 jwt_mw_app.add_middleware(RateLimitMiddleware, rule=rule, limiter=limiter)
+jwt_amw_app = FastAPI()
+jwt_amw_app.add_middleware(
+    BearerAuthMiddleware, bearer=bearer, scopes=["read"], rate_limit=rule, limiter=limiter
+)
 rl_mw_app = FastAPI()
 rl_mw_app.add_middleware(RateLimitMiddleware, rule=rule, limiter=limiter)
 floor_app = FastAPI()
@@ -82,6 +95,11 @@ async def jwt_mw(
     return {"ok": True}
 
 
+@jwt_amw_app.get("/jwt_amw")
+async def jwt_amw(request: Request) -> dict[str, bool]:
+    return {"ok": bool(request.state.token.sub)}
+
+
 @rl_mw_app.get("/rl_mw")
 async def rl_mw() -> dict[str, bool]:
     return {"ok": True}
@@ -102,6 +120,7 @@ APPS: dict[str, ASGIApp] = {
     "/jwt_rl": jwt_rl_app,
     "/jwt_rl1": jwt_rl1_app,
     "/jwt_mw": jwt_mw_app,
+    "/jwt_amw": jwt_amw_app,
 }
 
 

@@ -43,6 +43,7 @@ VARIANTS = {
     "jwt + RateLimit dependency": "/jwt_rl",
     "jwt with rate_limit= (one dependency)": "/jwt_rl1",
     "jwt + RateLimitMiddleware": "/jwt_mw",
+    "jwt + rate limit: BearerAuthMiddleware (no dependency)": "/jwt_amw",
 }
 
 

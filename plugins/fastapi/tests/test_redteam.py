@@ -134,3 +134,58 @@ def test_validation_errors_do_not_echo_submitted_values(serve: Serve) -> None:
         assert secret not in missing.text
     finally:
         reset_fake_keys(name)
+
+
+def test_bearer_middleware_auth_scopes_and_per_subject_quota(serve: Serve) -> None:
+    from fastapi import Request
+    from tigerseal_fastapi import BearerAuthMiddleware
+
+    manager = TokenManager(
+        KeySet.from_secret(secrets.token_urlsafe(48)), revocation=MemoryRevocationStore()
+    )
+    bearer = BearerAuth(manager=manager, realm="api")
+    app = FastAPI()
+    app.add_middleware(
+        BearerAuthMiddleware,
+        bearer=bearer,
+        scopes=["api"],
+        rate_limit=RateLimitRule(2, 60, name="user"),
+        limiter=RateLimiter(MemoryRateLimitStorage()),
+        exempt={"/health"},
+    )
+
+    @app.get("/me")
+    async def me(request: Request) -> dict[str, str]:
+        return {"sub": str(request.state.token.sub)}
+
+    @app.get("/admin")
+    async def admin(token: Annotated[TokenPayload, Security(bearer, scopes=["admin"])]) -> dict:
+        return {"sub": str(token.sub)}
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    base = serve(app)
+
+    def get(path: str, token: str | None = None) -> httpx.Response:
+        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+        return httpx.get(base + path, headers=headers, timeout=10)
+
+    alice, bob = manager.create("alice", ["api"]), manager.create("bob", ["api"])
+    ok = get("/me", alice)
+    assert (ok.status_code, ok.json()) == (200, {"sub": "alice"})
+    assert ok.headers["ratelimit"] == '"user";r=1;t=60'
+    missing = get("/me")
+    assert missing.status_code == 401
+    assert missing.headers["www-authenticate"] == 'Bearer realm="api"'
+    assert missing.json()["error"] == "invalid_token" or missing.json()["error"]
+    narrow = get("/me", manager.create("carol", ["other"]))
+    assert narrow.status_code == 403
+    assert 'error="insufficient_scope"' in narrow.headers["www-authenticate"]
+    assert get("/admin", alice).status_code == 403  # the route's own Security still applies
+    limited = get("/me", alice)
+    assert limited.status_code == 429
+    assert int(limited.headers["retry-after"]) >= 1
+    assert get("/me", bob).status_code == 200  # per subject: bob has his own quota
+    assert get("/health").status_code == 200

@@ -1,6 +1,8 @@
 """FastAPI / Starlette integration for tigerseal.
 
 * :class:`BearerAuth` -- ``Security(bearer, scopes=[...])``: JWT bearer auth, RFC 6750 errors;
+  :class:`BearerAuthMiddleware` -- the same check (and a per-subject quota) app-wide, with no
+  dependency to resolve;
 * :class:`APIKeyAuth` -- API keys from a header, with expiry and scopes;
 * :class:`RateLimit` (dependency) and :class:`RateLimitMiddleware` -- per-client quotas with
   ``RateLimit`` / ``RateLimit-Policy`` / ``Retry-After`` and 429;
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 from tigerseal.web import LoginGuard, LoginResult, RateLimitResult, RateLimitRule, TrustedProxies
 
-from tigerseal_fastapi._auth import APIKeyAuth, APIKeyLookup, BearerAuth
+from tigerseal_fastapi._auth import APIKeyAuth, APIKeyLookup, BearerAuth, BearerAuthMiddleware
 from tigerseal_fastapi._client import ClientIP, client_ip, client_ip_from_scope
 from tigerseal_fastapi._errors import (
     TigerSealHTTPException,
@@ -33,6 +35,7 @@ __all__ = [
     "APIKeyAuth",
     "APIKeyLookup",
     "BearerAuth",
+    "BearerAuthMiddleware",
     "ClientIP",
     "Encrypted",
     "EncryptedStr",

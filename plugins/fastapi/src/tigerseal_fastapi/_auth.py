@@ -25,41 +25,48 @@ pool, so the audit trail's fsync never runs on the event loop.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING
 
 from fastapi import Request, Response
 from fastapi.openapi.models import APIKey, APIKeyIn, HTTPBearer
 from fastapi.security import SecurityScopes
 from fastapi.security.base import SecurityBase
-from starlette.types import Scope
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Imported at run time, not under TYPE_CHECKING: FastAPI evaluates the annotations of
 # ``__call__`` to build the dependency, and a name it cannot resolve becomes a query parameter.
 from tigerseal.apikeys import APIKeyRecord
 from tigerseal.errors import (
     MissingCredentialsError,
+    RateLimitExceeded,
     TokenError,
     TokenInvalidError,
 )
+from tigerseal.ratelimit import ratelimit_headers
 from tigerseal.tokens import MemoryRevocationStore, TokenManager, TokenPayload
 from tigerseal.web import (
+    RateLimitResult,
+    RateLimitRule,
     TrustedProxies,
     VerifiedTokens,
     audit_auth_failure,
     bearer_challenge,
     bearer_token,
+    exempt_prefixes,
 )
 from tigerseal.web._verified import check_scopes
 
 from tigerseal_fastapi._client import client_ip_from_scope
-from tigerseal_fastapi._errors import to_http_exception
-from tigerseal_fastapi._ratelimit import RateLimit
+from tigerseal_fastapi._errors import TigerSealHTTPException, to_http_exception
+from tigerseal_fastapi._ratelimit import _LIMITED_MESSAGE, RateLimit, _Checker
 
 if TYPE_CHECKING:
     from tigerseal.passwords import PepperKeyring
+    from tigerseal.ratelimit import RateLimiter
 
-__all__ = ["APIKeyAuth", "APIKeyLookup", "BearerAuth"]
+__all__ = ["APIKeyAuth", "APIKeyLookup", "BearerAuth", "BearerAuthMiddleware"]
 
 #: Finds the stored record of an API key by its public id (``None``: no such key).
 APIKeyLookup = Callable[[str], "APIKeyRecord | Awaitable[APIKeyRecord | None] | None"]
@@ -158,33 +165,37 @@ class BearerAuth(SecurityBase):
             await self.rate_limit.count(request, response)
         scopes = security_scopes.scopes
         try:
-            authorization = _authorization(scope)
-            manager = self.manager
-            if manager is None:
-                from tigerseal.tokens import get_token_manager
-
-                manager = get_token_manager()
-            store = manager.revocation
-            local = store is None or type(store) is MemoryRevocationStore
-            # A token verified before is looked up by the field's text first: only verified
-            # (so well-formed) tokens are in the cache, so a hit needs no parsing.
-            if local and authorization is not None and authorization.startswith("Bearer "):
-                hit = self._verified.lookup(authorization[7:], manager, self.audience)
-                if hit is not None:
-                    payload, granted = hit
-                    manager.check_revocation(payload)
-                    check_scopes(payload, granted, scopes)
-                    return payload
-            token = bearer_token(authorization)
-            if token is None:
-                if not self.auto_error:
-                    return None
-                raise MissingCredentialsError("no bearer token was sent")
-            return await self._verify(token, scopes, manager, local)
+            return await self._authenticate(scope, scopes)
         except TokenError as exc:
             if self.audit_failures:
                 await _audit(exc, request, self.proxies)
             raise to_http_exception(exc, realm=self.realm, scopes=scopes) from None
+
+    async def _authenticate(self, scope: Scope, scopes: list[str]) -> TokenPayload | None:
+        """The verified payload of the request's token (``None``: none sent, not required)."""
+        authorization = _authorization(scope)
+        manager = self.manager
+        if manager is None:
+            from tigerseal.tokens import get_token_manager
+
+            manager = get_token_manager()
+        store = manager.revocation
+        local = store is None or type(store) is MemoryRevocationStore
+        # A token verified before is looked up by the field's text first: only verified (so
+        # well-formed) tokens are in the cache, so a hit needs no parsing.
+        if local and authorization is not None and authorization.startswith("Bearer "):
+            hit = self._verified.lookup(authorization[7:], manager, self.audience)
+            if hit is not None:
+                payload, granted = hit
+                manager.check_revocation(payload)
+                check_scopes(payload, granted, scopes)
+                return payload
+        token = bearer_token(authorization)
+        if token is None:
+            if not self.auto_error:
+                return None
+            raise MissingCredentialsError("no bearer token was sent")
+        return await self._verify(token, scopes, manager, local)
 
     async def _verify(
         self,
@@ -279,3 +290,107 @@ class APIKeyAuth(SecurityBase):
             if self.audit_failures:
                 await _audit(exc, request, self.proxies)
             raise to_http_exception(exc, realm=self.realm, scopes=scopes, scheme="ApiKey") from None
+
+
+class BearerAuthMiddleware:
+    """ASGI middleware: bearer JWT on every HTTP request, rate limited per token subject.
+
+    The cheapest shape of "JWT + rate limit" for an application whose routes all need a
+    token: no FastAPI dependency is resolved (each costs about as much as tigerseal's checks
+    together). The verified :class:`~tigerseal.tokens.TokenPayload` is left in the request
+    state (``request.state.token``)::
+
+        bearer = BearerAuth(realm="api")
+        app.add_middleware(BearerAuthMiddleware, bearer=bearer,
+                           rate_limit=RateLimitRule(600, 60, name="user"),
+                           scopes=["api"], exempt={"/health", "/login"})
+
+        @app.get("/me")
+        async def me(request: Request):
+            return {"user": request.state.token.sub}
+
+    Routes needing more scopes still use ``Security(bearer, scopes=[...])`` (a cache hit).
+    Failures answer as the dependency does: 401/403 with the RFC 6750 challenge, 429 with
+    ``Retry-After``, body ``{"error": code, "detail": message}``; failures are audited as the
+    dependency audits them. The quota is counted after the token verified, keyed by its
+    ``sub`` (a client without a valid token is refused before it can use any quota).
+
+    Args:
+        app: the ASGI application.
+        bearer: the :class:`BearerAuth` whose manager, realm, audience, cache and audit
+            settings apply.
+        scopes: scopes every request's token must grant.
+        rate_limit: the per-subject quota (``None``: no limit).
+        limiter: the limiter (default: the process-wide one).
+        exempt: exact paths served without a token (``/health``, ``/login``); WebSocket and
+            lifespan scopes pass through untouched.
+
+    Raises:
+        ConfigError: ``exempt`` is a single string or holds an entry that is not a path.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        bearer: BearerAuth,
+        scopes: Collection[str] = (),
+        rate_limit: RateLimitRule | None = None,
+        limiter: RateLimiter | None = None,
+        exempt: Collection[str] = (),
+    ) -> None:
+        self.app = app
+        self.bearer = bearer
+        self.scopes = [scopes] if isinstance(scopes, str) else list(scopes)
+        self.limit = None if rate_limit is None else _Checker(rate_limit, limiter, None)
+        self.exempt = frozenset(exempt_prefixes(exempt, setting="BearerAuthMiddleware(exempt=)"))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.exempt:
+            await self.app(scope, receive, send)
+            return
+        bearer = self.bearer
+        try:
+            try:
+                payload = await bearer._authenticate(scope, self.scopes)
+            except TokenError as exc:
+                if bearer.audit_failures:
+                    await _audit(exc, Request(scope), bearer.proxies)
+                raise to_http_exception(exc, realm=bearer.realm, scopes=self.scopes) from None
+            if payload is None:  # auto_error=False: no token, no identity to limit
+                await self.app(scope, receive, send)
+                return
+            fields: list[tuple[bytes, bytes]] = []
+            if self.limit is not None:
+                policy, decision = await self.limit.decide(payload.sub or "")
+                if not decision.allowed:
+                    result = RateLimitResult.of(self.limit.rule, policy, decision)
+                    limited = to_http_exception(
+                        RateLimitExceeded(_LIMITED_MESSAGE, retry_after=result.retry_after)
+                    )
+                    limited.headers = result.headers
+                    raise limited
+                named = ratelimit_headers(decision, policy, name=self.limit.rule.name)
+                fields = [
+                    (b"ratelimit-policy", named["RateLimit-Policy"].encode("latin-1")),
+                    (b"ratelimit", named["RateLimit"].encode("latin-1")),
+                ]
+        except TigerSealHTTPException as failed:
+            response = JSONResponse(
+                {"error": failed.error, "detail": failed.detail},
+                failed.status_code,
+                headers=failed.headers,
+            )
+            await response(scope, receive, send)
+            return
+        scope.setdefault("state", {})["token"] = payload
+        if not fields:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_fields(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *fields]
+            await send(message)
+
+        await self.app(scope, receive, send_with_fields)
