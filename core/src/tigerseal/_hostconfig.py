@@ -137,6 +137,9 @@ class HostServices:
     @property
     def passwords(self) -> PasswordContext:
         """Password hashing (scheme, cost, pepper)."""
+        built = self._built.get("passwords")
+        if built is not None:  # every request asks: no import, no closure
+            return built  # type: ignore[no-any-return]
         from tigerseal.passwords import get_password_context
 
         settings = self.settings
@@ -147,6 +150,9 @@ class HostServices:
     @property
     def tokens(self) -> TokenManager:
         """JWT issuing and verification."""
+        built = self._built.get("tokens")
+        if built is not None:
+            return built  # type: ignore[no-any-return]
         from tigerseal.tokens import get_token_manager
 
         settings = self.settings
@@ -157,6 +163,9 @@ class HostServices:
     @property
     def limiter(self) -> RateLimiter:
         """The rate limiter."""
+        built = self._built.get("limiter")
+        if built is not None:
+            return built  # type: ignore[no-any-return]
         from tigerseal.ratelimit import get_rate_limiter
 
         settings = self.settings
@@ -167,6 +176,9 @@ class HostServices:
     @property
     def encryption(self) -> EncryptionService:
         """Envelope encryption (key providers from the settings)."""
+        built = self._built.get("encryption")
+        if built is not None:
+            return built  # type: ignore[no-any-return]
         from tigerseal.envelope import get_encryption_service
 
         settings = self.settings

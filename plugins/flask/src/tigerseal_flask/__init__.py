@@ -315,6 +315,20 @@ def _check(rule: RateLimitRule, key: Callable[[], str] | None) -> RateLimitResul
     return check_rate_limit(state.namespace + client, rule, limiter=state.services.limiter)
 
 
+def _add_headers(response: Response, headers: dict[str, str]) -> None:
+    """Add ``headers`` the view did not set itself.
+
+    One pass over the response's few headers instead of werkzeug's ``setdefault`` per field,
+    which scans and raises ``KeyError`` for each missing one (most of what adding the
+    RateLimit fields cost).
+    """
+    target = response.headers
+    present = {name.lower() for name, _ in target.items()}
+    for name, value in headers.items():
+        if name.lower() not in present:
+            target.add(name, value)
+
+
 def _rejection(result: RateLimitResult) -> Response:
     response = error_response(
         RateLimitExceeded("rate limit exceeded", retry_after=result.retry_after)
@@ -354,8 +368,7 @@ def rate_limit(
             if not result.allowed:
                 return _rejection(result)
             response = current_app.make_response(_call(view, *a, **kw))
-            for header, value in result.headers.items():
-                response.headers.setdefault(header, value)
+            _add_headers(response, result.headers)
             return response
 
         return wrapped  # type: ignore[return-value]
@@ -375,8 +388,7 @@ def _app_rate_limit_before() -> Response | None:
 def _app_rate_limit_after(response: Response) -> Response:
     result = g.pop("tigerseal_rate_limit", None)
     if result is not None:
-        for header, value in result.headers.items():
-            response.headers.setdefault(header, value)
+        _add_headers(response, result.headers)
     return response
 
 
