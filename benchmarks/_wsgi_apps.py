@@ -1,7 +1,9 @@
 """The WSGI applications bench_web_wsgi.py serves: one endpoint, bare and behind tigerseal.
 
 ``python benchmarks/_wsgi_apps.py flask|django PORT`` serves one framework's application with
-werkzeug's threaded server (one thread per connection, HTTP/1.1 keep-alive, no request log).
+werkzeug's threaded server (one thread per connection, no request log). Werkzeug closes every
+connection after its response (``Connection: close``: no keep-alive), so each request is a
+new TCP connection.
 Each framework has the same four routes:
 
 * ``/bare``: a view returning a small JSON object, nothing of tigerseal;
@@ -69,7 +71,8 @@ def django_app() -> Any:
         SECRET_KEY="bench-" + "x" * 50,
         ALLOWED_HOSTS=["*"],
         ROOT_URLCONF=__name__,
-        MIDDLEWARE=[],
+        # CommonMiddleware sets Content-Length, as in a default project.
+        MIDDLEWARE=["django.middleware.common.CommonMiddleware"],
         INSTALLED_APPS=[],
         USE_TZ=True,
         TIGERSEAL={

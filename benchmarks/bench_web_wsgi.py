@@ -4,7 +4,8 @@ Target: at most 10% over a bare endpoint. Each framework's application
 (``benchmarks/_wsgi_apps.py``) runs in a child process under werkzeug's threaded server
 (gunicorn is not a dependency of the workspace), with the same view bare, behind
 ``jwt_required`` (a scope), behind ``rate_limit`` on ``memory://``, and behind both. A small
-keep-alive HTTP/1.1 client (asyncio streams) keeps ``--concurrency`` requests in flight.
+HTTP/1.1 client (asyncio streams) keeps ``--concurrency`` requests in flight, one connection
+per request (werkzeug closes every connection after its response).
 Rounds alternate the variants in a shuffled order; overheads are the median over rounds of
 the ratio to ``bare`` measured in the same round (paired: slow drifts of the machine cancel).
 Besides wall-clock rates, the server's CPU time per request (``/proc/<pid>/stat``) is taken,
@@ -46,18 +47,19 @@ VARIANTS = {
 
 
 async def _worker(port: int, request: bytes, count: int) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        for _ in range(count):
+    # One connection per request: werkzeug's server closes each after its response.
+    for _ in range(count):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
             writer.write(request)
             head = (await reader.readuntil(b"\r\n\r\n")).lower()
             if head[9:12] != b"200":
                 raise RuntimeError(f"unexpected response: {head[:200]!r}")
             start = head.find(b"content-length:") + 15
             await reader.readexactly(int(head[start : head.find(b"\r\n", start)]))
-    finally:
-        writer.close()
-        await writer.wait_closed()
+        finally:
+            writer.close()
+            await writer.wait_closed()
 
 
 async def rate(
