@@ -72,3 +72,35 @@ def test_a_realm_no_challenge_can_carry_is_a_configuration_error() -> None:
 
     with pytest.raises(ImproperlyConfigured, match="REALM"):
         _get("/orders/", {"REALM": "api\r\nX-Injected: 1"})
+
+
+@pytest.mark.parametrize("user", ["ada", "ghost"])
+def test_an_empty_password_is_a_wrong_password_for_known_and_unknown_users(
+    user: str, db: str
+) -> None:
+    # Django's ModelBackend hashes the password for an unknown user (timing); make_password("")
+    # raised PasswordError there: a 500 for "ghost", a 401 for "ada" (an enumeration oracle).
+    import json
+
+    from django.contrib.auth.hashers import make_password
+    from django.contrib.auth.models import User
+    from django.test import Client, override_settings
+
+    User.objects.create(username="ada", password=make_password("pw-of-ada"))
+    with override_settings(
+        AUTHENTICATION_BACKENDS=["tigerseal_django.backends.LockoutModelBackend"],
+        MIDDLEWARE=["tigerseal_django.middleware.TigerSealErrorMiddleware"],
+    ):
+        body = json.dumps({"username": user, "password": ""})
+        response = Client(raise_request_exception=False).post(
+            "/login/", body, content_type="application/json"
+        )
+    assert response.status_code == 401
+
+
+def test_make_password_of_an_empty_password_never_verifies(db: str) -> None:
+    from django.contrib.auth.hashers import check_password, make_password
+
+    encoded = make_password("")
+    assert encoded.startswith("tigerseal$")
+    assert not check_password("", encoded)

@@ -61,3 +61,20 @@ def test_a_non_ip_peer_is_not_trusted_unless_unix_is_listed() -> None:
 
     assert TrustedProxies(["10.0.0.1"]).client_ip("", "203.0.113.5") == "unknown"
     assert TrustedProxies().client_ip("", "203.0.113.5") == "unknown"
+
+
+@pytest.mark.parametrize("password", ["", "x" * 5000])
+@pytest.mark.parametrize("known", [True, False])
+def test_an_empty_or_oversized_password_is_a_counted_wrong_password(
+    password: str, known: bool
+) -> None:
+    # It raised PasswordError (a 500), uncounted by the lockout.
+    from tigerseal.errors import InvalidCredentialsError
+
+    guard = _guard()
+    stored = guard.passwords.hash("pw-of-ada") if known else None
+    for _ in range(2):
+        with pytest.raises(InvalidCredentialsError):
+            guard.authenticate("ada", password, stored, client_ip="192.0.2.1")
+    with pytest.raises(LoginLockedError):
+        guard.check("ada", "192.0.2.1")

@@ -26,6 +26,7 @@ without a password reset.
 from __future__ import annotations
 
 import re
+import secrets
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.hashers import BasePasswordHasher, mask_hash
@@ -76,8 +77,18 @@ class TigerSealPasswordHasher(BasePasswordHasher):
         return "x"
 
     def encode(self, password: str, salt: str) -> str:
-        """Hash ``password`` (``salt`` is ignored: the scheme generates its own)."""
+        """Hash ``password`` (``salt`` is ignored: the scheme generates its own).
+
+        An empty password is never accepted by tigerseal, but Django hashes whatever it is
+        given: ``ModelBackend`` hashes the submitted password for an unknown user so the
+        answer takes as long as for a known one. Refusing there was a 500 for an unknown user
+        against a 401 for a known one (an enumeration oracle). So ``""`` is encoded as the
+        hash of a random secret: the same work, and nothing ever verifies against it
+        (``check_password("", ...)`` is false, as for any empty password).
+        """
         self._check_encode_args(password, salt)
+        if password == "":
+            return _to_django(self.context.hash(secrets.token_urlsafe(32)))
         return _to_django(self.context.hash(password))
 
     def verify(self, password: str, encoded: str) -> bool:
