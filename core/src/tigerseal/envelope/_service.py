@@ -448,6 +448,9 @@ class EncryptionService:
             if isinstance(message, bytes) and message[:3] == MAGIC:
                 data: bytes = message
                 header = parse_header(data)  # parsed once, here
+            elif message.__class__ is EncryptedData and message._header is not None:
+                # Parsed already (tigerseal-sql's column values): no re-parse, no call layers.
+                data, header = message._data, message._header
             else:
                 ed = EncryptedData.parse(message)
                 data, header = ed.to_bytes(), ed.header

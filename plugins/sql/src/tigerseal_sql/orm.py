@@ -23,6 +23,7 @@ same events.
 
 from __future__ import annotations
 
+import functools
 import threading
 import weakref
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from sqlalchemy.orm.exc import UnmappedColumnError
 from tigerseal.envelope import EncryptedData
 
 from tigerseal_sql.blind_index import INFO_KEY
-from tigerseal_sql.types import PENDING, EncryptedType, Sealed
+from tigerseal_sql.types import PENDING, EncryptedType, Sealed, pk_string
 
 if TYPE_CHECKING:
     from sqlalchemy import Column
@@ -57,10 +58,16 @@ class EncryptedAttr:
     # Read for every cell encrypted or decrypted: resolved once.
     table: str = field(init=False)
     column_name: str = field(init=False)
+    # The cell context without "pk" (the type's static context, table, column): the type's
+    # context is fixed at construction, so each loaded row copies this and adds its key.
+    base_context: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "table", str(self.column.table.name))
         object.__setattr__(self, "column_name", str(self.column.name))
+        base = self.type.cell_context(self.table, self.column_name, "")
+        del base["pk"]
+        object.__setattr__(self, "base_context", base)
 
 
 @dataclass
@@ -128,8 +135,11 @@ def _instrument(mapper: Mapper[Any], class_: type[Any]) -> None:
     event.listen(mapper, "after_insert", _after_insert)
     event.listen(mapper, "before_update", _before_update)
     event.listen(mapper, "after_update", _after_update)
-    event.listen(mapper, "load", _on_load)
-    event.listen(mapper, "refresh", _on_refresh)
+    # raw=True: the listeners get the InstanceState the loader holds, not the instance (one
+    # weakref dereference and one instance_state() lookup less per loaded row).
+    # Mapper events fire for this mapper's own instances (no propagate): the plan is this one.
+    event.listen(mapper, "load", functools.partial(_on_load, plan), raw=True)
+    event.listen(mapper, "refresh", functools.partial(_on_refresh, plan), raw=True)
 
 
 _installed = False
@@ -314,35 +324,44 @@ def _after_rollback(session: Session, previous_transaction: Any) -> None:
 
 
 # -- load ----------------------------------------------------------------------------------------
-def _decrypt_loaded(target: Any, keys: set[str] | None) -> None:
-    state = attributes.instance_state(target)
-    mapper = state.mapper
-    plan = _PLANS.get(mapper)
-    if plan is None:
-        return
-    pk = None
+def _decrypt_loaded(plan: _MapperPlan, state: Any, keys: set[str] | None) -> None:
+    # Once per loaded row: plain locals, the cell context built from the attribute's prepared
+    # base, the primary key's string computed once for all the row's encrypted columns.
+    pks = None
+    sdict = state.dict
     for a in plan.attrs:
         if keys is not None and a.key not in keys:
             continue
-        value = state.dict.get(a.key)
-        if not isinstance(value, EncryptedData):
+        value = sdict.get(a.key)
+        if value.__class__ is not EncryptedData and not isinstance(value, EncryptedData):
             continue
-        if pk is None:
+        if pks is None:
             # The persisted key (identity), not the attribute: it may be changing right now.
-            pk = state.key[1] if state.key is not None else mapper.primary_key_from_instance(target)
-        plaintext = a.type.decrypt(value, a.type.cell_context(a.table, a.column_name, pk))
+            key = state.key
+            pks = pk_string(
+                key[1] if key is not None else state.mapper.primary_key_from_instance(state.obj())
+            )
+        # The row's own context, checked by the service against the message's. The binding
+        # cannot move into the column's result processor: it never sees the row's key.
+        ctx = a.base_context.copy()
+        ctx["pk"] = pks
+        t = a.type
+        svc = t.service
+        if svc is None or not hasattr(svc, "encrypt"):  # get_service()'s rule, inline
+            svc = t.get_service()
+        plaintext = t.decode(svc.decrypt(value, ctx))
         if a.key in state.committed_state:
-            set_committed_value(target, a.key, plaintext)
+            set_committed_value(state.obj(), a.key, plaintext)
         else:
             # Just loaded: the value is already the committed one (no history to clear), so
             # replacing it in the instance dict is what set_committed_value would do, without
             # the attribute machinery once per row.
-            state.dict[a.key] = plaintext
+            sdict[a.key] = plaintext
 
 
-def _on_load(target: Any, context: Any) -> None:
-    _decrypt_loaded(target, None)
+def _on_load(plan: _MapperPlan, state: Any, context: Any) -> None:
+    _decrypt_loaded(plan, state, None)
 
 
-def _on_refresh(target: Any, context: Any, attrs: Any) -> None:
-    _decrypt_loaded(target, set(attrs) if attrs is not None else None)
+def _on_refresh(plan: _MapperPlan, state: Any, context: Any, attrs: Any) -> None:
+    _decrypt_loaded(plan, state, set(attrs) if attrs is not None else None)
