@@ -346,7 +346,7 @@ def _decrypt_loaded(plan: _MapperPlan, state: Any, keys: set[str] | None) -> Non
         ctx = a.base_context.copy()
         ctx["pk"] = pks
         t = a.type
-        svc = t.service
+        svc: Any = t.service  # a service, a factory or None: get_service() sorts it out
         if svc is None or not hasattr(svc, "encrypt"):  # get_service()'s rule, inline
             svc = t.get_service()
         plaintext = t.decode(svc.decrypt(value, ctx))
