@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.cheap_hashing import cheap_hashing
 from tests.unit.config.isolation import isolate
 
 HERE = Path(__file__).parent
@@ -94,6 +95,8 @@ def tigerseal_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[P
     for workdir in isolate(monkeypatch, tmp_path):
         monkeypatch.setenv("ENCRYPTION_MASTER_KEY", secrets.token_hex(32))
         reset_encryption_service()
+        # Contexts built from settings (settings.TIGERSEAL) and Django's PBKDF2 too.
+        cheap_hashing(monkeypatch)
         # argon2id at test cost (isolate() puts the settings-built context back afterwards).
         set_password_context(PasswordContext("argon2", hashers={"argon2": cheap_argon2()}))
         try:

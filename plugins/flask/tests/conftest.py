@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from plugins.flask.tests._app import make_app
+from tests.fixtures.cheap_hashing import cheap_hashing
 from tests.unit.config.isolation import isolate
 
 
@@ -25,6 +26,7 @@ def tigerseal_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[P
         monkeypatch.setenv("JWT_SECRET", secrets.token_urlsafe(48))
         reset_encryption_service()
         reset_rate_limiter()
+        cheap_hashing(monkeypatch)  # contexts built from app.config too
         # argon2id at test cost (isolate() puts the settings-built context back afterwards).
         cheap = Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1)
         set_password_context(PasswordContext("argon2", hashers={"argon2": cheap}))

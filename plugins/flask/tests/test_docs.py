@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.fixtures.cheap_hashing import cheap_hashing_site
+
 ROOT = Path(__file__).resolve().parents[3]
 DOC = ROOT / "docs" / "flask.md"
 
@@ -22,7 +24,12 @@ def test_every_block_runs(tigerseal_env: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-c", program],
         cwd=tigerseal_env,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tigerseal_env)},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tigerseal_env),
+            # Hashing at test cost: this checks the documented flow, not the hash's strength.
+            "PYTHONPATH": str(cheap_hashing_site(tigerseal_env.parent)),
+        },
         capture_output=True,
         text=True,
         timeout=300,
