@@ -189,3 +189,54 @@ def test_bearer_middleware_auth_scopes_and_per_subject_quota(serve: Serve) -> No
     assert int(limited.headers["retry-after"]) >= 1
     assert get("/me", bob).status_code == 200  # per subject: bob has his own quota
     assert get("/health").status_code == 200
+
+
+@pytest.mark.filterwarnings("ignore::starlette.exceptions.StarletteDeprecationWarning")
+def test_refresh_token_is_not_an_access_token_and_websockets_pass_through() -> None:
+    # Guards (these held): a refresh token is refused by the dependency and the middleware,
+    # and neither middleware touches WebSocket or lifespan scopes.
+    from fastapi import Request, WebSocket
+    from fastapi.testclient import TestClient
+    from tigerseal_fastapi import BearerAuthMiddleware
+
+    manager = TokenManager(
+        KeySet.from_secret(secrets.token_urlsafe(48)), revocation=MemoryRevocationStore()
+    )
+    bearer = BearerAuth(manager=manager, realm="api", audit_failures=False)
+    started: list[bool] = []
+
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        started.append(True)
+        yield
+
+    app = FastAPI(lifespan=lifespan)
+    limiter = RateLimiter(MemoryRateLimitStorage())
+    app.add_middleware(RateLimitMiddleware, rule=RateLimitRule(1, 60), limiter=limiter)
+    app.add_middleware(BearerAuthMiddleware, bearer=bearer, limiter=limiter)
+
+    @app.get("/me")
+    async def me(request: Request) -> dict[str, str]:
+        return {"sub": str(request.state.token.sub)}
+
+    @app.get("/dep")
+    async def dep(token: Annotated[TokenPayload, Security(bearer)]) -> dict[str, str]:
+        return {"sub": str(token.sub)}
+
+    @app.websocket("/ws")
+    async def ws(socket: WebSocket) -> None:
+        await socket.accept()
+        await socket.send_text("hello")
+        await socket.close()
+
+    pair = manager.create_pair("alice")
+    with TestClient(app) as http:
+        assert started == [True]
+        for path in ("/me", "/dep"):
+            refused = http.get(path, headers={"Authorization": f"Bearer {pair.refresh_token}"})
+            assert refused.status_code == 401, path
+        for _ in range(3):  # neither the token check nor the 1-per-minute quota applies
+            with http.websocket_connect("/ws") as socket:
+                assert socket.receive_text() == "hello"
