@@ -605,6 +605,12 @@ class FileAuditSink(AuditSink):
                 self._emit(batch, checkpoint=checkpoint, sync=True)
             except (OSError, AuditError) as exc:
                 error = exc
+            except BaseException as exc:
+                # Anything else (an interrupt in the leader's thread, a bug): the batch's
+                # durability is unknown, so no writer of it may hear "durable", and the sink
+                # fails closed like on an I/O error. The leader re-raises what it got.
+                error = exc
+                raise
             finally:
                 elapsed = time.monotonic() - started
                 self._lock.acquire()
