@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import create_engine
+from tigerseal.errors import ConfigError
 from tigerseal.plugins import audit_sink_from_uri
 
 
@@ -28,3 +30,13 @@ def test_display_hides_query_passwords() -> None:
         assert "pw2secret" not in shown
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "uri", ["postgresql://u:topsecret@host:notaport/db", "postgresql://u:topsecret@[::1/db"]
+)
+def test_a_url_with_a_bad_port_is_a_config_error(uri: str) -> None:
+    # SQLAlchemy's make_url raised a bare ValueError (int() of the port).
+    with pytest.raises(ConfigError) as caught:
+        audit_sink_from_uri(uri)
+    assert "topsecret" not in str(caught.value)

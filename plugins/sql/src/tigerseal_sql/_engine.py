@@ -45,7 +45,7 @@ def engine_from_url(url: str, *, must_exist: bool = False, **options: Any) -> En
     """
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise ConfigError("not a database URL; expected e.g. postgresql://user@host/db") from None
     if (
         parsed.get_backend_name() == "postgresql"

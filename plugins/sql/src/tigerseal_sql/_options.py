@@ -49,6 +49,11 @@ def split_audit_url(uri: str, options: dict[str, Any]) -> tuple[URL, SqlAuditOpt
         url = make_url(uri)
     except ArgumentError as exc:
         raise ConfigError(f"not a database URL: {exc}") from None
+    except ValueError:  # make_url's int() of the port; the URL (and password) is not quoted
+        raise ConfigError(
+            "the database URL's port is not a number (or its [IPv6] host is not closed); "
+            "expected e.g. postgresql://user@host:5432/db"
+        ) from None
     base = url.get_backend_name()
     if base not in ("postgresql", "sqlite"):
         raise ConfigError(
