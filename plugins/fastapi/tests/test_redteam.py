@@ -240,3 +240,24 @@ def test_refresh_token_is_not_an_access_token_and_websockets_pass_through() -> N
         for _ in range(3):  # neither the token check nor the 1-per-minute quota applies
             with http.websocket_connect("/ws") as socket:
                 assert socket.receive_text() == "hello"
+
+
+def test_two_api_key_headers_are_refused(serve: Serve) -> None:
+    # Before: the first X-API-Key was checked and the second ignored (200).
+    from tigerseal.apikeys import APIKeyRecord
+    from tigerseal_fastapi import APIKeyAuth
+
+    key, record = APIKeyRecord.create(scopes=["reports"])
+    other, _ = APIKeyRecord.create()
+    auth = APIKeyAuth({record.key_id: record}.get, realm="api", audit_failures=False)
+    app = FastAPI()
+
+    @app.get("/reports")
+    async def reports(found: Annotated[APIKeyRecord, Security(auth)]) -> dict[str, str]:
+        return {"key": found.key_id}
+
+    url = serve(app) + "/reports"
+    assert httpx.get(url, headers={"X-API-Key": key}, timeout=10).status_code == 200
+    for second in (key, other):
+        response = httpx.get(url, headers=[("X-API-Key", key), ("x-api-key", second)], timeout=10)
+        assert response.status_code == 401

@@ -85,20 +85,27 @@ async def _audit(exc: TokenError, request: Request, proxies: TrustedProxies | No
     )
 
 
-def _authorization(scope: Scope) -> str | None:
-    """The request's one ``Authorization`` field (ASGI names are lower case).
+def _single_header(scope: Scope, name: bytes) -> str | None:
+    """The request's one field ``name`` (lower case, as ASGI servers give names), or ``None``.
 
     Raises:
         TokenInvalidError: more than one was sent (which one a proxy and the application
             each read would be a guess: refused rather than picked).
     """
     found: bytes | None = None
-    for name, value in scope["headers"]:
-        if name == b"authorization":
+    for key, value in scope["headers"]:
+        if key == name:
             if found is not None:
-                raise TokenInvalidError("the request has more than one Authorization header")
+                raise TokenInvalidError(
+                    f"the request has more than one {name.decode('latin-1')} header"
+                )
             found = value
     return None if found is None else found.decode("latin-1")
+
+
+def _authorization(scope: Scope) -> str | None:
+    """The request's one ``Authorization`` field (see :func:`_single_header`)."""
+    return _single_header(scope, b"authorization")
 
 
 class BearerAuth(SecurityBase):
@@ -262,6 +269,7 @@ class APIKeyAuth(SecurityBase):
         self.scheme_name = scheme_name or type(self).__name__
         self.lookup = lookup
         self.header = header
+        self._name = header.lower().encode("latin-1")
         self.realm = realm
         self.pepper = pepper
         self.proxies = proxies
@@ -274,8 +282,8 @@ class APIKeyAuth(SecurityBase):
         from tigerseal.apikeys import api_key_id
 
         scopes = security_scopes.scopes
-        key = request.headers.get(self.header)
         try:
+            key = _single_header(request.scope, self._name)
             if not key:
                 if not self.auto_error:
                     return None
