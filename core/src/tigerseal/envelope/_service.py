@@ -217,6 +217,9 @@ class EncryptionService:
         self.cache: DataKeyCache | None = (
             DataKeyCache(cache) if isinstance(cache, CachePolicy) else cache
         )
+        # A cache made here is this service's alone: close() empties it. One passed in may
+        # serve other services too and stays its owner's to clear.
+        self._owns_cache = isinstance(cache, CachePolicy)
         self.frame_size = frame_size
         self._calls: Counter[str] = Counter()
         self._calls_lock = threading.Lock()
@@ -999,7 +1002,13 @@ class EncryptionService:
         }
 
     def close(self) -> None:
-        """Close every provider."""
+        """Close every provider and drop the data keys of the cache this service made.
+
+        ``tigerseal.reset_defaults()`` closes the default service this way, so its cached keys
+        do not outlive it in memory (a :class:`DataKeyCache` passed in is left to its owner).
+        """
+        if getattr(self, "_owns_cache", False) and self.cache is not None:
+            self.cache.clear()
         for p in self.providers:
             p.close()
 
