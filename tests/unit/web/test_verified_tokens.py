@@ -196,3 +196,26 @@ def test_verify_bearer_request_with_a_cache_still_checks_revocation(
     m.revoke(token)
     with pytest.raises(TokenRevokedError):
         verify_bearer_request(header, manager=m, audit=False, cache=cache)
+
+
+def test_another_spelling_of_a_cached_token_is_not_a_hit() -> None:
+    # Guard (held): the key is the exact text, and a spelling with other trailing base64url
+    # bits (same signature bytes) is refused by the full verify, cached original or not.
+    import base64
+
+    m = clocked_manager()
+    cache = VerifiedTokens()
+    token = m.create("alice")
+    cache.verify(token, m)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    last = alphabet.index(token[-1])
+    twin = token[:-1] + alphabet[last ^ 1]  # HS256: 43 characters, the last 2 bits unused
+    signature = token.rsplit(".", 1)[1]
+    assert base64.urlsafe_b64decode(twin.rsplit(".", 1)[1] + "=") == base64.urlsafe_b64decode(
+        signature + "="
+    )
+    assert cache.get(twin, m) is None
+    with pytest.raises(TokenInvalidError, match="non-canonical"):
+        cache.verify(twin, m)
+    with pytest.raises(TokenInvalidError):
+        cache.verify(token + " ", m)
