@@ -513,7 +513,9 @@ class EncryptionService:
                     raise
                 memo[memo_key] = (dek, derive_fn)
             elif isinstance(hit, DecryptionError):
-                raise hit
+                # The same failure for another message: raised with a fresh traceback (a
+                # re-raise would prepend this frame to it, once per message of the batch).
+                raise hit.with_traceback(None)
             else:
                 dek, derive_fn = hit
                 if derive_fn is None:  # a second message under this key: precompute
