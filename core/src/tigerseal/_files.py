@@ -226,7 +226,7 @@ def install_signal_cleanup() -> None:
         signal.signal(sig, _on_signal)
 
 
-def write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes | bytearray) -> None:
     """Write all of ``data`` to ``fd`` (``os.write`` may write less than asked)."""
     view = memoryview(data)
     while view:
@@ -242,7 +242,7 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes, *, sync: bool = True) -> None:
     """Replace ``path`` atomically and durably with ``data``, mode 0600.
 
     The one way tigerseal writes a file holding secrets (keyrings, peppers, ``.env`` files,
@@ -251,6 +251,8 @@ def write_private(path: Path, data: bytes) -> None:
     old file or the new one, and after a crash the new one is not lost — a lost pepper or key
     file makes every message or hash that depends on it unreadable. ``path`` is replaced as
     named; callers that follow a symlinked configuration file pass :func:`rename_target` first.
+    ``sync=False`` (an audit head file in a non-durable mode) skips both fsyncs: still atomic,
+    not durable.
 
     Raises:
         OSError: the file cannot be written (the temporary file is removed).
@@ -260,7 +262,8 @@ def write_private(path: Path, data: bytes) -> None:
         try:
             os.fchmod(fd, 0o600)  # the umask cannot widen it, but be explicit
             write_all(fd, data)
-            os.fsync(fd)
+            if sync:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)
@@ -268,7 +271,8 @@ def write_private(path: Path, data: bytes) -> None:
     except BaseException:
         discard(tmp)
         raise
-    fsync_dir(path.parent)
+    if sync:
+        fsync_dir(path.parent)
 
 
 def rename_target(path: Path) -> Path:

@@ -395,3 +395,33 @@ def test_default_mode_costs_four_system_calls_per_record(
     sink.close()
     assert calls == {"flock": 20, "unlock": 20, "stat": 20, "write": 20}
     assert verify_audit_file(path, keys=keys).ok
+
+
+@pytest.mark.parametrize(("durability", "synced"), [("fsync", True), ("flush", False)])
+def test_the_head_file_is_written_by_the_one_private_file_writer(
+    tmp_path: Path, keys: AuditKeys, durability: str, synced: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 14.4: one atomic private-file write (registered temporary swept after a crash,
+    # O_EXCL, 0600, rename, directory fsync when durable); the head had its own copy.
+    from tigerseal import _files
+
+    calls: list[tuple[Path, bool]] = []
+    real = _files.write_private
+
+    def spy(path: Path, data: bytes, *, sync: bool = True) -> None:
+        calls.append((path, sync))
+        real(path, data, sync=sync)
+
+    monkeypatch.setattr(_files, "write_private", spy)
+    sink = FileAuditSink(tmp_path / "audit.jsonl", keys=keys, durability=durability)
+    sink.write(event(1))
+    sink.checkpoint()
+    sink.close()
+    assert calls
+    assert {path for path, _ in calls} == {Path(sink.head_path)}
+    # fsync mode syncs every head; flush mode writes heads unsynced (close() syncs the last)
+    assert synced in {sync for _, sync in calls}
+    if synced:
+        assert all(sync for _, sync in calls)
+    assert stat.S_IMODE(os.stat(sink.head_path).st_mode) == 0o600
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from tigerseal import _files
 from tigerseal.audit._chain import (
     CHECKPOINT,
     FORMAT,
@@ -430,7 +431,7 @@ class FileAuditSink(AuditSink):
             self.keys_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, "audit key file"
         )
         try:
-            self._write_fd(fd, _encode(entry).encode("ascii") + b"\n")
+            _files.write_all(fd, _encode(entry).encode("ascii") + b"\n")
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -630,14 +631,7 @@ class FileAuditSink(AuditSink):
                 self._cond.notify_all()
 
     def _write_all(self, data: bytes | bytearray) -> None:
-        self._write_fd(self._fd, data)
-
-    @staticmethod
-    def _write_fd(fd: int, data: bytes | bytearray) -> None:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
+        _files.write_all(self._fd, data)
 
     def _store_head(self, *, sync: bool) -> None:
         """Replace ``<file>.head`` with the newest line's position, MACed (flock held)."""
@@ -652,22 +646,11 @@ class FileAuditSink(AuditSink):
             "mac_key_id": self._mac.key_id,
             "mac": head_mac(self._mac.key, self.chain_id, seq, line_sha256, ts),
         }
-        # A random name, created exclusively and never through a link: a file or hard link
-        # planted under a predictable temporary name must not be overwritten.
-        tmp = self.head_path.with_name(f".{self.head_path.name}.{secrets.token_hex(8)}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o600)
-        try:
-            try:
-                self._write_fd(fd, json.dumps(doc, indent=1).encode("ascii") + b"\n")
-                if sync:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.head_path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        # The one private-file writer: a registered O_EXCL temporary (never through a planted
+        # link, swept if this process dies), renamed over the head; fsynced when durable.
+        _files.write_private(
+            Path(self.head_path), json.dumps(doc, indent=1).encode("ascii") + b"\n", sync=sync
+        )
 
     def _unusable(self) -> AuditError:
         if self._closed:
