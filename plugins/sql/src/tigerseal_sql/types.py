@@ -27,7 +27,6 @@ from sqlalchemy import LargeBinary, Text
 from sqlalchemy.exc import DontWrapMixin
 from sqlalchemy.types import TypeDecorator
 from tigerseal.envelope import EncryptedData
-from tigerseal.envelope._format import MAGIC
 from tigerseal.errors import ConfigError, EncryptionError, TigerSealError
 
 if TYPE_CHECKING:
@@ -275,8 +274,6 @@ class EncryptedType(TypeDecorator[Any]):
         # queries get the EncryptedData and may call decrypt_value().
         if value is None or value == b"" or value == "":
             return None
-        if value.__class__ is bytes and value[:3] == MAGIC:
-            return EncryptedData(value)  # what parse() does for the binary form, one call less
         return EncryptedData.parse(value)
 
     def coerce_compared_value(self, op: Any, value: Any) -> Any:
