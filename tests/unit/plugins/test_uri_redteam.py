@@ -14,7 +14,7 @@ from tigerseal._redact import redact_uri
 from tigerseal.audit._filesink import path_from_uri as audit_path_from_uri
 from tigerseal.errors import ConfigError, OptionError
 from tigerseal.providers.file import path_from_uri as keyring_path_from_uri
-from tigerseal.spi.options import parse_duration, parse_int
+from tigerseal.spi.options import parse_duration, parse_int, parse_uri
 
 
 def test_an_integer_of_thousands_of_digits_is_an_option_error() -> None:
@@ -60,3 +60,26 @@ def test_a_pkcs11_pin_value_in_the_path_is_redacted() -> None:
     assert "module-path=/m.so" in shown
     shown = redact_uri("pkcs11:token=t;PIN-VALUE=123456")
     assert "123456" not in shown
+
+
+@pytest.mark.parametrize(
+    ("uri", "schemes", "form", "secret"),
+    [
+        # A password holding an unescaped '&': its tail reads as a malformed item.
+        ("redis://h/0?password=ab&Cd3fSecretTail", ("redis",), "rfc3986", "Cd3fSecretTail"),
+        ("pkcs11:token=t;pin-value=12;3456789", ("pkcs11",), "rfc7512", "3456789"),
+        # A token pasted without its name.
+        ("vault://transit/k?hvs.CAESIJqN8r2xK4wTzYb7Lq", ("vault",), "rfc3986", "CAESIJqN8r2x"),
+    ],
+)
+def test_a_malformed_item_that_may_be_a_secret_is_not_shown(
+    uri: str, schemes: tuple[str, ...], form: str, secret: str
+) -> None:
+    with pytest.raises(OptionError, match="malformed") as caught:
+        parse_uri(uri, plugin="p", schemes=schemes, form=form)  # type: ignore[arg-type]
+    assert secret.lower() not in str(caught.value).lower()
+
+
+def test_a_plain_malformed_item_is_still_shown() -> None:
+    with pytest.raises(OptionError, match="'verbose'"):
+        parse_uri("vault://transit/k?verbose", plugin="vault", schemes=("vault",))

@@ -227,11 +227,11 @@ def _pairs(
         if lower:
             name = name.lower()
         if not eq or not name:
-            shown = escape_control(name or item, limit=40)
             raise _fail(
                 plugin,
-                f"malformed {where} item {shown!r}: write name=value{example}",
-                name or None,
+                f"malformed {where} item {_malformed(name or item, found)}: write "
+                f"name=value{example}",
+                None if _may_be_secret(name or item, found) else name or None,
             )
         if name in found:
             raise _fail(
@@ -242,6 +242,20 @@ def _pairs(
             )
         found[name] = _decode(raw_value, plus=plus)
     return tuple(found.items())
+
+
+def _may_be_secret(item: str, before: Mapping[str, str]) -> bool:
+    # After a secret-named option, a malformed item is most likely the tail of its value (a
+    # password holding an unescaped '&' or ';'); a long random item may be a pasted token.
+    from tigerseal._redact import KEEP, looks_random, name_rule
+
+    return looks_random(item) or any(name_rule(n) != KEEP for n in before)
+
+
+def _malformed(item: str, before: Mapping[str, str]) -> str:
+    if _may_be_secret(item, before):
+        return "(not shown: it may be part of a secret; percent-encode '&' ';' '=' in values)"
+    return repr(escape_control(item, limit=40))
 
 
 def parse_uri(
