@@ -83,3 +83,12 @@ def test_a_malformed_item_that_may_be_a_secret_is_not_shown(
 def test_a_plain_malformed_item_is_still_shown() -> None:
     with pytest.raises(OptionError, match="'verbose'"):
         parse_uri("vault://transit/k?verbose", plugin="vault", schemes=("vault",))
+
+
+def test_an_empty_boolean_is_refused_even_when_the_option_is_optional(tmp_path: Path) -> None:
+    # docs/plugins/options.md: "an empty value is refused as ambiguous". An Optional bool
+    # (the file sink's checkpoints) read '' as "not given": ?checkpoints= kept MACs on silently.
+    from tigerseal.plugins import audit_sink_from_uri
+
+    with pytest.raises(OptionError, match="checkpoints must be 1 or 0"):
+        audit_sink_from_uri(f"file://{tmp_path}/audit.jsonl?checkpoints=")

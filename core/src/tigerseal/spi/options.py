@@ -585,7 +585,9 @@ def _convert(f: _Field, value: Any, plugin: str) -> Any:
                 if _DURATION_MARK in inner[1:]:
                     kind = "duration"
                 origin = get_origin(hint)
-    if optional and isinstance(value, str) and value == "" and not meta.allow_empty:
+    # An empty optional value means "not given", except for a boolean: '' could mean either
+    # (documented as refused), and a silent default may be the unsafe one.
+    if optional and value == "" and not meta.allow_empty and hint is not bool:
         return None
     secret = meta.secret
     result: Any
