@@ -104,3 +104,25 @@ def test_make_password_of_an_empty_password_never_verifies(db: str) -> None:
     encoded = make_password("")
     assert encoded.startswith("tigerseal$")
     assert not check_password("", encoded)
+
+
+def test_two_views_of_one_name_do_not_share_a_default_quota() -> None:
+    from django.http import HttpRequest, HttpResponse, JsonResponse
+    from django.test import RequestFactory, override_settings
+    from tigerseal_django.web import rate_limit
+
+    views = []
+    for prefix in ("a", "b"):
+
+        def index(request: HttpRequest) -> HttpResponse:
+            return JsonResponse({"ok": True})
+
+        index.__qualname__ = f"{prefix}.index"  # as if defined in two apps
+        views.append(rate_limit(1, 60)(index))
+    with override_settings(TIGERSEAL={}):
+        request = RequestFactory().get("/")
+        assert views[0](request).status_code == 200
+        assert views[0](request).status_code == 429
+        other = views[1](request)
+    assert other.status_code == 200  # was 429: one counter for both "index" views
+    assert other["RateLimit-Policy"] == '"index";q=1;w=60'

@@ -87,3 +87,25 @@ def test_two_apps_in_one_process_keep_their_own_quotas() -> None:
 def test_a_django_style_tigerseal_dict_is_an_error_not_ignored() -> None:
     with pytest.raises(ConfigError, match="TIGERSEAL_JWT_SECRET"):
         _app(TIGERSEAL={"JWT_SECRET": "x" * 48})
+
+
+def test_two_views_of_one_name_do_not_share_a_default_quota() -> None:
+    # The default quota name is the view's __name__; two blueprints' "index" views shared one
+    # counter, so requests to one used up the other's quota.
+    from flask import Blueprint
+    from tigerseal_flask import rate_limit
+
+    app = _app()
+    for prefix in ("a", "b"):
+        blueprint = Blueprint(prefix, __name__ + prefix, url_prefix="/" + prefix)
+
+        def index() -> Any:
+            return {"ok": True}
+
+        index.__qualname__ = f"{prefix}.index"  # as if defined in two modules
+        blueprint.get("/")(rate_limit(2, 60)(index))
+        app.register_blueprint(blueprint)
+    client = app.test_client()
+    assert [client.get("/a/").status_code for _ in range(3)] == [200, 200, 429]
+    assert client.get("/b/").status_code == 200
+    assert client.get("/b/").headers["RateLimit-Policy"] == '"index";q=2;w=60'

@@ -222,7 +222,9 @@ def rate_limit(
     Args:
         limit: requests per window.
         window: seconds.
-        name: the quota's name in the headers and its counters (default: the view's name).
+        name: the quota's name in the headers and its counters (default: the view's name in
+            the headers, its module and qualified name for the counters). Views given one
+            name share one quota.
         key: ``request -> client id`` (default: the client address through trusted proxies;
             e.g. ``lambda r: r.tigerseal_token.sub`` below ``@jwt_required``).
         **rule: ``algorithm``, ``burst``, ``cost`` of :class:`~tigerseal.web.RateLimitRule`.
@@ -230,6 +232,15 @@ def rate_limit(
 
     def decorate(view: View) -> View:
         made = RateLimitRule(limit, window, name or view.__name__, **rule)
-        return _guarded(view, lambda request: apply_rate_limit(request, made, key))
+        if name is not None:
+            return _guarded(view, lambda request: apply_rate_limit(request, made, key))
+        # Without a name, the counter is the view's own (module and qualified name): two views
+        # called "index" must not share one quota. Clients still see the short name.
+        scope = f"{view.__module__}.{view.__qualname__}|"
+
+        def scoped(request: HttpRequest) -> str:
+            return scope + (key(request) if key is not None else client_ip(request))
+
+        return _guarded(view, lambda request: apply_rate_limit(request, made, scoped))
 
     return decorate

@@ -309,10 +309,10 @@ def api_key_required(
     return decorate
 
 
-def _check(rule: RateLimitRule, key: Callable[[], str] | None) -> RateLimitResult:
+def _check(rule: RateLimitRule, key: Callable[[], str] | None, scope: str = "") -> RateLimitResult:
     state = _state()
     client = key() if key is not None else _client_ip(state.proxies)
-    return check_rate_limit(state.namespace + client, rule, limiter=state.services.limiter)
+    return check_rate_limit(state.namespace + scope + client, rule, limiter=state.services.limiter)
 
 
 def _add_headers(response: Response, headers: dict[str, str]) -> None:
@@ -353,7 +353,9 @@ def rate_limit(
     Args:
         limit: requests per window.
         window: seconds.
-        name: the quota's name in the headers and its counters (default: the view's name).
+        name: the quota's name in the headers and its counters (default: the view's name in
+            the headers, its module and qualified name for the counters). Views given one
+            name share one quota.
         key: ``() -> client id`` (default: the client address through trusted proxies; e.g.
             ``lambda: g.tigerseal_token.sub`` below ``@jwt_required``).
         **rule: ``algorithm``, ``burst``, ``cost`` of :class:`~tigerseal.web.RateLimitRule`.
@@ -361,10 +363,13 @@ def rate_limit(
 
     def decorate(view: F) -> F:
         made = RateLimitRule(limit, window, name or view.__name__, **rule)
+        # Without a name, the counter is the view's own (module and qualified name): two views
+        # called "index" must not share one quota. Clients still see the short name.
+        scope = "" if name is not None else f"{view.__module__}.{view.__qualname__}|"
 
         @functools.wraps(view)
         def wrapped(*a: Any, **kw: Any) -> Any:
-            result = _check(made, key)
+            result = _check(made, key, scope)
             if not result.allowed:
                 return _rejection(result)
             response = current_app.make_response(_call(view, *a, **kw))
