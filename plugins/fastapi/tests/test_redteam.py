@@ -261,3 +261,20 @@ def test_two_api_key_headers_are_refused(serve: Serve) -> None:
     for second in (key, other):
         response = httpx.get(url, headers=[("X-API-Key", key), ("x-api-key", second)], timeout=10)
         assert response.status_code == 401
+
+
+def test_a_trusted_unix_socket_proxy_has_its_forwarding_header_read() -> None:
+    """Behind nginx on a Unix socket uvicorn reports no client address: with "unix" trusted,
+    X-Forwarded-For must tell clients apart (else all share one quota and one lockout)."""
+    from tigerseal.web import TrustedProxies
+    from tigerseal_fastapi import client_ip_from_scope
+
+    proxies = TrustedProxies(["unix"])
+    scope_a = {"type": "http", "client": None, "headers": [(b"x-forwarded-for", b"203.0.113.7")]}
+    scope_b = {"type": "http", "client": None, "headers": [(b"x-forwarded-for", b"198.51.100.9")]}
+    assert client_ip_from_scope(scope_a, proxies) == "203.0.113.7"
+    assert client_ip_from_scope(scope_b, proxies) == "198.51.100.9"
+    # Not trusted: the header is ignored whatever it says.
+    assert client_ip_from_scope(scope_a, TrustedProxies()) == client_ip_from_scope(
+        scope_b, TrustedProxies()
+    )

@@ -16,7 +16,7 @@ def client_ip_from_scope(scope: Scope, proxies: TrustedProxies | None = None) ->
     client = scope.get("client")
     peer = client[0] if client else None
     proxies = proxies or _NO_PROXIES
-    if not proxies.networks:
+    if not proxies.reads_headers:
         return proxies.client_ip(peer)
     name = proxies.header.encode("latin-1")
     values = [v.decode("latin-1") for k, v in scope.get("headers", ()) if k.lower() == name]
