@@ -667,7 +667,9 @@ def build_options(
                 # would be ignored or fail far from here.
                 import difflib
 
-                close = difflib.get_close_matches(name, by_uri, n=1, cutoff=0.8)
+                # Compared ignoring case and '-'/'_' too: ON_OUTAGE is ours, not the driver's.
+                folded = {_fold(n): n for n in by_uri}
+                close = [folded[c] for c in difflib.get_close_matches(_fold(name), folded, 1, 0.8)]
                 if close:
                     raise _fail(
                         plugin,
@@ -712,6 +714,10 @@ def build_options(
         if name not in values and value is not None:
             values[name] = _convert(by_name[name], value, plugin)
     return model(**values)
+
+
+def _fold(name: str) -> str:
+    return name.lower().replace("-", "_")
 
 
 def given_options(options: Any) -> dict[str, Any]:
