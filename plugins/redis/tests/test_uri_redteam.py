@@ -37,3 +37,13 @@ def test_a_tigerseal_option_in_another_case_is_not_passed_to_redis_py(uri: str, 
     # TypeError at the first command, far from the configuration.
     with pytest.raises(OptionError, match=f"Did you mean '{meant}'"):
         parse_uri(uri, default_on_outage="local")
+
+
+def test_an_unknown_redis_py_parameter_fails_when_the_client_is_built() -> None:
+    # redis-py takes unknown query parameters as connection keywords: the TypeError came at
+    # the first command (where the outage policy may read it as Redis being down).
+    opts = parse_uri("redis://u:s3cretpw@127.0.0.1:6379/0?colour=red", default_on_outage="local")
+    for build in (build_client, build_async_client):
+        with pytest.raises(ConfigError, match="colour") as caught:
+            build(opts)
+        assert "s3cretpw" not in str(caught.value)

@@ -247,7 +247,13 @@ def _from_url(factory: Callable[..., Any], opts: RedisOptions, kwargs: dict[str,
     or the parameter's name, never the password, but the URL is shown only as ``display``.
     """
     try:
-        return factory(opts.url, **kwargs)
+        client = factory(opts.url, **kwargs)
+        pool = getattr(client, "connection_pool", None)
+        if pool is not None:
+            # redis-py passes unknown query parameters to the connection class, which fails
+            # only when the first command connects: build one now (it opens no socket).
+            pool.connection_class(**pool.connection_kwargs)
+        return client
     except (ValueError, TypeError) as exc:
         raise ConfigError(
             f"redis-py cannot use the Redis URI for {opts.display} "
