@@ -25,7 +25,25 @@ if TYPE_CHECKING:
     from tigerseal.ratelimit import RateLimiter
     from tigerseal.tokens import TokenManager
 
-__all__ = ["HostServices", "settings_from_mapping", "settings_names"]
+__all__ = ["WEB_OPTIONS", "HostServices", "settings_from_mapping", "settings_names"]
+
+#: The framework integrations' own settings and their defaults (Django's ``settings.TIGERSEAL``,
+#: Flask's ``app.config["TIGERSEAL_..."]``); an integration may add its own on top.
+WEB_OPTIONS: dict[str, Any] = {
+    # Addresses or networks of reverse proxies whose X-Forwarded-For is believed ("unix" for a
+    # proxy on a Unix socket).
+    "TRUSTED_PROXIES": (),
+    # A limit on every request per client: (requests, window seconds); None: off.
+    "RATE_LIMIT": None,
+    # Paths the app-wide limit leaves alone (a list of /paths, prefix match).
+    "RATE_LIMIT_EXEMPT": (),
+    # Realm of WWW-Authenticate challenges.
+    "REALM": "api",
+    # Sign-in lockout: failures per user name / per address, and their window.
+    "LOGIN_MAX_FAILURES_PER_USER": 5,
+    "LOGIN_MAX_FAILURES_PER_IP": 20,
+    "LOGIN_LOCKOUT_SECONDS": 900.0,
+}
 
 _PREFIX = "TIGERSEAL_"
 

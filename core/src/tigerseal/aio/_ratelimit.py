@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 import weakref
 from abc import ABC, abstractmethod
@@ -11,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 from tigerseal import observe as _observe
 from tigerseal.aio._pools import run_io, run_io_to_completion
-from tigerseal.errors import RateLimitExceeded
 from tigerseal.ratelimit._limiter import DEFAULT_WINDOW, _short
 from tigerseal.ratelimit.storage_keys import strikes_key, user_key
 from tigerseal.spi import RateLimitDecision, RateLimitPolicy
@@ -213,13 +211,7 @@ class AsyncRateLimiter:
         """Like :meth:`acquire`, but a rejection raises :class:`~tigerseal.RateLimitExceeded`."""
         decision = await self.acquire(key, policy, cost=cost)
         if not decision.allowed:
-            wait = decision.retry_after
-            when = "never (the cost exceeds the limit)" if math.isinf(wait) else f"in {wait:.1f}s"
-            raise RateLimitExceeded(
-                f"rate limit of {decision.limit} per "
-                f"{(policy or self.limiter.default_policy).window:g}s exceeded; retry {when}",
-                retry_after=wait,
-            )
+            raise self.limiter.exceeded(decision, policy)
         return decision
 
     async def peek(self, key: str, policy: RateLimitPolicy | None = None) -> RateLimitDecision:

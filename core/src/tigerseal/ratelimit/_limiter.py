@@ -238,14 +238,20 @@ class RateLimiter:
         """Like :meth:`acquire`, but a rejection raises :class:`RateLimitExceeded`."""
         decision = self.acquire(key, policy, cost=cost)
         if not decision.allowed:
-            wait = decision.retry_after
-            when = "never (the cost exceeds the limit)" if math.isinf(wait) else f"in {wait:.1f}s"
-            raise RateLimitExceeded(
-                f"rate limit of {decision.limit} per {(policy or self.default_policy).window:g}s "
-                f"exceeded; retry {when}",
-                retry_after=wait,
-            )
+            raise self.exceeded(decision, policy)
         return decision
+
+    def exceeded(
+        self, decision: RateLimitDecision, policy: RateLimitPolicy | None = None
+    ) -> RateLimitExceeded:
+        """The error :meth:`enforce` raises for a rejected ``decision`` (sync and async)."""
+        wait = decision.retry_after
+        when = "never (the cost exceeds the limit)" if math.isinf(wait) else f"in {wait:.1f}s"
+        return RateLimitExceeded(
+            f"rate limit of {decision.limit} per {(policy or self.default_policy).window:g}s "
+            f"exceeded; retry {when}",
+            retry_after=wait,
+        )
 
     def peek(self, key: str, policy: RateLimitPolicy | None = None) -> RateLimitDecision:
         """The key's state, counting nothing."""

@@ -21,7 +21,7 @@ from typing import Any
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
-from tigerseal._hostconfig import HostServices, settings_from_mapping
+from tigerseal._hostconfig import WEB_OPTIONS, HostServices, settings_from_mapping
 from tigerseal.errors import ConfigError
 from tigerseal.web import LoginGuard, TrustedProxies, bearer_challenge, exempt_prefixes
 
@@ -38,18 +38,7 @@ __all__ = [
 
 #: Settings of this integration (not tigerseal's Settings fields), with their defaults.
 OWN_KEYS: dict[str, Any] = {
-    # Addresses (or networks) of reverse proxies whose X-Forwarded-For is believed.
-    "TRUSTED_PROXIES": (),
-    # Rate limit applied by RateLimitMiddleware: (requests, window seconds); None: off.
-    "RATE_LIMIT": None,
-    # Paths RateLimitMiddleware leaves alone (prefix match).
-    "RATE_LIMIT_EXEMPT": (),
-    # Realm in WWW-Authenticate challenges.
-    "REALM": "api",
-    # Sign-in lockout (LockoutModelBackend): failures per user name / per address, window.
-    "LOGIN_MAX_FAILURES_PER_USER": 5,
-    "LOGIN_MAX_FAILURES_PER_IP": 20,
-    "LOGIN_LOCKOUT_SECONDS": 900.0,
+    **WEB_OPTIONS,  # proxies, RateLimitMiddleware's limit and exempt paths, realm, lockout
     # Blind-index root keys: name -> envelope (tigerseal_django.fields.generate_blind_index_key).
     "BLIND_INDEX_KEYS": {},
 }

@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, jsonify, request
-from tigerseal._hostconfig import HostServices, settings_from_mapping
+from tigerseal._hostconfig import WEB_OPTIONS, HostServices, settings_from_mapping
 from tigerseal.errors import ConfigError, RateLimitExceeded, TigerSealError, TokenError
 from tigerseal.web import (
     LoginGuard,
@@ -71,20 +71,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _PREFIX = "TIGERSEAL_"
 #: This extension's own settings (``app.config["TIGERSEAL_<NAME>"]``) and their defaults.
-OPTIONS: dict[str, Any] = {
-    # Addresses or networks of reverse proxies whose X-Forwarded-For is believed.
-    "TRUSTED_PROXIES": (),
-    # A limit on every request per client: (requests, window seconds); None: off.
-    "RATE_LIMIT": None,
-    # Paths the app-wide limit leaves alone (prefix match).
-    "RATE_LIMIT_EXEMPT": (),
-    # Realm of WWW-Authenticate challenges.
-    "REALM": "api",
-    # Sign-in lockout (login()): failures per user name / per address, and their window.
-    "LOGIN_MAX_FAILURES_PER_USER": 5,
-    "LOGIN_MAX_FAILURES_PER_IP": 20,
-    "LOGIN_LOCKOUT_SECONDS": 900.0,
-}
+OPTIONS: dict[str, Any] = dict(WEB_OPTIONS)  # proxies, app-wide limit, realm, lockout
 
 
 class TigerSeal:
