@@ -240,3 +240,23 @@ def test_a_full_disk_while_writing_output_is_a_clear_error_and_leaves_nothing(
         assert f"cannot write {args[-1]}: File too large" in err
         assert not [p for p in tmp_path.iterdir() if p.name.endswith((".part", ".tmp"))]
         assert not (tmp_path / args[-1]).exists()
+
+
+@pytest.mark.parametrize("command", ["encrypt", "decrypt"])
+def test_an_output_file_is_durable_with_its_directory_entry(
+    tmp_path: Path, svc: EncryptionService, command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """-o FILE fsyncs the file and then its directory (the new name lives there)."""
+    from tigerseal import _files
+    from tigerseal.cli import _crypto as crypto
+
+    synced: list[Path] = []
+    real = _files.fsync_dir
+    monkeypatch.setattr(_files, "fsync_dir", lambda d: (synced.append(Path(d)), real(d))[1])
+    src = tmp_path / "in"
+    src.write_bytes(bytes(svc.encrypt(b"x")) if command == "decrypt" else b"x")
+    out = tmp_path / "sub" / "out"
+    out.parent.mkdir()
+    result = CliRunner().invoke(getattr(crypto, command), [str(src), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.parent.absolute() in synced

@@ -161,6 +161,12 @@ def _atomic_out(path: str, *, force: bool = False) -> Iterator[BinaryIO]:
     except BaseException:
         _files.discard(tmp)
         raise
+    try:
+        # The new name lives in the directory: without this a crash can lose the whole output
+        # although the file's bytes were synced.
+        _files.fsync_dir(target.parent.absolute())
+    except OSError as exc:
+        raise io_failure("sync the directory of", path, exc) from None
 
 
 class _OutFile:
