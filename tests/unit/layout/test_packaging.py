@@ -7,6 +7,7 @@ import importlib.metadata
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -75,12 +76,21 @@ def test_license_and_changelog_exist() -> None:
     assert "## Unreleased" in (ROOT / "CHANGELOG.md").read_text()
 
 
+def _uv() -> list[str]:
+    """The uv that runs this suite: `uv run` names itself in $UV; else uv on PATH, else the base
+    interpreter's uv module (inside the venv, `python3` is the venv's, which has no uv)."""
+    if os.environ.get("UV"):
+        return [os.environ["UV"]]
+    found = shutil.which("uv")
+    if found:
+        return [found]
+    return [getattr(sys, "_base_executable", sys.executable), "-m", "uv"]
+
+
 def test_core_wheel_metadata(tmp_path: Path) -> None:
     out = subprocess.run(
         [
-            "python3",
-            "-m",
-            "uv",
+            *_uv(),
             "build",
             "--package",
             "tigerseal",
