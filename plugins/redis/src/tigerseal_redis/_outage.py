@@ -171,10 +171,7 @@ class OutageGuard:
                         except Exception as exc:
                             if not is_outage_error(exc):
                                 raise
-                            with self._lock:
-                                self._counts["errors"] += 1
-                                self._last_error = type(exc).__name__
-                                self._next_probe = time.monotonic() + self.retry_interval
+                            self._probe_failed(exc)
                         else:
                             self._bump("remote_calls")
                             return result
@@ -207,16 +204,20 @@ class OutageGuard:
                     except Exception as exc:
                         if not is_outage_error(exc):
                             raise
-                        with self._lock:
-                            self._counts["errors"] += 1
-                            self._last_error = type(exc).__name__
-                            self._next_probe = time.monotonic() + self.retry_interval
+                        self._probe_failed(exc)
                     else:
                         self._bump("remote_calls")
                         return result
             finally:
                 self._probe.release()
         return self._fallback(fallback)
+
+    def _probe_failed(self, exc: BaseException) -> None:
+        """A probe found Redis still down: stay degraded, probe again after the interval."""
+        with self._lock:
+            self._counts["errors"] += 1
+            self._last_error = type(exc).__name__
+            self._next_probe = time.monotonic() + self.retry_interval
 
     def _fallback(self, fallback: Callable[[], T]) -> T:
         self._bump("fallback_calls")
