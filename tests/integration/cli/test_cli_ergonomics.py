@@ -304,3 +304,30 @@ def test_a_reader_that_goes_away_is_not_an_error_message(
     assert proc.wait(60) == CHECK_FAILED
     assert b"Traceback" not in err
     assert b"BrokenPipe" not in err
+
+
+def test_two_encrypts_to_one_new_output_never_clobber_each_other(
+    tmp_path: Path, env: dict[str, str], plain: Path
+) -> None:
+    """Two admins run `encrypt -o same.ts` at once without --force: the name is linked into
+    place, so exactly one wins and the other is refused with the usage status; the file left is
+    one whole message that decrypts."""
+    run("keygen", env["TIGERSEAL_KEYRING_PATH"], cwd=tmp_path, env=env)  # no creation race
+    out = tmp_path / "same.ts"
+    procs = [
+        subprocess.Popen(
+            [EXE, "encrypt", str(plain), "-o", str(out)],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(4)
+    ]
+    codes = []
+    for p in procs:
+        p.communicate(timeout=120)
+        codes.append(p.returncode)
+    assert sorted(codes) == [OK, USAGE, USAGE, USAGE]
+    assert run("decrypt", str(out), cwd=tmp_path, env=env).stdout == plain.read_bytes()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
